@@ -1,0 +1,290 @@
+"""The desired state: typed objects the spec layer produces and the planner consumes.
+
+`spec/` turns a YAML file into a `Desired` (after rendering and validating everything);
+`plan/` compares a `Desired` with what exists remotely. Nothing here does I/O.
+
+Identity without idempotency keys (see the README, "How bria-pipeline finds what it made"):
+
+- an image's remote `image_name` carries its content hash: ``pose-01.3fa2c1d9e0b7.png``;
+- a dataset's and a model's remote names carry a short fingerprint of what defines them:
+  ``lucy-1a2b3c4d``; same spec, same names, nothing to do;
+- a generation output's key is the hash of its canonical request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+SHORT_HASH = 12  # hex characters of a content hash carried in an image name
+FINGERPRINT = 8  # hex characters of a fingerprint carried in a dataset or model name
+
+UploadType = Literal["basic", "advanced"]
+TrainingMode = Literal["fully_automated", "expert"]
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: sorted keys, no spaces, UTF-8 kept. The input of every hash here."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(value: Any) -> str:
+    """sha256 hex of a value's canonical JSON (strings are hashed as JSON strings too)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where something was written: 1-based line and column in a file."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class DesiredProject:
+    name: str
+    ip_type: str
+    ip_medium: str
+    description: str | None = None
+    ip_name: str | None = None
+    ip_description: str | None = None
+    mark: Mark | None = field(default=None, compare=False)
+
+    # Fields the API can change in place (PUT /tailored-gen/projects/{id}).
+    MUTABLE = ("description", "ip_name", "ip_description")
+    # Fields fixed at creation: a change means a new project (the plan says so).
+    IMMUTABLE = ("ip_type", "ip_medium")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One training image, resolved and pre-flighted by the spec layer.
+
+    `key` is what the spec calls it and what the plan shows: the path relative to the spec's
+    directory (``images/pose-01.png``) or the URL. `sha256` is the content hash of local files
+    (URL images: the hash of the URL text, prefixed ``url:`` in `identity`).
+    """
+
+    key: str
+    sha256: str
+    path: Path | None = None
+    url: str | None = None
+    increase_resolution: bool = True
+    content_moderation: bool = False
+    caption: str | None = None  # a manual caption (a JSON text), set with PUT as caption_source=manual
+    caption_refine: tuple[str, ...] = ()  # refinement instructions applied in order to its caption
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+    mark: Mark | None = field(default=None, compare=False)
+
+    @property
+    def remote_name(self) -> str:
+        """``pose-01.3fa2c1d9e0b7.png``: the name it is uploaded under; listing shows what is there."""
+        base = PurePosixPath(self.url.split("?")[0] if self.url else self.key).name or "image"
+        stem, dot, ext = base.rpartition(".")
+        if not dot:
+            stem, ext = base, "png"
+        return f"{stem}.{self.sha256[:SHORT_HASH]}.{ext.lower()}"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What defines this image inside a dataset's fingerprint."""
+        return {
+            "name": self.remote_name,
+            "caption": self.caption,
+            "caption_refine": list(self.caption_refine),
+        }
+
+
+@dataclass(frozen=True)
+class VisualSchemaSpec:
+    """Where a dataset's visual schema comes from: exactly one of samples, file text, inline text."""
+
+    samples: tuple[ImageSource, ...] = ()  # 5..10 images sent to generate_visual_schema
+    text: str | None = None  # from `file:` (read at validation) or `inline:`; a JSON text
+    refine: tuple[str, ...] = ()  # refinement instructions, applied in order
+    mark: Mark | None = field(default=None, compare=False)
+
+    @property
+    def inputs_hash(self) -> str:
+        """The key under which spec.lock.yaml pins the schema these inputs produced."""
+        return digest(
+            {
+                "samples": [s.sha256 for s in self.samples],
+                "text": self.text,
+                "refine": list(self.refine),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class DesiredDataset:
+    key: str  # the spec's name for it (`datasets: {lucy: ...}`)
+    upload_type: UploadType
+    images: tuple[ImageSource, ...]
+    visual_schema: VisualSchemaSpec
+    zip_url: str | None = None  # advanced only: a ready zip the service fetches
+    complete: bool = True  # mark completed once images and captions are in
+    content_moderation: bool = False
+    mark: Mark | None = field(default=None, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return digest(
+            {
+                "upload_type": self.upload_type,
+                "images": sorted((i.identity for i in self.images), key=lambda x: x["name"]),
+                "zip_url": self.zip_url,
+                "schema": self.visual_schema.inputs_hash,
+            }
+        )[:FINGERPRINT]
+
+    @property
+    def remote_name(self) -> str:
+        return f"{self.key}-{self.fingerprint}"
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Expert training parameters; None means "the service's default"."""
+
+    rank: int | None = None
+    learning_rate: float | None = None
+    lr_scheduler: str | None = None
+    total_training_steps: int | None = None
+    checkpoint_interval: int | None = None
+    lr_warmup_steps: int | None = None
+
+    def as_body(self) -> dict[str, Any]:
+        """The start_training request body: only what the spec set."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class DesiredModel:
+    key: str  # the spec's name (`models: {lucy-lora: ...}`); a sweep member: `lucy-lora[rank=32]`
+    dataset: str  # key of a DesiredDataset
+    training_mode: TrainingMode = "fully_automated"
+    training: TrainingParams = TrainingParams()
+    checkpoint: int | Literal["latest"] | None = None  # which checkpoint generations use
+    sweep: tuple[tuple[str, Any], ...] = ()  # the sweep variables that made this member
+    mark: Mark | None = field(default=None, compare=False)
+
+    def fingerprint(self, dataset: DesiredDataset) -> str:
+        return digest(
+            {
+                "dataset": dataset.fingerprint,
+                "mode": self.training_mode,
+                "training": self.training.as_body(),
+            }
+        )[:FINGERPRINT]
+
+    def remote_name(self, dataset: DesiredDataset) -> str:
+        base = self.key.split("[", 1)[0]
+        return f"{base}-{self.fingerprint(dataset)}"
+
+
+@dataclass(frozen=True)
+class StructuredPromptSpec:
+    """Generate a structured prompt from text, optionally refine it; pinned in spec.lock.yaml."""
+
+    prompt: str
+    refine: str | None = None
+    seed: int | None = None
+
+    @property
+    def inputs_hash(self) -> str:
+        return digest({"prompt": self.prompt, "refine": self.refine, "seed": self.seed})
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to generate: one element of a prompt set after matrix and seed expansion."""
+
+    set_name: str
+    model: str  # key of a DesiredModel
+    variables: tuple[tuple[str, Any], ...]  # matrix values that made this one, in spec order
+    seed: int
+    prompt: str | None = None
+    structured_prompt: StructuredPromptSpec | None = None
+    params: tuple[tuple[str, Any], ...] = ()  # aspect_ratio, guidance_scale, steps_num, ... (sorted)
+    mark: Mark | None = field(default=None, compare=False)
+
+    def key(self, model_remote_name: str, checkpoint: Any = None) -> str:
+        """The output's identity: hash of the canonical request."""
+        return digest(
+            {
+                "model": model_remote_name,
+                "checkpoint": checkpoint,
+                "prompt": self.prompt,
+                "structured_prompt": self.structured_prompt.inputs_hash if self.structured_prompt else None,
+                "params": dict(self.params),
+                "seed": self.seed,
+            }
+        )[:16]
+
+    @property
+    def file_stem(self) -> str:
+        """``places/beach-dawn-seed1``: readable and deterministic."""
+        parts = [slug(str(v)) for _, v in self.variables]
+        name = "-".join(p for p in parts if p)
+        return f"{slug(self.set_name)}/{name + '-' if name else ''}seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """Image-to-video from a named generated image (`from: places/beach-dawn-seed1`)."""
+
+    name: str
+    model: str
+    source: str  # file stem of a GenerationRequest
+    seed: int | None = None
+    mark: Mark | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class DesiredGeneration:
+    output_dir: Path
+    images: tuple[GenerationRequest, ...] = ()
+    videos: tuple[VideoRequest, ...] = ()
+    mark: Mark | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Everything one spec asks for, validated. The planner's left-hand side."""
+
+    spec_path: Path
+    spec_dir: Path
+    project: DesiredProject
+    datasets: dict[str, DesiredDataset]
+    models: dict[str, DesiredModel]
+    generation: DesiredGeneration | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    source_hash: str = ""  # sha256 of the rendered spec: a saved plan is refused if it changed
+
+    def dataset_of(self, model: DesiredModel) -> DesiredDataset:
+        return self.datasets[model.dataset]
+
+
+def slug(text: str) -> str:
+    """Lower-case, ASCII letters/digits and single dashes: ``"Beach at Dawn!"`` -> ``beach-at-dawn``."""
+    out = []
+    prev_dash = False
+    for ch in text.lower():
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+            prev_dash = False
+        elif not prev_dash and out:
+            out.append("-")
+            prev_dash = True
+    return "".join(out).strip("-")[:60]
