@@ -127,6 +127,31 @@ class VisualSchemaSpec:
 
 
 @dataclass(frozen=True)
+class StagingSpec:
+    """Where an advanced dataset's zip is put for the service to fetch: the spec's `staging:`.
+
+    kind "url_template"  `upload_command` (an argv list; ``{file}``, ``{name}``, ``{url}`` filled in,
+                         run without a shell) uploads the zip; `url_template` (with ``{name}``)
+                         is the URL the service fetches it from.
+    kind "fsspec"        `base` is an fsspec URL (``s3://bucket/prefix``, ``gcs://...``); the
+                         service gets a GET URL presigned for `presign_seconds`, or `public_url`
+                         (with ``{name}``) when given. `storage_options` go to fsspec.
+    kind "sandbox"       the sandbox's own staging area (tests, demos, ``--sandbox``).
+    The zip's name carries its content hash, so an unchanged dataset is not uploaded again.
+    Where the zip is staged is not part of the dataset's fingerprint.
+    """
+
+    kind: Literal["url_template", "fsspec", "sandbox"]
+    url_template: str | None = None
+    upload_command: tuple[str, ...] = ()
+    base: str | None = None
+    presign_seconds: int = 3600
+    public_url: str | None = None
+    storage_options: tuple[tuple[str, Any], ...] = ()
+    mark: Mark | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class DesiredDataset:
     key: str  # the spec's name for it (`datasets: {lucy: ...}`)
     upload_type: UploadType
@@ -136,6 +161,7 @@ class DesiredDataset:
     complete: bool = True  # mark completed once images and captions are in
     content_moderation: bool = False
     mark: Mark | None = field(default=None, compare=False)
+    staging: StagingSpec | None = field(default=None, compare=False)  # advanced, built from local files
 
     @property
     def fingerprint(self) -> str:
