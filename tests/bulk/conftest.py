@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,31 @@ def png_images(tmp_path: Path):
         return [image_source(tmp_path, f"pngs/pose-{i:03d}.png", png_bytes(i)) for i in range(start, start + n)]
 
     return make
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        self.server.requests.append((self.command, self.path))
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def static_server(tmp_path: Path):
+    """A directory served over HTTP on 127.0.0.1: yields (directory, base_url, requests)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_port}", server.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
