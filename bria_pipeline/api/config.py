@@ -1,0 +1,127 @@
+"""Where the client talks to, and with which token: arguments first, then the environment.
+
+The base URL is the API's root (``https://engine.prod.bria-api.com``); every operation carries its
+own version prefix (``/v1`` or ``/v2``, as the contract's per-operation `servers` say). The names of
+the environment variables are those Bria's own SDK reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bria_pipeline.api.errors import ConfigError
+from bria_pipeline.api.secret import Secret
+
+DEFAULT_API_URL = "https://engine.prod.bria-api.com"
+SANDBOX_API_URL = "http://sandbox.local"
+# Sent to the sandbox when no token is given: the sandbox accepts any token, and a real one
+# from the environment is never handed to a local emulator.
+SANDBOX_TOKEN = "sandbox-token"
+
+TOKEN_ENV = "BRIA_API_TOKEN"
+URL_ENVS = ("BRIA_API_URL", "BRIA_BASE_URL")
+
+log = logging.getLogger("bria_pipeline.api")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """scheme://host:port: the unit the token is bound to."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        parts = urlsplit(url)
+        scheme = (parts.scheme or "").lower()
+        default = 443 if scheme == "https" else 80
+        try:
+            port = parts.port or default
+        except ValueError:
+            port = -1
+        return cls(scheme, (parts.hostname or "").lower(), port)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    api_url: str
+    token: Secret
+    sandbox: bool
+
+    @property
+    def origin(self) -> Origin:
+        return Origin.of(self.api_url)
+
+
+def normalize_api_url(url: str) -> str:
+    """Strip trailing slashes and a trailing ``/v1`` or ``/v2``: the client adds the version."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"API URL {text!r} is not an http(s) URL",
+            hint="Give the API's root, e.g. https://engine.prod.bria-api.com (--api-url or BRIA_API_URL).",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"API URL {text!r} must not have a query or fragment", hint="Give the API's root URL.")
+    path = parts.path.rstrip("/")
+    for version in ("/v1", "/v2"):
+        if path.endswith(version):
+            path = path[: -len(version)]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "sandbox.local"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_config(
+    api_url: str | None = None,
+    token: str | Secret | None = None,
+    *,
+    sandbox: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> ClientConfig:
+    """Decide URL and token: explicit argument, then environment, then the default.
+
+    In sandbox mode the token defaults to a fixed placeholder, never to BRIA_API_TOKEN, and the
+    URL to http://sandbox.local (the CLI supplies the in-process transport).
+    """
+    env = os.environ if environ is None else environ
+    url = api_url or next((env[name] for name in URL_ENVS if env.get(name)), None)
+    if sandbox and not api_url:
+        url = SANDBOX_API_URL
+    url = normalize_api_url(url or DEFAULT_API_URL)
+
+    if token is None and not sandbox:
+        raw = env.get(TOKEN_ENV)
+        token = raw.strip() if raw and raw.strip() else None
+    if token is None or (isinstance(token, str) and not token.strip()):
+        if not sandbox:
+            raise ConfigError(
+                "no API token: BRIA_API_TOKEN is not set",
+                hint=(
+                    "Export BRIA_API_TOKEN=<your token> (create one at "
+                    "https://platform.bria.ai/organization-management/api-keys), "
+                    "or run against the local sandbox with --sandbox."
+                ),
+            )
+        token = SANDBOX_TOKEN
+    secret = token if isinstance(token, Secret) else Secret(token.strip())
+
+    origin = Origin.of(url)
+    if origin.scheme == "http" and not _is_loopback(origin.host) and not sandbox:
+        log.warning("the API URL %s is plain http: the token travels unencrypted", url)
+    return ClientConfig(api_url=url, token=secret, sandbox=sandbox)

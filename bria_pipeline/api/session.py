@@ -1,0 +1,416 @@
+"""How one operation is carried out: auth, pacing, bounded concurrency, retries, read-back.
+
+Every request of the client goes through `ApiSession.call` (operations of the table) or
+`ApiSession.fetch` (URLs the server handed out). The rules, in one place:
+
+- The token header is attached only to requests whose origin (scheme, host, port) is the API's.
+  URLs elsewhere go through a separate HTTP client that never knew the token.
+- Idempotent operations are retried on 429, 5xx, timeouts and dropped connections.
+- A failure that proves nothing was sent (connection refused, a 429) is retried for any operation.
+- A non-idempotent POST that failed ambiguously (5xx, timeout, connection lost mid-request) is not
+  sent again blindly: its finder (readback.py) reads the server's state. If the server did act,
+  its resource is adopted and returned as if the answer had arrived; if it provably did not, the
+  request is sent again; if nothing can tell, AmbiguousResult is raised.
+- A 403 "Quota exceeded" halts the session: no further request leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from bria_pipeline import __version__
+from bria_pipeline.api import errors as E
+from bria_pipeline.api.clock import Clock, SystemClock
+from bria_pipeline.api.config import ClientConfig, Origin
+from bria_pipeline.api.operations import FETCH_URL, Operation
+from bria_pipeline.api.pacing import RateLimiter
+from bria_pipeline.api.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from bria_pipeline.api.stats import ApiEvent, EventHandler, RequestStats
+
+log = logging.getLogger("bria_pipeline.api")
+
+TOKEN_HEADER = "api_token"
+MAX_REDIRECTS = 5
+MAX_ERROR_TEXT = 500
+
+# Raised before a single byte of the request left: safe to send again, whatever the method.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One invocation of an operation, as the finders see it."""
+
+    op: Operation
+    path_params: Mapping[str, Any]
+    body: Any
+    params: Mapping[str, Any] | None
+
+
+class _Ambiguous(Exception):
+    """Internal: a non-idempotent request failed without telling whether the server acted."""
+
+    def __init__(self, error: E.ApiError) -> None:
+        self.error = error
+
+
+class ApiSession:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        external_transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        on_event: EventHandler | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise E.ConfigError("max_concurrency must be at least 1")
+        self.config = config
+        self.retry = retry or RetryPolicy()
+        self.clock = clock or SystemClock()
+        self.limiter = limiter or RateLimiter(None, clock=self.clock)
+        self.stats = RequestStats()
+        self.on_event = on_event
+        self._rng = rng or random.Random()
+        self._origin = config.origin
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._halted: E.QuotaExceeded | None = None
+        limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
+        headers = {"user-agent": f"bria-pipeline/{__version__}"}
+        self._api = httpx.AsyncClient(
+            base_url=config.api_url,
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            headers=headers,
+            follow_redirects=False,
+        )
+        self._external = httpx.AsyncClient(
+            transport=external_transport, timeout=timeout, headers=headers, follow_redirects=False
+        )
+        # finder name -> async callable(session, Call) -> readback.Outcome; set by the client
+        self.finders: Mapping[str, Any] = {}
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._external.aclose()
+
+    # ------------------------------------------------------------------ helpers
+
+    def redact(self, text: str) -> str:
+        return self.config.token.redact(text)
+
+    def is_api_url(self, url: str) -> bool:
+        return Origin.of(url) == self._origin
+
+    def absolute(self, url: str) -> str:
+        """A server-given URL made absolute against the API root (relative ones are the API's)."""
+        return urljoin(self.config.api_url + "/", url)
+
+    def _emit(self, event: ApiEvent) -> None:
+        log.debug("%s", event.describe())
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # ------------------------------------------------------------------ operations
+
+    async def call(
+        self,
+        op: Operation,
+        path_params: Mapping[str, Any] | None = None,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Carry out `op`; returns the answer's JSON (None for an empty answer)."""
+        call = Call(op, dict(path_params or {}), json, params)
+        path = op.render(call.path_params)
+        started = self.clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send(op, path, attempt, json=json, params=params)
+                return self._decode(op, path, response)
+            except _Ambiguous as amb:
+                outcome = await self._resolve(call, path, attempt, amb.error)
+                if outcome is not None:
+                    return outcome.body
+                failure: E.ApiError = amb.error  # nothing was created: a retry is safe
+            except E.RateLimited as exc:
+                failure = exc
+            except (E.ServerError, E.TransportError) as exc:
+                failure = exc
+            retry_after = getattr(failure, "retry_after", None)
+            pause = self.retry.wait_before_retry(attempt, retry_after, self._rng)
+            elapsed = self.clock.monotonic() - started
+            if retry_after is not None and retry_after > self.retry.max_retry_after:
+                raise failure
+            if not self.retry.allows(attempt, elapsed, pause):
+                raise failure
+            self.stats.retries += 1
+            self._emit(ApiEvent("retry", op.name, op.method, path, attempt, failure.status, wait=pause,
+                                message=type(failure).__name__))
+            await self.clock.sleep(pause)
+
+    async def _send(
+        self, op: Operation, path: str, attempt: int, *, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        """One send. Raises typed errors; wraps an ambiguous failure of a non-idempotent op."""
+        try:
+            return await self._exchange(op, path, attempt, self._api, path, json=json, params=params, token=True)
+        except E.ServerError as exc:
+            if op.idempotent:
+                raise
+            raise _Ambiguous(exc) from exc
+        except E.TransportError as exc:
+            if op.idempotent or isinstance(exc.__cause__, _NOT_SENT):
+                raise
+            raise _Ambiguous(exc) from exc
+
+    async def _exchange(
+        self,
+        op: Operation,
+        path: str,
+        attempt: int,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        token: bool,
+    ) -> httpx.Response:
+        """Send once through `http`: pacing and concurrency for the API, stats, events, errors."""
+        if self._halted is not None and token:
+            raise E.QuotaExceeded(
+                "not sent: the organization's quota was exceeded earlier in this run",
+                operation=op.name, method=op.method, path=path, status=403,
+            )
+        headers = {TOKEN_HEADER: self.config.token.reveal()} if token else None
+        if token:
+            await self.limiter.acquire(f"{op.method} {op.path}")
+        async with self._semaphore:
+            t0 = self.clock.monotonic()
+            try:
+                response = await http.request(
+                    op.method, url, json=json, params=_query(params), headers=headers
+                )
+                await response.aread()
+            except httpx.HTTPError as exc:
+                elapsed = self.clock.monotonic() - t0
+                if token:
+                    self.stats.record(op.name, op.mutating, elapsed, failed=True)
+                text = self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                self._emit(ApiEvent("request", op.name, op.method, path, attempt, None, elapsed, message=text))
+                raise E.TransportError(
+                    f"{op.name}: no answer from {self._where(url)} ({text})",
+                    operation=op.name, method=op.method, path=path,
+                ) from exc
+        elapsed = self.clock.monotonic() - t0
+        if token:
+            self.stats.record(op.name, op.mutating, elapsed, failed=response.status_code >= 400)
+        self._emit(ApiEvent("request", op.name, op.method, path, attempt, response.status_code, elapsed))
+        if response.status_code < 400 or response.is_redirect:
+            if token:
+                self.limiter.on_success()
+            return response
+        raise self._error(op, path, response)
+
+    def _where(self, url: str) -> str:
+        origin = Origin.of(self.absolute(url))
+        return f"{origin.scheme}://{origin.host}:{origin.port}"
+
+    # ------------------------------------------------------------------ answers
+
+    def _decode(self, op: Operation, path: str, response: httpx.Response) -> Any:
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise E.ServerError(
+                f"{op.name}: the answer is not JSON",
+                status=response.status_code, operation=op.name, method=op.method, path=path,
+                hint="The API URL may point at something other than Bria's API (--api-url).",
+            ) from None
+
+    def _error(self, op: Operation, path: str, response: httpx.Response) -> E.HttpError:
+        status = response.status_code
+        code, message, details, request_id = _error_fields(response)
+        message = self.redact(message)
+        details = self.redact(details) if isinstance(details, str) else details
+        cls = E.error_class_for(status, message)
+        reason = response.reason_phrase or "error"
+        text = f"{op.name} failed: {status} {reason}" + (f": {message}" if message else "")
+        kw: dict[str, Any] = dict(
+            status=status, code=code, bria_message=message or None, request_id=request_id,
+            operation=op.name, method=op.method, path=path, details=details,
+        )
+        if cls is E.RateLimited:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            self.stats.rate_limited += 1
+            self.limiter.on_rate_limited(retry_after, fallback=self.retry.base_delay)
+            self._emit(ApiEvent("rate_limited", op.name, op.method, path, status=status, wait=retry_after))
+            return E.RateLimited(text, retry_after=retry_after, **kw)
+        if cls is E.QuotaExceeded:
+            error = E.QuotaExceeded(text, **kw)
+            self._halted = error
+            self._emit(ApiEvent("halted", op.name, op.method, path, status=status, message="quota exceeded"))
+            return error
+        if cls is E.HttpError and 400 <= status < 500:
+            return E.HttpError(text, **kw)
+        return cls(text, **kw)
+
+    # ------------------------------------------------------------------ read-back
+
+    async def _resolve(self, call: Call, path: str, attempt: int, error: E.ApiError):  # noqa: ANN202
+        """After an ambiguous failure: the adopted answer, None when a retry is safe, or raise."""
+        op = call.op
+        finder = self.finders.get(op.readback or "")
+        if finder is None:
+            self._emit(ApiEvent("ambiguous", op.name, op.method, path, attempt, error.status,
+                                message="no read-back exists for this operation"))
+            raise E.AmbiguousResult(
+                f"{op.name}: the outcome is unknown ({error.message}); it cannot be read back, so it "
+                "was not sent again",
+                operation=op.name, method=op.method, path=path, status=error.status,
+                request_id=error.request_id,
+                hint=(
+                    "The server may have accepted this paid request. Sending it again may pay twice; "
+                    "the run records it as ambiguous."
+                ),
+            ) from error
+        self.stats.readbacks += 1
+        self._emit(ApiEvent("readback", op.name, op.method, path, attempt, error.status, message=op.readback or ""))
+        try:
+            outcome = await finder(self, call)
+        except E.QuotaExceeded:
+            raise
+        except E.ApiError as exc:
+            self._emit(ApiEvent("ambiguous", op.name, op.method, path, attempt, error.status,
+                                message=f"the read-back failed: {exc.message}"))
+            raise E.AmbiguousResult(
+                f"{op.name}: the outcome is unknown ({error.message}) and the read-back failed "
+                f"({exc.message})",
+                operation=op.name, method=op.method, path=path, status=error.status,
+                request_id=error.request_id,
+            ) from exc
+        if outcome.found:
+            self.stats.adopted += 1
+            self._emit(ApiEvent("adopted", op.name, op.method, path, attempt, message=outcome.reason))
+            return outcome
+        if outcome.absent:
+            return None
+        self._emit(ApiEvent("ambiguous", op.name, op.method, path, attempt, error.status, message=outcome.reason))
+        raise E.AmbiguousResult(
+            f"{op.name}: the outcome is unknown ({error.message}) and the read-back could not tell: "
+            f"{outcome.reason}",
+            operation=op.name, method=op.method, path=path, status=error.status,
+            request_id=error.request_id, candidates=outcome.candidates,
+        ) from error
+
+    # ------------------------------------------------------------------ URLs from the server
+
+    async def fetch(self, url: str, *, operation: Operation = FETCH_URL) -> httpx.Response:
+        """GET a URL the server handed out; the token goes only to the API's origin.
+
+        Redirects are followed here, hop by hop, so a redirect off the API's origin loses the
+        token too. Retried like any idempotent request.
+        """
+        started = self.clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._fetch_once(url, operation, attempt)
+            except (E.RateLimited, E.ServerError, E.TransportError) as failure:
+                retry_after = getattr(failure, "retry_after", None)
+                pause = self.retry.wait_before_retry(attempt, retry_after, self._rng)
+                if not self.retry.allows(attempt, self.clock.monotonic() - started, pause):
+                    raise
+                self.stats.retries += 1
+                await self.clock.sleep(pause)
+
+    async def _fetch_once(self, url: str, op: Operation, attempt: int) -> httpx.Response:
+        current = self.absolute(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            mine = self.is_api_url(current)
+            http = self._api if mine else self._external
+            shown = httpx.URL(current).copy_with(query=None).path if mine else self._where(current)
+            response = await self._exchange(op, shown, attempt, http, current, token=mine)
+            if not response.is_redirect:
+                return response
+            current = urljoin(current, response.headers.get("location", ""))
+        raise E.TransportError(f"{op.name}: more than {MAX_REDIRECTS} redirects", operation=op.name)
+
+    async def fetch_json(self, url: str, *, operation: Operation = FETCH_URL) -> Any:
+        response = await self.fetch(url, operation=operation)
+        return self._decode(operation, self._where(url), response)
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not params:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    return out
+
+
+def _error_fields(response: httpx.Response) -> tuple[Any, str, Any, str | None]:
+    """(code, message, details, request_id) from an error answer, whatever its shape:
+
+    v1    {"message": "...", "errors": [...]}
+    v2    {"error": {"code", "message", "details"}, "request_id": "..."}
+    text  a JSON string or plain text ("Quota exceeded: ...")
+    """
+    request_id = response.headers.get("x-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text.strip()
+    code: Any = None
+    details: Any = None
+    message = ""
+    if isinstance(body, Mapping):
+        request_id = str(body.get("request_id") or request_id or "") or None
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            code = err.get("code")
+            message = str(err.get("message") or "")
+            details = err.get("details")
+            if isinstance(details, str) and details and details not in message:
+                # v2 puts the reason phrase in `message` and the explanation in `details`
+                message = f"{message}: {details}" if message else details
+        elif isinstance(err, str):
+            message = err
+        for key in ("message", "detail", "error_message"):
+            if not message and isinstance(body.get(key), str):
+                message = body[key]
+        if not message and body.get("detail") is not None:
+            message = jsonlib.dumps(body["detail"])[:MAX_ERROR_TEXT]
+        if details is None and body.get("errors") is not None:
+            details = body["errors"]
+        code = code if code is not None else body.get("code", body.get("error_code"))
+    elif isinstance(body, str):
+        message = body
+    if len(message) > MAX_ERROR_TEXT:
+        message = message[:MAX_ERROR_TEXT] + "…"
+    return code, message, details, request_id

@@ -1,0 +1,410 @@
+"""Typed results of API calls. Each keeps the server's JSON as `raw`, so nothing is lost.
+
+Parsing is lenient about fields the server leaves out (they become None) and strict about nothing
+else: the API's answers are data, and a missing optional field is no reason to fail a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_dict(value: Any) -> JSON:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    description: str | None
+    ip_name: str | None
+    ip_description: str | None
+    ip_medium: str | None
+    ip_type: str | None
+    status: str | None
+    training_version: str | None
+    created_at: str | None
+    updated_at: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Project:
+        return cls(
+            id=d["id"],
+            name=d.get("project_name", ""),
+            description=d.get("project_description"),
+            ip_name=d.get("ip_name"),
+            ip_description=d.get("ip_description"),
+            ip_medium=d.get("ip_medium"),
+            ip_type=d.get("ip_type"),
+            status=d.get("status"),
+            training_version=d.get("training_version"),
+            created_at=d.get("created_at"),
+            updated_at=d.get("updated_at"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class Image:
+    id: int
+    dataset_id: int | None
+    image_name: str | None
+    caption: str | None
+    caption_source: str | None
+    image_url: str | None
+    thumbnail_url: str | None
+    upload_source_url: str | None
+    created_at: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Image:
+        return cls(
+            id=d["id"],
+            dataset_id=d.get("dataset_id"),
+            image_name=d.get("image_name"),
+            caption=d.get("caption"),
+            caption_source=d.get("caption_source"),
+            image_url=d.get("image_url"),
+            thumbnail_url=d.get("thumbnail_url"),
+            upload_source_url=d.get("upload_source_url"),
+            created_at=d.get("created_at"),
+            raw=dict(d),
+        )
+
+    @property
+    def has_caption(self) -> bool:
+        return bool(self.caption) and self.caption_source != "pending"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    project_id: int | None
+    name: str
+    status: str | None  # draft | completed
+    captions_update_status: str | None  # empty | in_progress | completed
+    upload_type: str | None  # basic | advanced
+    visual_schema: str | None
+    images_count: int | None
+    images: tuple[Image, ...]  # only from get_dataset / clone_dataset
+    model_ids: tuple[str, ...] | None  # only when asked for (include_models_ids)
+    created_at: str | None
+    updated_at: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Dataset:
+        images = tuple(Image.from_json(i) for i in d.get("images") or () if isinstance(i, Mapping))
+        model_ids = d.get("model_ids")
+        return cls(
+            id=d["id"],
+            project_id=d.get("project_id"),
+            name=d.get("name", ""),
+            status=d.get("status"),
+            captions_update_status=d.get("captions_update_status"),
+            upload_type=d.get("upload_type"),
+            visual_schema=d.get("visual_schema"),
+            images_count=_int(d.get("images_count")),
+            images=images,
+            model_ids=tuple(str(m) for m in model_ids) if isinstance(model_ids, list) else None,
+            created_at=d.get("created_at"),
+            updated_at=d.get("updated_at"),
+            raw=dict(d),
+        )
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+
+@dataclass(frozen=True)
+class TrainingParameters:
+    rank: int | None = None
+    learning_rate: float | None = None
+    lr_scheduler: str | None = None
+    total_training_steps: int | None = None
+    checkpoint_interval: int | None = None
+    lr_warmup_steps: int | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> TrainingParameters:
+        d = d or {}
+        lr = d.get("learning_rate")
+        return cls(
+            rank=_int(d.get("rank")),
+            learning_rate=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None,
+            lr_scheduler=d.get("lr_scheduler"),
+            total_training_steps=_int(d.get("total_training_steps")),
+            checkpoint_interval=_int(d.get("checkpoint_interval")),
+            lr_warmup_steps=_int(d.get("lr_warmup_steps")),
+        )
+
+    def as_body(self) -> JSON:
+        """The start_training request body: only the parameters that are set."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+MODEL_TRAINING_FINAL = frozenset({"Completed", "Failed", "Stopped"})
+
+
+@dataclass(frozen=True)
+class Model:
+    id: int
+    name: str
+    description: str | None
+    status: str | None  # Created | InProgress | Completed | Failed | Stopping | Stopped
+    training_mode: str | None
+    project_id: int | None
+    dataset_id: int | None
+    active_model_version: str | None
+    training_parameters: TrainingParameters
+    checkpoint_steps: tuple[int, ...]
+    created_at: str | None
+    updated_at: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Model:
+        steps = tuple(s for s in (_int(x) for x in d.get("checkpoint_steps") or ()) if s is not None)
+        return cls(
+            id=d["id"],
+            name=d.get("name", ""),
+            description=d.get("description"),
+            status=d.get("status"),
+            training_mode=d.get("training_mode"),
+            project_id=d.get("project_id"),
+            dataset_id=d.get("dataset_id"),
+            active_model_version=d.get("active_model_version"),
+            training_parameters=TrainingParameters.from_json(_as_dict(d.get("training_parameters"))),
+            checkpoint_steps=steps,
+            created_at=d.get("created_at"),
+            updated_at=d.get("updated_at"),
+            raw=dict(d),
+        )
+
+    @property
+    def training_started(self) -> bool:
+        return self.status is not None and self.status != "Created"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    checkpoint_step: int
+    training_job_id: int | None
+    created_at: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Checkpoint:
+        return cls(
+            checkpoint_step=_int(d.get("checkpoint_step")) or 0,
+            training_job_id=_int(d.get("training_job_id")),
+            created_at=d.get("created_at"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointList:
+    checkpoints: tuple[Checkpoint, ...]
+    active_model_version: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> CheckpointList:
+        items = d.get("checkpoints") or ()
+        return cls(
+            checkpoints=tuple(Checkpoint.from_json(c) for c in items if isinstance(c, Mapping)),
+            active_model_version=d.get("active_model_version"),
+            raw=dict(d),
+        )
+
+
+BULK_FINAL = frozenset({"completed", "failed"})
+
+
+@dataclass(frozen=True)
+class BulkUploadStatus:
+    status: str | None  # pending | processing | completed | failed
+    progress_percentage: int | None
+    total_processed: int | None
+    done: int | None
+    failed: int | None
+    failed_images: tuple[JSON, ...]
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> BulkUploadStatus:
+        return cls(
+            status=d.get("status"),
+            progress_percentage=_int(d.get("progress_percentage")),
+            total_processed=_int(d.get("total_processed")),
+            done=_int(d.get("done")),
+            failed=_int(d.get("failed")),
+            failed_images=tuple(_as_dict(x) for x in d.get("failed_images") or ()),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class Download:
+    """A pre-signed download URL (model or dataset) and what comes with it."""
+
+    download_url: str | None
+    captions_url: str | None
+    base_model_name: str | None
+    base_model_card: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Download:
+        return cls(
+            download_url=d.get("download_url"),
+            captions_url=d.get("captions_url"),
+            base_model_name=d.get("base_model_name"),
+            base_model_card=d.get("base_model_card"),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class AsyncJob:
+    """A v2 request accepted for background processing: poll it with wait_for_job."""
+
+    request_id: str
+    status_url: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A finished v2 result: an image, a video or a structured prompt."""
+
+    request_id: str | None
+    image_url: str | None
+    video_url: str | None
+    structured_prompt: str | None
+    seed: int | None
+    prompt: str | None
+    refined_prompt: str | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @property
+    def url(self) -> str | None:
+        return self.image_url or self.video_url
+
+
+JOB_RUNNING = "IN_PROGRESS"
+JOB_COMPLETED = "COMPLETED"
+JOB_FAILED_STATUSES = frozenset({"ERROR", "UNKNOWN"})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One answer of the status service."""
+
+    request_id: str | None
+    status: str  # IN_PROGRESS | COMPLETED | ERROR | UNKNOWN
+    result: GenerationResult | None
+    error: JSON | None
+    raw: JSON = field(repr=False, compare=False)
+
+    @property
+    def final(self) -> bool:
+        return self.status != JOB_RUNNING
+
+    @property
+    def failed(self) -> bool:
+        return self.status in JOB_FAILED_STATUSES
+
+
+def _result_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The result fields of a v2 answer, whether wrapped in `result` or flat at the top."""
+    wrapped = body.get("result")
+    if isinstance(wrapped, Mapping):
+        return wrapped
+    return body
+
+
+def _structured(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def parse_result(body: Mapping[str, Any]) -> GenerationResult:
+    """One parser for both shapes of a finished v2 result:
+
+    wrapped   {"result": {"image_url": ..., "seed": ...}, "request_id": ...}  (status service, SDK)
+    flat      {"image_url": ..., "structured_prompt": ...}                     (the contract's 200)
+    """
+    part = _result_part(body)
+    request_id = body.get("request_id") if body.get("request_id") is not None else part.get("request_id")
+    return GenerationResult(
+        request_id=str(request_id) if request_id is not None else None,
+        image_url=part.get("image_url"),
+        video_url=part.get("video_url"),
+        structured_prompt=_structured(part.get("structured_prompt")),
+        seed=_int(part.get("seed")),
+        prompt=part.get("prompt"),
+        refined_prompt=part.get("refined_prompt"),
+        raw=dict(body),
+    )
+
+
+def _has_result(body: Mapping[str, Any]) -> bool:
+    part = _result_part(body)
+    return any(part.get(k) is not None for k in ("image_url", "video_url", "structured_prompt"))
+
+
+def parse_generation(body: Mapping[str, Any]) -> GenerationResult | AsyncJob:
+    """The answer of a generation POST: a finished result (sync) or an accepted job (async)."""
+    if _has_result(body):
+        return parse_result(body)
+    request_id = body.get("request_id")
+    if request_id is None:
+        raise ValueError("the answer has neither a result nor a request_id")
+    return AsyncJob(request_id=str(request_id), status_url=body.get("status_url"), raw=dict(body))
+
+
+def parse_status(body: Mapping[str, Any]) -> JobStatus:
+    """A status-service answer. A body without `status` but with a result counts as COMPLETED."""
+    status = body.get("status")
+    if not isinstance(status, str):
+        status = JOB_COMPLETED if _has_result(body) else ("ERROR" if body.get("error") else JOB_RUNNING)
+    status = status.upper()
+    error = body.get("error")
+    request_id = body.get("request_id")
+    return JobStatus(
+        request_id=str(request_id) if request_id is not None else None,
+        status=status,
+        result=parse_result(body) if status == JOB_COMPLETED else None,
+        error=_as_dict(error) if error is not None else None,
+        raw=dict(body),
+    )
+
+
+def parse_list(cls: type[T], body: Any) -> list[T]:
+    """A list answer of `cls`; tolerates a list wrapped in an object's single list field."""
+    if isinstance(body, Mapping):
+        lists = [v for v in body.values() if isinstance(v, list)]
+        body = lists[0] if len(lists) == 1 else []
+    return [cls.from_json(item) for item in body or () if isinstance(item, Mapping)]  # type: ignore[attr-defined]
