@@ -1,0 +1,431 @@
+"""The output manifest: `output_dir/manifest.json`, what every generated file is and how it was made.
+
+Generations have no remote listing, so this file is the only memory of what was paid for. Each
+output is keyed by the hash of its canonical request (`GenerationRequest.key`) and carries the
+request that made it: prompt, structured prompt, every parameter, seed, model and version, the
+async `request_id`, status and times.
+
+Durability without rewriting the whole file on every step:
+
+- `manifest.json` is the compacted state, replaced atomically by `save()` (temp, fsync, rename).
+- `manifest.journal` beside it gets one JSON line per change (`record_pending`, `record_done`,
+  ...), flushed and fsynced before the call returns. So a request_id is on disk before anything
+  waits on it. `load()` reads the JSON and replays the journal over it; a torn last line (the
+  process died mid-write) is ignored. `save()` folds the journal in and deletes it.
+
+A record's lifecycle::
+
+    pending, request_id None     about to POST (written before the request leaves)
+    pending, request_id "abc"    the server accepted it: a re-run polls "abc", never POSTs again
+    done                         the file is downloaded, verified, renamed into place
+    failed                       the job or the request failed; `answer_lost` when the POST's
+                                 answer never arrived (the server may have done it, and billed)
+
+A new POST over an unanswered one (pending without request_id, or answer_lost) sets `paid_again`:
+that output may have been paid for twice, and the manifest says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from bria_pipeline.generate.atomic_files import fsync_dir, sha256_file, write_atomic
+from bria_pipeline.generate.errors import ManifestError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+JOURNAL_FILE = "manifest.journal"
+
+OutputKind = Literal["image", "video"]
+OutputStatus = Literal["pending", "done", "failed"]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+_R = TypeVar("_R", bound="_JsonRecord")
+
+
+class _JsonRecord:
+    """JSON form shared by the record types: field names as they are, but `set_name` is "set"."""
+
+    status: str
+    request_id: str | None
+    answer_lost: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]
+        data["set"] = data.pop("set_name")
+        return data
+
+    @classmethod
+    def from_json(cls: type[_R], data: dict[str, Any]) -> _R:
+        data = dict(data)
+        if "set" in data:
+            data["set_name"] = data.pop("set")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def unanswered(self) -> bool:
+        """A POST may have reached the server, but its answer was never recorded."""
+        return (self.status == "pending" and self.request_id is None) or self.answer_lost
+
+
+@dataclass
+class OutputRecord(_JsonRecord):
+    """One generated image or video, as the manifest stores it (JSON key ``set`` is `set_name`)."""
+
+    key: str
+    kind: OutputKind
+    name: str  # "places/beach-dawn-seed1": the output's path in output_dir without extension
+    set_name: str  # the prompt set (images) or the video's name (videos)
+    model: str  # the spec's model key, e.g. "lucy-lora" or "lucy-lora[rank=32]"
+    status: OutputStatus = "pending"
+    file: str | None = None  # relative to output_dir, POSIX separators; set once done
+    sha256: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    structured_prompt: str | None = None  # the text sent, or the one the service returned
+    structured_prompt_hash: str | None = None  # StructuredPromptSpec.inputs_hash when one was used
+    model_name: str | None = None  # the model's remote name
+    model_id: str | None = None
+    model_version: Any = None  # the checkpoint / version the output was generated with
+    source: str | None = None  # videos: the key of the source image
+    request_id: str | None = None
+    created: str | None = None
+    completed: str | None = None
+    attempts: int = 0
+    answer_lost: bool = False
+    paid_again: bool = False
+    error: str | None = None
+    retired: bool = False  # no longer in the spec; the file is kept until --prune
+    order: int | None = None  # position in the spec's expansion: the gallery follows it
+
+
+
+@dataclass
+class StructuredPromptRecord(_JsonRecord):
+    """A structured prompt being generated (and refined) for a pin in spec.lock.yaml."""
+
+    inputs_hash: str
+    set_name: str
+    prompt: str
+    model: str
+    refine: str | None = None
+    seed: int | None = None
+    stage: Literal["generate", "refine"] = "generate"
+    status: OutputStatus = "pending"
+    request_id: str | None = None
+    draft: str | None = None  # the first call's text, before refinement
+    text: str | None = None  # the final text, pinned into the lock
+    created: str | None = None
+    completed: str | None = None
+    attempts: int = 0
+    answer_lost: bool = False
+    paid_again: bool = False
+    error: str | None = None
+
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What is on disk at an output's path, as `Manifest.observe()` found it."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+class Manifest:
+    """The output manifest of one `output_dir`. Build it with `load`, or directly in tests."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        outputs: Iterable[OutputRecord] = (),
+        structured_prompts: Iterable[StructuredPromptRecord] = (),
+        files: dict[str, FileState] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.outputs: dict[str, OutputRecord] = {r.key: r for r in outputs}
+        self.structured_prompts: dict[str, StructuredPromptRecord] = {
+            r.inputs_hash: r for r in structured_prompts
+        }
+        # Observed files, by relative path. Filled by observe(); plain data for the planner.
+        self.files: dict[str, FileState] = dict(files or {})
+        self.warnings: list[str] = []
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self.output_dir / MANIFEST_FILE
+
+    @property
+    def journal_path(self) -> Path:
+        return self.output_dir / JOURNAL_FILE
+
+    @classmethod
+    def load(cls, output_dir: Path, *, observe: bool = True) -> Manifest:
+        """Read manifest.json (if any), replay the journal, and look at the files on disk."""
+        manifest = cls(Path(output_dir))
+        manifest._read_json()
+        manifest._replay_journal()
+        if observe:
+            manifest.observe()
+        return manifest
+
+    def _read_json(self) -> None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except UnicodeDecodeError:
+            raise ManifestError(self.path, "not UTF-8 text") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(self.path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+        if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
+            raise ManifestError(self.path, "not a bria-pipeline manifest (expected an object with 'outputs')")
+        version = data.get("version")
+        if version != FORMAT_VERSION:
+            raise ManifestError(
+                self.path,
+                f"manifest format version {version!r} is not supported (this bria-pipeline reads {FORMAT_VERSION})",
+                hint="Use the bria-pipeline version that wrote it, or upgrade this one.",
+            )
+        try:
+            for key, raw in data.get("outputs", {}).items():
+                self.outputs[key] = OutputRecord.from_json({**raw, "key": key})
+            for key, raw in data.get("structured_prompts", {}).items():
+                self.structured_prompts[key] = StructuredPromptRecord.from_json({**raw, "inputs_hash": key})
+        except TypeError as exc:
+            raise ManifestError(self.path, f"a record is incomplete: {exc}") from None
+
+    def _replay_journal(self) -> None:
+        try:
+            lines = self.journal_path.read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return
+        last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+        for number, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw)
+                self._apply(entry)
+            except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
+                if number == last:  # the process died while writing it: the change never happened
+                    self.warnings.append(f"{self.journal_path}:{number + 1}: ignored a torn last line")
+                    continue
+                raise ManifestError(
+                    self.journal_path, "a journal line is not a valid change", line=number + 1
+                ) from None
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        if "output" in entry:
+            record = OutputRecord.from_json(entry["output"])
+            self.outputs[record.key] = record
+        elif "structured_prompt" in entry:
+            sp = StructuredPromptRecord.from_json(entry["structured_prompt"])
+            self.structured_prompts[sp.inputs_hash] = sp
+        elif "drop" in entry:
+            self.outputs.pop(entry["drop"], None)
+        elif "drop_structured_prompt" in entry:
+            self.structured_prompts.pop(entry["drop_structured_prompt"], None)
+        else:
+            raise KeyError("unknown change")
+
+    def observe(self) -> None:
+        """Stat every recorded file; hash only those whose size or mtime changed since recorded."""
+        self.files.clear()
+        for record in self.outputs.values():
+            if not record.file:
+                continue
+            path = self.output_dir / record.file
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if not path.is_file():
+                continue
+            if record.sha256 and st.st_size == record.size and st.st_mtime_ns == record.mtime_ns:
+                sha = record.sha256
+            else:
+                sha = sha256_file(path)
+            self.files[record.file] = FileState(sha, st.st_size, st.st_mtime_ns)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.outputs
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def __iter__(self) -> Iterator[OutputRecord]:
+        return iter(self.outputs.values())
+
+    def get(self, key: str) -> OutputRecord | None:
+        return self.outputs.get(key)
+
+    def is_complete(self, key: str) -> bool:
+        """Done, and its file is on disk with the recorded sha256 (as last observed)."""
+        record = self.outputs.get(key)
+        if record is None or record.status != "done" or not record.file:
+            return False
+        state = self.files.get(record.file)
+        return state is not None and state.sha256 == record.sha256
+
+    def by_file(self) -> dict[str, OutputRecord]:
+        """Records that own a file, by relative path."""
+        return {r.file: r for r in self.outputs.values() if r.file}
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _journal(self, entry: dict[str, Any]) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def put(self, record: OutputRecord) -> OutputRecord:
+        """Store `record` as it is, durably."""
+        self.outputs[record.key] = record
+        self._journal({"output": record.to_json()})
+        return record
+
+    def _record(self, key: str, details: dict[str, Any]) -> OutputRecord:
+        record = self.outputs.get(key)
+        if record is None:
+            try:
+                record = OutputRecord(key=key, **details)
+            except TypeError as exc:
+                raise TypeError(f"a new manifest record needs kind, name, set_name and model: {exc}") from None
+        else:
+            for name, value in details.items():
+                if not hasattr(record, name):
+                    raise TypeError(f"OutputRecord has no field {name!r}")
+                setattr(record, name, value)
+        return record
+
+    def record_pending(self, key: str, request_id: str | None, **details: Any) -> OutputRecord:
+        """Before a POST (`request_id=None`) and again once its answer names the job.
+
+        Written to disk before it returns: nothing waits on a job whose id is not recorded.
+        """
+        previous_unanswered = key in self.outputs and self.outputs[key].unanswered
+        record = self._record(key, details)
+        if request_id is None:
+            record.attempts += 1
+            if previous_unanswered:
+                record.paid_again = True
+            record.answer_lost = False
+            record.error = None
+            record.created = record.created or now_iso()
+        record.status = "pending"
+        record.request_id = request_id
+        return self.put(record)
+
+    def record_done(self, key: str, *, file: str, sha256: str, **details: Any) -> OutputRecord:
+        """The file is in place and verified: remember its hash, size and mtime."""
+        record = self._record(key, details)
+        record.status = "done"
+        record.file = file
+        record.sha256 = sha256
+        record.error = None
+        record.answer_lost = False
+        record.completed = now_iso()
+        path = self.output_dir / file
+        try:
+            st = path.stat()
+        except OSError:
+            pass
+        else:
+            record.size, record.mtime_ns = st.st_size, st.st_mtime_ns
+            self.files[file] = FileState(sha256, st.st_size, st.st_mtime_ns)
+        return self.put(record)
+
+    def record_failed(self, key: str, error: str, *, answer_lost: bool = False, **details: Any) -> OutputRecord:
+        """The request or the job failed. `answer_lost`: the POST's outcome is unknown."""
+        record = self._record(key, details)
+        record.status = "failed"
+        record.error = error
+        record.answer_lost = answer_lost
+        if answer_lost:
+            record.request_id = None
+        return self.put(record)
+
+    def update(self, key: str, **details: Any) -> OutputRecord:
+        """Change fields of an existing record (a file moved aside, retired)."""
+        if key not in self.outputs:
+            raise KeyError(key)
+        return self.put(self._record(key, details))
+
+    def drop(self, key: str) -> None:
+        """Forget an output (after --prune deleted its file)."""
+        record = self.outputs.pop(key, None)
+        if record is not None and record.file:
+            self.files.pop(record.file, None)
+        self._journal({"drop": key})
+
+    def mark_current(self, keys: Iterable[str]) -> int:
+        """`keys` in spec order: the others are retired, these take their position. Returns changes."""
+        position = {key: i for i, key in enumerate(keys)}
+        changed = 0
+        for record in list(self.outputs.values()):
+            retired = record.key not in position
+            order = position.get(record.key, record.order)
+            if record.retired != retired or record.order != order:
+                record.retired, record.order = retired, order
+                self.put(record)
+                changed += 1
+        return changed
+
+    def put_structured_prompt(self, record: StructuredPromptRecord) -> StructuredPromptRecord:
+        self.structured_prompts[record.inputs_hash] = record
+        self._journal({"structured_prompt": record.to_json()})
+        return record
+
+    def drop_structured_prompt(self, inputs_hash: str) -> None:
+        self.structured_prompts.pop(inputs_hash, None)
+        self._journal({"drop_structured_prompt": inputs_hash})
+
+    def to_json(self) -> dict[str, Any]:
+        outputs = sorted(self.outputs.values(), key=lambda r: (r.name, r.key))
+        prompts = sorted(self.structured_prompts.values(), key=lambda r: (r.set_name, r.inputs_hash))
+        body = {}
+        for record in outputs:
+            data = record.to_json()
+            del data["key"]
+            body[record.key] = data
+        sps = {}
+        for sp in prompts:
+            data = sp.to_json()
+            del data["inputs_hash"]
+            sps[sp.inputs_hash] = data
+        return {"version": FORMAT_VERSION, "outputs": body, "structured_prompts": sps}
+
+    def save(self) -> Path:
+        """Write manifest.json atomically, then fold the journal away."""
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
+        write_atomic(self.path, text.encode("utf-8"))
+        if self.journal_path.exists():
+            self.journal_path.unlink()
+            fsync_dir(self.output_dir)
+        return self.path

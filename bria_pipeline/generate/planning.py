@@ -1,0 +1,323 @@
+"""Plan the generation part of an apply: desired outputs vs the manifest. Pure: no I/O.
+
+    plan_generation(gen, models, manifest, lock_structured_prompts, prune=...) -> [Action]
+
+The manifest passed in was loaded (and its files observed) beforehand; this module reads only
+that data. What it decides, per output key:
+
+- done, its file present with the recorded sha256          nothing (counted in the summary)
+- pending with a recorded request_id                        wait: poll that same job, pay nothing
+- new, failed, file missing or changed, answer lost         create (billed); an earlier request
+                                                             whose answer was lost is said to
+                                                             "may pay once more"
+- its file name is held by an output the spec dropped       replace: that older file is moved
+  (a changed prompt)                                         aside (``<name>.<key8>.<ext>``), or
+                                                             deleted with --prune
+- in the manifest, no longer in the spec                     kept; with --prune: delete (the local
+                                                             file only, nothing remote exists)
+
+Structured prompts are pinned in spec.lock.yaml by `StructuredPromptSpec.inputs_hash`; a pin in
+the lock is used as is. Without one, a `structured_prompt.<set>` action generates it (and
+refines it with a second call when the spec asks) before the images that use it.
+
+The last action is always a no-op `generation` summary whose payload lists every desired key: the
+runner uses it to flag outputs that left the spec as retired (the gallery shows them apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline.generate.outputs import (
+    DesiredOutput,
+    DesiredStructuredPrompt,
+    ModelRef,
+    address_for,
+    expand_outputs,
+    training_address,
+)
+from bria_pipeline.model import DesiredGeneration
+from bria_pipeline.plan.actions import Action, Change
+
+SUMMARY_ADDRESS = "generation"
+MAY_PAY_AGAIN = (
+    "the answer to an earlier request for it was lost, so the service may have made (and billed) "
+    "it already; nothing can read that back: generating again may pay once more"
+)
+
+
+def _stem(file: str) -> str:
+    p = PurePosixPath(file)
+    return str(p.with_suffix("")) if p.suffix else file
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _describe(out: DesiredOutput) -> str:
+    if out.kind == "video":
+        return f"video from {out.source_address} with {out.model}"
+    req = out.request
+    assert req is not None
+    what = []
+    if req.prompt is not None:
+        what.append(f"prompt {_short(req.prompt)!r}")
+    if req.structured_prompt is not None:
+        what.append(f"structured prompt from {_short(req.structured_prompt.prompt)!r}")
+    what.append(f"seed {req.seed}")
+    return ", ".join(what) + f", model {out.model}"
+
+
+def _changes(old: OutputRecord, out: DesiredOutput) -> tuple[Change, ...]:
+    new = out.record_fields()
+    changes = []
+    for attr in ("prompt", "structured_prompt_hash", "seed", "model", "model_name", "model_version", "source"):
+        if getattr(old, attr) != new.get(attr):
+            label = "structured_prompt" if attr == "structured_prompt_hash" else attr
+            changes.append(Change(label, getattr(old, attr), new.get(attr)))
+    old_params, new_params = old.params or {}, new.get("params") or {}
+    for name in sorted(set(old_params) | set(new_params)):
+        if old_params.get(name) != new_params.get(name):
+            changes.append(Change(f"params.{name}", old_params.get(name), new_params.get(name)))
+    return tuple(changes)
+
+
+def _retired_address(record: OutputRecord) -> str:
+    if record.kind == "video":
+        base = f"video.{record.set_name}"
+        return base if not record.file else f"{base}[{PurePosixPath(record.file).name}]"
+    name = _stem(record.file) if record.file else f"{record.name}#{record.key[:8]}"
+    return address_for(record.set_name, name)
+
+
+class _Planner:
+    def __init__(
+        self,
+        gen: DesiredGeneration,
+        models: Mapping[str, ModelRef],
+        manifest: Manifest,
+        lock: Mapping[str, str],
+        prune: bool,
+    ) -> None:
+        self.expanded = expand_outputs(gen, models)
+        self.models = models
+        self.manifest = manifest
+        self.lock = lock
+        self.prune = prune
+        self.desired_keys = self.expanded.keys
+        self.actions: list[Action] = []
+        self.sp_actions: dict[str, Action] = {}
+        self.output_actions: dict[str, Action] = {}
+        self.superseded: set[str] = set()
+        self.up_to_date = 0
+        # Files held by records, by name without extension, for replacements.
+        self.holders: dict[str, OutputRecord] = {}
+        for record in manifest:
+            if record.file and record.file in manifest.files:
+                self.holders[_stem(record.file)] = record
+
+    # -- structured prompts -----------------------------------------------------------------
+
+    def structured_prompt(self, sp: DesiredStructuredPrompt) -> Action | None:
+        """The action that makes `sp`'s text available, or None when the lock pins it."""
+        h = sp.inputs_hash
+        if h in self.lock:
+            return None
+        if h in self.sp_actions:
+            return self.sp_actions[h]
+        ref = self.models[sp.model]
+        payload: dict[str, Any] = {
+            "job": "structured_prompt",
+            "inputs_hash": h,
+            "set": sp.set_name,
+            "prompt": sp.spec.prompt,
+            "refine": sp.spec.refine,
+            "seed": sp.spec.seed,
+            "model": sp.model,
+            "model_id": ref.remote_id,
+        }
+        deps = () if ref.trained else (training_address(sp.model),)
+        record = self.manifest.structured_prompts.get(h)
+        steps = "generate a structured prompt from the text" + (
+            f", then refine it with {_short(sp.spec.refine)!r}" if sp.spec.refine else ""
+        )
+        if record is not None and record.status == "done" and record.text:
+            action = Action(
+                sp.address,
+                "update",
+                "pin the structured prompt generated earlier (kept in the manifest) into spec.lock.yaml; no request",
+                payload={**payload, "text": record.text},
+            )
+        elif record is not None and record.status == "pending" and record.request_id:
+            action = Action(
+                sp.address,
+                "wait",
+                f"resume request {record.request_id} ({record.stage}) recorded before: poll it, pay nothing again",
+                depends_on=deps,
+                payload={**payload, "request_id": record.request_id, "stage": record.stage, "draft": record.draft},
+            )
+        else:
+            reason = f"not pinned in spec.lock.yaml: {steps}, then pin it"
+            if record is not None and record.unanswered:
+                reason += f"; {MAY_PAY_AGAIN}"
+            elif record is not None and record.status == "failed":
+                reason += f"; the last attempt failed ({_short(record.error, 120)})"
+            action = Action(sp.address, "create", reason, depends_on=deps, payload=payload, billed=True)
+        self.sp_actions[h] = action
+        return action
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def output(self, out: DesiredOutput) -> None:
+        record = self.manifest.get(out.key)
+        if self.manifest.is_complete(out.key):
+            self.up_to_date += 1
+            return
+        deps: list[str] = []
+        if not out.ref.trained:
+            deps.append(training_address(out.model))
+        payload: dict[str, Any] = {"job": out.kind, "key": out.key, "output": out.record_fields()}
+        if out.kind == "video":
+            source_action = self.output_actions.get(out.source_key or "")
+            if source_action is not None:
+                deps.append(source_action.address)
+        if record is not None and record.status == "pending" and record.request_id:
+            self.output_actions[out.key] = self._add(
+                Action(
+                    out.address,
+                    "wait",
+                    f"resume request {record.request_id} sent {record.created or 'earlier'}: poll that job, pay nothing again",
+                    depends_on=tuple(deps),
+                    payload={**payload, "request_id": record.request_id},
+                )
+            )
+            return
+        sp = out.structured_prompt
+        if sp is not None:
+            payload["structured_prompt_hash"] = sp.inputs_hash
+            sp_action = self.structured_prompt(sp)
+            if sp_action is not None:
+                deps.append(sp_action.address)
+        kind = "create"
+        changes: tuple[Change, ...] = ()
+        reason = f"new output: {_describe(out)}"
+        if record is not None:
+            if record.unanswered:
+                reason = f"{_describe(out)}; {MAY_PAY_AGAIN}"
+                payload["may_pay_again"] = True
+            elif record.status == "failed":
+                reason = f"the last attempt failed ({_short(record.error, 120)}): trying again; {_describe(out)}"
+            elif record.status == "done" and record.file and record.file not in self.manifest.files:
+                reason = f"its file {record.file} is missing: generating it again; {_describe(out)}"
+            elif record.status == "done" and record.file:
+                reason = f"its file {record.file} was changed on disk: generating it again; {_describe(out)}"
+        holder = self.holders.get(out.name)
+        if holder is not None and holder.key != out.key and holder.key in self.desired_keys:
+            # The name is held by another output the spec still asks for (its file kept an
+            # earlier name): this one takes a name of its own instead of replacing it.
+            name = f"{out.name}-{out.key[:8]}"
+            out = replace(out, name=name, address=address_for(out.set_name, name))
+            payload["output"] = out.record_fields()
+            holder = self.holders.get(out.name)
+        if holder is not None and holder.key != out.key:
+            kind = "replace"
+            changes = _changes(holder, out)
+            changed = ", ".join(c.attribute for c in changes) or "its request"
+            fate = "deleted (--prune)" if self.prune else f"kept as {self._aside(holder)}"
+            reason = f"{changed} changed: a new output replaces {holder.file} (the old file is {fate})"
+            payload["superseded"] = [
+                {"key": holder.key, "file": holder.file, "move_to": None if self.prune else self._aside(holder)}
+            ]
+            self.superseded.add(holder.key)
+        self.output_actions[out.key] = self._add(
+            Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), payload=payload, billed=True)
+        )
+
+    @staticmethod
+    def _aside(record: OutputRecord) -> str:
+        assert record.file is not None
+        p = PurePosixPath(record.file)
+        return str(p.with_name(f"{p.stem}.{record.key[:8]}{p.suffix}"))
+
+    def _add(self, action: Action) -> Action:
+        self.actions.append(action)
+        return action
+
+    # -- outputs the spec no longer asks for ------------------------------------------------
+
+    def retired(self) -> int:
+        kept = 0
+        for record in sorted(self.manifest, key=lambda r: (r.name, r.key)):
+            if record.key in self.desired_keys or record.key in self.superseded:
+                continue
+            has_file = bool(record.file) and record.file in self.manifest.files
+            payload = {"job": "delete", "key": record.key, "file": record.file if has_file else None}
+            address = _retired_address(record)
+            if self.prune:
+                what = f"delete {record.file} (local file only; nothing remote exists)" if has_file else "forget it"
+                self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", payload=payload))
+            elif record.status == "pending" and record.request_id:
+                self._add(
+                    Action(
+                        address,
+                        "wait",
+                        f"no longer in the spec, but request {record.request_id} was already paid for: "
+                        "collect it (kept, shown as retired; --prune drops it)",
+                        payload={"job": record.kind, "key": record.key, "request_id": record.request_id,
+                                 "output": {}, "retired": True},
+                    )
+                )
+            elif has_file:
+                kept += 1
+        return kept
+
+    def plan(self) -> list[Action]:
+        for out in self.expanded.images:
+            self.output(out)
+        for out in self.expanded.videos:
+            self.output(out)
+        kept = self.retired()
+        sp_actions = sorted(self.sp_actions.values(), key=lambda a: a.address)
+        parts = [f"{self.up_to_date} output(s) up to date"]
+        if kept:
+            parts.append(f"{kept} kept from earlier specs (--prune deletes them)")
+        summary = Action(
+            SUMMARY_ADDRESS,
+            "noop",
+            ", ".join(parts),
+            payload={
+                "job": "summary",
+                "desired": [o.key for o in self.expanded.outputs],
+                "up_to_date": self.up_to_date,
+                "kept": kept,
+            },
+        )
+        return sp_actions + self.actions + [summary]
+
+
+def plan_generation(
+    gen: DesiredGeneration,
+    models: Mapping[str, ModelRef],
+    manifest: Manifest,
+    lock_structured_prompts: Mapping[str, str],
+    *,
+    prune: bool,
+) -> list[Action]:
+    """The generation actions of a plan, in an order that respects their dependencies.
+
+    `models` maps each model key the generation section uses to its ModelRef; `manifest` is the
+    output manifest loaded (with its files observed) beforehand; `lock_structured_prompts` maps
+    StructuredPromptSpec.inputs_hash to the pinned structured prompt text.
+    """
+    return _Planner(gen, models, manifest, lock_structured_prompts, prune).plan()
+
+
+def changed_actions(actions: list[Action]) -> list[Action]:
+    """The actions that do something (everything but the summary)."""
+    return [a for a in actions if a.is_change]

@@ -1,0 +1,56 @@
+"""Small previews for the HTML pages, made with Pillow.
+
+The gallery keeps thumbnails in ``output_dir/.thumbs/<sha256 prefix>.jpg``: named by content, made
+once, reused by every later gallery. The review sheet embeds them as data URIs so the sheet can be
+moved or mailed on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from bria_pipeline.generate.atomic_files import write_atomic
+
+THUMB_DIR = ".thumbs"
+THUMB_SIZE = (320, 320)
+
+
+def _jpeg_thumbnail(source: Path, size: tuple[int, int]) -> bytes | None:
+    try:
+        with Image.open(source) as im:
+            im.draft("RGB", size)
+            im.thumbnail(size)
+            if im.mode not in ("RGB", "L"):
+                background = Image.new("RGB", im.size, (255, 255, 255))
+                rgba = im.convert("RGBA")
+                background.paste(rgba, mask=rgba.getchannel("A"))
+                im = background
+            out = io.BytesIO()
+            im.save(out, "JPEG", quality=82, optimize=True)
+            return out.getvalue()
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def cached_thumbnail(output_dir: Path, source: Path, sha256: str) -> str | None:
+    """The thumbnail's path relative to `output_dir`, made if missing; None if not an image."""
+    rel = f"{THUMB_DIR}/{sha256[:20]}.jpg"
+    target = output_dir / rel
+    if target.is_file():
+        return rel
+    data = _jpeg_thumbnail(source, THUMB_SIZE)
+    if data is None:
+        return None
+    write_atomic(target, data)
+    return rel
+
+
+def data_uri_thumbnail(source: Path, size: tuple[int, int] = (220, 220)) -> str | None:
+    data = _jpeg_thumbnail(source, size)
+    if data is None:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
