@@ -162,6 +162,7 @@ class DesiredDataset:
     content_moderation: bool = False
     mark: Mark | None = field(default=None, compare=False)
     staging: StagingSpec | None = field(default=None, compare=False)  # advanced, built from local files
+    upload_type_auto: bool = field(default=False, compare=False)  # chosen by image count (<= 200: basic)
 
     @property
     def fingerprint(self) -> str:
@@ -204,6 +205,12 @@ class DesiredModel:
     checkpoint: int | Literal["latest"] | None = None  # which checkpoint generations use
     sweep: tuple[tuple[str, Any], ...] = ()  # the sweep variables that made this member
     mark: Mark | None = field(default=None, compare=False)
+    description: str | None = None  # changeable in place (PUT); not part of the fingerprint
+
+    @property
+    def base_key(self) -> str:
+        """The spec's name without the sweep member part: ``lucy-lora[rank=32]`` -> ``lucy-lora``."""
+        return self.key.split("[", 1)[0]
 
     def fingerprint(self, dataset: DesiredDataset) -> str:
         return digest(
@@ -260,10 +267,16 @@ class GenerationRequest:
 
     @property
     def file_stem(self) -> str:
-        """``places/beach-dawn-seed1``: readable and deterministic."""
+        """``places/beach-dawn-seed1``: readable and deterministic.
+
+        A request for a member of a training sweep gets the member's variables as a folder, so
+        the same prompt per member stays apart: ``places/rank-32/beach-dawn-seed1``.
+        """
         parts = [slug(str(v)) for _, v in self.variables]
         name = "-".join(p for p in parts if p)
-        return f"{slug(self.set_name)}/{name + '-' if name else ''}seed{self.seed}"
+        member = slug(self.model.partition("[")[2].rstrip("]"))
+        folder = f"{slug(self.set_name)}/{member + '/' if member else ''}"
+        return f"{folder}{name + '-' if name else ''}seed{self.seed}"
 
 
 @dataclass(frozen=True)
