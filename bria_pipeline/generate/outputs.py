@@ -6,8 +6,9 @@ layer: matrix x seeds) into `DesiredOutput`s and `DesiredStructuredPrompt`s:
 - key      `GenerationRequest.key(model remote name, model version)`; videos hash their model,
            version, seed and the key of their source image, so a changed image makes a new video;
 - name     ``<set>/<variables>-seed<seed>`` (the file without extension, relative to output_dir);
-           a set generated with several models (a training sweep) gets one folder per model:
-           ``<set>/<model>/<variables>-seed<seed>``; videos live in ``videos/<name>``;
+           a training sweep member's outputs get a folder of its variables
+           (``<set>/rank-32/<variables>-seed<seed>``, see GenerationRequest.file_stem); other
+           models sharing a set get one named after the model; videos live in ``videos/<name>``;
 - address  ``generation.<set>[<name after the set folder>]``, ``video.<name>``,
            ``structured_prompt.<set>`` (``structured_prompt.<set>[<variables>]`` when a set
            has several).
@@ -169,8 +170,8 @@ def _image_names(requests: tuple[GenerationRequest, ...]) -> list[str]:
         models_per_set.setdefault(req.set_name, set()).add(req.model)
     names = []
     for req in requests:
-        stem = req.file_stem
-        if len(models_per_set[req.set_name]) > 1:
+        stem = req.file_stem  # a sweep member's stem already has a folder of its own
+        if len(models_per_set[req.set_name]) > 1 and "[" not in req.model:
             head, tail = stem.split("/", 1)
             stem = f"{head}/{slug(req.model) or 'model'}/{tail}"
         names.append(stem)

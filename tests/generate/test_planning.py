@@ -250,9 +250,19 @@ def test_training_sweep_members_get_a_folder_each_in_the_same_set(build):
     )
     actions = changed_actions(plan_generation(gen, models, Manifest(build.out), {}, prune=False))
     assert [(a.address, a.depends_on) for a in actions] == [
-        ("generation.places[lucy-lora-rank-32/beach-seed1]", ()),
-        ("generation.places[lucy-lora-rank-64/beach-seed1]", ("model.lucy-lora[rank=64].training",)),
+        ("generation.places[rank-32/beach-seed1]", ()),
+        ("generation.places[rank-64/beach-seed1]", ("model.lucy-lora[rank=64].training",)),
     ]
+
+
+def test_two_plain_models_sharing_a_set_get_a_folder_each(build):
+    models = build.models(**{"lucy-xl": ModelRef("lucy-xl-cccc3333", "3001", None)})
+    gen = build.generation(
+        build.prompt_set(matrix={"place": ["beach"]}, seeds=(1,)),
+        build.prompt_set(matrix={"place": ["beach"]}, seeds=(1,), model="lucy-xl"),
+    )
+    actions = changed_actions(plan_generation(gen, models, Manifest(build.out), {}, prune=False))
+    assert [a.payload["output"]["name"] for a in actions] == ["places/lucy-lora/beach-seed1", "places/lucy-xl/beach-seed1"]
 
 
 def test_planning_reads_no_file_and_is_deterministic(build, monkeypatch):
