@@ -1,0 +1,46 @@
+"""What every section builder shares: the document, the spec's directory, options, problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bria_pipeline.model import Mark
+from bria_pipeline.spec.document import Document
+from bria_pipeline.spec.problems import Severity, SpecPath, SpecProblem
+from bria_pipeline.spec.templates import Renderer
+
+
+@dataclass
+class BuildContext:
+    doc: Document
+    spec_dir: Path  # resolved
+    allow_outside: bool
+    renderer: Renderer
+    bad: set[SpecPath] = field(default_factory=set)  # where the schema found errors
+    problems: list[SpecProblem] = field(default_factory=list)
+
+    def sound(self, path: SpecPath) -> bool:
+        """True when the schema found nothing wrong at, above or below this path."""
+        n = len(path)
+        return not any(b[:n] == path or path[: len(b)] == b for b in self.bad)
+
+    def error(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, hint, key=key))
+
+    def warn(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, hint, key=key, severity="warning"))
+
+    def add(self, message_path: SpecPath, message: str, hint: str | None, severity: Severity) -> None:
+        self.problems.append(self.doc.problem(message_path, message, hint, severity=severity))
+
+    def mark(self, path: SpecPath) -> Mark:
+        return self.doc.mark(path)
+
+    def get(self, path: SpecPath, default: Any = None) -> Any:
+        return self.doc.get(path, default)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.is_error for p in self.problems)

@@ -1,0 +1,186 @@
+"""What a local image file is: content hash, format by content, size in pixels, soundness.
+
+Reading and decoding 5,000 images takes a while, so facts are cached in
+``<cache_dir>/filefacts.json`` keyed by (absolute path, size, mtime_ns): a second validation
+stats each file and reads none that did not change. Files not in the cache are read
+concurrently (hashing and decoding release the GIL). The cache is a convenience, never the
+authority: delete it and the next run rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from PIL import Image, UnidentifiedImageError
+
+CACHE_FILE = "filefacts.json"
+CACHE_VERSION = 1
+MAX_IMAGE_BYTES = 12 * 1024 * 1024  # the largest training image accepted (12 MB)
+MAX_PIXELS = 64_000_000  # larger images are refused before decoding (decompression bombs)
+ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Facts about one file at one (size, mtime_ns). `problem` is None for a sound image."""
+
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+    format: str | None = None  # Pillow's name for the content's format: PNG, JPEG, WEBP, GIF, ...
+    width: int | None = None
+    height: int | None = None
+    problem: str | None = None  # "too-big", "not-an-image", "corrupt: ...", "too-many-pixels", "unreadable: ..."
+
+
+@dataclass
+class CacheStats:
+    """What one inspection cost: files answered from the cache, files read, seconds taken."""
+
+    hits: int = 0
+    misses: int = 0
+    seconds: float = 0.0
+    bytes_read: int = 0
+
+
+def inspect_file(path: Path) -> ImageFacts:
+    """Read one file: hash it and decode it fully (verify + load), without trusting its extension."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return ImageFacts(0, 0, problem=f"unreadable: {exc.strerror or exc}")
+    if st.st_size > MAX_IMAGE_BYTES:
+        return ImageFacts(st.st_size, st.st_mtime_ns, problem="too-big")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return ImageFacts(st.st_size, st.st_mtime_ns, problem=f"unreadable: {exc.strerror or exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    base = dict(size=len(data), mtime_ns=st.st_mtime_ns, sha256=digest)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = img.format, img.size
+                if width * height > MAX_PIXELS:
+                    return ImageFacts(**base, format=fmt, width=width, height=height, problem="too-many-pixels")
+                img.verify()
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+    except UnidentifiedImageError:
+        return ImageFacts(**base, problem="not-an-image")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return ImageFacts(**base, problem="too-many-pixels")
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged files
+        return ImageFacts(**base, format=locals().get("fmt"), problem=f"corrupt: {exc}")
+    return ImageFacts(**base, format=fmt, width=width, height=height)
+
+
+@dataclass
+class FileFactsCache:
+    """The on-disk cache of `ImageFacts`, keyed by absolute path and checked by size and mtime_ns."""
+
+    path: Path | None
+    entries: dict[str, ImageFacts] = field(default_factory=dict)
+    dirty: bool = False
+
+    @classmethod
+    def open(cls, cache_dir: Path | None) -> "FileFactsCache":
+        if cache_dir is None:
+            return cls(None)
+        path = Path(cache_dir) / CACHE_FILE
+        cache = cls(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("version") == CACHE_VERSION:
+                cache.entries = {k: ImageFacts(**v) for k, v in raw.get("files", {}).items()}
+        except (OSError, ValueError, TypeError):
+            pass  # missing or unreadable: start empty, it is only a cache
+        return cache
+
+    def get(self, path: Path, size: int, mtime_ns: int) -> ImageFacts | None:
+        facts = self.entries.get(str(path))
+        if facts and facts.size == size and facts.mtime_ns == mtime_ns:
+            return facts
+        return None
+
+    def put(self, path: Path, facts: ImageFacts) -> None:
+        """Remember facts (not a failure to read, which may be gone next time)."""
+        if facts.problem and facts.problem.startswith("unreadable"):
+            return
+        self.entries[str(path)] = facts
+        self.dirty = True
+
+    def save(self) -> None:
+        """Atomic write (temp file, fsync, rename); a cache that cannot be written is skipped."""
+        if self.path is None or not self.dirty:
+            return
+        payload = {"version": CACHE_VERSION, "files": {k: asdict(v) for k, v in sorted(self.entries.items())}}
+        tmp = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".filefacts.", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            self.dirty = False
+        except OSError:
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+
+def default_workers() -> int:
+    return max(2, min(16, (os.cpu_count() or 2) * 2))
+
+
+def inspect_images(
+    paths: Iterable[Path], cache_dir: Path | None, *, workers: int | None = None
+) -> tuple[dict[Path, ImageFacts], CacheStats]:
+    """Facts for every path (resolved, absolute), from the cache where the file is unchanged."""
+    started = time.perf_counter()
+    stats = CacheStats()
+    cache = FileFactsCache.open(cache_dir)
+    facts: dict[Path, ImageFacts] = {}
+    todo: list[Path] = []
+    for path in dict.fromkeys(paths):
+        try:
+            st = path.stat()
+        except OSError as exc:
+            facts[path] = ImageFacts(0, 0, problem=f"unreadable: {exc.strerror or exc}")
+            continue
+        hit = cache.get(path, st.st_size, st.st_mtime_ns)
+        if hit is not None:
+            facts[path] = hit
+            stats.hits += 1
+        else:
+            todo.append(path)
+    if todo:
+        count = min(workers or default_workers(), len(todo))
+        if count > 1:
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="filefacts") as pool:
+                results = list(pool.map(inspect_file, todo))
+        else:
+            results = [inspect_file(p) for p in todo]
+        for path, result in zip(todo, results):
+            facts[path] = result
+            cache.put(path, result)
+            stats.misses += 1
+            stats.bytes_read += result.size if result.sha256 else 0
+        cache.save()
+    stats.seconds = time.perf_counter() - started
+    return facts, stats
