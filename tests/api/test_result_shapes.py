@@ -1,0 +1,36 @@
+"""One parser reads v2 answers in both shapes: wrapped in `result`, and flat."""
+
+from __future__ import annotations
+
+from bria_pipeline.api.types import AsyncJob, GenerationResult, parse_generation, parse_result, parse_status
+
+FIELDS = {"image_url": "https://cdn.example/a.png", "seed": "123456", "structured_prompt": '{"a": 1}',
+          "prompt": "a cat", "refined_prompt": "a fluffy cat"}
+
+
+def test_wrapped_and_flat_results_parse_to_the_same_values():
+    wrapped = parse_result({"result": FIELDS, "request_id": "r1", "status": "COMPLETED"})
+    flat = parse_result({**FIELDS, "request_id": "r1"})
+    for result in (wrapped, flat):
+        assert (result.image_url, result.seed, result.structured_prompt, result.request_id) == (
+            "https://cdn.example/a.png", 123456, '{"a": 1}', "r1")
+        assert result.prompt == "a cat" and result.refined_prompt == "a fluffy cat"
+
+
+def test_a_generation_answer_is_a_job_when_it_only_names_a_request_and_a_result_otherwise():
+    job = parse_generation({"request_id": "r2", "status_url": "https://engine.prod.bria-api.com/v2/status/r2"})
+    assert isinstance(job, AsyncJob) and job.request_id == "r2" and job.status_url.endswith("/r2")
+    done = parse_generation({"result": {"video_url": "https://cdn.example/v.mp4"}, "request_id": "r3"})
+    assert isinstance(done, GenerationResult) and done.url == "https://cdn.example/v.mp4"
+    sync_flat = parse_generation({"structured_prompt": {"b": 2}})
+    assert isinstance(sync_flat, GenerationResult) and sync_flat.structured_prompt == '{"b": 2}'
+
+
+def test_status_bodies_tell_running_completed_and_failed_apart():
+    assert not parse_status({"status": "IN_PROGRESS", "request_id": "r"}).final
+    done = parse_status({"status": "COMPLETED", "result": {"image_url": "u"}, "request_id": "r"})
+    assert done.final and not done.failed and done.result.image_url == "u"
+    failed = parse_status({"status": "ERROR", "error": {"code": 500, "message": "boom", "details": "x"},
+                           "request_id": "r"})
+    assert failed.failed and failed.error["message"] == "boom" and failed.result is None
+    assert parse_status({"status": "UNKNOWN", "request_id": "r"}).failed
