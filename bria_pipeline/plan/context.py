@@ -1,0 +1,94 @@
+"""The planner's working memory: inputs, the actions emitted so far, and what each resource became.
+
+Kept apart from the rules (datasets.py, models.py, generations.py, prune.py) so each rule module is
+a set of functions over one `PlanContext`. Still pure: nothing here reads a file or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..lockfile import Lock
+from ..model import Desired
+from ..state.observed import Observed, ObservedDataset, ObservedModel
+from .actions import Action
+from .identity import parse_version_name
+
+
+@dataclass
+class DatasetOutcome:
+    """What the plan makes of one spec dataset, for the models that train on it."""
+
+    key: str
+    remote_name: str
+    observed: ObservedDataset | None  # the remote dataset the plan carries on with, if any
+    ready_after: tuple[str, ...] = ()  # addresses that must be done before a model may use it
+    fresh: bool = False  # True when the plan makes a new dataset (create, clone)
+
+    @property
+    def id(self) -> int | None:
+        return None if self.fresh or self.observed is None else self.observed.id
+
+
+@dataclass
+class ModelOutcome:
+    key: str
+    remote_name: str
+    observed: ObservedModel | None
+    ready_after: tuple[str, ...] = ()  # addresses that must be done before generating with it
+
+
+@dataclass
+class PlanContext:
+    desired: Desired
+    observed: Observed
+    lock: Lock
+    prune: bool = False
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    bindings: dict[str, int] = field(default_factory=dict)
+    datasets: tuple[ObservedDataset, ...] = ()  # the ones inside the project the plan keeps
+    models: tuple[ObservedModel, ...] = ()
+    dataset_outcomes: dict[str, DatasetOutcome] = field(default_factory=dict)
+    model_outcomes: dict[str, ModelOutcome] = field(default_factory=dict)
+    old_datasets: list[tuple[str, ObservedDataset]] = field(default_factory=list)  # (spec key, version)
+    old_models: list[tuple[str, ObservedModel]] = field(default_factory=list)
+
+    def emit(self, action: Action) -> Action:
+        self.actions.append(action)
+        return action
+
+    def changed(self, address: str) -> bool:
+        """True when the plan already holds a change at `address` (something to depend on)."""
+        return any(a.address == address and a.is_change for a in self.actions)
+
+    def deps(self, *addresses: str) -> tuple[str, ...]:
+        """The addresses among these that are changes in the plan, in order, without repeats."""
+        out: list[str] = []
+        for address in addresses:
+            if address and address not in out and self.changed(address):
+                out.append(address)
+        return tuple(out)
+
+    def effective_name(self, kind: str, base: str, obj: Any) -> tuple[str, str | None]:
+        """The name to identify `obj` by, and the name it was renamed to outside bria-pipeline.
+
+        A resource this runner recorded under a version name, now listed under a name that is
+        not one of ours, was renamed in the Console: it is still ours and the plan renames it back.
+        """
+        recorded = self.observed.recorded_by_id(kind).get(obj.id)
+        if recorded is None or recorded.name == obj.name:
+            return obj.name, None
+        if parse_version_name(base, obj.name) is not None:
+            return obj.name, None  # renamed by us (a crash before the record was updated)
+        if parse_version_name(base, recorded.name) is None:
+            return obj.name, None
+        return recorded.name, obj.name
+
+
+def brief(value: Any, width: int = 60) -> Any:
+    """A long text shortened for display in a change line; other values as they are."""
+    if isinstance(value, str) and len(value) > width:
+        return value[: width - 3] + "..."
+    return value

@@ -1,0 +1,630 @@
+"""Planning one dataset: which remote version to carry on with, then schema, images, captions, status.
+
+Choosing the version (first match wins):
+
+1. *current*: a version named with the spec's fingerprint (``lucy-1a2b3c4d``, or a revision
+   ``lucy-1a2b3c4d-r2``). A draft is brought up to date in place. A completed one is frozen: when it
+   still holds what the spec says, nothing to do; when it does not (it was completed by hand with
+   other images), a new revision is cloned from it.
+2. *reuse*: an older draft of the same dataset (never trained on, not frozen): renamed to the new
+   fingerprint and brought up to date, so its uploads are not repeated.
+3. *clone*: the latest completed version: cloned under the new name, then only the differences are
+   uploaded or deleted ("completed datasets are frozen").
+4. *create*: nothing to start from (or an advanced dataset: one bulk upload per dataset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..lockfile import caption_key
+from ..model import DesiredDataset, ImageSource
+from ..state.observed import ObservedDataset, ObservedImage
+from .actions import Action, Change
+from .context import DatasetOutcome, PlanContext, brief
+from .identity import VersionName, parse_version_name, version_name
+
+BULK_RUNNING = ("pending", "processing")
+
+
+@dataclass
+class _Version:
+    name: VersionName
+    dataset: ObservedDataset
+    renamed_to: str | None  # the name it carries after a rename outside bria-pipeline
+
+
+@dataclass
+class _Target:
+    mode: str  # current, reuse, clone, create
+    name: str  # the remote name the dataset will carry
+    dataset: ObservedDataset | None  # current/reuse: the dataset itself; clone: the source
+    renamed_to: str | None = None
+    mismatch: str | None = None  # why a completed current version could not be kept
+
+    @property
+    def base_images(self) -> tuple[ObservedImage, ...]:
+        if self.mode == "create" or self.dataset is None:
+            return ()
+        return self.dataset.images or ()
+
+    @property
+    def base_schema(self) -> str | None:
+        return None if self.mode == "create" or self.dataset is None else self.dataset.visual_schema
+
+
+def desired_schema_text(ctx: PlanContext, ds: DesiredDataset) -> str | None:
+    """The schema text the dataset should carry, when it is known without asking the service."""
+    vs = ds.visual_schema
+    if vs.text is not None and not vs.refine:
+        return vs.text
+    return ctx.lock.visual_schema(vs)
+
+
+def desired_caption(ctx: PlanContext, ds: DesiredDataset, image: ImageSource) -> str | None:
+    if image.caption_refine:
+        return ctx.lock.caption(image, ds.visual_schema)
+    return image.caption
+
+
+def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
+    address = f"dataset.{ds.key}"
+    versions = _versions(ctx, ds)
+    target = _choose_target(ctx, ds, versions)
+    for version in versions:
+        if target.mode in ("current", "reuse") and version.dataset is target.dataset:
+            continue
+        ctx.old_datasets.append((ds.key, version.dataset))
+
+    if target.mode == "current" and target.dataset is not None and target.dataset.completed:
+        return _completed_current(ctx, ds, target, address)
+
+    _dataset_action(ctx, ds, target, address)
+    if target.mode in ("current", "reuse"):
+        ctx.bindings[address] = target.dataset.id  # type: ignore[union-attr]
+
+    schema_address, schema_set = _schema(ctx, ds, target, address)
+    if ds.upload_type == "advanced":
+        image_addresses, kept, uploaded = _bulk(ctx, ds, target, address, schema_address)
+    else:
+        image_addresses, kept, uploaded = _images(ctx, ds, target, address, schema_address)
+    caption_addresses = _captions(ctx, ds, target, address, schema_address, schema_set, kept, uploaded, image_addresses)
+    ready = ctx.deps(address, schema_address, *image_addresses, *caption_addresses)
+    status_address = f"{address}.status"
+    if ds.complete:
+        ctx.emit(
+            Action(
+                status_address,
+                "update",
+                "images and captions are in: mark the dataset completed (it is frozen from then on)",
+                changes=(Change("status", "draft", "completed"),),
+                depends_on=ready,
+                payload={"op": "complete_dataset", "dataset": ds.key},
+            )
+        )
+        ready = (status_address,)
+    else:
+        ctx.notes.append(f"dataset.{ds.key}: `complete: false` in the spec, so it stays a draft and no model can train on it")
+    fresh = target.mode in ("clone", "create")
+    outcome = DatasetOutcome(ds.key, target.name, target.dataset, ready_after=ready, fresh=fresh)
+    ctx.dataset_outcomes[ds.key] = outcome
+    return outcome
+
+
+# --- choosing the version ---------------------------------------------------------------------
+
+
+def _versions(ctx: PlanContext, ds: DesiredDataset) -> list[_Version]:
+    out = []
+    for dataset in ctx.datasets:
+        name, renamed_to = ctx.effective_name("dataset", ds.key, dataset)
+        parsed = parse_version_name(ds.key, name)
+        if parsed is not None:
+            out.append(_Version(parsed, dataset, renamed_to))
+    return out
+
+
+def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[_Version]) -> _Target:
+    current = sorted(
+        (v for v in versions if v.name.fingerprint == ds.fingerprint),
+        key=lambda v: (v.name.revision, v.dataset.id),
+    )
+    if current:
+        top = current[-1]
+        mismatch = _mismatch(ctx, ds, top.dataset)
+        if mismatch is None:
+            return _Target("current", str(top.name), top.dataset, top.renamed_to)
+        name = version_name(ds.key, ds.fingerprint, top.name.revision + 1)
+        if ds.upload_type == "basic" and top.dataset.images is not None:
+            return _Target("clone", name, top.dataset, mismatch=mismatch)
+        return _Target("create", name, None, mismatch=mismatch)
+    drafts = sorted(
+        (v for v in versions if not v.dataset.completed and _reusable_draft(ds, v.dataset)),
+        key=lambda v: v.dataset.id,
+    )
+    if drafts:
+        top = drafts[-1]
+        return _Target("reuse", ds.remote_name, top.dataset, top.renamed_to)
+    completed = sorted((v for v in versions if v.dataset.completed), key=lambda v: v.dataset.id)
+    if completed and ds.upload_type == "basic" and completed[-1].dataset.images is not None:
+        return _Target("clone", ds.remote_name, completed[-1].dataset)
+    return _Target("create", ds.remote_name, None)
+
+
+def _reusable_draft(ds: DesiredDataset, dataset: ObservedDataset) -> bool:
+    if dataset.upload_type != ds.upload_type or dataset.images is None:
+        return False
+    if ds.upload_type == "advanced":
+        return dataset.count == 0 and dataset.bulk_status is None
+    return True
+
+
+def _mismatch(ctx: PlanContext, ds: DesiredDataset, dataset: ObservedDataset) -> str | None:
+    """Why a version named with the spec's fingerprint cannot be carried on with, or None."""
+    if dataset.upload_type != ds.upload_type:
+        return f"it is an {dataset.upload_type} dataset and the spec asks for {ds.upload_type}"
+    if ds.upload_type == "advanced" and not dataset.completed:
+        if dataset.bulk_status == "failed":
+            return "its bulk upload failed, and an advanced dataset takes one bulk upload"
+        return None
+    if not dataset.completed:
+        return None
+    schema = desired_schema_text(ctx, ds)
+    if schema is not None and dataset.visual_schema is not None and dataset.visual_schema != schema:
+        return "its visual schema differs from the one pinned in the lock file"
+    if ds.zip_url is not None:
+        return None
+    wanted = sorted(i.remote_name for i in _unique(ds.images))
+    if dataset.images is not None:
+        have = sorted(i.image_name for i in dataset.images)
+        if have != wanted:
+            missing = len(set(wanted) - set(have))
+            extra = len(have) - (len(wanted) - missing)
+            return f"it holds other images than the spec ({missing} missing, {extra} extra)"
+        for image in ds.images:
+            want = desired_caption(ctx, ds, image)
+            if want is None:
+                continue
+            obs = dataset.images_by_name().get(image.remote_name, [None])[0]
+            if obs is not None and obs.caption != want:
+                return f"the caption of {image.key} differs from the spec"
+    elif dataset.images_count is not None and dataset.images_count != len(wanted):
+        return f"it holds {dataset.images_count} images and the spec lists {len(wanted)}"
+    return None
+
+
+# --- the dataset itself -------------------------------------------------------------------------
+
+
+def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> None:
+    if target.mode == "current":
+        if target.renamed_to:
+            _rename_back(ctx, ds, target, address)
+        else:
+            ctx.emit(Action(address, "noop", f"{target.name}: draft, brought up to date below"))
+        return
+    if target.mode == "reuse":
+        assert target.dataset is not None
+        old = target.renamed_to or target.dataset.name
+        ctx.emit(
+            Action(
+                address,
+                "update",
+                f"the spec's dataset changed; draft {target.dataset.name} was never completed, so it is "
+                f"renamed to {target.name} and brought up to date instead of starting again",
+                changes=(Change("name", old, target.name),),
+                payload={"op": "rename_dataset", "dataset": ds.key, "name": target.name},
+            )
+        )
+        return
+    depends = ctx.deps("project")
+    if target.mode == "clone":
+        assert target.dataset is not None
+        source = target.dataset
+        adds = len({i.remote_name for i in ds.images} - {i.image_name for i in source.images or ()})
+        drops = len({i.image_name for i in source.images or ()} - {i.remote_name for i in ds.images})
+        if target.mismatch:
+            reason = (
+                f"completed dataset {source.name} does not match the spec: {target.mismatch}; completed "
+                f"datasets are frozen: new version {target.name} cloned from it"
+            )
+        else:
+            reason = (
+                f"completed datasets are frozen: new version {target.name} cloned from {source.name}, "
+                f"unchanged images are not uploaded again"
+            )
+        ctx.emit(
+            Action(
+                address,
+                "replace",
+                reason,
+                changes=(Change("name", source.name, target.name), Change("images", source.count, f"{source.count + adds - drops} (+{adds} -{drops})")),
+                depends_on=depends,
+                payload={
+                    "op": "clone_dataset",
+                    "dataset": ds.key,
+                    "name": target.name,
+                    "source_id": source.id,
+                    "source_name": source.name,
+                },
+            )
+        )
+        return
+    # create
+    previous = [d for k, d in ctx.old_datasets if k == ds.key]
+    kind = "create"
+    reason = f"new dataset {target.name} ({ds.upload_type} upload, {len(ds.images)} images)"
+    if target.mismatch:
+        kind = "replace"
+        reason = f"dataset {ds.remote_name} cannot be carried on with: {target.mismatch}: new version {target.name}"
+    elif previous and ds.upload_type == "advanced":
+        kind = "replace"
+        reason = (
+            f"the spec's dataset changed and an advanced dataset takes exactly one bulk upload: "
+            f"new version {target.name} (earlier versions are kept)"
+        )
+    elif previous:
+        kind = "replace"
+        reason = f"the spec's dataset changed: new version {target.name} (earlier versions are kept)"
+    ctx.emit(
+        Action(
+            address,
+            kind,
+            reason,
+            changes=(Change("name", None, target.name),),
+            depends_on=depends,
+            payload={"op": "create_dataset", "dataset": ds.key, "name": target.name, "upload_type": ds.upload_type},
+        )
+    )
+
+
+def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> None:
+    ctx.emit(
+        Action(
+            address,
+            "update",
+            "renamed outside bria-pipeline (drift): the name that identifies it is restored",
+            changes=(Change("name", target.renamed_to, target.name),),
+            payload={"op": "rename_dataset", "dataset": ds.key, "name": target.name},
+        )
+    )
+
+
+def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> DatasetOutcome:
+    """A completed version that matches the spec: nothing remote to do; pin what the lock lacks."""
+    dataset = target.dataset
+    assert dataset is not None
+    ctx.bindings[address] = dataset.id
+    if target.renamed_to:
+        _rename_back(ctx, ds, target, address)
+    else:
+        ctx.emit(Action(address, "noop", f"{target.name}: completed, {dataset.count} images"))
+    vs = ds.visual_schema
+    if desired_schema_text(ctx, ds) is None and dataset.visual_schema and (vs.samples or vs.text is not None):
+        ctx.emit(
+            Action(
+                f"{address}.schema",
+                "create",
+                f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
+                changes=(Change("lock: visual_schema", None, brief(dataset.visual_schema)),),
+                payload={"op": "visual_schema", "dataset": ds.key, "source": "remote", "put": False},
+            )
+        )
+    by_name = dataset.images_by_name()
+    for image in ds.images:
+        if image.caption_refine and ctx.lock.caption(image, vs) is None:
+            obs = by_name.get(image.remote_name, [None])[0]
+            if obs is not None and obs.caption:
+                ctx.emit(
+                    Action(
+                        f"{address}.caption[{image.key}]",
+                        "create",
+                        f"the lock file has no pin for this refined caption: pinned from {target.name}",
+                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
+                    )
+                )
+    outcome = DatasetOutcome(ds.key, target.name, dataset, ready_after=ctx.deps(address))
+    ctx.dataset_outcomes[ds.key] = outcome
+    return outcome
+
+
+# --- visual schema ------------------------------------------------------------------------------
+
+
+def _schema(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> tuple[str, bool]:
+    """Plan the visual schema; returns its address and whether the plan sets a schema."""
+    schema_address = f"{address}.schema"
+    vs = ds.visual_schema
+    if not vs.samples and vs.text is None:
+        return schema_address, False
+    want = desired_schema_text(ctx, ds)
+    have = target.base_schema
+    depends = ctx.deps(address)
+    if want is None:
+        if target.mode == "current" and have:
+            ctx.emit(
+                Action(
+                    schema_address,
+                    "create",
+                    f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
+                    changes=(Change("lock: visual_schema", None, brief(have)),),
+                    depends_on=depends,
+                    payload={"op": "visual_schema", "dataset": ds.key, "source": "remote", "put": False},
+                )
+            )
+            return schema_address, False
+        steps = []
+        if vs.samples:
+            steps.append(f"generate a visual schema from {len(vs.samples)} sample images")
+        else:
+            steps.append("start from the spec's schema text")
+        if vs.refine:
+            steps.append(f"refine it with {len(vs.refine)} instruction{'s' if len(vs.refine) != 1 else ''} in order")
+        steps.append("pin it in the lock file and set it on the dataset")
+        ctx.emit(
+            Action(
+                schema_address,
+                "create" if not have else "update",
+                ", ".join(steps[:-1]) + ", then " + steps[-1],
+                changes=(Change("visual_schema", brief(have), "(generated)"),),
+                depends_on=depends,
+                payload={
+                    "op": "visual_schema",
+                    "dataset": ds.key,
+                    "source": "generate" if vs.samples else "refine",
+                    "put": True,
+                },
+            )
+        )
+        return schema_address, True
+    if have == want:
+        return schema_address, False
+    source = "text" if (vs.text is not None and not vs.refine) else "lock"
+    where = "the spec's schema text" if source == "text" else "the schema pinned in the lock file"
+    if have is None:
+        reason = f"set {where} on the dataset"
+    elif target.mode == "clone":
+        reason = f"the clone inherits the visual schema of {target.dataset.name}; the spec's differs: set {where}"  # type: ignore[union-attr]
+    else:
+        reason = f"the dataset's visual schema differs from {where}: set it again"
+    ctx.emit(
+        Action(
+            schema_address,
+            "create" if have is None else "update",
+            reason,
+            changes=(Change("visual_schema", brief(have), brief(want)),),
+            depends_on=depends,
+            payload={"op": "visual_schema", "dataset": ds.key, "source": source, "put": True},
+        )
+    )
+    return schema_address, True
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def _unique(images: tuple[ImageSource, ...]) -> list[ImageSource]:
+    seen: set[str] = set()
+    out = []
+    for image in images:
+        if image.remote_name not in seen:
+            seen.add(image.remote_name)
+            out.append(image)
+    return out
+
+
+def _images(
+    ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str, schema_address: str
+) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
+    """Uploads and deletes; returns their addresses, the kept images by name, the uploaded names."""
+    base: dict[str, list[ObservedImage]] = {}
+    for image in target.base_images:
+        base.setdefault(image.image_name, []).append(image)
+    wanted = {i.remote_name: i for i in _unique(ds.images)}
+    cloned = target.mode == "clone"
+    deletes: list[str] = []
+    for name, images in sorted(base.items()):
+        extra = images if name not in wanted else images[1:]
+        for n, image in enumerate(extra):
+            delete_address = f"{address}.image[{name}]" if n == 0 and name not in wanted else f"{address}.image[{name}#{image.id}]"
+            reason = "not in the spec" if name not in wanted else "a second copy of an image already in the dataset"
+            deletes.append(delete_address)
+            ctx.emit(
+                Action(
+                    delete_address,
+                    "delete",
+                    reason,
+                    changes=(Change("image_name", name, None),),
+                    depends_on=ctx.deps(address),
+                    payload={
+                        "op": "delete_image",
+                        "dataset": ds.key,
+                        "image_name": name,
+                        "image_id": None if cloned else image.id,
+                        "copy": 0 if name not in wanted else n + 1,
+                    },
+                )
+            )
+    uploads: list[str] = []
+    uploaded: set[str] = set()
+    kept: dict[str, ObservedImage] = {}
+    in_target = target.name if target.mode != "clone" else f"{target.name} (after cloning)"
+    for name, image in wanted.items():
+        if name in base:
+            kept[name] = base[name][0]
+            continue
+        upload_address = f"{address}.image[{image.key}]"
+        uploads.append(upload_address)
+        uploaded.add(name)
+        ctx.emit(
+            Action(
+                upload_address,
+                "create",
+                f"not in {in_target} yet",
+                changes=(Change("image_name", None, name),),
+                depends_on=ctx.deps(address, schema_address, *deletes),
+                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": name},
+            )
+        )
+    return deletes + uploads, kept, uploaded
+
+
+def _bulk(
+    ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str, schema_address: str
+) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
+    """An advanced dataset: one bulk upload of a zip (built and staged at apply time, or the spec's)."""
+    images_address = f"{address}.images"
+    dataset = target.dataset if target.mode in ("current", "reuse") else None
+    if dataset is not None and dataset.bulk_status in BULK_RUNNING:
+        ctx.emit(
+            Action(
+                images_address,
+                "wait",
+                f"the bulk upload into {target.name} is {dataset.bulk_status}: wait for it",
+                depends_on=ctx.deps(address, schema_address),
+                payload={"op": "wait_bulk", "dataset": ds.key},
+            )
+        )
+        return [images_address], {}, set()
+    if dataset is not None and dataset.count > 0:
+        return [], {i.image_name: i for i in dataset.images or ()}, set()
+    source = f"the zip at {ds.zip_url}" if ds.zip_url else f"a zip of {len(ds.images)} images built and staged at apply time"
+    ctx.emit(
+        Action(
+            images_address,
+            "create",
+            f"bulk upload from {source}",
+            changes=(Change("images", 0, len(ds.images) if not ds.zip_url else "(zip)"),),
+            depends_on=ctx.deps(address, schema_address),
+            payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
+        )
+    )
+    return [images_address], {}, {i.remote_name for i in ds.images}
+
+
+# --- captions -------------------------------------------------------------------------------------
+
+
+def _captions(
+    ctx: PlanContext,
+    ds: DesiredDataset,
+    target: _Target,
+    address: str,
+    schema_address: str,
+    schema_set: bool,
+    kept: dict[str, ObservedImage],
+    uploaded: set[str],
+    image_addresses: list[str],
+) -> list[str]:
+    captions_address = f"{address}.captions"
+    uncaptioned = [i for i in kept.values() if not i.has_caption]
+    in_progress = target.mode in ("current", "reuse") and target.dataset is not None and (
+        target.dataset.captions_update_status == "in_progress"
+    )
+    will_have_schema = schema_set or target.base_schema is not None or desired_schema_text(ctx, ds) is not None
+    regenerate_all = bool(kept) and (schema_set or (uncaptioned and will_have_schema and not in_progress))
+    overrides: list[tuple[ImageSource, ObservedImage | None]] = []
+    drifted: list[tuple[ImageSource, ObservedImage]] = []
+    for image in _unique(ds.images):
+        obs = None if image.remote_name in uploaded else kept.get(image.remote_name)
+        if image.caption is not None or image.caption_refine:
+            overrides.append((image, obs))
+        elif obs is not None and obs.caption_source == "manual" and not regenerate_all:
+            drifted.append((image, obs))
+
+    depends = ctx.deps(address, schema_address, *image_addresses)
+    if regenerate_all:
+        if schema_set:
+            why = f"the visual schema is set by this plan and {len(kept)} images are already in the dataset"
+        else:
+            why = f"{len(uncaptioned)} images were uploaded before the visual schema was set"
+        ctx.emit(
+            Action(
+                captions_address,
+                "update",
+                f"regenerate all captions: {why}",
+                depends_on=depends,
+                payload={"op": "captions", "dataset": ds.key, "regenerate": True},
+            )
+        )
+    elif uploaded or in_progress:
+        what = f"{len(uploaded)} new image{'s' if len(uploaded) != 1 else ''}" if uploaded else "the images"
+        ctx.emit(
+            Action(
+                captions_address,
+                "wait",
+                f"wait for the automatic captions of {what}",
+                depends_on=depends,
+                payload={"op": "captions", "dataset": ds.key, "regenerate": False},
+            )
+        )
+    addresses = [captions_address] if ctx.changed(captions_address) else []
+
+    for image, obs in drifted:
+        caption_address = f"{address}.caption[{image.key}]"
+        ctx.emit(
+            Action(
+                caption_address,
+                "update",
+                "caption edited outside bria-pipeline (drift): the automatic caption is generated again",
+                changes=(Change("caption_source", "manual", "automatic"),),
+                depends_on=ctx.deps(address, schema_address),
+                payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
+            )
+        )
+        addresses.append(caption_address)
+    for image, obs in overrides:
+        caption_address = f"{address}.caption[{image.key}]"
+        want = desired_caption(ctx, ds, image)
+        caption_depends = ctx.deps(address, schema_address, f"{address}.image[{image.key}]", captions_address)
+        if want is None:
+            if obs is not None and target.mode == "current" and obs.caption_source == "manual":
+                ctx.emit(
+                    Action(
+                        caption_address,
+                        "create",
+                        f"the lock file has no pin for this refined caption: pinned from {target.name}",
+                        changes=(Change("lock: caption", None, brief(obs.caption)),),
+                        depends_on=caption_depends,
+                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
+                    )
+                )
+            else:
+                n = len(image.caption_refine)
+                start = "the spec's caption" if image.caption is not None else "the automatic caption"
+                ctx.emit(
+                    Action(
+                        caption_address,
+                        "update",
+                        f"refine {start} with {n} instruction{'s' if n != 1 else ''}, pin it in the lock file and set it",
+                        changes=(Change("caption", brief(obs.caption) if obs else None, "(refined)"),),
+                        depends_on=caption_depends,
+                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True},
+                    )
+                )
+            addresses.append(caption_address)
+            continue
+        if obs is not None and obs.caption == want and obs.caption_source == "manual" and not regenerate_all and target.mode != "clone":
+            continue
+        reason = "refined caption pinned in the lock file" if image.caption_refine else "manual caption from the spec"
+        if obs is not None and obs.caption_source == "manual" and obs.caption != want and not regenerate_all:
+            reason += " (the dataset's caption was edited: drift)"
+        ctx.emit(
+            Action(
+                caption_address,
+                "update",
+                reason,
+                changes=(Change("caption", brief(obs.caption) if obs else None, brief(want)),),
+                depends_on=caption_depends,
+                payload={
+                    "op": "caption",
+                    "dataset": ds.key,
+                    "key": image.key,
+                    "mode": "manual",
+                    "put": True,
+                    "pin": caption_key(image, ds.visual_schema) if image.caption_refine else None,
+                },
+            )
+        )
+        addresses.append(caption_address)
+    return addresses

@@ -1,0 +1,39 @@
+"""Generation outputs in the plan: the generate/ layer decides, the planner tells it about models.
+
+Generations have no remote listing: an output's identity is the hash of its canonical request,
+and the output manifest says which keys are done, pending (with their request_id) or lost. The
+rules are in `generate.planning.plan_generation` (also pure); here each spec model becomes the
+`ModelRef` it needs: its planned remote name (part of every key), and its id once trained.
+"""
+
+from __future__ import annotations
+
+from ..generate.manifest import Manifest
+from ..generate.outputs import ModelRef
+from ..generate.planning import plan_generation
+from .context import PlanContext
+
+
+def model_refs(ctx: PlanContext) -> dict[str, ModelRef]:
+    refs = {}
+    for key, outcome in ctx.model_outcomes.items():
+        model = ctx.desired.models[key]
+        trained = outcome.observed is not None and outcome.observed.status == "Completed" and not outcome.ready_after
+        refs[key] = ModelRef(
+            remote_name=outcome.remote_name,
+            remote_id=str(outcome.observed.id) if trained and outcome.observed is not None else None,
+            version=model.checkpoint,
+        )
+    return refs
+
+
+def plan_generations(ctx: PlanContext) -> None:
+    generation = ctx.desired.generation
+    if generation is None:
+        return
+    manifest = ctx.observed.manifest
+    if manifest is None:
+        manifest = Manifest(generation.output_dir)
+    pins = {h: e["structured_prompt"] for h, e in ctx.lock.structured_prompts.items() if e.get("structured_prompt")}
+    for action in plan_generation(generation, model_refs(ctx), manifest, pins, prune=ctx.prune):
+        ctx.emit(action)

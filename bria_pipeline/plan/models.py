@@ -1,0 +1,266 @@
+"""Planning one model and its training run.
+
+A model's remote name carries the fingerprint of its dataset's content, its training mode and its
+parameters (``lucy-lora-1a2b3c4d``), because none of those can change once training starts.
+
+- a version with the spec's fingerprint, alive and on the right dataset: start, wait or nothing;
+- that version's training stopped or failed: a new revision (``-r2``), since it cannot resume;
+- an older version never trained (status Created) on the same dataset: renamed and trained with
+  the new parameters, nothing lost;
+- an older trained version: a new model version, the old one kept (and the reason shown);
+- nothing: a new model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import DesiredModel
+from ..state.observed import ObservedModel
+from .actions import Action, Change
+from .context import ModelOutcome, PlanContext
+from .errors import PlanError
+from .identity import VersionName, model_base, parse_version_name, version_name
+
+
+@dataclass
+class _Version:
+    name: VersionName
+    model: ObservedModel
+    renamed_to: str | None
+
+
+def model_versions(ctx: PlanContext, base: str) -> list[_Version]:
+    out = []
+    for model in ctx.models:
+        name, renamed_to = ctx.effective_name("model", base, model)
+        parsed = parse_version_name(base, name)
+        if parsed is not None:
+            out.append(_Version(parsed, model, renamed_to))
+    return out
+
+
+def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: frozenset[str] = frozenset()) -> ModelOutcome:
+    """`claimed`: model ids other spec models carry on with; `reserved`: their fingerprints."""
+    address = f"model.{m.key}"
+    training_address = f"{address}.training"
+    if m.dataset not in ctx.desired.datasets:
+        raise PlanError(f"model {m.key!r} trains on dataset {m.dataset!r}, which the spec does not define")
+    ds = ctx.desired.datasets[m.dataset]
+    dso = ctx.dataset_outcomes[m.dataset]
+    if not ds.complete:
+        raise PlanError(
+            f"model {m.key!r} trains on dataset {m.dataset!r}, which the spec leaves as a draft (`complete: false`)",
+            hint="remove `complete: false` from the dataset, or remove the model",
+        )
+    base = model_base(m.key)
+    fingerprint = m.fingerprint(ds)
+    versions = [
+        v
+        for v in model_versions(ctx, base)
+        if v.model.id not in claimed and (v.name.fingerprint == fingerprint or v.name.fingerprint not in reserved)
+    ]
+    current = sorted((v for v in versions if v.name.fingerprint == fingerprint), key=lambda v: (v.name.revision, v.model.id))
+    desired_name = m.remote_name(ds)
+
+    if current:
+        top = current[-1]
+        problem = _unusable(ctx, m, top.model, dso.id, dso.remote_name)
+        if problem is None:
+            claimed.add(top.model.id)
+            return _carry_on(ctx, m, top, dso.ready_after, str(top.name))
+        new_name = version_name(base, fingerprint, top.name.revision + 1)
+        return _new_model(ctx, m, new_name, f"{problem}: new model version {new_name}", top.model, dso.ready_after, replace=True)
+
+    reusable = sorted(
+        (
+            v
+            for v in versions
+            if v.model.status == "Created"
+            and dso.id is not None
+            and v.model.dataset_id == dso.id
+            and v.model.training_mode == m.training_mode
+        ),
+        key=lambda v: v.model.id,
+    )
+    if reusable:
+        top = reusable[-1]
+        claimed.add(top.model.id)
+        ctx.bindings[address] = top.model.id
+        ctx.emit(
+            Action(
+                address,
+                "update",
+                f"training parameters changed before {top.model.name} started training: it is renamed to "
+                f"{desired_name} and trains with the spec's parameters",
+                changes=(Change("name", top.renamed_to or top.model.name, desired_name), *_param_changes(m, top.model)),
+                payload={"op": "update_model", "model": m.key, "body": {"name": desired_name}},
+            )
+        )
+        _training_start(ctx, m, address, training_address, dso.ready_after)
+        outcome = ModelOutcome(m.key, desired_name, top.model, ready_after=(training_address,))
+        ctx.model_outcomes[m.key] = outcome
+        return outcome
+
+    previous = sorted((v for v in versions if v.model.trained or v.model.status == "Created"), key=lambda v: v.model.id)
+    if previous:
+        old = previous[-1].model
+        return _new_model(ctx, m, desired_name, _why_new_version(ctx, m, old, dso.remote_name, desired_name), old, dso.ready_after, replace=True)
+    return _new_model(ctx, m, desired_name, f"new model {desired_name} on dataset {dso.remote_name}", None, dso.ready_after, replace=False)
+
+
+def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_id: int | None, dataset_name: str) -> str | None:
+    if model.dead:
+        word = {"Failed": "failed", "Stopped": "was stopped", "Stopping": "is stopping"}[model.status]
+        return f"training of {model.name} {word} (status {model.status}); a training cannot be resumed"
+    if model.training_mode != m.training_mode:
+        return f"{model.name} was created in {model.training_mode} mode and the spec asks for {m.training_mode}"
+    if dataset_id is None or model.dataset_id != dataset_id:
+        old = ctx.observed.dataset_by_id(model.dataset_id)
+        old_name = old.name if old is not None else f"id {model.dataset_id}"
+        return f"{model.name} was made from dataset {old_name}, and the spec's dataset is now {dataset_name}"
+    if model.trained and model.training_parameters:
+        wanted = m.training.as_body() if m.training_mode == "expert" else {}
+        differing = [k for k, v in wanted.items() if k in model.training_parameters and model.training_parameters[k] != v]
+        if differing:
+            return f"{model.name} trained with other parameters ({', '.join(differing)})"
+    return None
+
+
+def _carry_on(ctx: PlanContext, m: DesiredModel, version: _Version, dataset_ready: tuple[str, ...], name: str) -> ModelOutcome:
+    address = f"model.{m.key}"
+    training_address = f"{address}.training"
+    model = version.model
+    ctx.bindings[address] = model.id
+    changes = []
+    if version.renamed_to:
+        changes.append(Change("name", version.renamed_to, name))
+    if m.description is not None and (m.description or None) != (model.description or None):
+        changes.append(Change("description", model.description, m.description))
+    if changes:
+        reason = "renamed outside bria-pipeline (drift): the name that identifies it is restored" if version.renamed_to else ""
+        if any(c.attribute == "description" for c in changes):
+            reason = (reason + "; " if reason else "") + "description differs from the spec: updated in place"
+        ctx.emit(
+            Action(
+                address,
+                "update",
+                reason,
+                changes=tuple(changes),
+                payload={"op": "update_model", "model": m.key, "body": {c.attribute: c.new for c in changes}},
+            )
+        )
+    else:
+        ctx.emit(Action(address, "noop", f"{name}: {_status_text(model)}"))
+    ready: tuple[str, ...] = ()
+    if model.status == "Created":
+        _training_start(ctx, m, address, training_address, dataset_ready)
+        ready = (training_address,)
+    elif model.status == "InProgress":
+        ctx.emit(
+            Action(
+                training_address,
+                "wait",
+                f"training of {name} in progress ({len(model.checkpoint_steps)} checkpoints so far): wait for Completed",
+                payload={"op": "wait_training", "model": m.key},
+            )
+        )
+        ready = (training_address,)
+    outcome = ModelOutcome(m.key, name, model, ready_after=ready)
+    ctx.model_outcomes[m.key] = outcome
+    return outcome
+
+
+def _new_model(
+    ctx: PlanContext,
+    m: DesiredModel,
+    name: str,
+    reason: str,
+    superseded: ObservedModel | None,
+    dataset_ready: tuple[str, ...],
+    *,
+    replace: bool,
+) -> ModelOutcome:
+    address = f"model.{m.key}"
+    training_address = f"{address}.training"
+    changes: list[Change] = [Change("name", superseded.name if superseded else None, name)]
+    if superseded is not None:
+        changes.extend(_param_changes(m, superseded))
+    ctx.emit(
+        Action(
+            address,
+            "replace" if replace else "create",
+            reason,
+            changes=tuple(changes),
+            depends_on=ctx.deps("project", *dataset_ready),
+            payload={
+                "op": "create_model",
+                "model": m.key,
+                "name": name,
+                "dataset": m.dataset,
+                "training_mode": m.training_mode,
+                "description": m.description,
+            },
+            approval=bool(superseded is not None and superseded.trained and superseded.status == "Completed"),
+        )
+    )
+    _training_start(ctx, m, address, training_address, dataset_ready)
+    outcome = ModelOutcome(m.key, name, None, ready_after=(training_address,))
+    ctx.model_outcomes[m.key] = outcome
+    return outcome
+
+
+def _training_start(ctx: PlanContext, m: DesiredModel, address: str, training_address: str, dataset_ready: tuple[str, ...]) -> None:
+    params = m.training.as_body() if m.training_mode == "expert" else {}
+    described = ", ".join(f"{k} {v}" for k, v in params.items()) or "the service's defaults"
+    ctx.emit(
+        Action(
+            training_address,
+            "create",
+            f"start training ({m.training_mode}: {described}), then wait for Completed",
+            changes=tuple(Change(k, None, v) for k, v in params.items()),
+            depends_on=ctx.deps(address, *dataset_ready),
+            payload={"op": "start_training", "model": m.key, "params": params},
+            billed=True,
+        )
+    )
+
+
+def _param_changes(m: DesiredModel, old: ObservedModel) -> list[Change]:
+    changes = []
+    if old.training_mode != m.training_mode:
+        changes.append(Change("training_mode", old.training_mode, m.training_mode))
+    wanted = m.training.as_body() if m.training_mode == "expert" else {}
+    have: dict[str, Any] = old.training_parameters or {}
+    for key, value in wanted.items():
+        if key in have and have[key] != value:
+            changes.append(Change(key, have[key], value))
+    return changes
+
+
+def _why_new_version(ctx: PlanContext, m: DesiredModel, old: ObservedModel, dataset_name: str, new_name: str) -> str:
+    kept = f"{old.name} is kept" if old.status != "Created" else f"{old.name} is kept, untrained"
+    params = [c for c in _param_changes(m, old) if c.attribute != "training_mode"]
+    mode = [c for c in _param_changes(m, old) if c.attribute == "training_mode"]
+    old_dataset = ctx.observed.dataset_by_id(old.dataset_id)
+    parts = []
+    if params:
+        listed = ", ".join(f"{c.attribute} {c.old} -> {c.new}" for c in params)
+        word = "parameter" if len(params) == 1 else "parameters"
+        parts.append(f"training {word} {listed} cannot change after training")
+    if mode:
+        parts.append(f"training mode {mode[0].old} -> {mode[0].new} cannot change after creation")
+    if old_dataset is None or old_dataset.name != dataset_name:
+        was = old_dataset.name if old_dataset is not None else f"dataset id {old.dataset_id}"
+        parts.append(f"the dataset changed ({was} -> {dataset_name}) and a model trains on one dataset version")
+    if not parts:
+        parts.append(f"the model's definition changed since {old.name}")
+    return f"{'; '.join(parts)}: new model version {new_name} ({kept})"
+
+
+def _status_text(model: ObservedModel) -> str:
+    if model.status == "Completed":
+        n = len(model.checkpoint_steps)
+        return f"trained (Completed, {n} checkpoint{'s' if n != 1 else ''})"
+    return f"status {model.status}"

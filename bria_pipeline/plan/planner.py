@@ -1,0 +1,231 @@
+"""plan(desired, observed, lock) -> Plan: the pure heart of bria-pipeline.
+
+No I/O here: the same three inputs always give the same plan, so every rule is tested with plain
+data. The order of actions is a valid execution order; `depends_on` says which steps really wait
+for which, so the executor runs the rest concurrently.
+
+Rules live in one module per resource: datasets.py, models.py, generations.py, prune.py.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..lockfile import Lock
+from ..model import Desired, DesiredProject
+from ..state.observed import Observed
+from .actions import Action, Change
+from .context import PlanContext
+from .datasets import plan_dataset
+from .document import Plan
+from .errors import PlanError
+from .generations import plan_generations
+from .identity import model_base
+from .models import plan_model
+from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
+
+
+def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
+    """Compare what the spec asks for with what exists; return the ordered actions to get there."""
+    ctx = PlanContext(desired, observed, lock, prune=prune, datasets=observed.datasets, models=observed.models)
+    _plan_project(ctx)
+    for dataset in desired.datasets.values():
+        plan_dataset(ctx, dataset)
+    claimed: set[int] = set()
+    by_base: dict[str, set[str]] = {}
+    for model in desired.models.values():
+        ds = desired.datasets.get(model.dataset)
+        if ds is not None:
+            by_base.setdefault(model_base(model.key), set()).add(model.fingerprint(ds))
+    for model in desired.models.values():
+        ds = desired.datasets.get(model.dataset)
+        own = model.fingerprint(ds) if ds is not None else ""
+        plan_model(ctx, model, claimed, frozenset(by_base.get(model_base(model.key), set()) - {own}))
+    plan_generations(ctx)
+    plan_prune(ctx)
+    return _finish(ctx, "apply", tuple(targets))
+
+
+def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
+    """Delete what this spec owns, in reverse dependency order: stop training, models, datasets, project.
+
+    The project goes last, and only when nothing this spec does not own is left in it.
+    """
+    ctx = PlanContext(desired, observed, lock, datasets=observed.datasets, models=observed.models)
+    if observed.project is None:
+        return _finish(ctx, "destroy", ())
+    ctx.bindings["project"] = observed.project.id
+    models = owned_models(ctx)
+    datasets = owned_datasets(ctx)
+    model_addresses: dict[int, str] = {}
+    for owner, model in models:
+        address = f"model.{owner}.version[{model.name}]"
+        delete_model_action(ctx, owner, model, address, f"owned by this spec ({model.status})")
+        model_addresses[model.id] = address
+    owned_model_ids = {m.id for _, m in models}
+    foreign_models = [m for m in ctx.models if m.id not in owned_model_ids]
+    dataset_addresses = []
+    for owner, dataset in datasets:
+        users = [m for m in foreign_models if m.dataset_id == dataset.id]
+        if users:
+            ctx.notes.append(f"dataset {dataset.name} is kept: model {users[0].name}, which this spec does not own, uses it")
+            continue
+        address = f"dataset.{owner}.version[{dataset.name}]"
+        depends = tuple(model_addresses[m.id] for _, m in models if m.dataset_id == dataset.id)
+        delete_dataset_action(ctx, owner, dataset, address, "owned by this spec", depends)
+        dataset_addresses.append(address)
+    owned_dataset_ids = {d.id for _, d in datasets}
+    foreign = [d.name for d in ctx.datasets if d.id not in owned_dataset_ids] + [m.name for m in foreign_models]
+    if foreign:
+        ctx.notes.append(
+            f"project {observed.project.name} is kept: it holds {len(foreign)} resource(s) this spec does not own "
+            f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
+        )
+    else:
+        ctx.emit(
+            Action(
+                "project",
+                "delete",
+                "owned by this spec, and nothing else is left in it",
+                changes=(Change("project_name", observed.project.name, None),),
+                depends_on=tuple(model_addresses.values()) + tuple(dataset_addresses),
+                payload={"op": "delete_project", "project_id": observed.project.id},
+                approval=True,
+            )
+        )
+    if desired.generation is not None and observed.manifest is not None and len(observed.manifest):
+        ctx.notes.append(f"generated outputs in {desired.generation.output_dir} are local files and are kept")
+    return _finish(ctx, "destroy", ())
+
+
+# --- project ------------------------------------------------------------------------------------
+
+
+def project_body(project: DesiredProject) -> dict[str, str]:
+    body = {"project_name": project.name, "ip_type": project.ip_type, "ip_medium": project.ip_medium}
+    for field, remote in (("description", "project_description"), ("ip_name", "ip_name"), ("ip_description", "ip_description")):
+        value = getattr(project, field)
+        if value is not None:
+            body[remote] = value
+    return body
+
+
+REMOTE_FIELD = {"description": "project_description", "ip_name": "ip_name", "ip_description": "ip_description"}
+
+
+def _plan_project(ctx: PlanContext) -> None:
+    want = ctx.desired.project
+    have = ctx.observed.project
+    body = project_body(want)
+    if have is None:
+        ctx.emit(
+            Action(
+                "project",
+                "create",
+                f"no project named {want.name!r} in the organisation yet",
+                changes=tuple(Change(k, None, v) for k, v in body.items()),
+                payload={"op": "create_project", "body": body},
+            )
+        )
+        return
+    ctx.bindings["project"] = have.id
+    fixed = [Change(f, getattr(have, f), getattr(want, f)) for f in DesiredProject.IMMUTABLE if getattr(have, f) != getattr(want, f)]
+    if fixed:
+        rename_to = f"{want.name} (replaced: was {have.ip_type}/{have.ip_medium})"
+        fate = "deleted (--prune)" if ctx.prune else f"kept, renamed to {rename_to!r}"
+        listed = " and ".join(f"{c.attribute} {c.old} -> {c.new}" for c in fixed)
+        ctx.emit(
+            Action(
+                "project",
+                "replace",
+                f"{listed}: fixed when a project is created, so a new project {want.name!r} is made; "
+                f"the old one (id {have.id}, with its datasets and models) is {fate}",
+                changes=tuple(fixed),
+                payload={
+                    "op": "replace_project",
+                    "old_id": have.id,
+                    "old": "delete" if ctx.prune else "rename",
+                    "rename_to": rename_to,
+                    "body": body,
+                },
+                approval=True,
+            )
+        )
+        ctx.bindings.pop("project")
+        ctx.datasets = ()
+        ctx.models = ()
+        return
+    changes = []
+    if have.name != want.name:
+        changes.append(Change("project_name", have.name, want.name))
+    for field in DesiredProject.MUTABLE:
+        value = getattr(want, field)
+        if value is not None and (value or None) != (getattr(have, field) or None):
+            changes.append(Change(REMOTE_FIELD[field], getattr(have, field), value))
+    if not changes:
+        ctx.emit(Action("project", "noop", f"{have.name} (id {have.id}) matches the spec"))
+        return
+    reason = "renamed outside bria-pipeline (drift): its name is restored" if have.name != want.name else ""
+    others = [c.attribute for c in changes if c.attribute != "project_name"]
+    if others:
+        reason = (reason + "; " if reason else "") + f"{', '.join(others)} differ from the spec: updated in place"
+    ctx.emit(
+        Action(
+            "project",
+            "update",
+            reason,
+            changes=tuple(changes),
+            payload={"op": "update_project", "body": {c.attribute: c.new for c in changes}},
+        )
+    )
+
+
+# --- finishing ------------------------------------------------------------------------------------
+
+
+def _finish(ctx: PlanContext, operation: str, targets: tuple[str, ...]) -> Plan:
+    actions = tuple(ctx.actions)
+    if targets:
+        actions = select_targets(actions, targets)
+    return Plan(
+        actions=actions,
+        spec_path=str(ctx.desired.spec_path),
+        project_name=ctx.desired.project.name,
+        source_hash=ctx.desired.source_hash,
+        observed_hash=ctx.observed.fingerprint(),
+        lock_hash=ctx.lock.fingerprint(),
+        operation=operation,  # type: ignore[arg-type]
+        prune=ctx.prune,
+        targets=targets,
+        notes=tuple(ctx.notes),
+        bindings=dict(ctx.bindings),
+        requests=ctx.observed.requests,
+    )
+
+
+def address_matches(address: str, target: str) -> bool:
+    """``dataset.lucy`` matches itself, ``dataset.lucy.schema`` and ``dataset.lucy.image[...]``."""
+    return address == target or address.startswith(target + ".") or address.startswith(target + "[")
+
+
+def select_targets(actions: tuple[Action, ...], targets: tuple[str, ...]) -> tuple[Action, ...]:
+    """Keep the actions at or under the targets, plus everything they depend on."""
+    by_address = {a.address: a for a in actions}
+    unknown = [t for t in targets if not any(address_matches(a.address, t) for a in actions)]
+    if unknown:
+        known = sorted({a.address.split("[", 1)[0] for a in actions})
+        raise PlanError(
+            f"--target {unknown[0]} matches nothing in this plan",
+            hint=f"addresses in this plan: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''}",
+        )
+    keep: set[str] = set()
+    stack = [a.address for a in actions if any(address_matches(a.address, t) for t in targets)]
+    while stack:
+        address = stack.pop()
+        if address in keep:
+            continue
+        keep.add(address)
+        action = by_address.get(address)
+        if action is not None:
+            stack.extend(action.depends_on)
+    return tuple(a for a in actions if a.address in keep)

@@ -1,0 +1,38 @@
+"""Errors of local state and of observing the remote.
+
+    BriaPipelineError
+     └── StateError               .bria/, spec.lock.yaml or observation trouble
+          ├── StateFileError      a state or lock file cannot be read or written (names the file)
+          ├── LockHeldError       another apply holds this spec's state lock (names the holder)
+          └── AmbiguousRemoteError  the remote has two candidates for one thing the spec owns
+
+None of them carries the API token.
+"""
+
+from __future__ import annotations
+
+from ..errors import BriaPipelineError
+
+
+class StateError(BriaPipelineError):
+    """Base of this layer's errors."""
+
+
+class StateFileError(StateError):
+    """A file under .bria/ or spec.lock.yaml is unreadable, malformed or unwritable."""
+
+    def __init__(self, path: object, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {message}", hint=hint)
+        self.path = path
+
+
+class LockHeldError(StateError):
+    """Another run holds the state lock of this spec."""
+
+    def __init__(self, message: str, *, holder: dict | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = holder or {}
+
+
+class AmbiguousRemoteError(StateError):
+    """Two remote resources claim to be the one the spec describes."""
