@@ -59,6 +59,10 @@ class _JsonRecord:
     status: str
     request_id: str | None
     answer_lost: bool
+    paid_again: bool
+    attempts: int
+    error: str | None
+    created: str | None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)  # type: ignore[call-overload]
@@ -77,6 +81,25 @@ class _JsonRecord:
     def unanswered(self) -> bool:
         """A POST may have reached the server, but its answer was never recorded."""
         return (self.status == "pending" and self.request_id is None) or self.answer_lost
+
+    def mark_pending(self, request_id: str | None) -> None:
+        """`request_id=None`: about to POST (a new attempt); else: the POST's answer named the job."""
+        if request_id is None:
+            if self.attempts and self.unanswered:
+                self.paid_again = True
+            self.attempts += 1
+            self.answer_lost = False
+            self.error = None
+            self.created = self.created or now_iso()
+        self.status = "pending"
+        self.request_id = request_id
+
+    def mark_failed(self, error: str, answer_lost: bool) -> None:
+        self.status = "failed"
+        self.error = error
+        self.answer_lost = answer_lost
+        if answer_lost:
+            self.request_id = None
 
 
 @dataclass
@@ -329,17 +352,8 @@ class Manifest:
 
         Written to disk before it returns: nothing waits on a job whose id is not recorded.
         """
-        previous_unanswered = key in self.outputs and self.outputs[key].unanswered
         record = self._record(key, details)
-        if request_id is None:
-            record.attempts += 1
-            if previous_unanswered:
-                record.paid_again = True
-            record.answer_lost = False
-            record.error = None
-            record.created = record.created or now_iso()
-        record.status = "pending"
-        record.request_id = request_id
+        record.mark_pending(request_id)
         return self.put(record)
 
     def record_done(self, key: str, *, file: str, sha256: str, **details: Any) -> OutputRecord:
@@ -364,11 +378,7 @@ class Manifest:
     def record_failed(self, key: str, error: str, *, answer_lost: bool = False, **details: Any) -> OutputRecord:
         """The request or the job failed. `answer_lost`: the POST's outcome is unknown."""
         record = self._record(key, details)
-        record.status = "failed"
-        record.error = error
-        record.answer_lost = answer_lost
-        if answer_lost:
-            record.request_id = None
+        record.mark_failed(error, answer_lost)
         return self.put(record)
 
     def update(self, key: str, **details: Any) -> OutputRecord:

@@ -1,0 +1,325 @@
+"""Carrying out one generation action: image, video, structured prompt, delete, summary.
+
+Every billed POST follows one order, so a process killed at any instant loses nothing and pays
+for nothing twice:
+
+1. record the intent (manifest: pending, no request_id), fsynced;
+2. POST with sync=false;
+3. record the request_id the answer names, fsynced, before any wait;
+4. poll that request until it completes;
+5. download, verify, write to a temp name, rename into place;
+6. record done with the file's sha256.
+
+A re-run finding (3) resumes polling the same request. One finding (1) without (3) cannot know
+whether the server acted: it POSTs again and the record says `paid_again`. A POST whose answer
+is lost (AmbiguousResult) is recorded as such; nothing retries it within the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bria_pipeline.api.errors import AmbiguousResult, ApiError, NotFound, WaitTimeout
+from bria_pipeline.api.types import AsyncJob, GenerationResult
+from bria_pipeline.generate.errors import GenerationError
+from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
+from bria_pipeline.generate.output_files import check_download, inside, move_aside, place
+from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.plan.actions import Action
+
+# The image generation parameters the contract defines (besides prompt, structured_prompt, seed).
+IMAGE_PARAMETERS = frozenset(
+    {
+        "tailored_model_influence",
+        "negative_prompt",
+        "guidance_scale",
+        "aspect_ratio",
+        "steps_num",
+        "prompt_content_moderation",
+        "visual_output_content_moderation",
+    }
+)
+
+
+class ActionFailed(GenerationError):
+    """One action could not be carried out; `answer_lost` when a POST's outcome is unknown."""
+
+    def __init__(self, message: str, *, answer_lost: bool = False, still_running: bool = False,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.answer_lost = answer_lost
+        self.still_running = still_running
+
+
+@dataclass
+class JobContext:
+    """What every job needs; shared by the concurrent jobs of one run."""
+
+    client: Any  # AsyncBriaClient (or anything with its generation, status and fetch methods)
+    manifest: Manifest
+    output_dir: Path
+    lock_pins: MutableMapping[str, str]
+    models: Mapping[str, ModelRef] = field(default_factory=dict)
+    wait_timeout: float = 600.0
+    poll_interval: float = 1.0
+    max_poll_interval: float = 10.0
+    posts: int = 0  # billed POSTs sent
+    paid_again: list[str] = field(default_factory=list)
+
+
+def _model_id(ctx: JobContext, payload_model_id: Any, model: str) -> str:
+    if payload_model_id is not None:
+        return str(payload_model_id)
+    ref = ctx.models.get(model)
+    if ref is None or ref.remote_id is None:
+        raise ActionFailed(
+            f"model {model} has no remote id: it is not trained yet",
+            hint="Generation waits for the model's training; apply again once training completed.",
+        )
+    return str(ref.remote_id)
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.describe() if isinstance(exc, ApiError) else str(exc)
+
+
+async def _post(ctx: JobContext, call: Any, on_intent: Any, on_lost: Any, on_error: Any) -> GenerationResult | AsyncJob:
+    """Steps 1-3: intent, POST, and the translation of its failures."""
+    on_intent()
+    ctx.posts += 1
+    try:
+        return await call()
+    except AmbiguousResult as exc:
+        on_lost(_describe(exc))
+        raise ActionFailed(
+            "the answer to the generation request was lost: the service may have made (and billed) it",
+            answer_lost=True,
+            hint="Nothing can read it back: the next apply generates it again and may pay once more.",
+        ) from None
+    except ApiError as exc:
+        on_error(_describe(exc))
+        raise ActionFailed(_describe(exc)) from None
+
+
+async def _wait(ctx: JobContext, job: GenerationResult | AsyncJob | str, on_error: Any) -> GenerationResult:
+    """Step 4: poll until completed. A wait that times out leaves the request pending."""
+    if isinstance(job, GenerationResult):
+        return job
+    try:
+        return await ctx.client.wait_for_job(
+            job, timeout=ctx.wait_timeout, interval=ctx.poll_interval, max_interval=ctx.max_poll_interval
+        )
+    except WaitTimeout as exc:
+        raise ActionFailed(
+            f"still running after {ctx.wait_timeout:.0f} s: {_describe(exc)}",
+            still_running=True,
+            hint="The request id is recorded: the next apply resumes waiting on it, paying nothing again.",
+        ) from None
+    except NotFound as exc:
+        on_error(f"the request expired or is unknown to the status service: {_describe(exc)}", True)
+        raise ActionFailed(f"request {job if isinstance(job, str) else job.request_id} is unknown to the status service") from None
+    except ApiError as exc:
+        on_error(_describe(exc), False)
+        raise ActionFailed(_describe(exc)) from None
+
+
+async def run_output(ctx: JobContext, action: Action) -> str:
+    """An image or video: create (POST, record, poll, download) or wait (poll a recorded job)."""
+    payload = action.payload
+    key: str = payload["key"]
+    kind: str = payload["job"]
+    fields: dict[str, Any] = dict(payload.get("output") or {})
+    manifest = ctx.manifest
+    record = manifest.get(key)
+    if record is None and not fields:
+        raise ActionFailed(f"output {key} is not in the manifest any more")
+    model = fields.get("model") or (record.model if record else "")
+    sent_structured: str | None = None
+
+    def lost(message: str) -> None:
+        manifest.record_failed(key, message, answer_lost=True)
+
+    def failed(message: str, answer_lost: bool = False) -> None:
+        manifest.record_failed(key, message, answer_lost=answer_lost)
+
+    if action.kind == "wait":
+        job: GenerationResult | AsyncJob | str = payload["request_id"]
+        outcome = "resumed"
+    else:
+        model_id = _model_id(ctx, fields.get("model_id"), model)
+        fields["model_id"] = model_id
+        if kind == "video":
+            call, sent_structured = _video_call(ctx, model_id, fields), None
+        else:
+            call, sent_structured = _image_call(ctx, model_id, fields, payload.get("structured_prompt_hash"))
+        if sent_structured is not None:
+            fields["structured_prompt"] = sent_structured
+        was_unanswered = record is not None and record.attempts > 0 and record.unanswered
+        answer = await _post(
+            ctx,
+            call,
+            lambda: manifest.record_pending(key, None, **fields),
+            lost,
+            lambda message: failed(message),
+        )
+        if was_unanswered:
+            ctx.paid_again.append(action.address)
+        if isinstance(answer, AsyncJob):
+            manifest.record_pending(key, answer.request_id)
+        job = answer
+        outcome = "generated"
+
+    result = await _wait(ctx, job, failed)
+    url = result.video_url if kind == "video" else result.image_url
+    if not url:
+        failed(f"the completed request returned no {kind} URL")
+        raise ActionFailed(f"the completed request returned no {kind} URL")
+    try:
+        data = await ctx.client.fetch_bytes(url)
+        ext = check_download(data, kind, url)
+    except (ApiError, GenerationError) as exc:
+        # The job is paid and done; its result may still be downloadable: keep it pending.
+        raise ActionFailed(f"downloading the {kind} failed: {_describe(exc)}",
+                           hint="The request id is kept: the next apply downloads it again without paying.") from None
+    record = manifest.get(key)
+    assert record is not None
+    name = fields.get("name") or record.name
+    if payload.get("retired"):
+        name = f"{name}.{key[:8]}"
+    for old in payload.get("superseded", ()):
+        _supersede(ctx, old)
+    placed = await asyncio.to_thread(place, ctx.output_dir, name, ext, data)
+    request_id = job if isinstance(job, str) else result.request_id or getattr(job, "request_id", None)
+    done_fields: dict[str, Any] = {"request_id": request_id or record.request_id}
+    if kind == "image" and record.structured_prompt is None and result.structured_prompt:
+        done_fields["structured_prompt"] = result.structured_prompt
+    manifest.record_done(key, file=placed.file, sha256=placed.sha256, **done_fields)
+    return outcome
+
+
+def _image_call(ctx: JobContext, model_id: str, fields: dict[str, Any], sp_hash: str | None) -> tuple[Any, str | None]:
+    """The generate_image call for the contract's input combinations (prompt; structured prompt
+    + seed; structured prompt + prompt)."""
+    params = dict(fields.get("params") or {})
+    unknown = sorted(set(params) - IMAGE_PARAMETERS)
+    if unknown:
+        raise ActionFailed(f"unknown image generation parameter(s): {', '.join(unknown)}")
+    structured: str | None = None
+    if sp_hash:
+        structured = ctx.lock_pins.get(sp_hash)
+        if structured is None:
+            raise ActionFailed("its structured prompt is not pinned (its structured_prompt action did not finish)")
+    prompt = fields.get("prompt")
+    if prompt is None and structured is None:
+        raise ActionFailed("neither a prompt nor a structured prompt to generate from")
+
+    def call() -> Any:
+        return ctx.client.generate_image(
+            model_id, prompt=prompt, structured_prompt=structured, seed=fields.get("seed"), sync=False, **params
+        )
+
+    return call, structured
+
+
+def _video_call(ctx: JobContext, model_id: str, fields: dict[str, Any]) -> Any:
+    source = ctx.manifest.get(fields.get("source") or "")
+    if source is None or source.status != "done" or not source.file:
+        raise ActionFailed("its source image is not generated yet")
+    path = inside(ctx.output_dir, source.file)
+    if not path.is_file():
+        raise ActionFailed(f"its source image {source.file} is missing")
+
+    def call() -> Any:
+        return ctx.client.generate_video(model_id, path, seed=fields.get("seed"))
+
+    return call
+
+
+def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
+    """Move (or with --prune delete) the file of an output this one replaces."""
+    key, file, target = old["key"], old.get("file"), old.get("move_to")
+    if file:
+        move_aside(ctx.output_dir, file, target)
+    if key in ctx.manifest:
+        if target is None:
+            ctx.manifest.drop(key)
+        else:
+            ctx.manifest.update(key, file=target, retired=True)
+
+
+async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
+    """Generate a structured prompt (and refine it), then pin its text by inputs hash."""
+    p = action.payload
+    h = p["inputs_hash"]
+    if action.kind == "update":  # already generated: only the pin is missing
+        ctx.lock_pins[h] = p["text"]
+        return "pinned"
+    manifest = ctx.manifest
+    record = manifest.structured_prompts.get(h) or StructuredPromptRecord(
+        h, p["set"], p["prompt"], p["model"], refine=p.get("refine"), seed=p.get("seed")
+    )
+    model_id = _model_id(ctx, p.get("model_id"), p["model"])
+
+    def lost(message: str) -> None:
+        record.mark_failed(message, True)
+        manifest.put_structured_prompt(record)
+
+    def failed(message: str, answer_lost: bool = False) -> None:
+        record.mark_failed(message, answer_lost)
+        manifest.put_structured_prompt(record)
+
+    def intent() -> None:
+        if record.attempts and record.unanswered:
+            ctx.paid_again.append(action.address)
+        record.mark_pending(None)
+        manifest.put_structured_prompt(record)
+
+    async def step(stage: str, **body: Any) -> str:
+        record.stage = stage  # type: ignore[assignment]
+        answer = await _post(
+            ctx,
+            lambda: ctx.client.generate_structured_prompt(model_id, seed=p.get("seed"), sync=False, **body),
+            intent,
+            lost,
+            lambda message: failed(message),
+        )
+        if isinstance(answer, AsyncJob):
+            record.mark_pending(answer.request_id)
+            manifest.put_structured_prompt(record)
+        return _text(await _wait(ctx, answer, failed))
+
+    if action.kind == "wait" and record.request_id:
+        text = _text(await _wait(ctx, record.request_id, failed))
+        resumed_stage = record.stage
+    else:
+        text = await step("generate", prompt=p["prompt"])
+        resumed_stage = "generate"
+    if resumed_stage == "generate" and p.get("refine"):
+        record.draft = text
+        manifest.put_structured_prompt(record)
+        text = await step("refine", structured_prompt=text, prompt=p["refine"])
+    record.text, record.status, record.completed = text, "done", now_iso()
+    record.request_id = None
+    manifest.put_structured_prompt(record)
+    ctx.lock_pins[h] = text
+    return "pinned" if action.kind == "wait" else "generated"
+
+
+def _text(result: GenerationResult) -> str:
+    if not result.structured_prompt:
+        raise ActionFailed("the completed request returned no structured prompt")
+    return result.structured_prompt
+
+
+def run_delete(ctx: JobContext, action: Action) -> str:
+    """--prune: delete an output's local file and forget it. Nothing remote exists to delete."""
+    file = action.payload.get("file")
+    if file:
+        path = inside(ctx.output_dir, file)
+        path.unlink(missing_ok=True)
+    ctx.manifest.drop(action.payload["key"])
+    return "deleted"
