@@ -1,0 +1,106 @@
+"""From a Starlette request to a handler call and back.
+
+Handlers are plain synchronous functions `handler(call) -> Response`; `endpoint()` adapts one
+to Starlette: it reads the body, advances emulated time, runs the handler in a worker thread
+(image work never blocks the event loop) and renders `ApiProblem` in the operation's style.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bria_pipeline.sandbox import timeline
+from bria_pipeline.sandbox.context import Sandbox
+from bria_pipeline.sandbox.problems import V1, ApiProblem, problem_response
+
+
+@dataclass
+class Call:
+    sandbox: Sandbox
+    org: str
+    method: str
+    path_params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any
+    base: str
+    host: str
+    now: float
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def param(self, name: str) -> str:
+        return self.path_params[name]
+
+
+def reply(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def base_url_of(sandbox: Sandbox, request: Request) -> str:
+    if sandbox.base_url:
+        return sandbox.base_url
+    return str(request.base_url).rstrip("/")
+
+
+async def read_body(request: Request, *, multipart: bool) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if multipart and content_type.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=64 * 1024 * 1024)
+        data: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data[key] = await value.read()
+                if key == "file" and value.filename and "image_name" not in data:
+                    data.setdefault("_filename", value.filename)
+            else:
+                data[key] = value
+        return data
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiProblem(400, f"The request body is not valid JSON: {exc}.") from None
+
+
+def endpoint(handler: Callable[[Call], Response], *, style: str = V1, multipart: bool = False) -> Callable:
+    async def run(request: Request) -> Response:
+        sandbox: Sandbox = request.app.state.sandbox
+        try:
+            body = await read_body(request, multipart=multipart) if request.method in ("POST", "PUT", "PATCH") else None
+        except ApiProblem as problem:
+            return problem_response(problem, style)
+        call = Call(
+            sandbox=sandbox,
+            org=request.scope["state"]["org"],
+            method=request.method,
+            path_params=request.path_params,
+            query=request.query_params,
+            body=body,
+            base=base_url_of(sandbox, request),
+            host=request.url.netloc,
+            now=0.0,
+        )
+        return await run_in_threadpool(_invoke, handler, call, style)
+
+    run.__name__ = handler.__name__
+    return run
+
+
+def _invoke(handler: Callable[[Call], Response], call: Call, style: str) -> Response:
+    try:
+        timeline.advance(call.sandbox)
+        call.now = call.sandbox.now()
+        return handler(call)
+    except ApiProblem as problem:
+        return problem_response(problem, style)

@@ -1,0 +1,55 @@
+"""Serving the sandbox with uvicorn: `serve()` blocks; `running()` runs it in a background thread.
+
+    with running(create_app()) as base_url:   # e.g. "http://127.0.0.1:54321"
+        httpx.get(base_url + "/_sandbox/health")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from bria_pipeline.sandbox.app import create_app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike | None = None, *,
+          log_level: str = "warning", **app_options: Any) -> None:
+    """Serve a new sandbox app until interrupted (app_options go to create_app)."""
+    app = create_app(db, **app_options)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http="h11", lifespan="off")
+
+
+@contextlib.contextmanager
+def running(app: Starlette, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0,
+            log_level: str = "warning") -> Iterator[str]:
+    """Run `app` under uvicorn in a daemon thread; yields its base URL; stops it on exit."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level=log_level, http="h11", lifespan="off", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="bria-sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError(f"the sandbox did not start on {host}:{bound_port}")
+        time.sleep(0.01)
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{shown}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
