@@ -1,0 +1,194 @@
+"""Spec commands: validate, init, schema; and `spec_options`, shared with plan and apply.
+
+`spec_options` adds --var, --var-file and --allow-outside to a command and hands it one
+`SpecInputs` argument (`spec_inputs`), whose `load(path)` validates and returns the Desired.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from bria_pipeline.model import Desired
+from bria_pipeline.spec import SpecCheck, check_spec, load_spec
+from bria_pipeline.spec.problems import SpecProblem
+from bria_pipeline.spec.recipes import RECIPES, ScaffoldError, scaffold
+from bria_pipeline.spec.schema import schema_text
+from bria_pipeline.spec.variables import parse_var_option
+
+
+@dataclass(frozen=True)
+class SpecInputs:
+    """How the command line asked for a spec to be read: variables and the outside-files switch."""
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_files: tuple[Path, ...] = ()
+    allow_outside: bool = False
+
+    def check(self, path: Path | str, *, cache_dir: Path | None = None) -> SpecCheck:
+        return check_spec(path, vars=self.vars, var_files=self.var_files, allow_outside=self.allow_outside,
+                          cache_dir=cache_dir)
+
+    def load(self, path: Path | str, *, cache_dir: Path | None = None) -> Desired:
+        """The validated Desired; raises bria_pipeline.spec.SpecErrors with every problem."""
+        return load_spec(path, vars=self.vars, var_files=list(self.var_files), allow_outside=self.allow_outside,
+                         cache_dir=cache_dir)
+
+
+def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for option in values:
+        try:
+            name, value = parse_var_option(option)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        parsed[name] = value
+    return parsed
+
+
+def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --var NAME=VALUE (repeatable), --var-file FILE (repeatable) and --allow-outside.
+
+    The decorated function receives them as one keyword argument, ``spec_inputs: SpecInputs``.
+    Put it below ``@click.command()`` like any option decorator.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["spec_inputs"] = SpecInputs(
+            vars=kwargs.pop("spec_vars"),
+            var_files=tuple(kwargs.pop("spec_var_files")),
+            allow_outside=kwargs.pop("spec_allow_outside"),
+        )
+        return command(*args, **kwargs)
+
+    options = [
+        click.option("--var", "spec_vars", multiple=True, metavar="NAME=VALUE", callback=_parse_vars,
+                     help="Set a template variable (repeatable); overrides --var-file and the spec's vars:."),
+        click.option("--var-file", "spec_var_files", multiple=True, metavar="FILE",
+                     type=click.Path(path_type=Path, dir_okay=False),
+                     help="A YAML file of template variables (repeatable; later files win); overrides vars:."),
+        click.option("--allow-outside", "spec_allow_outside", is_flag=True,
+                     help="Allow image and schema files outside the spec's directory (and symlinks out of it)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(desired: Desired) -> str:
+    """``1 dataset, 10 images, 1 model, 10 outputs``: what a valid spec asks for."""
+    images = sum(len(d.images) for d in desired.datasets.values())
+    outputs = len(desired.generation.images) + len(desired.generation.videos) if desired.generation else 0
+    return ", ".join([_plural(len(desired.datasets), "dataset"), _plural(images, "image"),
+                      _plural(len(desired.models), "model"), _plural(outputs, "output")])
+
+
+def _echo_problem(problem: SpecProblem, color: bool) -> None:
+    text = problem.render()
+    if color:
+        head, _, rest = text.partition("\n")
+        colour = "red" if problem.is_error else "yellow"
+        text = click.style(head, fg=colour) + ("\n" + rest if rest else "")
+    click.echo(text, color=color or None)
+
+
+@click.command("validate")
+@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@spec_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per problem (file:line:col: path: message); json: a document for tools.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Where the image facts cache lives (default: .bria/ beside each spec).")
+@click.pass_context
+def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, output_format: str,
+             cache_dir: Path | None) -> None:
+    """Check specs without sending anything: YAML, templates, schema, contract rules, every image.
+
+    Reports every problem at once as FILE:LINE:COL: PATH: MESSAGE with a hint, and exits 1 if
+    there is any error (warnings alone exit 0). Images are checked locally: format by content,
+    at least 1024x1024, at most 12 MB, not corrupt, no duplicates.
+
+    \b
+    Examples:
+      bria-pipeline validate examples/lucy/spec.yaml
+      bria-pipeline validate specs/*.yaml --var character=Lucy --var-file prod.yaml
+    """
+    color = bool(getattr(ctx.obj, "color", False))
+    failed = False
+    reports = []
+    for spec in specs:
+        check = spec_inputs.check(spec, cache_dir=cache_dir)
+        failed |= not check.ok
+        if output_format == "json":
+            reports.append({
+                "spec": str(spec),
+                "ok": check.ok,
+                "summary": summary(check.desired) if check.desired else None,
+                "problems": [p.as_dict() for p in check.problems],
+            })
+            continue
+        for problem in check.problems:
+            _echo_problem(problem, color)
+        if check.ok and check.desired is not None:
+            click.echo(f"OK: {summary(check.desired)} ({spec})")
+        else:
+            errors, warnings = len(check.errors), len(check.warnings)
+            tail = f", {_plural(warnings, 'warning')}" if warnings else ""
+            click.echo(f"FAILED: {_plural(errors, 'error')}{tail} ({spec})")
+    if output_format == "json":
+        click.echo(json.dumps({"ok": not failed, "specs": reports}, indent=2))
+    if failed:
+        ctx.exit(1)
+
+
+@click.command("init")
+@click.option("--recipe", type=click.Choice(RECIPES), required=True, help="The IP type to start from.")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--placeholder-images", is_flag=True,
+              help="Also draw 12 numbered placeholder images, so the new spec validates (and runs against the "
+                   "sandbox) at once. Replace them before training a real model.")
+@click.pass_context
+def init(ctx: click.Context, recipe: str, directory: Path, placeholder_images: bool) -> None:
+    """Start a new spec from a recipe: DIRECTORY/spec.yaml with comments, images/, schema.
+
+    Writes spec.yaml, spec.schema.json (for editors), images/README.md and .gitignore;
+    refuses to overwrite any existing file.
+
+    \b
+    Examples:
+      bria-pipeline init --recipe defined_character my-mascot
+      bria-pipeline init --recipe icons app-icons --placeholder-images
+    """
+    try:
+        result = scaffold(recipe, directory, placeholder_images=placeholder_images)
+    except ScaffoldError as exc:
+        click.echo(f"error: {exc.describe()}", err=True)
+        ctx.exit(1)
+    for path in result.written:
+        click.echo(f"  wrote {path}")
+    images = "" if placeholder_images else f"put your images in {directory / 'images'}/, then "
+    click.echo(f"Next: {images}bria-pipeline validate {directory / 'spec.yaml'}")
+
+
+@click.command("schema")
+def schema() -> None:
+    """Print the spec's JSON Schema (2020-12), for editors and other tools.
+
+    \b
+    Example:
+      bria-pipeline schema > spec.schema.json
+    """
+    click.echo(schema_text(), nl=False)
+
+
+COMMANDS = [validate, init, schema]
