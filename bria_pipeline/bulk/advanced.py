@@ -28,6 +28,7 @@ async def upload_advanced_dataset(
     on_progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 1.0,
+    max_poll_interval: float = 10.0,
     keep_zip: bool = False,
 ) -> BulkReport:
     """Fill the advanced dataset `dataset_id` with `dataset`'s images in its one bulk upload.
@@ -69,4 +70,5 @@ async def upload_advanced_dataset(
         on_progress=on_progress,
         timeout=timeout,
         poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
     )
