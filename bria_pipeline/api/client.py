@@ -390,6 +390,20 @@ class AsyncBriaClient:
     async def delete_checkpoint(self, model_id: int | str, checkpoint_step: int) -> None:
         await self._call("delete_checkpoint", {"model_id": model_id, "checkpoint_step": checkpoint_step})
 
+    async def upload_model(
+        self,
+        model_url: str,
+        *,
+        model_name: str | None = None,
+        project_id: int | None = None,
+        project_parameters: Mapping[str, Any] | None = None,
+    ) -> Model:
+        """Bring a trained .safetensors model in; without project_id a project is made from
+        project_parameters. Give `model_name`: a lost answer is read back by it."""
+        body = _clean(model_url=model_url, model_name=model_name, project_id=project_id,
+                      project_parameters=dict(project_parameters) if project_parameters else None)
+        return Model.from_json(await self._call("upload_model", json=body))
+
     async def download_model(self, model_id: int | str) -> Download:
         return Download.from_json(await self._call("download_model", {"model_id": model_id}))
 

@@ -153,8 +153,8 @@ class ModerationError(HttpError):
 
 class RateLimited(HttpError):
     default_hint = (
-        "The API's rate limit was hit. Set a request rate below your plan's limit "
-        "(BRIA_RATE_LIMIT or rate_limit_per_minute) and try again."
+        "The API's rate limit was hit. Pace requests below your plan's limit "
+        "(rate_limit_per_minute) and try again."
     )
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:

@@ -98,6 +98,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("get_checkpoint", "get-checkpoint", "GET", f"{_TG}/models/{{model_id}}/checkpoints/{{checkpoint_step}}"),
     _op("delete_checkpoint", "delete-checkpoint", "DELETE", f"{_TG}/models/{{model_id}}/checkpoints/{{checkpoint_step}}"),
     _op("download_model", "download-tailored-model", "GET", f"{_TG}/models/{{model_id}}/download"),
+    # in the contract file but outside its `paths` map (a top-level key): served by Bria all the same
+    _op("upload_model", "upload-model", "POST", f"{_TG}/models/upload_model", **_POST_CREATE, readback="uploaded_model_by_name"),
     # generation (v2): billed, and nothing lists them afterwards, so no read-back exists
     _op("generate_image", "image-generate-tailored", "POST", "/v2/image/generate/tailored", creates=True, bills=True, idempotent=False),
     _op("generate_structured_prompt", "structured-prompt-generate-tailored", "POST", "/v2/structured_prompt/generate/tailored", creates=True, bills=True, idempotent=False),

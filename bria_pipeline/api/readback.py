@@ -10,6 +10,7 @@ calls it, and the finder lists what exists and matches the request by its unique
     clone_dataset    a dataset with the clone's name in the source's project
     upload_image     an image with the same image_name in the dataset
     create_model     a model with the same name on the same dataset
+    upload_model     a model with the same model_name (in the same project, when given)
     start_training   the model's status has left Created
     stop_training    the model is Stopping or Stopped
     bulk_upload      the dataset has a bulk-upload status
@@ -132,6 +133,17 @@ async def model_by_name(session: ApiSession, call: Call) -> Outcome:
     return _match(await _list(session, "list_models"), "model", name=name, dataset_id=dataset_id)
 
 
+async def uploaded_model_by_name(session: ApiSession, call: Call) -> Outcome:
+    body = _body(call)
+    name = body.get("model_name")
+    if not name:
+        return Outcome.unknown("the upload has no model_name to find the model by")
+    want: dict[str, Any] = {"name": name}
+    if body.get("project_id") is not None:
+        want["project_id"] = body["project_id"]
+    return _match(await _list(session, "list_models"), "model", **want)
+
+
 async def training_started(session: ApiSession, call: Call) -> Outcome:
     model = await session.call(BY_NAME["get_model"], call.path_params)
     status = model.get("status")
@@ -166,6 +178,7 @@ FINDERS: dict[str, Finder] = {
     "clone_by_name": clone_by_name,
     "image_by_name": image_by_name,
     "model_by_name": model_by_name,
+    "uploaded_model_by_name": uploaded_model_by_name,
     "training_started": training_started,
     "training_stopped": training_stopped,
     "bulk_upload_started": bulk_upload_started,

@@ -66,7 +66,7 @@ class Image:
     id: int
     dataset_id: int | None
     image_name: str | None
-    caption: str | None
+    caption: str | None = field(repr=False)
     caption_source: str | None
     image_url: str | None
     thumbnail_url: str | None
@@ -102,9 +102,9 @@ class Dataset:
     status: str | None  # draft | completed
     captions_update_status: str | None  # empty | in_progress | completed
     upload_type: str | None  # basic | advanced
-    visual_schema: str | None
+    visual_schema: str | None = field(repr=False)
     images_count: int | None
-    images: tuple[Image, ...]  # only from get_dataset / clone_dataset
+    images: tuple[Image, ...] = field(repr=False)  # only from get_dataset / clone_dataset
     model_ids: tuple[str, ...] | None  # only when asked for (include_models_ids)
     created_at: str | None
     updated_at: str | None

@@ -21,7 +21,9 @@ def _contract_operations() -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for file in files:
         doc = yaml.safe_load(file.read_text())
-        for path, item in doc["paths"].items():
+        # the tailored-generation file also has a few path items at its top level, outside `paths`
+        stray = {key: value for key, value in doc.items() if key.startswith("/")}
+        for path, item in [*stray.items(), *doc["paths"].items()]:
             for method, op in item.items():
                 if method not in HTTP_METHODS:
                     continue
