@@ -86,3 +86,90 @@ class Build:
 @pytest.fixture
 def build(tmp_path: Path) -> Build:
     return Build(tmp_path)
+
+
+# -- the real sandbox, in-process ---------------------------------------------------------------
+
+SANDBOX_URL = "http://sandbox"
+
+
+def _png_bytes(i: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1024, 1024), (40 * i, 90, 200 - 30 * i)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class World:
+    """A sandbox app with one trained model, and real clients talking to it in-process."""
+
+    def __init__(self, clock: Any) -> None:
+        sandbox = pytest.importorskip("bria_pipeline.sandbox")
+        self.clock = clock
+        self.app = sandbox.create_app(clock=clock)
+
+    def client(self, **kw: Any) -> Any:
+        import httpx
+
+        from bria_pipeline.api import AsyncBriaClient
+
+        return AsyncBriaClient(api_url=SANDBOX_URL, transport=httpx.ASGITransport(app=self.app), sandbox=True, **kw)
+
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        import httpx
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=SANDBOX_URL) as http:
+            response = await http.request(method, path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.admin("GET", "/_sandbox/stats")
+
+    async def reset_stats(self) -> None:
+        await self.admin("POST", "/_sandbox/reset", {})
+
+    async def generation_posts(self) -> int:
+        return (await self.stats())["routes"].get("POST /v2/image/generate/tailored", 0)
+
+    async def trained_model(self, client: Any, name: str = "lucy-lora") -> str:
+        """Project, dataset of five images, schema, completed, model trained: its id."""
+        project = await client.create_project(f"{name}-project", ip_medium="illustration", ip_type="defined_character",
+                                              ip_name="Lucy", ip_description="a girl with purple hair")
+        dataset = await client.create_dataset(project.id, f"{name}-data")
+        images = [_png_bytes(i) for i in range(5)]
+        await client.update_dataset(dataset.id, visual_schema=await client.generate_visual_schema(images))
+        for i, data in enumerate(images):
+            await client.upload_image(dataset.id, file=data, image_name=f"pose-{i}.png")
+        await self.advance(3600)
+        await client.update_dataset(dataset.id, status="completed")
+        model = await client.create_model(name=name, dataset_id=dataset.id, training_mode="fully_automated")
+        await client.start_training(model.id)
+        await self.advance(24 * 3600)
+        assert (await client.get_model(model.id)).status == "Completed"
+        return str(model.id)
+
+    async def new_trained_model(self) -> str:
+        async with self.client() as client:
+            return await self.trained_model(client)
+
+    async def advance(self, seconds: float) -> None:
+        if hasattr(self.clock, "advance"):
+            await self.admin("POST", "/_sandbox/clock/advance", {"seconds": seconds})
+
+
+@pytest.fixture
+def fast_world() -> World:
+    """Sandbox time runs 10,000 times faster than wall time: jobs finish within milliseconds."""
+    sandbox = pytest.importorskip("bria_pipeline.sandbox")
+    return World(sandbox.ScaledClock(10_000))
+
+
+@pytest.fixture
+def still_world() -> World:
+    """Sandbox time stands still until the test advances it: jobs stay IN_PROGRESS."""
+    sandbox = pytest.importorskip("bria_pipeline.sandbox")
+    return World(sandbox.ManualClock())
