@@ -31,10 +31,12 @@ from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.jobs import ActionFailed, JobContext, run_delete, run_output, run_structured_prompt
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.generate.planning import SUMMARY_ADDRESS
 from bria_pipeline.plan.actions import Action
 
 ProgressCallback = Callable[[int, int], None]
 JOBS = ("image", "video", "structured_prompt", "delete")
+ADDRESS_PREFIXES = ("generation.", "video.", "structured_prompt.")
 
 
 @dataclass
@@ -85,7 +87,9 @@ class RunReport:
 
 
 def _is_generation_action(action: Action) -> bool:
-    return action.payload.get("job") in JOBS or action.payload.get("job") == "summary"
+    """Made by plan_generation: a generation address and one of its job payloads."""
+    address_ok = action.address == SUMMARY_ADDRESS or action.address.startswith(ADDRESS_PREFIXES)
+    return address_ok and (action.payload.get("job") in JOBS or action.payload.get("job") == "summary")
 
 
 async def run_generation(
