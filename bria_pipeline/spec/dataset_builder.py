@@ -162,12 +162,11 @@ class DatasetSection:
         if upload_type == "advanced" and count > ADVANCED_MAX:
             ctx.error(at + ("images",), f"an advanced dataset takes at most {ADVANCED_MAX} images; this one lists {count}",
                       "split the images over two datasets, or remove some")
-        if upload_type == "advanced" and zip_url is None:
-            for image in item.images:
-                if image.url is not None:
-                    ctx.error(image.at, f"{image.key}: an advanced dataset is uploaded as one zip built from local files; "
-                              "it cannot include image URLs",
-                              "download the image into the spec's directory and list the file, or use upload_type: basic")
+        urls = [image for image in item.images if image.url is not None]
+        if upload_type == "advanced" and zip_url is None and urls:
+            ctx.error(urls[0].at, f"{urls[0].key}: an advanced dataset is uploaded as one zip built from local files; "
+                      f"it cannot include image URLs ({len(urls)} listed)",
+                      "download the images into the spec's directory and list the files, or use upload_type: basic")
         if complete and zip_url is None and "images" in item.raw and count < COMPLETE_MIN:
             ctx.error(at + ("images",), f"a dataset needs at least {COMPLETE_MIN} images to be completed; this one lists {count}",
                       "add images, or set complete: false to keep it a draft")

@@ -89,7 +89,7 @@ def check_spec(
         return check
 
     spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
-    problems += check_names(doc, ("vars",), spec_vars)
+    problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
     variables = effective_vars(spec_vars, file_vars, vars)
     renderer = Renderer(doc, variables)
     for section in list(doc.data):

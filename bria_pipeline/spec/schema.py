@@ -110,6 +110,13 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
     value = error.instance
     description = schema.get("description")
 
+    if "propertyNames" in error.relative_schema_path:
+        # a key that is not a valid name: jsonschema reports the inner failure with the key as instance
+        key = str(value)
+        hint = "names use letters, digits, '.', '_' and '-'" if kind != "pattern" or "_-]{0" in str(
+            error.validator_value) else "use letters, digits and _ (not starting with a digit)"
+        yield doc.problem(path + (key,), f"'{key}' is not a valid name here", hint, key=True)
+        return
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = list(schema.get("properties", {}))
         for key in value:
@@ -160,15 +167,6 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         else:
             yield doc.problem(path, f"{_found(value)} is not a valid name", description)
         return
-    if kind == "propertyNames":
-        # the error's instance is the offending key; its subschema says what a key must look like
-        key = value if isinstance(value, str) else str(value)
-        sub = error.validator_value if isinstance(error.validator_value, dict) else {}
-        hint = sub.get("description") or "use letters, digits and _ (not starting with a digit)"
-        if "$ref" in sub:
-            hint = spec_schema()["$defs"].get(sub["$ref"].rsplit("/", 1)[-1], {}).get("description", hint)
-        yield doc.problem(path + (key,) if key else path, f"'{key}' is not a valid name here", hint, key=True)
-        return
     if kind in ("oneOf", "anyOf"):
         branches = error.validator_value
         if all(set(b) == {"required"} for b in branches) and isinstance(value, dict):
@@ -212,6 +210,12 @@ def validate_against_schema(doc: Document, skip: set[SpecPath] | None = None) ->
         path = tuple(error.absolute_path)
         if any(path[: len(s)] == s for s in skip):
             continue
-        bad.add(path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            bad.update(path + (k,) for k in error.instance if k not in allowed)  # the rest is sound
+        elif "propertyNames" in error.relative_schema_path:
+            bad.add(path + (str(error.instance),))
+        else:
+            bad.add(path)
         problems.extend(_describe(doc, error))
     return problems, bad

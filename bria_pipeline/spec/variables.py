@@ -46,11 +46,14 @@ def parse_var_option(option: str) -> tuple[str, Any]:
     return name, typed_value(value)
 
 
-def check_names(doc: Document, base: tuple, values: Mapping[str, Any]) -> list[SpecProblem]:
-    """Every variable name must be usable in a template: `{{ name }}`."""
+def check_names(doc: Document, base: tuple, values: Mapping[str, Any], *, reserved_only: bool = False) -> list[SpecProblem]:
+    """Every variable name must be usable in a template: `{{ name }}`.
+
+    `reserved_only`: report only Jinja's reserved words (the schema reports malformed names).
+    """
     problems = []
     for name in values:
-        if not NAME.match(name) or name in RESERVED:
+        if (not reserved_only and not NAME.match(name)) or name in RESERVED:
             problems.append(
                 doc.problem(
                     base + (name,),

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from bria_pipeline.spec.document import Document
-from bria_pipeline.spec.problems import SpecPath, SpecProblem
+from bria_pipeline.spec.problems import SpecPath, SpecProblem, format_path
 
 MAX_SPEC_BYTES = 1024 * 1024  # a spec or var file larger than this is refused
 MAX_NODES = 200_000  # values after alias expansion
@@ -85,8 +85,6 @@ class _Builder:
         self.budget = MAX_NODES
 
     def _at(self, mark: Any, path: SpecPath, message: str, hint: str | None = None) -> None:
-        from bria_pipeline.spec.problems import format_path
-
         self.problems.append(
             SpecProblem(self.doc.file, mark.line + 1, mark.column + 1, format_path(path), message, hint)
         )
@@ -94,15 +92,19 @@ class _Builder:
     def build(self, node: yaml.Node, path: SpecPath) -> Any:
         self.budget -= 1
         if self.budget < 0:
-            if self.budget == -1:
-                self._at(
-                    node.start_mark,
-                    path,
+            if self.budget == -1:  # reported once, at the top-level section being expanded
+                line, col = self.doc.marks.get(path[:1], (node.start_mark.line + 1, node.start_mark.column + 1))
+                self.problems.append(SpecProblem(
+                    self.doc.file, line, col, format_path(path[:1]),
                     f"the file expands to more than {MAX_NODES} values",
                     "anchors and aliases (& and *) nested inside each other multiply; write the values out",
-                )
+                ))
             return None
         self.doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style and path in self.doc.key_marks:
+            # a block map or list starts on the line after its key: problems about the whole
+            # collection ("missing required key", "needs at least 5") point at the key instead
+            self.doc.marks[path] = self.doc.key_marks[path]
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
