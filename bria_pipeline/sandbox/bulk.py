@@ -59,7 +59,7 @@ def advance(sandbox: Sandbox, now: float) -> None:
     claims = []
     with sandbox.db.tx() as db:
         for job in db.execute("SELECT * FROM bulk_jobs WHERE status IN ('pending', 'processing')").fetchall():
-            elapsed = now - job["started_at"] - timings.bulk_start_seconds
+            elapsed = round(now - job["started_at"] - timings.bulk_start_seconds, 6)
             if elapsed < 0:
                 continue
             if job["status"] == "pending":

@@ -7,13 +7,14 @@ to Starlette: it reads the body, advances emulated time, runs the handler in a w
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -53,24 +54,37 @@ def base_url_of(sandbox: Sandbox, request: Request) -> str:
 
 async def read_body(request: Request, *, multipart: bool) -> Any:
     content_type = request.headers.get("content-type", "")
-    if multipart and content_type.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=64 * 1024 * 1024)
-        data: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data[key] = await value.read()
-                if key == "file" and value.filename and "image_name" not in data:
-                    data.setdefault("_filename", value.filename)
-            else:
-                data[key] = value
-        return data
     raw = await request.body()
+    if multipart and content_type.startswith("multipart/form-data"):
+        return parse_form(content_type, raw)
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiProblem(400, f"The request body is not valid JSON: {exc}.") from None
+
+
+def parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """multipart/form-data without extra dependencies: text fields as str, file parts as bytes.
+    The first file part's filename is kept as `_filename` (a default image_name)."""
+    message = email.message_from_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw,
+                                       policy=email.policy.HTTP)
+    if not message.is_multipart():
+        raise ApiProblem(400, "The multipart/form-data body could not be parsed.")
+    data: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            data[name] = payload
+            data.setdefault("_filename", filename)
+        else:
+            data[name] = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return data
 
 
 def endpoint(handler: Callable[[Call], Response], *, style: str = V1, multipart: bool = False) -> Callable:

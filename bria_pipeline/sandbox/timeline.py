@@ -39,7 +39,7 @@ def training_steps(row: sqlite3.Row, now: float) -> int:
     params = json.loads(row["params"])
     total = int(params["total_training_steps"])
     end = row["halted_at"] if row["halted_at"] is not None else now
-    elapsed = max(0.0, end - row["started_at"])
+    elapsed = max(0.0, round(end - row["started_at"], 6))  # epoch floats carry ~1e-7 s of noise
     duration = row["duration"] or 0.0
     if duration <= 0:
         return total

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import threading
 import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +176,37 @@ def faulty(clock: ManualClock):
         app.state.sandbox.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def contract_dir() -> Path:
     path = Path(__file__).resolve().parents[2] / ".." / "shared" / "contract"
     if not (path / "tailored-generation.openapi.yml").is_file():
         pytest.skip("the API contract (../shared/contract) is not available")
     return path
+
+
+@pytest.fixture
+def image_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A plain HTTP server on 127.0.0.1 serving whatever the test puts in the dict."""
+    files: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            data = files.get(self.path)
+            if data is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", files
+    server.shutdown()
+    server.server_close()

@@ -12,6 +12,8 @@ import pytest
 from conftest import TG, Api, b64, png_bytes, zip_of
 from contract_schemas import find_operation, load_operations, validate
 
+from bria_pipeline.sandbox import ManualClock, create_app
+
 # The brief asks for 413 on images over 12 MB; the contract's upload-image lists no 413.
 UNLISTED_BUT_REQUIRED = {("POST", "/v1/tailored-gen/datasets/{dataset_id}/images", 413)}
 
@@ -152,14 +154,16 @@ def _scenario(api: RecordingApi) -> None:
     api.get(f"{TG}/projects/{pid}")  # 404
 
 
-@pytest.fixture
-def recorded(app, contract_dir):
+@pytest.fixture(scope="module")
+def recorded(contract_dir):
+    app = create_app(clock=ManualClock())
     api = RecordingApi(app)
     try:
         _scenario(api)
         yield api.seen, load_operations(contract_dir)
     finally:
         api.close()
+        app.state.sandbox.close()
 
 
 def test_every_contract_operation_is_served(recorded) -> None:
