@@ -1,0 +1,171 @@
+"""The token is a secret: never in logs, errors, reprs or events, never sent to another host."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bria_pipeline.api import (
+    AmbiguousResult,
+    ApiError,
+    AsyncBriaClient,
+    AsyncJob,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    RetryPolicy,
+    TransportError,
+)
+from bria_pipeline.sandbox import create_app, running
+
+from conftest import SANDBOX_URL, make_dataset_with_images, make_project, png_bytes
+
+pytestmark = pytest.mark.anyio
+
+
+def _texts(error: BaseException) -> list[str]:
+    """Everything an exception could show: str, repr, describe, args, along its cause chain."""
+    out: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None:
+        out += [str(seen), repr(seen), repr(seen.args)]
+        if isinstance(seen, ApiError):
+            out += [seen.describe(), repr(vars(seen))]
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+async def test_no_log_line_error_repr_or_event_of_a_faulty_run_contains_the_token(
+    make_client, admin, caplog
+):
+    token = "tok-" + secrets.token_hex(16)
+    caplog.set_level(logging.DEBUG)
+    events: list = []
+    client = make_client(token=token, on_event=events.append, retry=RetryPolicy(max_attempts=10, base_delay=0.01))
+    no_retry = make_client(token=token, retry=RetryPolicy(max_attempts=1), on_event=events.append)
+    texts: list[str] = [repr(client), str(client.config), repr(client.config)]
+
+    async def expect(error_type, call):
+        with pytest.raises(error_type) as info:
+            await call
+        texts.extend(_texts(info.value))
+
+    # a run under 5xx and lost responses: retries and read-backs
+    await admin.faults(seed=5, error_rate=0.2, lose_response_rate=0.3, lose_mode="drop")
+    project = await make_project(client)
+    dataset = await make_dataset_with_images(client, project.id, n=5)
+    await admin.faults()
+    await client.update_dataset(dataset.id, status="completed")
+    model = await client.create_model("m", dataset.id)
+    await client.start_training(model.id)
+    await client.wait_for_training(model.id, interval=1, timeout=60)
+
+    # errors of every kind
+    await expect(NotFound, client.get_project(123456))
+    await admin.faults(lose_response_rate=1.0, lose_response_routes=["POST /v2/image/generate/tailored"])
+    await expect(AmbiguousResult, client.generate_image(model.id, prompt="x"))
+    await admin.faults(rate_limit_per_minute=1)
+    await no_retry.list_models()
+    await expect(RateLimited, no_retry.list_models())
+    await admin.faults(quota=0)
+    await expect(QuotaExceeded, client.list_projects())
+    await expect(QuotaExceeded, client.list_projects())
+    async with AsyncBriaClient("http://127.0.0.1:9", token=token, retry=RetryPolicy(max_attempts=2, base_delay=0)) as gone:
+        await expect(TransportError, gone.list_projects())
+        texts.append(repr(gone))
+
+    assert client.stats.retries > 0 and client.stats.adopted > 0, "the run must have been faulty"
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [repr(record.args) for record in caplog.records]
+    texts += [e.describe() for e in events] + [repr(e) for e in events]
+    texts += [repr(client.stats.as_dict()), client.stats.summary()]
+    assert len(caplog.records) > 20
+    leaks = [t for t in texts if token in t]
+    assert not leaks, leaks[:3]
+
+
+def recorder_app(seen: list[tuple[str, dict[str, str]]]) -> Starlette:
+    """A host that is not the API: records every request's path and headers."""
+
+    async def record(request: Request) -> None:
+        seen.append((request.url.path, dict(request.headers)))
+
+    async def status(request: Request) -> Response:
+        await record(request)
+        base = str(request.base_url).rstrip("/")
+        rid = request.path_params["rid"]
+        return JSONResponse({"status": "COMPLETED", "request_id": rid,
+                             "result": {"image_url": f"{base}/files/{rid}.png", "seed": 5}})
+
+    async def file(request: Request) -> Response:
+        await record(request)
+        return Response(png_bytes(1, side=8), media_type="image/png")
+
+    async def hop(request: Request) -> Response:
+        await record(request)
+        return RedirectResponse(request.query_params["to"], status_code=302)
+
+    return Starlette(routes=[Route("/status/{rid}", status), Route("/files/{name}", file), Route("/hop", hop)])
+
+
+def _tokens(seen: list[tuple[str, dict[str, str]]]) -> list[str | None]:
+    return [headers.get("api_token") for _, headers in seen]
+
+
+async def test_a_status_url_and_result_url_on_a_foreign_host_are_fetched_without_the_token(sandbox_app):
+    token = "tok-" + secrets.token_hex(8)
+    foreign: list = []
+    with running(recorder_app(foreign)) as other:
+        async with AsyncBriaClient(SANDBOX_URL, token=token, sandbox=True,
+                                   transport=httpx.ASGITransport(app=sandbox_app)) as client:
+            result = await client.wait_for_job(AsyncJob("r1", f"{other}/status/r1", {}), interval=0.01)
+            assert result.image_url == f"{other}/files/r1.png" and result.seed == 5
+            assert (await client.fetch_bytes(result.image_url)).startswith(b"\x89PNG")
+    assert [path for path, _ in foreign] == ["/status/r1", "/files/r1.png"]
+    assert _tokens(foreign) == [None, None]
+
+
+async def test_the_token_goes_to_the_api_host_and_is_dropped_when_a_redirect_leaves_it():
+    token = "tok-" + secrets.token_hex(8)
+    api_seen: list = []
+    other_seen: list = []
+    with running(recorder_app(api_seen)) as api, running(recorder_app(other_seen)) as other:
+        assert api.rsplit(":", 1)[0] == other.rsplit(":", 1)[0], "same host, another port"
+        async with AsyncBriaClient(api, token=token) as client:
+            await client.fetch_bytes(f"{api}/files/mine.png")
+            await client.fetch_bytes(f"{api}/hop?to={other}/files/theirs.png")
+            await client.fetch_bytes(f"/hop?to={api}/files/back.png")  # relative: the API's
+    assert [p for p, _ in api_seen] == ["/files/mine.png", "/hop", "/hop", "/files/back.png"]
+    assert _tokens(api_seen) == [token] * 4
+    assert [p for p, _ in other_seen] == ["/files/theirs.png"]
+    assert _tokens(other_seen) == [None]
+
+
+async def test_the_sandbox_never_receives_a_real_token_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BRIA_API_TOKEN", "real-" + secrets.token_hex(8))
+    seen: list = []
+    with running(recorder_app(seen)) as fake_sandbox:
+        async with AsyncBriaClient(fake_sandbox, sandbox=True) as client:
+            await client.fetch_bytes(f"{fake_sandbox}/files/x.png")
+    assert _tokens(seen) == ["sandbox-token"]
+
+
+async def test_server_text_quoting_the_token_is_masked_in_the_error():
+    token = "tok-" + secrets.token_hex(8)
+
+    async def echo(request: Request) -> Response:
+        return JSONResponse({"message": f"invalid token {request.headers.get('api_token')}"}, status_code=401)
+
+    app = Starlette(routes=[Route("/v1/tailored-gen/projects", echo)])
+    async with AsyncBriaClient("http://api.local", token=token, transport=httpx.ASGITransport(app=app)) as client:
+        with pytest.raises(ApiError) as info:
+            await client.list_projects()
+    assert "invalid token ****" in info.value.describe()
+    assert not [t for t in _texts(info.value) if token in t]
