@@ -93,6 +93,7 @@ class GalleryItem:
 class GridRow:
     label: str
     cells: list[list[GalleryItem]]
+    note: str | None = None  # sweeps: the prompt the row compares
 
 
 @dataclass
@@ -113,7 +114,7 @@ class SetView:
     grids: list[Grid] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # sweep: model keys
     rows: list[GridRow] = field(default_factory=list)  # sweep rows
-    prompt_hint: str | None = None
+    count: int = 0
 
 
 def _text(value: Any) -> str:
@@ -135,11 +136,13 @@ def _sweep_view(view: SetView, items: list[GalleryItem]) -> None:
     view.layout = "sweep"
     view.columns = _ordered([i.record.model for i in items])
     rows: dict[str, dict[str, list[GalleryItem]]] = {}
+    notes: dict[str, str | None] = {}
     for item in items:
         r = item.record
         label = " · ".join(p for p in (_vars_label(r.variables), f"seed {r.seed}") if p)
         rows.setdefault(label, {}).setdefault(r.model, []).append(item)
-    view.rows = [GridRow(label, [cells.get(m, []) for m in view.columns]) for label, cells in rows.items()]
+        notes.setdefault(label, item.alt if r.prompt else None)
+    view.rows = [GridRow(label, [cells.get(m, []) for m in view.columns], notes[label]) for label, cells in rows.items()]
 
 
 def _grid_view(view: SetView, items: list[GalleryItem], names: list[str]) -> None:
@@ -169,7 +172,7 @@ def _seed_order(item: GalleryItem) -> tuple[int, str]:
 
 
 def _set_view(name: str, items: list[GalleryItem]) -> SetView:
-    view = SetView(name=name, anchor=slug(name) or digest(name)[:8], layout="list")
+    view = SetView(name=name, anchor=slug(name) or digest(name)[:8], layout="list", count=len(items))
     variable_names: list[str] = []
     for item in items:
         for n in item.record.variables:
@@ -226,7 +229,8 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
     }
     html = render(
         "gallery.html.j2",
-        title=title or f"{output_dir.name}: generated outputs",
+        title=title or "Generated outputs",
+        folder=output_dir.name,
         version=__version__,
         written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         counts=counts,

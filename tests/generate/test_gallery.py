@@ -100,7 +100,8 @@ def test_sweep_members_are_shown_side_by_side_per_prompt(build):
     table = next(n for n in tree.root.iter("table") if n.has_class("sweep"))
     assert [th.all_text() for th in next(table.iter("thead")).iter("th")] == ["prompt", "lucy-lora[rank=32]", "lucy-lora[rank=64]"]
     rows = list(next(table.iter("tbody")).iter("tr"))
-    assert [next(r.iter("th")).all_text() for r in rows] == ["place=beach · seed 1", "place=city · seed 1"]
+    assert [next(r.iter("th")).text[0] for r in rows] == ["place=beach · seed 1", "place=city · seed 1"]
+    assert [next(r.iter("div")).all_text() for r in rows] == ["Lucy at the beach ", "Lucy at the city "]
     beach_cells = list(rows[0].iter("td"))
     srcs = [next(c.iter("a")).attrs["href"] for c in beach_cells]
     assert srcs == ["places/rank-32/beach-seed1.png", "places/rank-64/beach-seed1.png"]
