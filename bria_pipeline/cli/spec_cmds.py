@@ -99,7 +99,7 @@ def _echo_problem(problem: SpecProblem, color: bool) -> None:
         head, _, rest = text.partition("\n")
         colour = "red" if problem.is_error else "yellow"
         text = click.style(head, fg=colour) + ("\n" + rest if rest else "")
-    click.echo(text, color=color or None)
+    click.echo(text)  # click drops the colours when the output is not a terminal
 
 
 @click.command("validate")

@@ -8,7 +8,7 @@ from typing import Any
 
 from bria_pipeline.model import Mark
 from bria_pipeline.spec.document import Document
-from bria_pipeline.spec.problems import Severity, SpecPath, SpecProblem
+from bria_pipeline.spec.problems import SpecPath, SpecProblem
 from bria_pipeline.spec.templates import Renderer
 
 
@@ -26,14 +26,19 @@ class BuildContext:
         n = len(path)
         return not any(b[:n] == path or path[: len(b)] == b for b in self.bad)
 
+    def broken(self, path: SpecPath) -> bool:
+        """True when the schema found this value (or a value containing it) wrong."""
+        return any(path[: len(b)] == b for b in self.bad)
+
+    def sound_fields(self, path: SpecPath, raw: dict[str, Any]) -> dict[str, Any]:
+        """The entries of a map the schema found nothing wrong with."""
+        return {k: v for k, v in raw.items() if self.sound(path + (k,))}
+
     def error(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, hint, key=key))
 
     def warn(self, path: SpecPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, hint, key=key, severity="warning"))
-
-    def add(self, message_path: SpecPath, message: str, hint: str | None, severity: Severity) -> None:
-        self.problems.append(self.doc.problem(message_path, message, hint, severity=severity))
 
     def mark(self, path: SpecPath) -> Mark:
         return self.doc.mark(path)

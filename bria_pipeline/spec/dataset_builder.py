@@ -85,7 +85,7 @@ class DatasetSection:
             return
         for name, raw in datasets.items():
             at = ("datasets", name)
-            if not isinstance(raw, dict):
+            if not isinstance(raw, dict) or self.ctx.broken(at):
                 continue
             item = _Prepared(name, at, raw)
             upscale = raw.get("increase_resolution", False)
@@ -93,7 +93,8 @@ class DatasetSection:
             if isinstance(raw.get("images"), list) and self.ctx.sound(at + ("images",)):
                 item.images = self.preflight.sources(at + ("images",), raw["images"], upscale, moderate)
             schema = raw.get("visual_schema")
-            if isinstance(schema, dict) and isinstance(schema.get("samples"), list) and self.ctx.sound(at + ("visual_schema",)):
+            if isinstance(schema, dict) and isinstance(schema.get("samples"), list) \
+                    and self.ctx.sound(at + ("visual_schema", "samples")):
                 item.samples = self.preflight.strings(at + ("visual_schema", "samples"), schema["samples"], upscale)
             self.prepared.append(item)
 
@@ -174,8 +175,9 @@ class DatasetSection:
     def _captions(self, item: _Prepared, images: list[ImageSource], zip_url: str | None) -> list[ImageSource]:
         ctx, at = self.ctx, item.at + ("captions",)
         captions = item.raw.get("captions")
-        if not isinstance(captions, dict) or not ctx.sound(at):
+        if not isinstance(captions, dict) or ctx.broken(at):
             return images
+        captions = ctx.sound_fields(at, captions)
         if zip_url is not None:
             ctx.error(at, "captions need listed images; this dataset is a zip_url",
                       "list the images (images:) to set captions per image")
@@ -209,14 +211,16 @@ class DatasetSection:
                 ctx.error(item.at, "the dataset needs a visual_schema to be completed",
                           "add visual_schema: {samples: [5-10 images]}, or set complete: false")
             return None
-        if not isinstance(raw, dict) or not ctx.sound(at):
+        if not isinstance(raw, dict) or ctx.broken(at):
             return None
         given = [k for k in ("samples", "file", "inline") if k in raw]
+        if any(not ctx.sound(at + (k,)) for k in given):
+            return None
         if len(given) != 1:
             message = "give exactly one of samples, file or inline" + (f", not {' and '.join(given)}" if given else "")
             ctx.error(at, message, "samples: 5-10 images; file: a JSON file; inline: the schema itself")
             return None
-        refine = as_tuple(raw.get("refine"))
+        refine = as_tuple(raw.get("refine")) if ctx.sound(at + ("refine",)) else ()
         mark = ctx.mark(at)
         if "samples" in raw:
             samples = self.preflight.finish(item.samples, f"{format_path(at)}.samples")

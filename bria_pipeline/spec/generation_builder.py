@@ -76,15 +76,17 @@ class GenerationSection:
             return None
         written_dir = raw.get("output_dir", "outputs")
         output_dir = self._output_dir(written_dir if isinstance(written_dir, str) else "outputs")
-        given = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+        given = ctx.sound_fields(("generate", "defaults"), raw["defaults"]) if isinstance(raw.get("defaults"), dict) else {}
         defaults = {**CONTRACT_DEFAULTS, **self._params(given)}
         requests: list[GenerationRequest] = []
         names: dict[str, SpecPath] = {}
         sets = raw.get("images") if isinstance(raw.get("images"), list) else []
         for i, prompt_set in enumerate(sets):
             at = ("generate", "images", i)
-            if not isinstance(prompt_set, dict) or not ctx.sound(at):
+            needed = ("name", "prompt", "structured_prompt", "matrix", "seeds", "count", "model")
+            if not isinstance(prompt_set, dict) or ctx.broken(at) or not all(ctx.sound(at + (k,)) for k in needed):
                 continue
+            prompt_set = ctx.sound_fields(at, prompt_set)
             name = prompt_set["name"]
             if slug(name) in names:
                 ctx.error(at + ("name",), f"a second prompt set named {name!r} (or the same once made a file name)",

@@ -53,8 +53,13 @@ class ModelSection:
             return out
         for name, raw in models.items():
             at = ("models", name)
-            if not isinstance(raw, dict) or not self.ctx.sound(at):
+            if not isinstance(raw, dict) or self.ctx.broken(at) or not self.ctx.sound(at + ("dataset",)):
                 continue
+            sections = {}
+            for section in ("training", "sweep"):  # keep their sound values; drop the wrong ones
+                if isinstance(raw.get(section), dict) and not self.ctx.broken(at + (section,)):
+                    sections[section] = self.ctx.sound_fields(at + (section,), raw[section])
+            raw = {**self.ctx.sound_fields(at, raw), **sections}
             for model in self._build_one(name, raw, at):
                 out[model.key] = model
         return out
@@ -63,6 +68,8 @@ class ModelSection:
         ctx = self.ctx
         dataset = raw["dataset"]
         mode = raw.get("training_mode", "fully_automated")
+        if not self.ctx.sound(at + ("training_mode",)):
+            mode = "expert" if "training" in raw or "sweep" in raw else "fully_automated"  # no second error
         training = _typed(raw.get("training") or {})
         sweep = raw.get("sweep") or {}
         all_datasets = ctx.get(("datasets",)) or {}

@@ -60,6 +60,10 @@ class SpecTemplateEnvironment(SandboxedEnvironment):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
+    def wrap_str_format(self, value: Any) -> None:
+        """No str.format / format_map at all (padding widths would build huge strings)."""
+        return None
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if not isinstance(right, (int, float)) or abs(right) > 64 or (
