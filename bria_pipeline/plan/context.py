@@ -13,7 +13,7 @@ from ..lockfile import Lock
 from ..model import Desired
 from ..state.observed import Observed, ObservedDataset, ObservedModel
 from .actions import Action
-from .identity import parse_version_name
+from .identity import effective_name
 
 
 @dataclass
@@ -72,19 +72,9 @@ class PlanContext:
         return tuple(out)
 
     def effective_name(self, kind: str, base: str, obj: Any) -> tuple[str, str | None]:
-        """The name to identify `obj` by, and the name it was renamed to outside bria-pipeline.
-
-        A resource this runner recorded under a version name, now listed under a name that is
-        not one of ours, was renamed in the Console: it is still ours and the plan renames it back.
-        """
+        """See `identity.effective_name`: how `obj` is identified, and its Console name if renamed."""
         recorded = self.observed.recorded_by_id(kind).get(obj.id)
-        if recorded is None or recorded.name == obj.name:
-            return obj.name, None
-        if parse_version_name(base, obj.name) is not None:
-            return obj.name, None  # renamed by us (a crash before the record was updated)
-        if parse_version_name(base, recorded.name) is None:
-            return obj.name, None
-        return recorded.name, obj.name
+        return effective_name(recorded.name if recorded else None, base, obj.name)
 
 
 def brief(value: Any, width: int = 60) -> Any:

@@ -48,3 +48,18 @@ def parse_version_name(base: str, name: str) -> VersionName | None:
 def model_base(key: str) -> str:
     """A sweep member ``lucy-lora[rank=32]`` is named after ``lucy-lora``."""
     return key.split("[", 1)[0]
+
+
+def effective_name(recorded_name: str | None, base: str, name: str) -> tuple[str, str | None]:
+    """The name to identify a remote resource by, and the name it was renamed to outside bria-pipeline.
+
+    A resource this runner recorded under one of its version names, now listed under a name that
+    is not one of ours, was renamed in the Console: it is still ours (and gets its name back).
+    """
+    if recorded_name is None or recorded_name == name:
+        return name, None
+    if parse_version_name(base, name) is not None:
+        return name, None  # renamed by us: a crash came before the record was updated
+    if parse_version_name(base, recorded_name) is None:
+        return name, None
+    return recorded_name, name

@@ -1,0 +1,133 @@
+"""What every step of an apply shares: the client, local state, the ids learned so far, options.
+
+`RemoteIndex` starts from the plan's bindings and the observed image listings, and learns the ids
+of what the steps create, so a later step (an upload into a dataset cloned a moment ago) finds
+them without asking the service again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..lockfile import Lock, save_lock
+from ..model import Desired, DesiredDataset, ImageSource
+from ..state.observed import Observed
+from ..state.store import StateStore
+from .errors import StepError
+from .progress import ProgressCallback, ProgressEvent
+
+
+@dataclass
+class RemoteImage:
+    id: int
+    name: str
+    caption: str | None = None
+    caption_source: str | None = None
+
+
+@dataclass
+class ApplyOptions:
+    """How to carry a plan out.
+
+    wait            wait for trainings to finish (False: start them and report "training in progress")
+    timeout         seconds any one long wait may take (training, captions, bulk upload, generation)
+    concurrency     independent requests in flight at once (uploads, captions, generations)
+    poll_interval   first pause between status polls; grows to max_poll_interval
+    """
+
+    wait: bool = True
+    timeout: float | None = None
+    concurrency: int = 4
+    poll_interval: float = 30.0
+    max_poll_interval: float = 300.0
+    staging: Callable[[DesiredDataset], Any] | None = None  # a dataset's bulk staging target, or None
+    work_dir: Path | None = None  # where bulk zips are built (.bria/<spec>/zips)
+
+    def wait_kw(self, default_timeout: float, interval: float | None = None) -> dict[str, float]:
+        first = interval if interval is not None else self.poll_interval
+        return {
+            "timeout": self.timeout if self.timeout is not None else default_timeout,
+            "interval": min(first, self.max_poll_interval),
+            "max_interval": self.max_poll_interval,
+        }
+
+
+class RemoteIndex:
+    """Remote ids by plan address, and each dataset's images by name."""
+
+    def __init__(self, bindings: dict[str, int], observed: Observed, desired: Desired) -> None:
+        self.ids: dict[str, int] = dict(bindings)
+        self.images: dict[str, dict[str, list[RemoteImage]]] = {}
+        self.schemas: dict[str, str | None] = {}
+        by_id = {d.id: d for d in observed.datasets}
+        for key in desired.datasets:
+            dataset = by_id.get(self.ids.get(f"dataset.{key}", -1))
+            if dataset is None:
+                continue
+            self.schemas[key] = dataset.visual_schema
+            if dataset.images is not None:
+                self.set_images(key, [RemoteImage(i.id, i.image_name, i.caption, i.caption_source) for i in dataset.images])
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    def id(self, address: str) -> int:
+        try:
+            return self.ids[address]
+        except KeyError:
+            raise StepError(f"{address} has no remote id yet (the step that makes it did not run)") from None
+
+    def set_images(self, dataset_key: str, images: list[RemoteImage]) -> None:
+        table: dict[str, list[RemoteImage]] = {}
+        for image in images:
+            table.setdefault(image.name, []).append(image)
+        self.images[dataset_key] = table
+
+    def add_image(self, dataset_key: str, image: RemoteImage) -> None:
+        self.images.setdefault(dataset_key, {}).setdefault(image.name, []).append(image)
+
+    def image(self, dataset_key: str, name: str) -> RemoteImage | None:
+        found = self.images.get(dataset_key, {}).get(name)
+        return found[0] if found else None
+
+    def lock_for(self, name: str) -> asyncio.Lock:
+        if name not in self.locks:
+            self.locks[name] = asyncio.Lock()
+        return self.locks[name]
+
+
+@dataclass
+class Run:
+    """One apply in progress."""
+
+    client: Any
+    desired: Desired
+    store: StateStore
+    lock: Lock
+    lock_path: Path
+    index: RemoteIndex
+    options: ApplyOptions = field(default_factory=ApplyOptions)
+    on_progress: ProgressCallback | None = None
+    observed: Observed = field(default_factory=Observed)
+
+    def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent(kind, address, message, done, total))  # type: ignore[arg-type]
+
+    def waiting(self, address: str) -> Callable[[int | None, int | None, str], None]:
+        """A polling callback that reports progress under `address`."""
+        return lambda done, total, message: self.report("advance", address, message, done, total)
+
+    def save_lock(self) -> None:
+        save_lock(self.lock, self.lock_path)
+
+    def dataset(self, key: str) -> DesiredDataset:
+        return self.desired.datasets[key]
+
+    def image_source(self, dataset_key: str, image_key: str) -> ImageSource:
+        for image in self.dataset(dataset_key).images:
+            if image.key == image_key:
+                return image
+        raise StepError(f"dataset {dataset_key!r} has no image {image_key!r} in the spec")

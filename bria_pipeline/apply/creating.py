@@ -1,0 +1,54 @@
+"""Sending a creating request at most once: intent first, read before re-sending.
+
+    intent written (fsynced) -> POST -> answer: id recorded, intent cleared
+
+If the process dies between the first and the last arrow, the next run finds the intent. Observing
+resolves it by listing (the name is deterministic); an intent observation could not match yet
+because it is only seconds old is checked once more here, right before a request that could
+duplicate it. A POST that failed ambiguously is read back by the client; if even that cannot
+tell, the intent stays and the step fails, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..api.errors import AmbiguousResult, HttpError
+from .context import Run
+from .errors import StepError
+
+
+async def create_once(
+    run: Run,
+    *,
+    op: str,
+    kind: str,
+    name: str,
+    address: str,
+    key: str | None,
+    parent_id: int | None,
+    find: Callable[[], Awaitable[Any | None]],
+    create: Callable[[], Awaitable[Any]],
+) -> tuple[int, Any | None, bool]:
+    """Create `name` unless it exists; returns (id, the API object when this call made it, created)."""
+    if run.store.pending(op=op, name=name):
+        found = await find()
+        if found is not None:
+            for intent in run.store.pending(op=op, name=name):
+                run.store.finish(intent, id=found.id, name=name)
+            return found.id, None, False
+    intent = run.store.begin(op, kind=kind, name=name, address=address, key=key, parent_id=parent_id)
+    try:
+        made = await create()
+    except AmbiguousResult as exc:
+        raise StepError(
+            f"{op} {name}: the service may or may not have done it, and reading back could not tell",
+            hint="run `bria-pipeline refresh SPEC`, check the Console, then apply again (the intent is kept)",
+        ) from exc
+    except HttpError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            run.store.abandon(intent)  # refused before any side effect
+        raise
+    run.store.finish(intent, id=made.id, name=name)
+    return made.id, made, True

@@ -1,0 +1,223 @@
+"""Steps on datasets: create, clone, rename, visual schema, images (basic and bulk), completion, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from ..api.errors import Conflict, NotFound
+from ..bulk.advanced import upload_advanced_dataset
+from ..plan.actions import Action
+from .context import RemoteImage, Run
+from .creating import create_once
+from .errors import StepError
+
+
+def _remote_images(images) -> list[RemoteImage]:
+    return [RemoteImage(i.id, i.image_name or "", i.caption, i.caption_source) for i in images]
+
+
+async def refresh_images(run: Run, key: str, dataset_id: int) -> None:
+    run.index.set_images(key, _remote_images(await run.client.list_images(dataset_id)))
+
+
+async def _find_dataset(run: Run, project_id: int, name: str):
+    hits = [d for d in await run.client.list_project_datasets(project_id) if d.name == name]
+    return hits[0] if len(hits) == 1 else None
+
+
+async def create_dataset(run: Run, action: Action) -> str:
+    key, name = action.payload["dataset"], action.payload["name"]
+    project_id = run.index.id("project")
+
+    dataset_id, _, created = await create_once(
+        run,
+        op="create_dataset",
+        kind="dataset",
+        name=name,
+        address=action.address,
+        key=key,
+        parent_id=project_id,
+        find=lambda: _find_dataset(run, project_id, name),
+        create=lambda: run.client.create_dataset(project_id, name, upload_type=action.payload["upload_type"]),
+    )
+    run.index.ids[f"dataset.{key}"] = dataset_id
+    run.index.schemas[key] = None
+    if created:
+        run.index.set_images(key, [])
+    else:
+        await refresh_images(run, key, dataset_id)
+    return f"{'created' if created else 'found'} dataset {name} (id {dataset_id})"
+
+
+async def clone_dataset(run: Run, action: Action) -> str:
+    key, name, source_id = action.payload["dataset"], action.payload["name"], action.payload["source_id"]
+    project_id = run.index.id("project")
+
+    dataset_id, made, created = await create_once(
+        run,
+        op="clone_dataset",
+        kind="dataset",
+        name=name,
+        address=action.address,
+        key=key,
+        parent_id=project_id,
+        find=lambda: _find_dataset(run, project_id, name),
+        create=lambda: run.client.clone_dataset(source_id, name=name),
+    )
+    run.index.ids[f"dataset.{key}"] = dataset_id
+    if made is not None and made.images and (made.images_count is None or len(made.images) >= made.images_count):
+        run.index.set_images(key, _remote_images(made.images))
+        run.index.schemas[key] = made.visual_schema
+    else:
+        await refresh_images(run, key, dataset_id)
+        run.index.schemas[key] = (await run.client.get_dataset(dataset_id, max_images=1)).visual_schema
+    count = sum(len(v) for v in run.index.images.get(key, {}).values())
+    return f"cloned {action.payload['source_name']} as {name} (id {dataset_id}, {count} images)"
+
+
+async def rename_dataset(run: Run, action: Action) -> str:
+    key, name = action.payload["dataset"], action.payload["name"]
+    dataset_id = run.index.id(f"dataset.{key}")
+    await run.client.update_dataset(dataset_id, name=name)
+    run.store.record("dataset", dataset_id, name, key)
+    return f"renamed dataset {dataset_id} to {name}"
+
+
+async def visual_schema(run: Run, action: Action) -> str:
+    key, source = action.payload["dataset"], action.payload["source"]
+    ds = run.dataset(key)
+    spec = ds.visual_schema
+    if source == "remote":
+        text = run.index.schemas.get(key)
+        if not text:
+            raise StepError(f"dataset {key!r} has no visual schema on the service to pin")
+        run.lock.pin_visual_schema(spec, text)
+        run.save_lock()
+        return "pinned the dataset's visual schema in the lock file"
+    dataset_id = run.index.id(f"dataset.{key}")
+    if source == "text":
+        text = spec.text
+    elif source == "lock":
+        text = run.lock.visual_schema(spec)
+        if text is None:
+            raise StepError(f"the lock file lost the visual schema pinned for dataset {key!r}", hint="make the plan again")
+    else:
+        text = run.lock.visual_schema(spec)  # pinned by an earlier, interrupted run
+        if text is None:
+            text = await _make_schema(run, action, dataset_id)
+    assert text is not None
+    if action.payload.get("put", True) and run.index.schemas.get(key) != text:
+        await run.client.update_dataset(dataset_id, visual_schema=text)
+    run.index.schemas[key] = text
+    return "visual schema set"
+
+
+async def _make_schema(run: Run, action: Action, dataset_id: int) -> str:
+    key = action.payload["dataset"]
+    spec = run.dataset(key).visual_schema
+    if spec.samples:
+        samples = await asyncio.gather(*(asyncio.to_thread(_image_input, s) for s in spec.samples))
+        run.report("advance", action.address, f"generating from {len(samples)} samples", 0, 1 + len(spec.refine))
+        text = await run.client.generate_visual_schema(samples, content_moderation=run.dataset(key).content_moderation or None)
+    else:
+        text = spec.text or ""
+    for n, instruction in enumerate(spec.refine, start=1):
+        run.report("advance", action.address, f"refinement {n}/{len(spec.refine)}", n, 1 + len(spec.refine))
+        text = await run.client.refine_structured_prompt(dataset_id, text, instruction)
+    run.lock.pin_visual_schema(spec, text)
+    run.save_lock()
+    return text
+
+
+def _image_input(image) -> bytes | str:
+    if image.url:
+        return image.url
+    data = image.path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != image.sha256:
+        raise StepError(f"{image.key} changed on disk since the spec was read", hint="run plan (or apply) again")
+    return data
+
+
+async def upload_image(run: Run, action: Action) -> str:
+    key, image_key, name = action.payload["dataset"], action.payload["key"], action.payload["image_name"]
+    if run.index.image(key, name) is not None:
+        return f"{name} is already there"
+    ds = run.dataset(key)
+    image = run.image_source(key, image_key)
+    dataset_id = run.index.id(f"dataset.{key}")
+    moderation = (image.content_moderation or ds.content_moderation) or None
+    if image.url:
+        made = await run.client.upload_image(
+            dataset_id, image_url=image.url, image_name=name, increase_resolution=image.increase_resolution, content_moderation=moderation
+        )
+    else:
+        data = await asyncio.to_thread(_image_input, image)
+        made = await run.client.upload_image(
+            dataset_id, file=data, image_name=name, increase_resolution=image.increase_resolution, content_moderation=moderation
+        )
+    run.index.add_image(key, RemoteImage(made.id, made.image_name or name, made.caption, made.caption_source))
+    return f"uploaded {image_key} as {name}"
+
+
+async def delete_image(run: Run, action: Action) -> str:
+    key, name = action.payload["dataset"], action.payload["image_name"]
+    dataset_id = run.index.id(f"dataset.{key}")
+    image_id = action.payload.get("image_id")
+    table = run.index.images.get(key, {})
+    copies = table.get(name, [])
+    if image_id is None:
+        position = action.payload.get("copy", 0)
+        if position >= len(copies):
+            return f"{name} is not there"
+        image_id = copies[position].id
+    try:
+        await run.client.delete_image(dataset_id, image_id)
+    except NotFound:
+        pass
+    table[name] = [c for c in copies if c.id != image_id]
+    return f"deleted {name}"
+
+
+async def bulk_upload(run: Run, action: Action) -> str:
+    key = action.payload["dataset"]
+    ds = run.dataset(key)
+    dataset_id = run.index.id(f"dataset.{key}")
+    target = run.options.staging(ds) if (run.options.staging and ds.staging and not ds.zip_url) else None
+    work_dir = run.options.work_dir or run.desired.spec_dir
+    report = await upload_advanced_dataset(
+        run.client,
+        dataset_id,
+        ds,
+        target=target,
+        work_dir=work_dir,
+        on_progress=lambda p: run.report("advance", action.address, p.status, p.processed, p.total),
+        **run.options.wait_kw(3 * 3600.0, interval=min(run.options.poll_interval, 5.0)),
+    )
+    await refresh_images(run, key, dataset_id)
+    if report.failed_images:
+        listed = "; ".join(f.describe() for f in report.failed_images[:5])
+        raise StepError(f"the bulk upload refused {len(report.failed_images)} image(s): {listed}")
+    return f"bulk upload {report.status}: {report.done} images"
+
+
+async def complete_dataset(run: Run, action: Action) -> str:
+    key = action.payload["dataset"]
+    dataset_id = run.index.id(f"dataset.{key}")
+    try:
+        await run.client.update_dataset(dataset_id, status="completed")
+    except Conflict:
+        # captions may still be running: wait for them once, then try again
+        await run.client.wait_for_captions(dataset_id, **run.options.wait_kw(1800.0, interval=min(run.options.poll_interval, 1.0)))
+        await run.client.update_dataset(dataset_id, status="completed")
+    return "dataset completed"
+
+
+async def delete_dataset(run: Run, action: Action) -> str:
+    dataset_id = action.payload["dataset_id"]
+    try:
+        await run.client.delete_dataset(dataset_id)
+    except NotFound:
+        return f"dataset {action.payload['name']} was already gone"
+    run.store.forget("dataset", dataset_id)
+    return f"deleted dataset {action.payload['name']}"

@@ -1,0 +1,118 @@
+"""Steps on models: create, update in place, start training (billed) and wait, stop and delete."""
+
+from __future__ import annotations
+
+from ..api import polling
+from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
+from ..plan.actions import Action
+from .context import Run
+from .creating import create_once
+from .errors import StepError
+
+TRAINING_WAIT = 12 * 3600.0
+
+
+class StillRunning(Exception):
+    """A long job was started (or is running) and the apply does not wait for it (--no-wait)."""
+
+
+async def create_model(run: Run, action: Action) -> str:
+    key, name = action.payload["model"], action.payload["name"]
+    dataset_id = run.index.id(f"dataset.{action.payload['dataset']}")
+    project_id = run.index.id("project")
+
+    async def find():
+        hits = [m for m in await run.client.list_project_models(project_id) if m.name == name and m.dataset_id == dataset_id]
+        return hits[0] if len(hits) == 1 else None
+
+    model_id, _, created = await create_once(
+        run,
+        op="create_model",
+        kind="model",
+        name=name,
+        address=action.address,
+        key=key,
+        parent_id=dataset_id,
+        find=find,
+        create=lambda: run.client.create_model(
+            name, dataset_id, training_mode=action.payload["training_mode"], description=action.payload.get("description")
+        ),
+    )
+    run.index.ids[f"model.{key}"] = model_id
+    return f"{'created' if created else 'found'} model {name} (id {model_id})"
+
+
+async def update_model(run: Run, action: Action) -> str:
+    key, body = action.payload["model"], action.payload["body"]
+    model_id = run.index.id(f"model.{key}")
+    await run.client.update_model(model_id, **body)
+    if "name" in body:
+        run.store.record("model", model_id, body["name"], key)
+    return f"updated {', '.join(body)}"
+
+
+async def start_training(run: Run, action: Action) -> str:
+    key = action.payload["model"]
+    model_id = run.index.id(f"model.{key}")
+    intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
+    try:
+        await run.client.start_training(model_id, action.payload.get("params") or None)
+    except Conflict:
+        model = await run.client.get_model(model_id)
+        if model.status == "Created":
+            raise
+    run.store.finish(intent)
+    run.report("advance", action.address, "training started", 0, None)
+    return await wait_training(run, action)
+
+
+async def wait_training(run: Run, action: Action) -> str:
+    key = action.payload["model"]
+    model_id = run.index.id(f"model.{key}")
+    if not run.options.wait:
+        raise StillRunning(f"training in progress (model id {model_id}); the next apply picks it up")
+    try:
+        model = await run.client.wait_for_training(
+            model_id, on_progress=run.waiting(action.address), **run.options.wait_kw(TRAINING_WAIT)
+        )
+    except JobFailed as exc:
+        raise StepError(
+            f"the training of model {model_id} ended with status {exc.job_status}",
+            hint="a stopped or failed training cannot be resumed: the next plan makes a new model version",
+        ) from exc
+    except WaitTimeout as exc:
+        raise StillRunning(f"training still in progress after the --timeout (model id {model_id}); the next apply picks it up") from exc
+    return f"trained ({len(model.checkpoint_steps)} checkpoints)"
+
+
+async def delete_model(run: Run, action: Action) -> str:
+    model_id = action.payload["model_id"]
+    if action.payload.get("stop_first"):
+        try:
+            await run.client.stop_training(model_id)
+        except (Conflict, NotFound):
+            pass
+        await _until_stopped(run, action, model_id)
+    try:
+        await run.client.delete_model(model_id)
+    except NotFound:
+        return f"model {action.payload['name']} was already gone"
+    run.store.forget("model", model_id)
+    return f"deleted model {action.payload['name']}"
+
+
+async def _until_stopped(run: Run, action: Action, model_id: int) -> None:
+    def look(model):
+        return polling.Look(model.status not in ("InProgress", "Stopping"), None, None, f"training {model.status}")
+
+    try:
+        await polling.poll(
+            run.client,
+            f"model {model_id} to stop",
+            lambda: run.client.get_model(model_id),
+            look,
+            on_progress=run.waiting(action.address),
+            **run.options.wait_kw(600.0, interval=min(run.options.poll_interval, 1.0)),
+        )
+    except NotFound:
+        return

@@ -1,0 +1,68 @@
+"""Steps on the project: create, update in place, replace (ip_type/ip_medium changed), delete."""
+
+from __future__ import annotations
+
+from ..api.errors import NotFound
+from ..plan.actions import Action
+from .context import Run
+from .creating import create_once
+
+
+async def create_project(run: Run, action: Action) -> str:
+    body = dict(action.payload["body"])
+    name = body["project_name"]
+
+    async def find():
+        hits = [p for p in await run.client.list_projects() if p.name == name]
+        return hits[0] if len(hits) == 1 else None
+
+    project_id, _, created = await create_once(
+        run,
+        op="create_project",
+        kind="project",
+        name=name,
+        address="project",
+        key=None,
+        parent_id=None,
+        find=find,
+        create=lambda: run.client.create_project(**body),
+    )
+    run.index.ids["project"] = project_id
+    return f"{'created' if created else 'found'} project {name} (id {project_id})"
+
+
+async def update_project(run: Run, action: Action) -> str:
+    project_id = run.index.id("project")
+    body = action.payload["body"]
+    await run.client.update_project(project_id, **body)
+    if "project_name" in body:
+        run.store.record("project", project_id, body["project_name"])
+    return f"updated {', '.join(body)}"
+
+
+async def replace_project(run: Run, action: Action) -> str:
+    payload = action.payload
+    old_id = payload["old_id"]
+    if payload["old"] == "delete":
+        try:
+            await run.client.delete_project(old_id)
+        except NotFound:
+            pass
+        fate = f"deleted the old project (id {old_id})"
+    else:
+        await run.client.update_project(old_id, project_name=payload["rename_to"])
+        fate = f"renamed the old project (id {old_id}) to {payload['rename_to']!r}"
+    run.store.reset_records([])
+    run.store.save()
+    message = await create_project(run, action)
+    return f"{fate}; {message}"
+
+
+async def delete_project(run: Run, action: Action) -> str:
+    project_id = action.payload["project_id"]
+    try:
+        await run.client.delete_project(project_id)
+    except NotFound:
+        return f"project {project_id} was already gone"
+    run.store.forget("project", project_id)
+    return f"deleted project {project_id}"

@@ -1,0 +1,438 @@
+"""The Python API: load a spec, plan, apply, destroy, show. The CLI is a thin layer over this.
+
+    from bria_pipeline.pipeline import Pipeline
+
+    p = Pipeline("examples/lucy/spec.yaml", sandbox=True)
+    plan = p.plan()
+    print(plan.summary_line())
+    result = p.apply(plan, auto_approve=True, on_progress=print)
+    print(result.summary(), p.outputs()[:3])
+
+Every method has an async twin (`aplan`, `aapply`, `adestroy`, `ashow`, `arefresh`, `aimport_`)
+for code that already runs an event loop (notebooks: `await p.aapply()`).
+
+Local files beside the spec: ``<spec>.lock.yaml`` (pins, committed) and ``.bria/<spec>/``
+(state cache and the apply lock; not committed). With ``sandbox=True`` the API is the built-in
+emulator, in process, persisted in ``.bria/sandbox.sqlite`` beside the spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .api.client import AsyncBriaClient
+from .api.config import _is_loopback as is_loopback
+from .api.stats import EventHandler
+from .apply.context import ApplyOptions, RemoteIndex, Run
+from .apply.errors import ApplyInterrupted, ApprovalRequired
+from .apply.progress import ProgressCallback
+from .apply.executor import execute
+from .apply.result import ApplyResult
+from .generate.manifest import Manifest
+from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
+from .model import Desired
+from .plan.document import Plan, check_fresh
+from .plan.errors import PlanFileError
+from .plan.planner import plan as make_plan
+from .plan.planner import plan_destroy
+from .state.errors import StateError
+from .state.lock import StateLock
+from .state.observe import observe, record_owned
+from .state.observed import Observed
+from .state.show import describe_state
+from .state.store import STATE_DIR, StateStore, state_dir_for
+
+SANDBOX_DB = "sandbox.sqlite"
+FAST_POLL = (0.2, 1.0)  # against the sandbox or a local URL: waits are seconds, not hours
+
+
+class Pipeline:
+    """One spec and the API it talks to."""
+
+    def __init__(
+        self,
+        spec_path: str | Path,
+        vars: Mapping[str, Any] | None = None,
+        var_files: Iterable[str | Path] | None = None,
+        sandbox: bool = False,
+        api_url: str | None = None,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        concurrency: int = 4,
+        rate_limit_per_minute: float | None = None,
+        lock_timeout: float = 0.0,
+        on_event: EventHandler | None = None,
+        allow_outside: bool = False,
+        sandbox_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.spec_path = Path(spec_path)
+        self.vars = dict(vars or {})
+        self.var_files = list(var_files or ())
+        self.sandbox = sandbox
+        self.api_url = api_url
+        self._token = token
+        self.transport = transport
+        self.concurrency = concurrency
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.lock_timeout = lock_timeout
+        self.on_event = on_event
+        self.allow_outside = allow_outside
+        self.sandbox_options = dict(sandbox_options or {})
+        self._sandbox_app: Any = None
+        self._desired: Desired | None = None
+        self.last_requests: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Pipeline({str(self.spec_path)!r}, sandbox={self.sandbox}, api_url={self.api_url!r})"
+
+    # --- files beside the spec -------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir_for(self.spec_path)
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path_for(self.spec_path)
+
+    @property
+    def sandbox_db(self) -> Path:
+        return self.spec_path.parent / STATE_DIR / SANDBOX_DB
+
+    # --- the spec --------------------------------------------------------------------------------
+
+    def validate(self) -> Desired:
+        """Load and validate the spec (raises spec.SpecErrors listing every problem)."""
+        from .spec import load_spec
+
+        self._desired = load_spec(
+            self.spec_path,
+            vars=self.vars,
+            var_files=self.var_files,
+            allow_outside=self.allow_outside,
+            cache_dir=self.state_dir,
+        )
+        return self._desired
+
+    @property
+    def desired(self) -> Desired:
+        return self._desired if self._desired is not None else self.validate()
+
+    # --- the client ------------------------------------------------------------------------------
+
+    def _local_api(self) -> bool:
+        """The sandbox, or an API on this machine (a served sandbox): waits take seconds there."""
+        if self.sandbox:
+            return True
+        if not self.api_url:
+            return False
+        host = urlsplit(self.api_url if "//" in self.api_url else f"//{self.api_url}").hostname or ""
+        return is_loopback(host)
+
+    def _sandbox_transport(self) -> httpx.AsyncBaseTransport:
+        if self._sandbox_app is None:
+            from .sandbox import create_app
+
+            self.sandbox_db.parent.mkdir(parents=True, exist_ok=True)
+            self._sandbox_app = create_app(self.sandbox_db, **self.sandbox_options)
+        return httpx.ASGITransport(app=self._sandbox_app)
+
+    def client(self) -> AsyncBriaClient:
+        """A new async client for one run (the token never leaves it)."""
+        if self.sandbox and self.transport is None and self.api_url is None:
+            return AsyncBriaClient(
+                transport=self._sandbox_transport(),
+                sandbox=True,
+                max_concurrency=max(self.concurrency, 1),
+                rate_limit_per_minute=self.rate_limit_per_minute,
+                on_event=self.on_event,
+            )
+        return AsyncBriaClient(
+            self.api_url,
+            self._token,
+            transport=self.transport,
+            sandbox=self.sandbox,
+            max_concurrency=max(self.concurrency, 1),
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            on_event=self.on_event,
+        )
+
+    def close(self) -> None:
+        if self._sandbox_app is not None:
+            self._sandbox_app.state.sandbox.close()
+            self._sandbox_app = None
+
+    def _options(self, *, wait: bool, timeout: float | None, client: AsyncBriaClient) -> ApplyOptions:
+        options = ApplyOptions(wait=wait, timeout=timeout, concurrency=self.concurrency, work_dir=self.state_dir / "zips")
+        if self._local_api():
+            options.poll_interval, options.max_poll_interval = FAST_POLL
+        options.staging = self._staging_factory(client)
+        return options
+
+    def _staging_factory(self, client: AsyncBriaClient):
+        def target(dataset):
+            from .bulk.staging import target_for
+
+            local = self._local_api()
+            transport = httpx.ASGITransport(app=self._sandbox_app) if self._sandbox_app is not None else None
+            return target_for(
+                dataset.staging,
+                spec_dir=self.spec_path.parent,
+                sandbox_url=client.api_url if local else None,
+                transport=transport,
+            )
+
+        return target
+
+    # --- plan ------------------------------------------------------------------------------------
+
+    async def _observe(self, client: AsyncBriaClient, store: StateStore, lock: Lock, *, images: bool = True) -> Observed:
+        return await observe(client, self.desired, store, lock=lock, images=images)
+
+    async def aplan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
+        """What apply would do. Reads only: list calls, no state written."""
+        lock = load_lock(self.lock_path)
+        store = StateStore.for_spec(self.spec_path)
+        async with self.client() as client:
+            observed = await self._observe(client, store, lock)
+            self.last_requests = client.stats.as_dict()
+        return make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets))
+
+    def plan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
+        return _run(self.aplan(prune=prune, targets=targets))
+
+    async def aplan_destroy(self) -> Plan:
+        lock = load_lock(self.lock_path)
+        store = StateStore.for_spec(self.spec_path)
+        async with self.client() as client:
+            observed = await self._observe(client, store, lock, images=False)
+            self.last_requests = client.stats.as_dict()
+        return plan_destroy(self.desired, observed, lock)
+
+    def plan_destroy(self) -> Plan:
+        return _run(self.aplan_destroy())
+
+    # --- apply -----------------------------------------------------------------------------------
+
+    async def aapply(
+        self,
+        plan: Plan | None = None,
+        *,
+        auto_approve: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        prune: bool = False,
+        targets: Iterable[str] = (),
+        on_progress: ProgressCallback | None = None,
+        on_plan: Any = None,
+    ) -> ApplyResult:
+        """Carry out `plan` (a saved one is refused when stale), or plan afresh and carry that out.
+
+        `on_plan(plan) -> bool` is called with the plan before anything is sent; returning False
+        cancels (the CLI asks for confirmation there). Actions that delete or supersede trained
+        work need `auto_approve=True` or an `on_plan` that returned True.
+        """
+        return await self._carry_out("apply", plan, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
+                                     targets=tuple(targets), on_progress=on_progress, on_plan=on_plan)
+
+    def apply(self, plan: Plan | None = None, **kw: Any) -> ApplyResult:
+        return _run(self.aapply(plan, **kw))
+
+    async def adestroy(self, *, auto_approve: bool = False, on_progress: ProgressCallback | None = None, on_plan: Any = None,
+                       timeout: float | None = None) -> ApplyResult:
+        """Delete what this spec owns: stop trainings, models, datasets, then the project if empty."""
+        return await self._carry_out("destroy", None, auto_approve=auto_approve, wait=True, timeout=timeout, prune=False,
+                                     targets=(), on_progress=on_progress, on_plan=on_plan)
+
+    def destroy(self, **kw: Any) -> ApplyResult:
+        return _run(self.adestroy(**kw))
+
+    async def _carry_out(self, operation: str, saved: Plan | None, *, auto_approve: bool, wait: bool, timeout: float | None,
+                         prune: bool, targets: tuple[str, ...], on_progress: ProgressCallback | None, on_plan: Any) -> ApplyResult:
+        desired = self.desired
+        with StateLock(self.state_dir, timeout=self.lock_timeout, command=operation, spec=str(self.spec_path)):
+            lock = load_lock(self.lock_path)
+            store = StateStore.for_spec(self.spec_path)
+            async with self.client() as client:
+                observed = await self._observe(client, store, lock, images=operation == "apply")
+                store.save()
+                if saved is not None:
+                    check_fresh(saved, source_hash=desired.source_hash, observed_hash=observed.fingerprint(),
+                                lock_hash=lock.fingerprint())
+                    plan = saved
+                elif operation == "destroy":
+                    plan = plan_destroy(desired, observed, lock)
+                else:
+                    plan = make_plan(desired, observed, lock, prune=prune, targets=targets)
+                approved = auto_approve
+                if on_plan is not None and plan.has_changes and not auto_approve:
+                    approved = bool(on_plan(plan))
+                    if not approved:
+                        return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"])
+                if plan.needs_approval and not approved:
+                    listed = ", ".join(a.address for a in plan.needs_approval)
+                    raise ApprovalRequired(
+                        f"this plan deletes or supersedes trained work ({listed}) and needs approval",
+                        hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
+                    )
+                run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),
+                          self._options(wait=wait, timeout=timeout, client=client), on_progress, observed)
+                store.start_apply(operation)
+                try:
+                    result = await execute(plan, run)
+                except asyncio.CancelledError:
+                    store.end_apply("interrupted")
+                    raise
+                self.last_requests = client.stats.as_dict()
+                result.requests = self.last_requests  # observing included
+            status = "ok" if result.ok else "failed"
+            if result.ok and result.still_running:
+                status = "running"
+            store.end_apply(status, result.summary())
+            if operation == "apply" and result.ok and not targets and not plan.targets:
+                self._tidy_lock(lock)
+        result.lock_written = True
+        return result
+
+    def _tidy_lock(self, lock: Lock) -> None:
+        desired = self.desired
+        schemas = {ds.visual_schema.inputs_hash for ds in desired.datasets.values()}
+        captions = {caption_key(i, ds.visual_schema) for ds in desired.datasets.values() for i in ds.images if i.caption_refine}
+        prompts = set()
+        if desired.generation is not None:
+            prompts = {r.structured_prompt.inputs_hash for r in desired.generation.images if r.structured_prompt}
+        if lock.retain(visual_schemas=schemas, captions=captions, structured_prompts=prompts):
+            save_lock(lock, self.lock_path)
+
+    # --- show, refresh, import -------------------------------------------------------------------
+
+    async def ashow(self) -> dict[str, Any]:
+        """Every resource this spec owns: ids, status, training progress, checkpoints, counts."""
+        lock = load_lock(self.lock_path)
+        store = StateStore.for_spec(self.spec_path)
+        async with self.client() as client:
+            observed = await self._observe(client, store, lock, images=False)
+            self.last_requests = client.stats.as_dict()
+        plan = make_plan(self.desired, observed, lock)
+        return describe_state(self.desired, observed, plan, store)
+
+    def show(self) -> dict[str, Any]:
+        return _run(self.ashow())
+
+    async def arefresh(self) -> Observed:
+        """Rebuild `.bria/` from the remote: records of everything the spec owns, intents resolved."""
+        with StateLock(self.state_dir, timeout=self.lock_timeout, command="refresh", spec=str(self.spec_path)):
+            lock = load_lock(self.lock_path)
+            old = StateStore.for_spec(self.spec_path)
+            store = StateStore(old.path)
+            store.intents = list(old.intents)
+            store.last_apply = old.last_apply
+            store.reset_records([r for r in old.records if r.kind == "project"])
+            async with self.client() as client:
+                observed = await self._observe(client, store, lock, images=False)
+                self.last_requests = client.stats.as_dict()
+            if observed.project is not None:
+                # keep the records of renamed resources the old state knew about
+                ids = {d.id for d in observed.datasets} | {m.id for m in observed.models}
+                for record in old.records:
+                    if record.kind != "project" and record.id in ids and not any(
+                        r.kind == record.kind and r.id == record.id for r in store.records
+                    ):
+                        store.record(record.kind, record.id, record.name, record.key, save=False)
+                record_owned(store, self.desired, observed.project, list(observed.datasets), list(observed.models))
+            else:
+                store.reset_records([])
+            store.save()
+        return observed
+
+    def refresh(self) -> Observed:
+        return _run(self.arefresh())
+
+    async def aimport_(self, address: str, remote_id: int) -> str:
+        """Adopt an existing remote resource as the spec's `address` (project, dataset.KEY, model.KEY)."""
+        desired = self.desired
+        remote_id = int(remote_id)
+        with StateLock(self.state_dir, timeout=self.lock_timeout, command="import", spec=str(self.spec_path)):
+            store = StateStore.for_spec(self.spec_path)
+            async with self.client() as client:
+                if address == "project":
+                    found = [p for p in await client.list_projects() if p.id == remote_id]
+                    if not found:
+                        raise StateError(f"no project with id {remote_id} in the organisation")
+                    store.record("project", remote_id, desired.project.name)
+                    return f"project {found[0].name!r} (id {remote_id}) is now this spec's project"
+                kind, _, key = address.partition(".")
+                project_id = store.project_id()
+                if project_id is None:
+                    raise StateError(f"import the project first: bria-pipeline import {self.spec_path} project ID")
+                if kind == "dataset" and key in desired.datasets:
+                    found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
+                    if not found:
+                        raise StateError(f"no dataset with id {remote_id} in project {project_id}")
+                    store.record("dataset", remote_id, desired.datasets[key].remote_name, key)
+                    return f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}"
+                if kind == "model" and key in desired.models:
+                    found = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
+                    if not found:
+                        raise StateError(f"no model with id {remote_id} in project {project_id}")
+                    model = desired.models[key]
+                    store.record("model", remote_id, model.remote_name(desired.dataset_of(model)), key)
+                    return f"model {found[0].name!r} (id {remote_id}) is now model.{key}"
+        known = ["project"] + [f"dataset.{k}" for k in desired.datasets] + [f"model.{k}" for k in desired.models]
+        raise StateError(f"cannot import {address!r}", hint=f"addresses of this spec: {', '.join(known)}")
+
+    def import_(self, address: str, remote_id: int) -> str:
+        return _run(self.aimport_(address, remote_id))
+
+    # --- outputs ---------------------------------------------------------------------------------
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """The generation outputs in the manifest: key, file (absolute), prompt, seed, model, status."""
+        generation = self.desired.generation
+        if generation is None:
+            return []
+        manifest = Manifest.load(generation.output_dir)
+        out = []
+        for record in sorted(manifest, key=lambda r: (r.order if r.order is not None else 1 << 30, r.name)):
+            data = record.to_json()
+            data["path"] = str(generation.output_dir / record.file) if record.file else None
+            out.append(data)
+        return out
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    """Read a plan saved with `plan --out`."""
+    import json
+
+    from .plan.document import plan_from_dict
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlanFileError(f"{path}: cannot read the plan ({exc})", hint="make one with `bria-pipeline plan SPEC --out PLAN`") from None
+    return plan_from_dict(data, source=str(path))
+
+
+def save_plan_file(plan: Plan, path: str | Path) -> None:
+    import json
+
+    from .generate.atomic_files import write_atomic
+    from .plan.document import plan_to_dict
+
+    write_atomic(Path(path), (json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion; Ctrl-C becomes ApplyInterrupted (state is saved as it goes)."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        raise ApplyInterrupted("interrupted: every finished step is recorded") from None

@@ -1,0 +1,94 @@
+"""`show`: every resource the spec owns, as plain data (printed as a table or JSON by the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Desired
+from ..plan.document import Plan
+from ..plan.identity import model_base, parse_version_name
+from .observed import Observed
+from .store import StateStore
+
+
+def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:
+    recorded = {(r.kind, r.id): r for r in store.records}
+    project = observed.project
+    out: dict[str, Any] = {
+        "spec": str(desired.spec_path),
+        "project": None
+        if project is None
+        else {
+            "id": project.id,
+            "name": project.name,
+            "ip_type": project.ip_type,
+            "ip_medium": project.ip_medium,
+            "description": project.description,
+        },
+        "datasets": [],
+        "models": [],
+        "outputs": _outputs(observed),
+        "plan": plan.summary_line(),
+        "pending_intents": [i.describe() for i in store.intents],
+        "last_apply": store.last_apply,
+        "requests": observed.requests,
+    }
+    for key, ds in desired.datasets.items():
+        current = plan.bindings.get(f"dataset.{key}")
+        for d in observed.datasets:
+            rec = recorded.get(("dataset", d.id))
+            if parse_version_name(key, d.name) is None and not (rec and rec.key == key):
+                continue
+            out["datasets"].append(
+                {
+                    "key": key,
+                    "id": d.id,
+                    "name": d.name,
+                    "status": d.status,
+                    "upload_type": d.upload_type,
+                    "images": d.count,
+                    "wanted_images": len(ds.images),
+                    "captions": d.captions_update_status,
+                    "current": d.id == current,
+                }
+            )
+    for key, m in desired.models.items():
+        current = plan.bindings.get(f"model.{key}")
+        base = model_base(key)
+        for model in observed.models:
+            rec = recorded.get(("model", model.id))
+            if parse_version_name(base, model.name) is None and not (rec and rec.key == key):
+                continue
+            total = model.training_parameters.get("total_training_steps")
+            reached = max(model.checkpoint_steps, default=0)
+            if model.status == "Completed" and total:
+                reached = total
+            out["models"].append(
+                {
+                    "key": key,
+                    "id": model.id,
+                    "name": model.name,
+                    "status": model.status,
+                    "training_mode": model.training_mode,
+                    "dataset_id": model.dataset_id,
+                    "parameters": model.training_parameters,
+                    "checkpoints": list(model.checkpoint_steps),
+                    "progress": f"{reached}/{total} steps" if total else None,
+                    "current": model.id == current,
+                }
+            )
+    return out
+
+
+def _outputs(observed: Observed) -> dict[str, int]:
+    manifest = observed.manifest
+    if manifest is None:
+        return {"total": 0}
+    counts = {"total": len(manifest), "done": 0, "pending": 0, "failed": 0, "retired": 0, "missing": 0}
+    for record in manifest:
+        counts[record.status] = counts.get(record.status, 0) + 1
+        if record.retired:
+            counts["retired"] += 1
+        if record.status == "done" and not manifest.is_complete(record.key):
+            counts["missing"] += 1
+    return counts

@@ -1,0 +1,203 @@
+"""`.bria/<spec>/state.json`: what this runner remembers between runs. A cache, never the authority.
+
+It holds
+
+- *records*: the remote ids of what this spec created or imported (project, dataset versions,
+  model versions), with the name it gave them and the spec key they belong to. They let a plan
+  recognise a resource renamed in the Console, and find resources of keys since removed from the
+  spec. Existence is always decided by listing the remote; `refresh` rebuilds the records from it.
+- *intents*: "creating dataset lucy-3fa2c1d9 in project 12 at T", written (fsynced) BEFORE the
+  request leaves, and cleared the moment the answer arrives, with the id recorded. An intent found
+  on the next run means the answer was never seen: it is resolved by reading (list, match the
+  deterministic name), never by sending again blindly.
+- *last_apply*: when the last apply started and how it ended, for `show` and resume hints.
+
+Every change is written atomically (temp file, fsync, rename). Images are not recorded: their
+names carry content hashes, so listing a dataset says exactly which are there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..generate.atomic_files import write_atomic
+from .errors import StateFileError
+from .observed import Recorded
+
+STATE_VERSION = 1
+STATE_DIR = ".bria"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def state_dir_for(spec_path: Path) -> Path:
+    """``specs/lucy.yaml`` -> ``specs/.bria/lucy/``: one state per spec, beside it."""
+    spec_path = Path(spec_path)
+    return spec_path.parent / STATE_DIR / spec_path.stem
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A creating or billing request about to leave (or whose answer was never seen)."""
+
+    id: str
+    op: str  # create_project, create_dataset, clone_dataset, create_model, start_training, bulk_upload
+    kind: str  # project, dataset, model
+    name: str  # the deterministic name it is found by
+    address: str
+    key: str | None = None
+    parent_id: int | None = None  # the project (or model, for start_training) it happens in
+    started_at: str = ""
+
+    def describe(self) -> str:
+        where = f" in {self.parent_id}" if self.parent_id is not None else ""
+        return f"{self.op} {self.name}{where} at {self.started_at}"
+
+
+class StateStore:
+    """The state file of one spec. Load with `StateStore.load(path)`; every mutation saves."""
+
+    def __init__(self, path: Path, data: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        data = data or {}
+        self.records: list[Recorded] = [Recorded(**r) for r in data.get("records", [])]
+        self.intents: list[Intent] = [Intent(**i) for i in data.get("intents", [])]
+        self.last_apply: dict[str, Any] = dict(data.get("last_apply") or {})
+        self.extra: dict[str, Any] = dict(data.get("extra") or {})
+
+    @classmethod
+    def for_spec(cls, spec_path: Path) -> StateStore:
+        return cls.load(state_dir_for(spec_path) / "state.json")
+
+    @classmethod
+    def load(cls, path: Path) -> StateStore:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path)
+        except OSError as exc:
+            raise StateFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"state version {data.get('version')!r} is not supported")
+            return cls(path, data)
+        except (ValueError, TypeError) as exc:
+            raise StateFileError(
+                path,
+                f"not a usable state file ({exc})",
+                hint=f"delete it and run `bria-pipeline refresh`: it is rebuilt from the remote",
+            ) from None
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "records": [asdict(r) for r in sorted(self.records, key=lambda r: (r.kind, r.id))],
+            "intents": [asdict(i) for i in self.intents],
+            "last_apply": self.last_apply,
+            "extra": self.extra,
+        }
+
+    def save(self) -> None:
+        text = json.dumps(self.as_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        try:
+            write_atomic(self.path, text.encode("utf-8"))
+        except OSError as exc:
+            raise StateFileError(self.path, f"cannot write: {exc.strerror or exc}") from None
+
+    # --- records --------------------------------------------------------------------------------
+
+    def recorded(self) -> tuple[Recorded, ...]:
+        return tuple(self.records)
+
+    def project_id(self) -> int | None:
+        for record in self.records:
+            if record.kind == "project":
+                return record.id
+        return None
+
+    def record(self, kind: str, id: int, name: str, key: str | None = None, *, save: bool = True) -> None:
+        """Remember a remote resource this spec owns (one project per state)."""
+        keep = [r for r in self.records if not (r.kind == kind and (r.id == id or kind == "project"))]
+        keep.append(Recorded(kind=kind, id=int(id), name=name, key=key))
+        changed = keep != self.records
+        self.records = keep
+        if save and changed:
+            self.save()
+
+    def forget(self, kind: str, id: int, *, save: bool = True) -> None:
+        before = len(self.records)
+        self.records = [r for r in self.records if not (r.kind == kind and r.id == id)]
+        if save and len(self.records) != before:
+            self.save()
+
+    def reset_records(self, records: list[Recorded]) -> None:
+        self.records = list(records)
+
+    # --- intents --------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        op: str,
+        *,
+        kind: str,
+        name: str,
+        address: str,
+        key: str | None = None,
+        parent_id: int | None = None,
+    ) -> Intent:
+        """Write the intent durably, then return it: call this BEFORE sending the request."""
+        intent = Intent(
+            id=secrets.token_hex(6),
+            op=op,
+            kind=kind,
+            name=name,
+            address=address,
+            key=key,
+            parent_id=parent_id,
+            started_at=now_iso(),
+        )
+        self.intents.append(intent)
+        self.save()
+        return intent
+
+    def finish(self, intent: Intent, *, id: int | None = None, name: str | None = None) -> None:
+        """The answer arrived: drop the intent and, for a creation, record the id, in one write."""
+        self.intents = [i for i in self.intents if i.id != intent.id]
+        if id is not None and intent.kind in ("project", "dataset", "model") and intent.op != "start_training":
+            self.record(intent.kind, id, name or intent.name, intent.key, save=False)
+        self.save()
+
+    def abandon(self, intent: Intent, *, save: bool = True) -> None:
+        """The request definitely did not happen (a 4xx before any side effect)."""
+        self.intents = [i for i in self.intents if i.id != intent.id]
+        if save:
+            self.save()
+
+    def pending(self, op: str | None = None, name: str | None = None) -> list[Intent]:
+        return [i for i in self.intents if (op is None or i.op == op) and (name is None or i.name == name)]
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def start_apply(self, operation: str = "apply") -> None:
+        self.last_apply = {"operation": operation, "started_at": now_iso(), "pid": os.getpid(), "status": "running"}
+        self.save()
+
+    def end_apply(self, status: str, message: str = "") -> None:
+        self.last_apply = {**self.last_apply, "finished_at": now_iso(), "status": status}
+        if message:
+            self.last_apply["message"] = message
+        self.save()
