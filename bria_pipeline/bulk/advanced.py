@@ -27,8 +27,8 @@ async def upload_advanced_dataset(
     work_dir: str | os.PathLike[str],
     on_progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
-    poll_interval: float = 1.0,
-    max_poll_interval: float = 10.0,
+    interval: float = 1.0,
+    max_interval: float = 10.0,
     keep_zip: bool = False,
 ) -> BulkReport:
     """Fill the advanced dataset `dataset_id` with `dataset`'s images in its one bulk upload.
@@ -69,6 +69,6 @@ async def upload_advanced_dataset(
         content_moderation=dataset.content_moderation,
         on_progress=on_progress,
         timeout=timeout,
-        poll_interval=poll_interval,
-        max_poll_interval=max_poll_interval,
+        interval=interval,
+        max_interval=max_interval,
     )

@@ -130,8 +130,8 @@ async def bulk_upload_dataset(
     content_moderation: bool = False,
     on_progress: ProgressCallback | None = None,
     timeout: float = 3600.0,
-    poll_interval: float = 1.0,
-    max_poll_interval: float = 10.0,
+    interval: float = 1.0,
+    max_interval: float = 10.0,
     readback_attempts: int = 3,
 ) -> BulkReport:
     """Run (or follow) the dataset's one bulk upload to its end.
@@ -153,7 +153,7 @@ async def bulk_upload_dataset(
         try:
             answer = await client.bulk_upload(dataset_id, url, content_moderation=content_moderation)
         except AMBIGUOUS as exc:
-            status = await _read_back(client, dataset_id, readback_attempts, poll_interval)
+            status = await _read_back(client, dataset_id, readback_attempts, interval)
             if status is None:
                 raise BulkUploadError(
                     f"the bulk upload request's outcome is unknown ({exc.message}) and no job shows up; it was not sent again",
@@ -187,8 +187,8 @@ async def bulk_upload_dataset(
         fetch,
         look,
         timeout=timeout,
-        interval=poll_interval,
-        max_interval=max_poll_interval,
+        interval=interval,
+        max_interval=max_interval,
     )
     progress = _progress(status, total)
     report = BulkReport(

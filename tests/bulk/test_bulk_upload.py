@@ -19,7 +19,7 @@ from bria_pipeline.sandbox.faults import FaultPlan
 
 BASE = "http://sandbox.test"
 BULK_POST = "POST /v1/tailored-gen/datasets/{dataset_id}/images/bulk-upload"
-FAST_POLL = {"poll_interval": 0.02, "max_poll_interval": 0.05}
+FAST_POLL = {"interval": 0.02, "max_interval": 0.05}
 
 
 def dataset(images, **kw) -> DesiredDataset:

@@ -94,7 +94,7 @@ def test_bulk_upload_from_a_users_own_server_with_the_users_own_uploader(served_
             desired = DesiredDataset(key="big", upload_type="advanced", images=tuple(images), visual_schema=VisualSchemaSpec())
             return await upload_advanced_dataset(
                 client, created.id, desired, target=target, work_dir=tmp_path / "zips", timeout=30,
-                poll_interval=0.05, max_poll_interval=0.1,
+                interval=0.05, max_interval=0.1,
             )
 
     report = asyncio.run(main())
