@@ -295,6 +295,8 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     if action.kind == "wait" and record.request_id:
         text = _text(await _wait(ctx, record.request_id, failed))
         resumed_stage = record.stage
+    elif record.stage == "refine" and record.draft:
+        text, resumed_stage = record.draft, "generate"  # the first call's text is kept: refine only
     else:
         text = await step("generate", prompt=p["prompt"])
         resumed_stage = "generate"
@@ -306,7 +308,7 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     record.request_id = None
     manifest.put_structured_prompt(record)
     ctx.lock_pins[h] = text
-    return "pinned" if action.kind == "wait" else "generated"
+    return "resumed" if action.kind == "wait" else "generated"
 
 
 def _text(result: GenerationResult) -> str:

@@ -311,3 +311,61 @@ def test_prune_deletes_only_local_files_of_removed_outputs(build, fast_world):
     assert not (build.out / "places/city-seed1.png").exists()
     assert (build.out / "places/beach-seed1.png").exists()
     assert [r.name for r in Manifest.load(build.out)] == ["places/beach-seed1"]
+
+
+def test_crash_while_refining_a_structured_prompt_resumes_the_refinement(build, still_world):
+    sp = StructuredPromptSpec("Lucy reading in a library", refine="make it night time")
+    gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
+
+    async def until(predicate):
+        for _ in range(2000):
+            if predicate():
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("condition never met")
+
+    async def scenario():
+        model_id = await still_world.new_trained_model()
+        await still_world.reset_stats()
+        manifest = Manifest.load(build.out)
+        actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
+        client = still_world.client()
+        run = asyncio.create_task(run_generation(actions, client, manifest, build.out, lock_pins={}, **FAST))
+        record = lambda: manifest.structured_prompts.get(sp.inputs_hash)  # noqa: E731
+        await until(lambda: record() is not None and record().request_id is not None)
+        await still_world.advance(60)  # the first call completes; the refinement is sent
+        await until(lambda: record().stage == "refine" and record().request_id is not None)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        await client.aclose()
+        refine_id = Manifest.load(build.out).structured_prompts[sp.inputs_hash].request_id
+
+        await still_world.advance(60)
+        pins: dict[str, str] = {}
+        actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world, pins=pins)
+        sp_action = changed_actions(actions)[0]
+        assert (sp_action.kind, sp_action.payload["request_id"], sp_action.payload["stage"]) == ("wait", refine_id, "refine")
+        routes = (await still_world.stats())["routes"]
+        assert routes["POST /v2/structured_prompt/generate/tailored"] == 2  # generate once, refine once
+        return pins, report
+
+    # The image waits on the (manual) clock too: advance it while the second run polls.
+    pins, report = asyncio.run(_with_ticking(still_world, scenario()))
+    assert report.ok, report.failed
+    assert Manifest.load(build.out).structured_prompts[sp.inputs_hash].text == pins[sp.inputs_hash]
+
+
+async def _with_ticking(world, coro):
+    """Run `coro` while the sandbox's manual clock moves on a little every few milliseconds."""
+
+    async def tick():
+        while True:
+            await asyncio.sleep(0.01)
+            await world.advance(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await coro
+    finally:
+        ticker.cancel()
