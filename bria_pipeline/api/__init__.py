@@ -30,6 +30,7 @@ from bria_pipeline.api.errors import (
     WaitTimeout,
 )
 from bria_pipeline.api.operations import BY_NAME, OPERATIONS, Operation
+from bria_pipeline.api.readback import Outcome
 from bria_pipeline.api.retry import RetryPolicy
 from bria_pipeline.api.secret import Secret
 from bria_pipeline.api.stats import ApiEvent, RequestStats
@@ -53,7 +54,7 @@ __all__ = [
     "AmbiguousResult", "ApiError", "ApiEvent", "AsyncBriaClient", "AsyncJob", "AuthError", "BY_NAME",
     "BadRequest", "BriaClient", "BulkUploadStatus", "Checkpoint", "CheckpointList", "ConfigError", "Conflict",
     "Dataset", "Download", "ForbiddenError", "GenerationResult", "HttpError", "Image", "ImageUrlUnreachable",
-    "JobFailed", "JobStatus", "Model", "ModerationError", "NotFound", "OPERATIONS", "Operation",
+    "JobFailed", "JobStatus", "Model", "ModerationError", "NotFound", "OPERATIONS", "Operation", "Outcome",
     "PayloadTooLarge", "PreconditionFailed", "Project", "QuotaExceeded", "RateLimited", "RequestStats",
     "RetryPolicy", "Secret", "ServerError", "TrainingParameters", "TransportError", "UnsupportedMedia",
     "WaitTimeout",

@@ -28,10 +28,10 @@ from bria_pipeline.api.config import resolve_config
 from bria_pipeline.api.errors import ConfigError
 from bria_pipeline.api.operations import BY_NAME, Operation
 from bria_pipeline.api.pacing import RateLimiter
-from bria_pipeline.api.readback import FINDERS
+from bria_pipeline.api.readback import FINDERS, Outcome
 from bria_pipeline.api.retry import RetryPolicy
 from bria_pipeline.api.secret import Secret
-from bria_pipeline.api.session import ApiSession
+from bria_pipeline.api.session import ApiSession, Call
 from bria_pipeline.api.stats import EventHandler, RequestStats
 from bria_pipeline.api.types import (
     AsyncJob,
@@ -148,6 +148,22 @@ class AsyncBriaClient:
     @property
     def session(self) -> ApiSession:
         return self._session
+
+    async def read_back(
+        self, operation: str, path: Mapping[str, Any] | None = None, *, json: Any = None
+    ) -> Outcome:
+        """Did an earlier creating call take effect? The same finder the retry logic uses.
+
+        For a pending intent found on the next run (the request left, its answer never came):
+        `read_back("create_dataset", json={"project_id": 1, "name": "lucy-3fa2c1"})` lists and
+        matches by name. `.found` with `.body` (the resource's JSON), `.absent` (safe to send),
+        or neither (ambiguous: `.reason`, `.candidates`).
+        """
+        op = BY_NAME[operation]
+        finder = FINDERS.get(op.readback or "")
+        if finder is None:
+            raise ValueError(f"{operation} has no read-back (only creating POSTs other than generations do)")
+        return await finder(self._session, Call(op, dict(path or {}), json, None))
 
     async def _call(self, name: str, path: Mapping[str, Any] | None = None, *, json: Any = None,
                     params: Mapping[str, Any] | None = None) -> Any:

@@ -286,3 +286,13 @@ async def test_timeouts_on_reads_are_retried_then_raised_as_transport_errors():
                 stats = (await http.get("/_sandbox/stats")).json()
         assert stats["routes"]["GET /v1/tailored-gen/projects"] == 3
         assert client.stats.retries == 2
+
+
+async def test_read_back_answers_whether_an_earlier_create_took_effect(client):
+    project = await make_project(client, "lucy-brand")
+    found = await client.read_back("create_project", json={"project_name": "lucy-brand"})
+    assert found.found and found.body["id"] == project.id
+    absent = await client.read_back("create_dataset", json={"project_id": project.id, "name": "never-made"})
+    assert absent.absent and not absent.found
+    with pytest.raises(ValueError):
+        await client.read_back("generate_image", json={"prompt": "x"})
