@@ -45,8 +45,19 @@ def checkpoints(db: sqlite3.Connection, model_id: int) -> list[int]:
     return [r[0] for r in db.execute("SELECT step FROM checkpoints WHERE model_id=? ORDER BY step", (model_id,))]
 
 
-def training_models(db: sqlite3.Connection, column: str, value: int) -> list[sqlite3.Row]:
+def refuse_while_training(db: sqlite3.Connection, column: str, value: int, message: str) -> None:
+    """409 when a model whose `column` (dataset_id or project_id) is `value` is training."""
     assert column in ("dataset_id", "project_id")
-    return db.execute(
-        f"SELECT id, status FROM models WHERE {column}=? AND status IN (?, ?)", (value, *TRAINING)  # noqa: S608
+    rows = db.execute(
+        f"SELECT id FROM models WHERE {column}=? AND status IN (?, ?)", (value, *TRAINING)  # noqa: S608
     ).fetchall()
+    if rows:
+        ids = ", ".join(str(r["id"]) for r in rows)
+        raise ApiProblem(409, f"{message} (model {ids} is training; stop it first).")
+
+
+def remove_dataset(db: sqlite3.Connection, dataset_id: int) -> None:
+    """Delete a dataset with its images and bulk job."""
+    db.execute("DELETE FROM images WHERE dataset_id=?", (dataset_id,))
+    db.execute("DELETE FROM bulk_jobs WHERE dataset_id=?", (dataset_id,))
+    db.execute("DELETE FROM datasets WHERE id=?", (dataset_id,))

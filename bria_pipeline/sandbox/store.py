@@ -171,17 +171,15 @@ class BlobStore:
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp_path()
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+        self._write_once(self.path(digest), data)
         return digest
 
     def put_named(self, name: str, data: bytes) -> Path:
-        """Store derived content (thumbnails, renders) under a stable name inside blobs/."""
-        target = self.root / "blobs" / "derived" / name
+        """Store derived content (thumbnails, downloads) under a stable name inside blobs/."""
+        return self._write_once(self.named(name), data)
+
+    def _write_once(self, target: Path, data: bytes) -> Path:
+        """Atomically create `target` unless it exists (same name, same content)."""
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._tmp_path()

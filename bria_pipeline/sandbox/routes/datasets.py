@@ -149,13 +149,9 @@ def delete_dataset(call: Call) -> Response:
     dataset_id = path_int(call.param("dataset_id"), "Dataset")
     with call.sandbox.db.tx() as db:
         lookups.dataset(db, call.org, dataset_id)
-        training = lookups.training_models(db, "dataset_id", dataset_id)
-        if training:
-            ids = ", ".join(str(r["id"]) for r in training)
-            raise ApiProblem(409, f"Cannot delete a dataset that is used by a model in training (model {ids}).")
-        db.execute("DELETE FROM images WHERE dataset_id=?", (dataset_id,))
-        db.execute("DELETE FROM bulk_jobs WHERE dataset_id=?", (dataset_id,))
-        db.execute("DELETE FROM datasets WHERE id=?", (dataset_id,))
+        lookups.refuse_while_training(db, "dataset_id", dataset_id,
+                                      "Cannot delete a dataset that is used by a model in training")
+        lookups.remove_dataset(db, dataset_id)
     return Response(status_code=204)
 
 

@@ -96,15 +96,9 @@ def delete_project(call: Call) -> Response:
     project_id = path_int(call.param("project_id"), "Project")
     with call.sandbox.db.tx() as db:
         lookups.project(db, call.org, project_id)
-        training = lookups.training_models(db, "project_id", project_id)
-        if training:
-            ids = ", ".join(str(r["id"]) for r in training)
-            raise ApiProblem(409, f"Cannot delete project while models are in training (model {ids}); stop them first.")
-        dataset_ids = [r[0] for r in db.execute("SELECT id FROM datasets WHERE project_id=?", (project_id,))]
-        for dataset_id in dataset_ids:
-            db.execute("DELETE FROM images WHERE dataset_id=?", (dataset_id,))
-            db.execute("DELETE FROM bulk_jobs WHERE dataset_id=?", (dataset_id,))
-        db.execute("DELETE FROM datasets WHERE project_id=?", (project_id,))
+        lookups.refuse_while_training(db, "project_id", project_id, "Cannot delete project while models are in training")
+        for (dataset_id,) in db.execute("SELECT id FROM datasets WHERE project_id=?", (project_id,)).fetchall():
+            lookups.remove_dataset(db, dataset_id)
         db.execute("DELETE FROM checkpoints WHERE model_id IN (SELECT id FROM models WHERE project_id=?)", (project_id,))
         db.execute("DELETE FROM models WHERE project_id=?", (project_id,))
         db.execute("DELETE FROM projects WHERE id=?", (project_id,))
