@@ -100,15 +100,23 @@ class ApiSession:
             headers=headers,
             follow_redirects=False,
         )
-        self._external = httpx.AsyncClient(
-            transport=external_transport, timeout=timeout, headers=headers, follow_redirects=False
-        )
+        # URLs off the API's origin: a client that never sees the token, made on first use
+        self._external_options = dict(transport=external_transport, timeout=timeout, headers=headers,
+                                      follow_redirects=False)
+        self._external_client: httpx.AsyncClient | None = None
         # finder name -> async callable(session, Call) -> readback.Outcome; set by the client
         self.finders: Mapping[str, Any] = {}
 
     async def aclose(self) -> None:
         await self._api.aclose()
-        await self._external.aclose()
+        if self._external_client is not None:
+            await self._external_client.aclose()
+
+    @property
+    def _external(self) -> httpx.AsyncClient:
+        if self._external_client is None:
+            self._external_client = httpx.AsyncClient(**self._external_options)
+        return self._external_client
 
     # ------------------------------------------------------------------ helpers
 
@@ -123,7 +131,8 @@ class ApiSession:
         return urljoin(self.config.api_url + "/", url)
 
     def _emit(self, event: ApiEvent) -> None:
-        log.debug("%s", event.describe())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", event.describe())
         if self.on_event is not None:
             self.on_event(event)
 
