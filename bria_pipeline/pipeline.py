@@ -235,9 +235,9 @@ class Pipeline:
     ) -> ApplyResult:
         """Carry out `plan` (a saved one is refused when stale), or plan afresh and carry that out.
 
-        `on_plan(plan) -> bool` is called with the plan before anything is sent; returning False
-        cancels (the CLI asks for confirmation there). Actions that delete or supersede trained
-        work need `auto_approve=True` or an `on_plan` that returned True.
+        `on_plan(plan)` is called with the plan before anything is sent (when it has changes):
+        False cancels, True approves everything, None goes on without approving. Actions that
+        delete or supersede trained work need `auto_approve=True` or an `on_plan` returning True.
         """
         return await self._carry_out("apply", plan, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
                                      targets=tuple(targets), on_progress=on_progress, on_plan=on_plan)
@@ -271,11 +271,10 @@ class Pipeline:
                     plan = plan_destroy(desired, observed, lock)
                 else:
                     plan = make_plan(desired, observed, lock, prune=prune, targets=targets)
-                approved = auto_approve
-                if on_plan is not None and plan.has_changes and not auto_approve:
-                    approved = bool(on_plan(plan))
-                    if not approved:
-                        return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"])
+                decision = on_plan(plan) if on_plan is not None and plan.has_changes else None
+                if decision is False:
+                    return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
+                approved = auto_approve or decision is True
                 if plan.needs_approval and not approved:
                     listed = ", ".join(a.address for a in plan.needs_approval)
                     raise ApprovalRequired(

@@ -26,6 +26,7 @@ class ApplyResult:
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     lock_written: bool = False
+    cancelled: bool = False  # the plan was shown and declined: nothing was sent
 
     def by_status(self, status: StepStatus) -> list[StepResult]:
         return [s for s in self.steps if s.status == status]

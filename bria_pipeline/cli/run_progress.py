@@ -1,0 +1,103 @@
+"""How apply and destroy show their progress.
+
+On a terminal (and without NO_COLOR / --no-color): rich progress bars with ETA, one for the whole
+run and one per long job (training steps, captions, bulk uploads, generation outputs). Otherwise
+(CI logs, pipes): one plain line per finished step, nothing redrawn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..apply.progress import ProgressEvent
+
+LINE_WORDS = {"end": "done", "fail": "FAILED", "skip": "skipped", "running": "running"}
+
+
+class PlainProgress:
+    """One line per finished step on stderr; `log_format="json"` makes them JSON lines."""
+
+    def __init__(self, *, log_format: str = "text") -> None:
+        self.log_format = log_format
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind not in LINE_WORDS and event.kind != "plan":
+            return
+        if self.log_format == "json":
+            click.echo(json.dumps({"event": event.kind, "address": event.address, "message": event.message}), err=True)
+            return
+        if event.kind == "plan":
+            click.echo(f"{event.message}", err=True)
+            return
+        click.echo(f"  {LINE_WORDS[event.kind]:<8} {event.address}: {event.message}", err=True)
+
+
+class BarProgress:
+    """rich progress bars: the whole run, plus one bar per long job while it runs."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.overall: Any = None
+        self.jobs: dict[str, Any] = {}
+
+    def __enter__(self) -> BarProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "plan":
+            self.overall = self.progress.add_task("apply", total=event.total or 0, status=event.message)
+            return
+        if event.kind == "advance" and event.total:
+            task = self.jobs.get(event.address)
+            if task is None:
+                task = self.progress.add_task(_short(event.address), total=event.total, status="")
+                self.jobs[event.address] = task
+            self.progress.update(task, completed=event.done or 0, total=event.total, status=event.message)
+            return
+        if event.kind in LINE_WORDS:
+            task = self.jobs.pop(event.address, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            if self.overall is not None:
+                self.progress.advance(self.overall)
+                self.progress.update(self.overall, status=f"{event.address}")
+            if event.kind != "end":
+                style = {"fail": "red", "skip": "yellow", "running": "cyan"}[event.kind]
+                self.console.print(f"[{style}]{LINE_WORDS[event.kind]}[/] {event.address}: {event.message}", markup=True, highlight=False)
+
+
+def _short(address: str, width: int = 40) -> str:
+    return address if len(address) <= width else "…" + address[-(width - 1):]
+
+
+def progress_view(*, color: bool, log_format: str) -> PlainProgress | BarProgress:
+    if color and log_format == "text" and sys.stderr.isatty():
+        return BarProgress()
+    return PlainProgress(log_format=log_format)
