@@ -29,6 +29,7 @@ from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
 from bria_pipeline.generate.output_files import check_download, inside, move_aside, place
 from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
 
 # The image generation parameters the contract defines (besides prompt, structured_prompt, seed).
@@ -193,6 +194,8 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     for old in payload.get("superseded", ()):
         _supersede(ctx, old)
     placed = await asyncio.to_thread(place, ctx.output_dir, name, ext, data)
+    if kind == "image":  # the gallery's thumbnail, made while other jobs wait on the network
+        await asyncio.to_thread(cached_thumbnail, ctx.output_dir, inside(ctx.output_dir, placed.file), placed.sha256)
     request_id = job if isinstance(job, str) else result.request_id or getattr(job, "request_id", None)
     done_fields: dict[str, Any] = {"request_id": request_id or record.request_id}
     if kind == "image" and record.structured_prompt is None and result.structured_prompt:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -182,7 +181,6 @@ def test_structured_prompt_is_shown_pretty_printed(build):
     gen = build.generation(build.prompt_set(seeds=(1,), matrix={}))
     manifest = Manifest(build.out)
     (out,) = expand_outputs(gen, build.models()).outputs
-    out = replace(out)
     finish(manifest, out, structured_prompt='{"short_description":"Lucy","objects":[]}')
     tree = parse(write_gallery(build.out, manifest))
     pres = [p.all_text() for p in tree.root.iter("pre")]
