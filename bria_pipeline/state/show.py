@@ -72,7 +72,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                     "training_mode": model.training_mode,
                     "dataset_id": model.dataset_id,
                     "parameters": model.training_parameters,
-                    "checkpoints": list(model.checkpoint_steps),
+                    "checkpoints": sorted(model.checkpoint_steps),
                     "progress": f"{reached}/{total} steps" if total else None,
                     "current": model.id == current,
                 }
