@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -232,12 +231,18 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
         title=title or "Generated outputs",
         folder=output_dir.name,
         version=__version__,
-        written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        latest=max((r.completed for r in records if r.completed), default=None),
         counts=counts,
         sets=[_set_view(name, members) for name, members in sets.items()],
         videos=videos,
         retired=retired,
     )
     target = output_dir / INDEX_FILE
-    write_atomic(target, html.encode("utf-8"))
+    data = html.encode("utf-8")
+    try:
+        unchanged = target.read_bytes() == data
+    except OSError:
+        unchanged = False
+    if not unchanged:  # the page depends only on the manifest and files: same inputs, same bytes
+        write_atomic(target, data)
     return target

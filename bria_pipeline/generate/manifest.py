@@ -189,6 +189,7 @@ class Manifest:
         # Observed files, by relative path. Filled by observe(); plain data for the planner.
         self.files: dict[str, FileState] = dict(files or {})
         self.warnings: list[str] = []
+        self._dirty = bool(self.outputs or self.structured_prompts)  # differs from manifest.json
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -205,7 +206,7 @@ class Manifest:
         """Read manifest.json (if any), replay the journal, and look at the files on disk."""
         manifest = cls(Path(output_dir))
         manifest._read_json()
-        manifest._replay_journal()
+        manifest._dirty = manifest._replay_journal()
         if observe:
             manifest.observe()
         return manifest
@@ -238,11 +239,12 @@ class Manifest:
         except TypeError as exc:
             raise ManifestError(self.path, f"a record is incomplete: {exc}") from None
 
-    def _replay_journal(self) -> None:
+    def _replay_journal(self) -> bool:
+        """Apply the journal's changes; True when there were any."""
         try:
             lines = self.journal_path.read_bytes().split(b"\n")
         except FileNotFoundError:
-            return
+            return False
         last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
         for number, raw in enumerate(lines):
             if not raw.strip():
@@ -257,6 +259,7 @@ class Manifest:
                 raise ManifestError(
                     self.journal_path, "a journal line is not a valid change", line=number + 1
                 ) from None
+        return True
 
     def _apply(self, entry: dict[str, Any]) -> None:
         if "output" in entry:
@@ -320,6 +323,7 @@ class Manifest:
     def _journal(self, entry: dict[str, Any]) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        self._dirty = True
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -432,10 +436,13 @@ class Manifest:
         return {"version": FORMAT_VERSION, "outputs": body, "structured_prompts": sps}
 
     def save(self) -> Path:
-        """Write manifest.json atomically, then fold the journal away."""
+        """Write manifest.json atomically, then fold the journal away (nothing to do: no write)."""
+        if not self._dirty and self.path.exists():
+            return self.path
         text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
         write_atomic(self.path, text.encode("utf-8"))
         if self.journal_path.exists():
             self.journal_path.unlink()
             fsync_dir(self.output_dir)
+        self._dirty = False
         return self.path
