@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bria_pipeline.model import Desired, GenerationRequest
-from bria_pipeline.spec import SpecErrors, SpecProblem, check_spec, load_spec, validate_spec
+from bria_pipeline.spec import SpecErrors, SpecProblem, load_spec, validate_spec
 from bria_pipeline.spec.generation_builder import derived_seeds
 from spec_helpers import BASE_DATASETS, REPO, Project, png_bytes
 
