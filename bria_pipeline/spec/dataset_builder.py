@@ -7,6 +7,7 @@ Two passes, so that every local file of every dataset is inspected in one concur
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -237,9 +238,9 @@ class DatasetSection:
 
     def _schema_file(self, at: SpecPath, written: str) -> str | None:
         ctx = self.ctx
-        lexical = Path(ctx.spec_dir / written)
+        lexical = Path(os.path.normpath(ctx.spec_dir / written))
         try:
-            local = check_inside(normalise_key(written), Path(*lexical.parts), ctx.spec_dir, ctx.allow_outside)
+            local = check_inside(normalise_key(written), lexical, ctx.spec_dir, ctx.allow_outside)
         except LocateError as exc:
             ctx.error(at, str(exc), exc.hint)
             return None

@@ -315,6 +315,13 @@ def _(p: Project) -> Expect:
     return Expect(spec, "invalid JSON in the visual schema file", line=3, col=14, file=schema)
 
 
+@case("visual-schema-file-outside-tree")
+def _(p: Project) -> Expect:
+    (p.root.parent / "schema.json").write_text('{"style": "flat"}')
+    spec = p.spec(datasets="datasets:\n  main:\n    images: [images/*.png]\n    visual_schema:\n      file: ../schema.json #!\n")
+    return Expect(spec, "../schema.json is outside the spec's directory", col=13)
+
+
 @case("unknown-dataset-reference")
 def _(p: Project) -> Expect:
     spec = p.spec(models="models:\n  m:\n    dataset: mian #!\n")
