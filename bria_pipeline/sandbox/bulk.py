@@ -1,7 +1,8 @@
 """Advanced (bulk) uploads: a zip of up to 5000 images, processed as emulated time passes.
 
 A job is `pending` for `bulk_start_seconds`, then `processing`: one image per
-`bulk_seconds_per_image` is taken from the zip, checked like a basic upload (format by
+`bulk_seconds_per_image` is taken from the zip (at most MAX_IMAGES_PER_REQUEST per request, so a
+poll never does unbounded work; a large backlog drains over a few polls), checked like a basic upload (format by
 content, 1024x1024 minimum, 12 MB) and either added to the dataset or listed in
 `failed_images`. The job ends `completed`, or `failed` when no image could be added.
 Work is claimed under the database lock and done outside it, so concurrent requests never
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from bria_pipeline.sandbox.context import Sandbox
 
 MAX_BULK_IMAGES = 5000
+MAX_IMAGES_PER_REQUEST = 200  # bounds the work one request does; a large backlog drains over a few polls
 MAX_ZIP_BYTES = 5 * 1024**3
 
 
@@ -65,7 +67,8 @@ def advance(sandbox: Sandbox, now: float) -> None:
             if job["status"] == "pending":
                 db.execute("UPDATE bulk_jobs SET status='processing' WHERE dataset_id=?", (job["dataset_id"],))
             per_image = timings.bulk_seconds_per_image
-            target = job["total"] if per_image <= 0 else min(job["total"], math.floor(elapsed / per_image + 1e-9))
+            due = job["total"] if per_image <= 0 else min(job["total"], math.floor(elapsed / per_image + 1e-9))
+            target = min(due, job["claimed"] + MAX_IMAGES_PER_REQUEST)
             if target > job["claimed"]:
                 db.execute("UPDATE bulk_jobs SET claimed=? WHERE dataset_id=?", (target, job["dataset_id"]))
                 claims.append((job, job["claimed"], target))

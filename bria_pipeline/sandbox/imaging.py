@@ -124,7 +124,10 @@ def colour_name(rgb: tuple[int, int, int]) -> str:
 def pixel_facts(image: Image.Image) -> dict[str, Any]:
     """Size, orientation, brightness and the three dominant colours of an image."""
     width, height = image.size
-    small = image.convert("RGB")
+    factor = min(width, height) // 64
+    small = image.convert("RGB") if image.mode not in ("RGB", "L", "RGBA") else image
+    small = small.reduce(factor) if factor > 1 else small.copy()  # cheap box reduction before anything else
+    small = small.convert("RGB")
     small.thumbnail((64, 64))
     quantized = small.quantize(colors=4, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
