@@ -30,6 +30,11 @@ class BuildContext:
         """True when the schema found this value (or a value containing it) wrong."""
         return any(path[: len(b)] == b for b in self.bad)
 
+    def names(self, section: str) -> list[str]:
+        """The names under a top-level map section (`datasets`, `models`); empty if it is no map."""
+        value = self.doc.data.get(section) if isinstance(self.doc.data, dict) else None
+        return [str(k) for k in value] if isinstance(value, dict) else []
+
     def sound_fields(self, path: SpecPath, raw: dict[str, Any]) -> dict[str, Any]:
         """The entries of a map the schema found nothing wrong with."""
         return {k: v for k, v in raw.items() if self.sound(path + (k,))}

@@ -36,6 +36,7 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
 PARAMS = (*CONTRACT_DEFAULTS, "negative_prompt")
 MAX_OUTPUTS = 20_000
 SEED_SPACE = 2**31
+_REPORTED = "\0reported"  # generate.model is wrong and already reported: sets relying on it stay quiet
 
 
 def derived_seeds(set_name: str, count: int) -> list[int]:
@@ -93,7 +94,8 @@ class GenerationSection:
                           f"the first is at line {ctx.doc.position(names[slug(name)])[0]}; give each set its own name")
                 continue
             names[slug(name)] = at + ("name",)
-            requests += self._expand(at, prompt_set, raw.get("model"), defaults)
+            default_model = raw.get("model") if ctx.sound(("generate", "model")) else _REPORTED
+            requests += self._expand(at, prompt_set, default_model, defaults)
             if len(requests) > MAX_OUTPUTS:
                 ctx.error(at, f"the generate section expands to more than {MAX_OUTPUTS:,} images",
                           "use fewer matrix values or seeds; every image is a paid request")
@@ -117,12 +119,14 @@ class GenerationSection:
 
     def _models_for(self, at: SpecPath, name: str | None) -> list[DesiredModel]:
         ctx = self.ctx
+        if name is _REPORTED:
+            return []
         if name is None:
             ctx.error(at, "no model to generate with", "set generate.model, or model: on this prompt set")
             return []
         members = [m for m in self.models.values() if m.base_key == name or m.key == name]
         if not members:
-            spec_models = list(ctx.get(("models",)) or {})
+            spec_models = ctx.names("models")
             if name in spec_models:
                 return []  # the model itself has problems, reported there
             where = at + ("model",) if "model" in (ctx.get(at) or {}) else ("generate", "model")

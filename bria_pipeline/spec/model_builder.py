@@ -72,7 +72,7 @@ class ModelSection:
             mode = "expert" if "training" in raw or "sweep" in raw else "fully_automated"  # no second error
         training = _typed(raw.get("training") or {})
         sweep = raw.get("sweep") or {}
-        all_datasets = ctx.get(("datasets",)) or {}
+        all_datasets = ctx.get(("datasets",)) if isinstance(ctx.get(("datasets",)), dict) else {}
         if dataset not in all_datasets:
             close = did_you_mean(dataset, list(all_datasets))
             ctx.error(at + ("dataset",), f"no dataset named {dataset!r}",
