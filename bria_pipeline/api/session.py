@@ -20,7 +20,7 @@ import asyncio
 import json as jsonlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -149,21 +149,29 @@ class ApiSession:
         """Carry out `op`; returns the answer's JSON (None for an empty answer)."""
         call = Call(op, dict(path_params or {}), json, params)
         path = op.render(call.path_params)
+
+        async def once(attempt: int) -> Any:
+            return self._decode(op, path, await self._send(op, path, attempt, json=json, params=params))
+
+        return await self._retrying(op, path, once, call)
+
+    async def _retrying(
+        self, op: Operation, path: str, once: Callable[[int], Awaitable[Any]], call: Call | None = None
+    ) -> Any:
+        """Run `once(attempt)` until it succeeds, a definite error comes, or the policy says stop."""
         started = self.clock.monotonic()
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._send(op, path, attempt, json=json, params=params)
-                return self._decode(op, path, response)
+                return await once(attempt)
             except _Ambiguous as amb:
+                assert call is not None
                 outcome = await self._resolve(call, path, attempt, amb.error)
                 if outcome is not None:
                     return outcome.body
                 failure: E.ApiError = amb.error  # nothing was created: a retry is safe
-            except E.RateLimited as exc:
-                failure = exc
-            except (E.ServerError, E.TransportError) as exc:
+            except (E.RateLimited, E.ServerError, E.TransportError) as exc:
                 failure = exc
             retry_after = getattr(failure, "retry_after", None)
             pause = self.retry.wait_before_retry(attempt, retry_after, self._rng)
@@ -211,9 +219,9 @@ class ApiSession:
                 operation=op.name, method=op.method, path=path, status=403,
             )
         headers = {TOKEN_HEADER: self.config.token.reveal()} if token else None
-        if token:
-            await self.limiter.acquire(f"{op.method} {op.path}")
         async with self._semaphore:
+            if token:  # paced inside the slot, so the request leaves right at its pace
+                await self.limiter.acquire(f"{op.method} {op.path}")
             t0 = self.clock.monotonic()
             try:
                 response = await http.request(
@@ -238,7 +246,7 @@ class ApiSession:
             if token:
                 self.limiter.on_success()
             return response
-        raise self._error(op, path, response)
+        raise self._error(op, path, response, api=token)
 
     def _where(self, url: str) -> str:
         origin = Origin.of(self.absolute(url))
@@ -258,11 +266,13 @@ class ApiSession:
                 hint="The API URL may point at something other than Bria's API (--api-url).",
             ) from None
 
-    def _error(self, op: Operation, path: str, response: httpx.Response) -> E.HttpError:
+    def _error(self, op: Operation, path: str, response: httpx.Response, *, api: bool) -> E.HttpError:
+        """The typed error for an answer; a 429 or a quota from the API also steers the session."""
         status = response.status_code
         code, message, details, request_id = _error_fields(response)
         message = self.redact(message)
-        details = self.redact(details) if isinstance(details, str) else details
+        if details is not None:
+            details = jsonlib.loads(self.redact(jsonlib.dumps(details)))
         cls = E.error_class_for(status, message)
         reason = response.reason_phrase or "error"
         text = f"{op.name} failed: {status} {reason}" + (f": {message}" if message else "")
@@ -272,17 +282,18 @@ class ApiSession:
         )
         if cls is E.RateLimited:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            self.stats.rate_limited += 1
-            self.limiter.on_rate_limited(retry_after, fallback=self.retry.base_delay)
+            if api:
+                self.stats.rate_limited += 1
+                self.limiter.on_rate_limited(retry_after, fallback=self.retry.base_delay)
             self._emit(ApiEvent("rate_limited", op.name, op.method, path, status=status, wait=retry_after))
             return E.RateLimited(text, retry_after=retry_after, **kw)
         if cls is E.QuotaExceeded:
             error = E.QuotaExceeded(text, **kw)
+            if not api:
+                return error
             self._halted = error
             self._emit(ApiEvent("halted", op.name, op.method, path, status=status, message="quota exceeded"))
             return error
-        if cls is E.HttpError and 400 <= status < 500:
-            return E.HttpError(text, **kw)
         return cls(text, **kw)
 
     # ------------------------------------------------------------------ read-back
@@ -341,19 +352,8 @@ class ApiSession:
         Redirects are followed here, hop by hop, so a redirect off the API's origin loses the
         token too. Retried like any idempotent request.
         """
-        started = self.clock.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._fetch_once(url, operation, attempt)
-            except (E.RateLimited, E.ServerError, E.TransportError) as failure:
-                retry_after = getattr(failure, "retry_after", None)
-                pause = self.retry.wait_before_retry(attempt, retry_after, self._rng)
-                if not self.retry.allows(attempt, self.clock.monotonic() - started, pause):
-                    raise
-                self.stats.retries += 1
-                await self.clock.sleep(pause)
+        return await self._retrying(operation, self._where(url),
+                                    lambda attempt: self._fetch_once(url, operation, attempt))
 
     async def _fetch_once(self, url: str, op: Operation, attempt: int) -> httpx.Response:
         current = self.absolute(url)
