@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecPath, SpecProblem, did_you_mean
 
+_IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
 _TYPE_WORDS = {
     "integer": "an integer",
     "number": "a number",
@@ -113,8 +114,10 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
     if "propertyNames" in error.relative_schema_path:
         # a key that is not a valid name: jsonschema reports the inner failure with the key as instance
         key = str(value)
-        hint = "names use letters, digits, '.', '_' and '-'" if kind != "pattern" or "_-]{0" in str(
-            error.validator_value) else "use letters, digits and _ (not starting with a digit)"
+        if str(error.validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
+            hint = "use letters, digits and _ (not starting with a digit)"
+        else:
+            hint = "names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 64 characters"
         yield doc.problem(path + (key,), f"'{key}' is not a valid name here", hint, key=True)
         return
     if kind == "additionalProperties" and isinstance(value, dict):

@@ -279,7 +279,7 @@ def read_document(path: Path, file: str, *, max_bytes: int = MAX_SPEC_BYTES) -> 
     finally:
         loader.dispose()
 
-    if node is None:
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         return fail(1, 1, "the file is empty", "start from a recipe: bria-pipeline init --recipe defined_character DIR")
     data = _Builder(loader, doc, problems).build(node, ())
     if problems:

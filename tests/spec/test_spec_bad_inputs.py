@@ -89,6 +89,16 @@ def _(p: Project) -> Expect:
     return Expect(p.write("# nothing yet\n\n"), "the file is empty", line=1, col=1)
 
 
+@case("only-a-document-marker")
+def _(p: Project) -> Expect:
+    return Expect(p.write("---\n...\n"), "the file is empty", line=1, col=1)
+
+
+@case("spec-file-missing")
+def _(p: Project) -> Expect:
+    return Expect(p.root / "nowhere.yaml", "file not found", line=1, col=1)
+
+
 @case("huge-file")
 def _(p: Project) -> Expect:
     spec = p.write("version: 1\n" + "# padding\n" * 120_000)
