@@ -88,7 +88,10 @@ class DatasetSection:
             at = ("datasets", name)
             if not isinstance(raw, dict) or self.ctx.broken(at):
                 continue
-            item = _Prepared(name, at, raw)
+            # wrong scalar settings are left out (reported by the schema); the sections below are
+            # checked piece by piece so their sound parts are still validated
+            kept = {k: v for k, v in raw.items() if k in ("images", "visual_schema", "captions") or self.ctx.sound(at + (k,))}
+            item = _Prepared(name, at, kept)
             upscale = raw.get("increase_resolution", False)
             moderate = raw.get("content_moderation", False)
             if isinstance(raw.get("images"), list) and self.ctx.sound(at + ("images",)):
@@ -156,6 +159,8 @@ class DatasetSection:
     def _counts(self, item: _Prepared, images: list[ImageSource], upload_type: str, auto: bool,
                 zip_url: str | None, complete: bool) -> None:
         ctx, at = self.ctx, item.at
+        if not ctx.sound(at + ("images",)):
+            return  # the list itself is wrong: counting it would only repeat that
         count = len(item.images)
         where = at + ("upload_type",) if not auto else at + ("images",)
         if upload_type == "basic" and count > BASIC_MAX:

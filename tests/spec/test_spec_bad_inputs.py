@@ -135,7 +135,7 @@ def _(p: Project) -> Expect:
 
 @case("wrong-type-images-not-a-list")
 def _(p: Project) -> Expect:
-    spec = p.spec(datasets="datasets:\n  main:\n    images: images/*.png #!\n    complete: false\n")
+    spec = p.spec(datasets="datasets:\n  main:\n    images: images/*.png #!\n    visual_schema: {inline: {a: 1}}\n")
     return Expect(spec, "expected a list, found the string", col=13)
 
 

@@ -227,3 +227,13 @@ def test_generation_request_key_ignores_explicit_defaults(project: Project) -> N
     a: GenerationRequest = load_spec(plain).generation.images[0]
     b: GenerationRequest = load_spec(explicit).generation.images[0]
     assert a.key("m-1") == b.key("m-1")
+
+
+def test_one_mistake_is_reported_once(project: Project) -> None:
+    spec = project.spec(datasets="datasets:\n  main:\n    images: images/*.png\n    complete: 'yes'\n"
+                                 "    visual_schema: {inline: {a: 1}}\n")
+    problems = validate_spec(spec)
+    assert [(p.path, p.message) for p in problems] == [
+        ("datasets.main.images", "expected a list, found the string 'images/*.png'"),
+        ("datasets.main.complete", "expected true or false, found the string 'yes'"),
+    ]
