@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from contract_schemas import CONTRACT_DIR, operations, response_problems
 from PIL import Image, PngImagePlugin
 
 from bria_pipeline.sandbox import FaultPlan, ManualClock, create_app
@@ -51,7 +53,10 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 
 class Api:
-    """A synchronous facade over httpx.AsyncClient(transport=ASGITransport(app)) for tests."""
+    """A synchronous facade over httpx.AsyncClient(transport=ASGITransport(app)) for tests.
+
+    Every /v1 and /v2 JSON response is checked against the contract's schema for its operation and
+    status code (when ../shared/contract is present), so every test is also a contract test."""
 
     def __init__(self, app: Any, token: str | None = TOKEN, base_url: str = "http://sandbox.test") -> None:
         self.app = app
@@ -64,7 +69,12 @@ class Api:
         chosen = self.token if token == "default" else token
         if chosen is not None:
             headers["api_token"] = chosen
-        return self.loop.run_until_complete(self.client.request(method, url, headers=headers, **kwargs))
+        response = self.loop.run_until_complete(self.client.request(method, url, headers=headers, **kwargs))
+        path = urlsplit(url).path
+        if path.startswith(("/v1/", "/v2/")) and "json" in response.headers.get("content-type", ""):
+            problems = response_problems(method, path, response.status_code, response.json())
+            assert not problems, f"{method} {path} -> {response.status_code} breaks the contract: {problems}"
+        return response
 
     def get(self, url: str, **kw: Any) -> httpx.Response:
         return self.request("GET", url, **kw)
@@ -178,10 +188,9 @@ def faulty(clock: ManualClock):
 
 @pytest.fixture(scope="session")
 def contract_dir() -> Path:
-    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "contract"
-    if not (path / "tailored-generation.openapi.yml").is_file():
+    if operations() is None:
         pytest.skip("the API contract (../shared/contract) is not available")
-    return path
+    return CONTRACT_DIR
 
 
 @pytest.fixture

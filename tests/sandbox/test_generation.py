@@ -167,3 +167,19 @@ def test_a_generation_job_can_be_made_to_end_in_error(api: Api, model: dict) -> 
     failed = api.get(f"/v2/status/{submitted['request_id']}").json()
     assert failed["status"] == "ERROR" and set(failed["error"]) == {"code", "message", "details"}
     assert api.post(f"/_sandbox/requests/{submitted['request_id']}/fail", token=None).status_code == 409
+
+
+def test_configured_base_url_is_used_for_returned_urls(clock) -> None:
+    from bria_pipeline.sandbox import create_app
+
+    app = create_app(clock=clock, base_url="https://sandbox.example.org/")
+    api = Api(app)
+    try:
+        model = api.trained_model()
+        submitted = api.post(IMAGE, json={"tailored_model_id": str(model["id"]), "prompt": "x"}).json()
+        assert submitted["status_url"] == f"https://sandbox.example.org/v2/status/{submitted['request_id']}"
+        image = api.get(f"{TG}/datasets/{model['dataset_id']}/images").json()[0]
+        assert image["image_url"].startswith("https://sandbox.example.org/_sandbox/files/images/")
+    finally:
+        api.close()
+        app.state.sandbox.close()
