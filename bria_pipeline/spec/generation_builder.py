@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,10 @@ class GenerationSection:
                 continue
             names[slug(name)] = at + ("name",)
             default_model = raw.get("model") if ctx.sound(("generate", "model")) else _REPORTED
-            requests += self._expand(at, prompt_set, default_model, defaults)
-            if len(requests) > MAX_OUTPUTS:
-                ctx.error(at, f"the generate section expands to more than {MAX_OUTPUTS:,} images",
-                          "use fewer matrix values or seeds; every image is a paid request")
+            expanded = self._expand(at, prompt_set, default_model, defaults, MAX_OUTPUTS - len(requests))
+            if expanded is None:
                 return None
+            requests += expanded
         self._unique_stems(requests)
         videos = self._videos(raw.get("videos") if isinstance(raw.get("videos"), list) else [], requests)
         return DesiredGeneration(output_dir=output_dir, images=tuple(requests), videos=tuple(videos),
@@ -136,7 +136,8 @@ class GenerationSection:
         return members
 
     def _expand(self, at: SpecPath, raw: dict[str, Any], default_model: str | None,
-                defaults: dict[str, Any]) -> list[GenerationRequest]:
+                defaults: dict[str, Any], budget: int) -> list[GenerationRequest] | None:
+        """The set's requests; None (reported) when they would exceed the budget of outputs."""
         ctx = self.ctx
         name = raw["name"]
         if "prompt" not in raw and "structured_prompt" not in raw:
@@ -151,6 +152,12 @@ class GenerationSection:
         matrix: dict[str, list[Any]] = raw.get("matrix") or {}
         self._unused_matrix(at, raw, matrix)
         models = self._models_for(at, raw.get("model", default_model))
+        size = len(seeds) * len(models) * math.prod(len(v) for v in matrix.values())
+        if size > budget:
+            self.ctx.error(at, f"the generate section expands to more than {MAX_OUTPUTS:,} images "
+                               f"(this set alone: {size:,})",
+                           "use fewer matrix values or seeds; every image is a paid request")
+            return None
         variable_names = list(matrix)
         combos = list(itertools.product(*(matrix[n] for n in variable_names))) if variable_names else [()]
         out: list[GenerationRequest] = []

@@ -9,6 +9,7 @@ every checkpoint_interval steps (default 500) up to total_training_steps (defaul
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from bria_pipeline.model import DesiredModel, TrainingParams
@@ -95,11 +96,12 @@ class ModelSection:
                       "checkpoints are listed for expert models only; use checkpoint: latest or leave it out")
 
         names = list(sweep)
-        combos = [tuple(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))] if names else [()]
-        if len(combos) > MAX_SWEEP:
-            ctx.error(at + ("sweep",), f"the sweep makes {len(combos)} models (one training each); the limit is {MAX_SWEEP}",
+        size = math.prod(len(sweep[n]) for n in names)
+        if size > MAX_SWEEP:
+            ctx.error(at + ("sweep",), f"the sweep makes {size:,} models (one training each); the limit is {MAX_SWEEP}",
                       "sweep fewer values at once; each member is a separate paid training")
             return []
+        combos = [tuple(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
         out = []
         for combo in combos:
             params = {**training, **_typed(dict(combo))}

@@ -247,6 +247,14 @@ def _(p: Project) -> Expect:
     return Expect(spec, "sweep parameters need training_mode: expert")
 
 
+@case("sweep-too-large")
+def _(p: Project) -> Expect:
+    spec = p.spec(models="models:\n  m:\n    dataset: main\n    training_mode: expert\n    sweep: #!\n"
+                         "      rank: [8, 16, 32, 64, 128]\n      learning_rate: [0.0001, 0.0002, 0.0003]\n"
+                         "      total_training_steps: [500, 1000, 1500, 2000, 2500]\n")
+    return Expect(spec, "the sweep makes 75 models (one training each); the limit is 64")
+
+
 @case("ip-name-required-for-defined-character")
 def _(p: Project) -> Expect:
     spec = p.spec(project="project: #!\n  name: x\n  ip_type: defined_character\n  ip_medium: illustration\n  ip_description: a girl\n")
@@ -393,6 +401,14 @@ def _(p: Project) -> Expect:
 def _(p: Project) -> Expect:
     spec = p.spec(generate="generate:\n  model: m\n  images:\n    - name: a #!\n      seeds: [1]\n")
     return Expect(spec, "has neither prompt nor structured_prompt", col=7)
+
+
+@case("matrix-too-large")
+def _(p: Project) -> Expect:
+    values = ", ".join(str(i) for i in range(100))
+    spec = p.spec(generate=f"generate:\n  model: m\n  images:\n    - name: a #!\n      prompt: \"{{{{ x }}}} {{{{ y }}}} {{{{ z }}}}\"\n"
+                           f"      matrix: {{x: [{values}], y: [{values}], z: [{values}]}}\n      count: 1000\n")
+    return Expect(spec, "expands to more than 20,000 images (this set alone: 1,000,000,000)", col=7)
 
 
 @case("video-from-unknown-image")
