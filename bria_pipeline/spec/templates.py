@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 import traceback
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Template, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Undefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -85,6 +86,20 @@ def has_template(text: str) -> bool:
     return any(marker in text for marker in _TEMPLATE_MARKERS)
 
 
+@lru_cache(maxsize=4096)
+def _compile(text: str) -> tuple[Template | None, tuple[str, int] | None]:
+    """The compiled template, or the refused tag (and its line) that keeps it from compiling.
+
+    Cached: a prompt set renders the same text once per matrix combination.
+    """
+    tree = ENVIRONMENT.parse(text)
+    for node_type, word in _REFUSED_NODES.items():
+        found = next(iter(tree.find_all(node_type)), None)
+        if found is not None:
+            return None, (word, found.lineno)
+    return ENVIRONMENT.from_string(text), None
+
+
 def _template_line(exc: BaseException) -> int:
     """The line inside the template where rendering failed (1 when unknown)."""
     lineno = getattr(exc, "lineno", None)
@@ -120,17 +135,15 @@ class Renderer:
             return text
         context = {**self.variables, **(extra or {})}
         try:
-            tree = ENVIRONMENT.parse(text)
-            for node_type, word in _REFUSED_NODES.items():
-                found = next(iter(tree.find_all(node_type)), None)
-                if found is not None:
-                    err = TemplateSyntaxError("refused", found.lineno)
-                    self._problem(
-                        path, err, f"'{{% {word} %}}' is not allowed in spec templates",
-                        "templates fill in values from variables; they cannot read files, loop or define macros",
-                    )
-                    return None
-            rendered = ENVIRONMENT.from_string(text).render(context)
+            template, refused = _compile(text)
+            if refused is not None:
+                word, lineno = refused
+                self._problem(
+                    path, TemplateSyntaxError("refused", lineno), f"'{{% {word} %}}' is not allowed in spec templates",
+                    "templates fill in values from variables; they cannot read files, loop or define macros",
+                )
+                return None
+            rendered = template.render(context)
             if len(rendered) > MAX_RENDERED:
                 raise SecurityError(f"the value would exceed {MAX_RENDERED} characters")
             single = _SINGLE_EXPRESSION.match(text.strip())
