@@ -54,52 +54,54 @@ THINGS = ["lantern", "kite", "teapot", "bicycle", "violin", "cactus", "robot", "
 PLACES = ["beach", "forest", "city", "desert", "harbor", "library", "market", "mountain", "garden", "station"]
 
 
-def write_spec(root: Path, *, basic: int, advanced: int, seeds: int = 10) -> Path:
-    """A spec with two datasets (`basic` images, `advanced` images), three models and
-    len(THINGS) x len(PLACES) x `seeds` generation outputs (1,000 with the defaults)."""
+def write_spec(root: Path, *, basic: int, advanced: int = 0, seeds: int = 10, models: bool = True,
+               project: str = "bench-scale") -> Path:
+    """A spec with a basic dataset of `basic` images and, when `advanced` > 0, an advanced one;
+    with `models`, three models and len(THINGS) x len(PLACES) x `seeds` generation outputs
+    (1,000 with the defaults)."""
     write_images(root / "basic", basic, prefix="basic")
-    write_images(root / "big", advanced, prefix="big")
-    samples_basic = [f"basic/basic-{i:05d}.png" for i in range(5)]
-    samples_big = [f"big/big-{i:05d}.png" for i in range(5)]
-    spec = f"""\
-version: 1
-project:
-  name: bench-scale
-  ip_type: stylized_scene
-  ip_medium: illustration
-staging:
-  kind: sandbox
-datasets:
-  basic:
-    upload_type: basic
-    images: ["basic/*.png"]
-    visual_schema:
-      samples: {samples_basic}
-  big:
-    upload_type: advanced
-    images: ["big/*.png"]
-    visual_schema:
-      samples: {samples_big}
-models:
-  small:
-    dataset: basic
-  large:
-    dataset: big
-  small-expert:
-    dataset: basic
-    training_mode: expert
-    training: {{rank: 32, total_training_steps: 200, checkpoint_interval: 100}}
-generate:
-  model: small
-  output_dir: outputs
-  images:
-    - name: grid
-      prompt: "a {{{{ thing }}}} at the {{{{ place }}}}"
-      matrix:
-        thing: {THINGS}
-        place: {PLACES}
-      seeds: {list(range(1, seeds + 1))}
-"""
+    lines = [
+        "version: 1",
+        "project:",
+        f"  name: {project}",
+        "  ip_type: stylized_scene",
+        "  ip_medium: illustration",
+        "staging:",
+        "  kind: sandbox",
+        "datasets:",
+        "  basic:",
+        "    upload_type: basic",
+        '    images: ["basic/*.png"]',
+        f"    visual_schema: {{samples: {[f'basic/basic-{i:05d}.png' for i in range(5)]}}}",
+    ]
+    if advanced:
+        write_images(root / "big", advanced, prefix="big")
+        lines += [
+            "  big:",
+            "    upload_type: advanced",
+            '    images: ["big/*.png"]',
+            f"    visual_schema: {{samples: {[f'big/big-{i:05d}.png' for i in range(5)]}}}",
+        ]
+    if models:
+        lines += [
+            "models:",
+            "  small: {dataset: basic}",
+            f"  large: {{dataset: {'big' if advanced else 'basic'}}}",
+            "  small-expert:",
+            "    dataset: basic",
+            "    training_mode: expert",
+            "    training: {rank: 32, total_training_steps: 200, checkpoint_interval: 100}",
+            "generate:",
+            "  model: small",
+            "  output_dir: outputs",
+            "  images:",
+            "    - name: grid",
+            '      prompt: "a {{ thing }} at the {{ place }}"',
+            "      matrix:",
+            f"        thing: {THINGS}",
+            f"        place: {PLACES}",
+            f"      seeds: {list(range(1, seeds + 1))}",
+        ]
     path = root / "bench.yaml"
-    path.write_text(spec)
+    path.write_text("\n".join(lines) + "\n")
     return path

@@ -16,9 +16,23 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from bria_pipeline.bulk.staging import SandboxStagingTarget
 from bria_pipeline.bulk.zipbuild import build_zip
 from bria_pipeline.model import ImageSource
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The real network transport, counting the PUT requests that go through it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.puts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.puts += request.method == "PUT"
+        return await self.inner.handle_async_request(request)
 
 
 def peak_rss_mb() -> float:
@@ -44,9 +58,11 @@ def main(images_dir: str, work_dir: str, sandbox_url: str) -> None:
     started = time.perf_counter()
     built = build_zip(images, Path(work_dir) / "dataset.zip")
     built_at = time.perf_counter()
-    target = SandboxStagingTarget(sandbox_url)
+    wire = CountingTransport()
+    target = SandboxStagingTarget(sandbox_url, transport=wire)
     url = asyncio.run(target.stage(built.path, built.object_name))
     staged_at = time.perf_counter()
+    first_puts = wire.puts
     again = asyncio.run(target.stage(built.path, built.object_name))
     json.dump(
         {
@@ -56,6 +72,8 @@ def main(images_dir: str, work_dir: str, sandbox_url: str) -> None:
             "zip_sha256": built.sha256,
             "url": url,
             "restage_same_url": again == url,
+            "puts_first_stage": first_puts,
+            "puts_second_stage": wire.puts - first_puts,
             "build_seconds": built_at - started,
             "stage_seconds": staged_at - built_at,
             "baseline_rss_mb": baseline,
