@@ -16,7 +16,7 @@ from bria_pipeline.api import AsyncBriaClient, RateLimited, RetryPolicy
 from bria_pipeline.api.pacing import RateLimiter
 from bria_pipeline.sandbox import FaultPlan, ScaledClock, create_app
 
-from conftest import SANDBOX_URL
+from against_sandbox import SANDBOX_URL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

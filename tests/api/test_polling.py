@@ -6,7 +6,7 @@ import pytest
 
 from bria_pipeline.api import AsyncJob, JobFailed, TrainingParameters, WaitTimeout
 
-from conftest import make_dataset_with_images, make_project
+from against_sandbox import make_dataset_with_images, make_project
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +34,7 @@ async def _trainable_model(client, mode: str = "expert"):
 
 
 async def test_training_wait_backs_off_reports_steps_and_returns_the_completed_model(make_client, manual_clock):
-    from conftest import DrivenClock
+    from against_sandbox import DrivenClock
 
     clock = RecordingClock(DrivenClock(manual_clock))
     client = make_client(clock=clock)

@@ -19,7 +19,7 @@ from bria_pipeline.api import (
 )
 from bria_pipeline.sandbox import create_app, running
 
-from conftest import make_dataset_with_images, make_project, png_bytes
+from against_sandbox import make_dataset_with_images, make_project, png_bytes
 
 pytestmark = pytest.mark.anyio
 

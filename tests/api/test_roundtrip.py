@@ -22,7 +22,7 @@ from bria_pipeline.api import (
 from bria_pipeline.api.operations import OPERATIONS
 from bria_pipeline.sandbox import create_app, running
 
-from conftest import SANDBOX_URL, DrivenClock, make_dataset_with_images, make_project, png_bytes, FAST_RETRY
+from against_sandbox import FAST_RETRY, SANDBOX_URL, DrivenClock, make_dataset_with_images, make_project, png_bytes
 
 pytestmark = pytest.mark.anyio
 
