@@ -19,6 +19,7 @@ emulator, in process, persisted in ``.bria/sandbox.sqlite`` beside the spec.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -235,7 +236,7 @@ class Pipeline:
     ) -> ApplyResult:
         """Carry out `plan` (a saved one is refused when stale), or plan afresh and carry that out.
 
-        `on_plan(plan)` is called with the plan before anything is sent (when it has changes):
+        `on_plan(plan)` is called with the plan before anything is sent:
         False cancels, True approves everything, None goes on without approving. Actions that
         delete or supersede trained work need `auto_approve=True` or an `on_plan` returning True.
         """
@@ -271,7 +272,7 @@ class Pipeline:
                     plan = plan_destroy(desired, observed, lock)
                 else:
                     plan = make_plan(desired, observed, lock, prune=prune, targets=targets)
-                decision = on_plan(plan) if on_plan is not None and plan.has_changes else None
+                decision = on_plan(plan) if on_plan is not None else None
                 if decision is False:
                     return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
                 approved = auto_approve or decision is True
@@ -429,9 +430,45 @@ def save_plan_file(plan: Plan, path: str | Path) -> None:
     write_atomic(Path(path), (json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+_INTERRUPTED = object()
+
+
 def _run(coro: Any) -> Any:
-    """Run a coroutine to completion; Ctrl-C becomes ApplyInterrupted (state is saved as it goes)."""
+    """Run a coroutine to completion; Ctrl-C becomes ApplyInterrupted (state is saved as it goes).
+
+    Ctrl-C cancels the work, and the loop then ends normally, so everything started on it
+    (worker threads of the in-process sandbox included) is shut down before the error is raised.
+    """
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        work = asyncio.ensure_future(coro)
+        interrupted = False
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            work.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+            installed = False
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if interrupted:
+                return _INTERRUPTED
+            raise
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+
     try:
-        return asyncio.run(coro)
+        result = asyncio.run(main())
     except KeyboardInterrupt:
-        raise ApplyInterrupted("interrupted: every finished step is recorded") from None
+        result = _INTERRUPTED
+    if result is _INTERRUPTED:
+        raise ApplyInterrupted("interrupted: every finished step is recorded")
+    return result

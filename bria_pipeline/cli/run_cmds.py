@@ -229,7 +229,7 @@ def _confirm(ctx: click.Context, auto_approve: bool, verb: str) -> Callable[[Pla
 
     def ask(plan: Plan) -> bool | None:
         click.echo(render_text(plan, color=_color(ctx)))
-        if auto_approve:
+        if auto_approve or not plan.has_changes:
             return True
         if not sys.stdin.isatty():
             return None
@@ -353,7 +353,7 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
 
     def ask(plan: Plan) -> bool:
         click.echo(render_text(plan, color=_color(ctx)))
-        if auto_approve:
+        if auto_approve or not plan.has_changes:
             return True
         if not sys.stdin.isatty():
             click.echo("Not on a terminal: destroy needs --auto-approve.", err=True)
