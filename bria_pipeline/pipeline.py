@@ -182,7 +182,11 @@ class Pipeline:
             from .bulk.staging import target_for
 
             local = self._local_api()
-            transport = httpx.ASGITransport(app=self._sandbox_app) if self._sandbox_app is not None else None
+            transport = None
+            if self._sandbox_app is not None:
+                transport = httpx.ASGITransport(app=self._sandbox_app)
+            elif self.sandbox:
+                transport = self.transport  # a sandbox handed in by the caller
             return target_for(
                 dataset.staging,
                 spec_dir=self.spec_path.parent,

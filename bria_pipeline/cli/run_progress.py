@@ -45,16 +45,16 @@ class PlainProgress:
 class BarProgress:
     """rich progress bars: the whole run, plus one bar per long job while it runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
+            TextColumn("{task.fields[status]}", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
@@ -90,7 +90,11 @@ class BarProgress:
                 self.progress.update(self.overall, status=f"{event.address}")
             if event.kind != "end":
                 style = {"fail": "red", "skip": "yellow", "running": "cyan"}[event.kind]
-                self.console.print(f"[{style}]{LINE_WORDS[event.kind]}[/] {event.address}: {event.message}", markup=True, highlight=False)
+                from rich.text import Text
+
+                line = Text(LINE_WORDS[event.kind], style=style)
+                line.append(f" {event.address}: {event.message}")
+                self.console.print(line, highlight=False)
 
 
 def _short(address: str, width: int = 40) -> str:

@@ -234,3 +234,43 @@ def test_refresh_rebuilds_the_state_file_from_the_remote(spec_dir, make_pipeline
     import json
 
     assert json.loads(state_file.read_text())["records"] == json.loads(recorded)["records"]
+
+
+def test_lock_file_pins_are_reused_instead_of_asking_the_service_again(spec_dir, tmp_path):
+    import httpx
+
+    from bria_pipeline.pipeline import Pipeline
+    from bria_pipeline.sandbox import create_app
+
+    spec_dir.write(models=False)
+    first, second = (create_app(tmp_path / f"org-{n}.sqlite", training_seconds=0.3) for n in range(2))
+    try:
+        assert Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=first)).apply(auto_approve=True).ok
+        lock_before = (spec_dir.root / "spec.lock.yaml").read_text()
+        # another organisation, the same spec and lock file (as a colleague or CI would have it)
+        (spec_dir.root / ".bria" / "spec" / "state.json").unlink()
+        assert Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=second)).apply(auto_approve=True).ok
+        routes = sandbox_stats(second)["routes"]
+        assert "POST /v1/tailored-gen/generate_visual_schema" not in routes
+        assert "POST /v1/tailored-gen/refine_structured_prompt" not in routes
+        assert (spec_dir.root / "spec.lock.yaml").read_text() == lock_before
+        assert remote_snapshot(second)["datasets"] == remote_snapshot(first)["datasets"]
+    finally:
+        first.state.sandbox.close()
+        second.state.sandbox.close()
+
+
+def test_advanced_dataset_is_zipped_staged_and_bulk_uploaded_once(spec_dir, make_pipeline, sandbox_app):
+    spec_dir.write(models=False, captions=False)
+    text = spec_dir.spec.read_text().replace("    images:\n", "    upload_type: advanced\n    staging: {kind: sandbox}\n    images:\n", 1)
+    spec_dir.spec.write_text(text)
+    plan = make_pipeline().plan()
+    assert plan.action("dataset.lucy.images").payload["op"] == "bulk_upload"
+    result = make_pipeline().apply(auto_approve=True)
+    assert result.ok, result.steps
+    [dataset] = remote_snapshot(sandbox_app)["datasets"]
+    assert dataset["status"] == "completed" and len(dataset["images"]) == 6
+    assert all(source == "automatic" for _, _, source in dataset["images"])
+    before = sandbox_stats(sandbox_app)
+    assert not make_pipeline().plan().has_changes
+    assert sandbox_stats(sandbox_app)["mutating"] == before["mutating"]

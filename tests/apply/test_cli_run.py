@@ -127,3 +127,39 @@ def test_interrupted_apply_keeps_state_and_the_next_one_finishes(spec_dir, monke
     finished = run("--sandbox", "apply", spec, "--auto-approve")
     assert finished.exit_code == 0, finished.output
     assert run("--sandbox", "plan", spec, "--detailed-exitcode").exit_code == 0
+
+
+def test_a_directory_of_specs_is_planned_and_applied_in_one_run(tmp_path):
+    from conftest import SpecDir
+
+    one, two = SpecDir(tmp_path / "specs" / "one"), SpecDir(tmp_path / "specs" / "two")
+    one.write(models=False, complete=False, project="brand-one")
+    two.write(models=False, complete=False, project="brand-two")
+    (tmp_path / "specs" / "notes.yaml").write_text("just: notes\n")  # not a spec: skipped
+    folder = str(tmp_path / "specs")
+    planned = run("--sandbox", "plan", folder, "--detailed-exitcode")
+    assert planned.exit_code == 2, planned.output
+    assert planned.output.count("changes     Plan: ") == 2
+    applied = run("--sandbox", "apply", folder, "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert applied.output.count("ok          Apply complete") == 2
+    assert run("--sandbox", "plan", folder, "--detailed-exitcode").exit_code == 0
+
+
+def test_progress_bars_draw_every_kind_of_event():
+    import io
+
+    from rich.console import Console
+
+    from bria_pipeline.apply.progress import ProgressEvent
+    from bria_pipeline.cli.run_progress import BarProgress
+
+    view = BarProgress(Console(file=io.StringIO(), force_terminal=True, width=120))
+    with view:
+        view(ProgressEvent("plan", message="Plan: 3 to create", total=3))
+        view(ProgressEvent("advance", "model.lucy-lora.training", "training InProgress", 100, 200))
+        view(ProgressEvent("end", "model.lucy-lora.training", "trained [2 checkpoints]"))
+        view(ProgressEvent("fail", "dataset.lucy.image[images/a.png]", "HTTP 409 [conflict]"))
+        view(ProgressEvent("running", "model.other.training", "training in progress"))
+    out = view.console.file.getvalue()
+    assert "FAILED" in out and "dataset.lucy.image[images/a.png]" in out and "[conflict]" in out
