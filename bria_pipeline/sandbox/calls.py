@@ -52,9 +52,18 @@ def base_url_of(sandbox: Sandbox, request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a 12 MB image in base64 is about 16 MB
+
+
 async def read_body(request: Request, *, multipart: bool) -> Any:
     content_type = request.headers.get("content-type", "")
-    raw = await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiProblem(413, f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if multipart and content_type.startswith("multipart/form-data"):
         return parse_form(content_type, raw)
     if not raw.strip():

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import TG, TOKEN, Api
 
-from bria_pipeline.sandbox import FaultPlan, ManualClock, create_app, running
+from bria_pipeline.sandbox import ManualClock, create_app, running
 
 PROJECT = {"project_name": "p", "ip_type": "other", "ip_medium": "photography"}
 
