@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import console, remote_snapshot, sandbox_stats
+from apply_helpers import console, remote_snapshot, sandbox_stats
 
 from bria_pipeline.apply.errors import ApprovalRequired
 from bria_pipeline.lockfile import load_lock

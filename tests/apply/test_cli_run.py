@@ -130,7 +130,7 @@ def test_interrupted_apply_keeps_state_and_the_next_one_finishes(spec_dir, monke
 
 
 def test_a_directory_of_specs_is_planned_and_applied_in_one_run(tmp_path):
-    from conftest import SpecDir
+    from apply_helpers import SpecDir
 
     one, two = SpecDir(tmp_path / "specs" / "one"), SpecDir(tmp_path / "specs" / "two")
     one.write(models=False, complete=False, project="brand-one")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SpecDir, dump, remote_snapshot
+from apply_helpers import SpecDir, dump, remote_snapshot
 
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import FaultPlan, create_app, running
