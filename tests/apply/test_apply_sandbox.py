@@ -274,3 +274,35 @@ def test_advanced_dataset_is_zipped_staged_and_bulk_uploaded_once(spec_dir, make
     before = sandbox_stats(sandbox_app)
     assert not make_pipeline().plan().has_changes
     assert sandbox_stats(sandbox_app)["mutating"] == before["mutating"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lost_responses_are_read_back_and_nothing_is_made_twice(spec_dir, tmp_path, seed):
+    import httpx
+
+    from bria_pipeline.pipeline import Pipeline
+    from bria_pipeline.sandbox import FaultPlan, create_app
+
+    spec_dir.write()
+    clean = create_app(tmp_path / "clean.sqlite", training_seconds=0.2)
+    lossy = create_app(tmp_path / "lossy.sqlite", training_seconds=0.2, faults=FaultPlan(seed=seed, lose_response_rate=0.3))
+    try:
+        assert Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=clean)).apply(auto_approve=True).ok
+        for name in ("spec.lock.yaml", ".bria"):
+            target = spec_dir.root / name
+            if target.is_dir():
+                import shutil
+
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        outcome = None
+        for _ in range(5):  # a step whose answer was lost twice in a row fails; the next apply goes on
+            outcome = Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=lossy)).apply(auto_approve=True)
+            if outcome.ok:
+                break
+        assert outcome is not None and outcome.ok, outcome.steps
+        assert remote_snapshot(lossy) == remote_snapshot(clean)
+    finally:
+        clean.state.sandbox.close()
+        lossy.state.sandbox.close()
