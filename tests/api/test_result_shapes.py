@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bria_pipeline.api.types import AsyncJob, GenerationResult, parse_generation, parse_result, parse_status
 
 FIELDS = {"image_url": "https://cdn.example/a.png", "seed": "123456", "structured_prompt": '{"a": 1}',
@@ -34,3 +36,21 @@ def test_status_bodies_tell_running_completed_and_failed_apart():
                            "request_id": "r"})
     assert failed.failed and failed.error["message"] == "boom" and failed.result is None
     assert parse_status({"status": "UNKNOWN", "request_id": "r"}).failed
+
+
+@pytest.mark.anyio
+async def test_a_real_sandbox_answer_parses_the_same_wrapped_and_flattened(client):
+    from against_sandbox import make_dataset_with_images, make_project
+
+    project = await make_project(client)
+    dataset = await make_dataset_with_images(client, project.id)
+    await client.update_dataset(dataset.id, status="completed")
+    model = await client.create_model("m", dataset.id)
+    await client.start_training(model.id)
+    await client.wait_for_training(model.id, interval=1, timeout=60)
+    wrapped = await client.generate_image(model.id, prompt="Lucy", seed=4, sync=True)
+    assert "result" in wrapped.raw, "the sandbox answers in the wrapped shape"
+    flat = parse_result({**wrapped.raw["result"], "request_id": wrapped.raw["request_id"]})
+    fields = ("image_url", "seed", "structured_prompt", "prompt", "request_id")
+    assert [getattr(flat, f) for f in fields] == [getattr(wrapped, f) for f in fields]
+    assert wrapped.seed == 4 and wrapped.image_url
