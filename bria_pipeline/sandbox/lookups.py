@@ -56,8 +56,10 @@ def refuse_while_training(db: sqlite3.Connection, column: str, value: int, messa
         raise ApiProblem(409, f"{message} (model {ids} is training; stop it first).")
 
 
-def remove_dataset(db: sqlite3.Connection, dataset_id: int) -> None:
-    """Delete a dataset with its images and bulk job."""
+def remove_dataset(db: sqlite3.Connection, dataset_id: int) -> list[str]:
+    """Delete a dataset with its images and bulk job; returns the bulk zip files to discard."""
+    zips = [r[0] for r in db.execute("SELECT zip_path FROM bulk_jobs WHERE dataset_id=?", (dataset_id,))]
     db.execute("DELETE FROM images WHERE dataset_id=?", (dataset_id,))
     db.execute("DELETE FROM bulk_jobs WHERE dataset_id=?", (dataset_id,))
     db.execute("DELETE FROM datasets WHERE id=?", (dataset_id,))
+    return zips

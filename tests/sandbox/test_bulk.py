@@ -145,3 +145,13 @@ def test_download_has_no_captions_url_when_a_caption_is_manual(api: Api, advance
     image = api.get(f"{TG}/datasets/{advanced['id']}/images").json()[0]
     api.put(f"{TG}/datasets/{advanced['id']}/images/{image['id']}", json={"caption": json.dumps({"x": 1})})
     assert "captions_url" not in api.get(f"/v1/datasets/{advanced['id']}/download").json()
+
+
+def test_deleting_an_advanced_dataset_discards_its_zip(api: Api, app, advanced: dict) -> None:
+    api.post(f"{TG}/datasets/{advanced['id']}/images/bulk-upload",
+             json={"zip_url": _stage(api, "gone.zip", zip_of({"a.png": png_bytes()}))})
+    api.advance(1)
+    zips = app.state.sandbox.blobs.root / "zips"
+    assert len(list(zips.iterdir())) == 1
+    assert api.delete(f"{TG}/datasets/{advanced['id']}").status_code == 204
+    assert list(zips.iterdir()) == []

@@ -3,6 +3,8 @@ clone as draft, regenerate all captions, and the advanced-dataset download."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.responses import Response
 
 from bria_pipeline.sandbox import lookups
@@ -151,7 +153,9 @@ def delete_dataset(call: Call) -> Response:
         lookups.dataset(db, call.org, dataset_id)
         lookups.refuse_while_training(db, "dataset_id", dataset_id,
                                       "Cannot delete a dataset that is used by a model in training")
-        lookups.remove_dataset(db, dataset_id)
+        zips = lookups.remove_dataset(db, dataset_id)
+    for path in zips:
+        call.sandbox.blobs.discard(Path(path))
     return Response(status_code=204)
 
 

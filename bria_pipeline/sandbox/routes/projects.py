@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.responses import Response
 
 from bria_pipeline.sandbox import lookups
@@ -97,9 +99,12 @@ def delete_project(call: Call) -> Response:
     with call.sandbox.db.tx() as db:
         lookups.project(db, call.org, project_id)
         lookups.refuse_while_training(db, "project_id", project_id, "Cannot delete project while models are in training")
+        zips = []
         for (dataset_id,) in db.execute("SELECT id FROM datasets WHERE project_id=?", (project_id,)).fetchall():
-            lookups.remove_dataset(db, dataset_id)
+            zips += lookups.remove_dataset(db, dataset_id)
         db.execute("DELETE FROM checkpoints WHERE model_id IN (SELECT id FROM models WHERE project_id=?)", (project_id,))
         db.execute("DELETE FROM models WHERE project_id=?", (project_id,))
         db.execute("DELETE FROM projects WHERE id=?", (project_id,))
+    for path in zips:
+        call.sandbox.blobs.discard(Path(path))
     return Response(status_code=204)
