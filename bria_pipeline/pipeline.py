@@ -322,7 +322,7 @@ class Pipeline:
         lock = load_lock(self.lock_path)
         store = StateStore.for_spec(self.spec_path)
         async with self.client() as client:
-            observed = await self._observe(client, store, lock, images=False)
+            observed = await self._observe(client, store, lock)
             self.last_requests = client.stats.as_dict()
         plan = make_plan(self.desired, observed, lock)
         return describe_state(self.desired, observed, plan, store)

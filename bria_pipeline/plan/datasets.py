@@ -22,6 +22,7 @@ from ..model import DesiredDataset, ImageSource
 from ..state.observed import ObservedDataset, ObservedImage
 from .actions import Action, Change
 from .context import DatasetOutcome, PlanContext, brief
+from .errors import PlanError
 from .identity import VersionName, parse_version_name, version_name
 
 BULK_RUNNING = ("pending", "processing")
@@ -78,6 +79,12 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
 
     if target.mode == "current" and target.dataset is not None and target.dataset.completed:
         return _completed_current(ctx, ds, target, address)
+    if target.mode in ("current", "reuse") and target.dataset is not None and target.dataset.images is None and target.dataset.count:
+        # planning uploads against an unknown listing could upload every image twice
+        raise PlanError(
+            f"the images of draft dataset {target.dataset.name} were not listed, so no plan can be made for it",
+            hint="observe with images (the default): state.observe(..., images=True)",
+        )
 
     _dataset_action(ctx, ds, target, address)
     if target.mode in ("current", "reuse"):

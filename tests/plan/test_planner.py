@@ -341,3 +341,10 @@ def test_plan_is_the_same_for_the_same_inputs():
     observed = converged(d)
     d1 = desired(models=[model(rank=128)])
     assert plan(d1, observed, pinned(d1)) == plan(d1, observed, pinned(d1))
+
+
+def test_a_draft_whose_images_were_not_listed_is_refused_rather_than_uploaded_again():
+    d = desired(models=[])
+    draft = replace(remote_dataset(d.datasets["lucy"], status="draft"), images=None, images_count=6)
+    with pytest.raises(PlanError, match="were not listed"):
+        plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
