@@ -82,9 +82,6 @@ class ApiError(BriaPipelineError):
             text += f"\n  hint: {self.hint}"
         return text
 
-    def __str__(self) -> str:
-        return self.describe()
-
 
 class ConfigError(ApiError):
     """The client cannot be set up: nothing was sent."""

@@ -1,8 +1,9 @@
 """When to try a request again, and how long to wait first.
 
 Exponential backoff with jitter, the server's Retry-After honoured, bounded both by a number of
-attempts and by the total time spent on one call. What may be retried at all is decided by the
-operation (see operations.py): this module only knows about time.
+attempts and by the total time spent on one call. What is retried (429, 5xx, timeouts, lost
+connections) and for which operations is decided in session.py from the operation table: this
+module only knows about time.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-
-# Statuses after which an idempotent request is sent again.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -33,7 +33,7 @@ from bria_pipeline.api.clock import Clock, SystemClock
 from bria_pipeline.api.config import ClientConfig, Origin
 from bria_pipeline.api.operations import FETCH_URL, Operation
 from bria_pipeline.api.pacing import RateLimiter
-from bria_pipeline.api.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from bria_pipeline.api.retry import RetryPolicy, parse_retry_after
 from bria_pipeline.api.stats import ApiEvent, EventHandler, RequestStats
 
 log = logging.getLogger("bria_pipeline.api")

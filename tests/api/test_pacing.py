@@ -12,15 +12,14 @@ import asyncio
 import httpx
 import pytest
 
-from bria_pipeline.api import AsyncBriaClient, RateLimited, RetryPolicy
+from bria_pipeline.api import AsyncBriaClient, RateLimited
 from bria_pipeline.api.pacing import RateLimiter
+from bria_pipeline.api.retry import NO_RETRY
 from bria_pipeline.sandbox import FaultPlan, ScaledClock, create_app
 
 from against_sandbox import SANDBOX_URL
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 def fast_limited_app(limit_per_sandbox_minute: int = 10):

@@ -23,7 +23,7 @@ from bria_pipeline.api import (
     RetryPolicy,
     TransportError,
 )
-from bria_pipeline.sandbox import create_app, running
+from bria_pipeline.sandbox import running
 
 from against_sandbox import SANDBOX_URL, make_dataset_with_images, make_project, png_bytes
 
