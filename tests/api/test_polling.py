@@ -8,7 +8,7 @@ from bria_pipeline.api import AsyncJob, JobFailed, TrainingParameters, WaitTimeo
 
 from against_sandbox import make_dataset_with_images, make_project
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 class RecordingClock:

@@ -21,7 +21,7 @@ from bria_pipeline.sandbox import create_app, running
 
 from against_sandbox import make_dataset_with_images, make_project, png_bytes
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 async def test_reads_succeed_while_the_server_fails_half_of_all_requests(client, admin):

@@ -24,7 +24,7 @@ from bria_pipeline.sandbox import create_app, running
 
 from against_sandbox import FAST_RETRY, SANDBOX_URL, DrivenClock, make_dataset_with_images, make_project, png_bytes
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 async def lifecycle(client: AsyncBriaClient, stage_zip) -> None:

@@ -27,7 +27,7 @@ from bria_pipeline.sandbox import running
 
 from against_sandbox import SANDBOX_URL, make_dataset_with_images, make_project, png_bytes
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
 def _texts(error: BaseException) -> list[str]:
