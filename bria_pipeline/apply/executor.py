@@ -81,9 +81,11 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
             for dep in action.depends_on:
                 if dep in events:
                     await events[dep].wait()
+                    if outcome.get(dep) in ("running", "deferred"):
+                        _finish(action, "deferred", f"waits for {dep}, still running: the next apply carries it out")
+                        return
                     if outcome.get(dep) != "done":
-                        why = "still running" if outcome.get(dep) == "running" else "did not complete"
-                        _finish(action, "skipped", f"{dep} {why}")
+                        _finish(action, "skipped", f"{dep} did not complete")
                         return
             handler = HANDLERS.get(action.payload.get("op", ""))
             if handler is None:
@@ -106,7 +108,7 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
     def _finish(action: Action, status: str, message: str) -> None:
         outcome[action.address] = status
         result.steps.append(StepResult(action.address, status, message))
-        kind = {"done": "end", "running": "running", "failed": "fail", "skipped": "skip"}[status]
+        kind = {"done": "end", "running": "running", "deferred": "running", "failed": "fail", "skipped": "skip"}[status]
         run.report(kind, action.address, message)
 
     try:
@@ -123,10 +125,14 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
     ready: list[Action] = []
     for action in actions:
         blocked = [d for d in action.depends_on if d in outcome and outcome[d] != "done"]
+        if blocked and outcome[blocked[0]] in ("running", "deferred"):
+            message = f"waits for {blocked[0]}, still running: the next apply carries it out"
+            result.steps.append(StepResult(action.address, "deferred", message))
+            run.report("running", action.address, message)
+            continue
         if blocked:
-            why = "still running" if outcome[blocked[0]] == "running" else "did not complete"
-            result.steps.append(StepResult(action.address, "skipped", f"{blocked[0]} {why}"))
-            run.report("skip", action.address, f"{blocked[0]} {why}")
+            result.steps.append(StepResult(action.address, "skipped", f"{blocked[0]} did not complete"))
+            run.report("skip", action.address, f"{blocked[0]} did not complete")
             continue
         ready.append(action)
     if not ready:

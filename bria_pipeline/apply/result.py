@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-StepStatus = Literal["done", "failed", "skipped", "running"]
+StepStatus = Literal["done", "failed", "skipped", "running", "deferred"]  # deferred: waits on a running job
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,8 @@ class StepResult:
 
 @dataclass
 class ApplyResult:
-    """`ok` when nothing failed or was skipped; steps left `running` (--no-wait) are fine."""
+    """`ok` when nothing failed or was skipped; steps left `running` (--no-wait), and the steps
+    `deferred` until they finish, are fine: the next apply picks them up."""
 
     operation: str = "apply"
     steps: list[StepResult] = field(default_factory=list)
@@ -42,11 +43,14 @@ class ApplyResult:
     def summary(self) -> str:
         done, failed = len(self.by_status("done")), len(self.by_status("failed"))
         skipped, running = len(self.by_status("skipped")), len(self.by_status("running"))
+        deferred = len(self.by_status("deferred"))
         verb = "Destroy" if self.operation == "destroy" else "Apply"
         state = "complete" if self.ok else "incomplete"
         text = f"{verb} {state}: {done} done, {failed} failed, {skipped} skipped"
         if running:
             text += f", {running} still running"
+        if deferred:
+            text += f", {deferred} deferred"
         text += f" ({self.requests.get('total', 0)} requests, {self.requests.get('mutating', 0)} mutating, {self.elapsed:.1f} s)."
         if running:
             text += " Training in progress: the next apply picks it up."

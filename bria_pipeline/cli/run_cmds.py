@@ -323,6 +323,10 @@ def _print_result(result: Any) -> None:
         click.echo(f"skipped {step.address}: {step.message}", err=True)
     for step in result.still_running:
         click.echo(f"running {step.address}: {step.message}")
+    deferred = result.by_status("deferred")
+    if deferred:
+        click.echo(f"deferred {len(deferred)} step(s) that wait for it ({', '.join(s.address for s in deferred[:3])}"
+                   f"{', ...' if len(deferred) > 3 else ''})")
     for note in result.notes:
         click.echo(f"Note: {note}")
     click.echo(result.summary())

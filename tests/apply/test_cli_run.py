@@ -40,10 +40,11 @@ def test_plan_exit_codes_and_every_format(spec_dir):
 
 
 def test_apply_no_wait_reports_training_in_progress_and_the_next_apply_picks_it_up(spec_dir):
-    spec = str(spec_dir.write(steps=100))
+    spec = str(spec_dir.write(steps=100, generate=True))
     first = run("--sandbox", "-v", "apply", spec, "--auto-approve", "--no-wait")
     assert first.exit_code == 0, first.output
     assert "running model.lucy-lora.training: training in progress" in first.stdout
+    assert "deferred 2 step(s) that wait for it (generation.places[beach-seed1]" in first.stdout
     assert "Training in progress: the next apply picks it up." in first.stdout
     assert "requests (" in first.stderr  # -v: request counts
     waiting = run("--sandbox", "plan", spec, "--detailed-exitcode")
@@ -51,6 +52,7 @@ def test_apply_no_wait_reports_training_in_progress_and_the_next_apply_picks_it_
     second = run("--sandbox", "apply", spec, "--auto-approve")
     assert second.exit_code == 0, second.output
     assert run("--sandbox", "plan", spec, "--detailed-exitcode").exit_code == 0
+    assert len(list((spec_dir.root / "outputs" / "places").glob("*.png"))) == 2
 
 
 def test_saved_plan_is_applied_once_and_then_refused_as_stale(spec_dir, tmp_path):
