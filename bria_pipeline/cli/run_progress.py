@@ -64,15 +64,18 @@ class BarProgress:
         self.jobs: dict[str, Any] = {}
 
     def __enter__(self) -> BarProgress:
-        self.progress.start()
-        return self
+        return self  # the bars start with the work, after any question about the plan
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.overall is not None:
+            self.progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "plan":
+            self.progress.start()
             self.overall = self.progress.add_task("apply", total=event.total or 0, status=event.message)
+            return
+        if self.overall is None:
             return
         if event.kind == "advance" and event.total:
             task = self.jobs.get(event.address)
