@@ -8,7 +8,7 @@ import json
 import zipfile
 
 import pytest
-from conftest import TG, Api, png_bytes, zip_of
+from sandbox_api import TG, Api, png_bytes, zip_of
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import TG, Api, b64, png_bytes, zip_of
+from sandbox_api import TG, Api, b64, png_bytes, zip_of
 from contract_schemas import find_operation, known_inconsistency, load_operations, validate
 
 from bria_pipeline.sandbox import ManualClock, create_app

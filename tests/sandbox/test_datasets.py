@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TG, Api, png_bytes
+from sandbox_api import TG, Api, png_bytes
 
 
 def _draft_with_images(api: Api, count: int, *, schema: bool = True) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TG, Api, b64, png_bytes
+from sandbox_api import TG, Api, b64, png_bytes
 
 from bria_pipeline.sandbox import descriptions
 

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from conftest import OTHER_TOKEN, TG, Api
+from sandbox_api import OTHER_TOKEN, TG, Api
 
 from bria_pipeline.sandbox import FaultPlan, FaultPlanError
 

@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from conftest import OTHER_TOKEN, TG, Api, b64, png_bytes
+from sandbox_api import OTHER_TOKEN, TG, Api, b64, png_bytes
 from PIL import Image
 
 IMAGE = "/v2/image/generate/tailored"

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from conftest import TG, Api, b64, png_bytes
+from sandbox_api import TG, Api, b64, png_bytes
 from PIL import Image
 
 

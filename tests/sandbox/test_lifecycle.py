@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, png_bytes
+from sandbox_api import Api, png_bytes
 
 
 def test_project_dataset_images_model_training_and_generation_flow(api: Api) -> None:

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
-from conftest import TG, TOKEN, Api, png_bytes
+from sandbox_api import TG, TOKEN, Api, png_bytes
 
 from bria_pipeline.sandbox import ManualClock, create_app
 

@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import TG, TOKEN, Api
+from sandbox_api import TG, TOKEN, Api
 
 from bria_pipeline.sandbox import ManualClock, create_app, running
 

@@ -4,7 +4,7 @@ appearing as emulated time passes, stopping, failing, and what training forbids.
 from __future__ import annotations
 
 import pytest
-from conftest import TG, Api
+from sandbox_api import TG, Api
 
 
 @pytest.fixture
