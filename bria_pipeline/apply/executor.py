@@ -162,14 +162,14 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
             else:
                 run.lock.structured_prompts[h] = {"structured_prompt": text}
         run.save_lock()
-    for address, message in report.failed:
-        result.steps.append(StepResult(address, "failed", message))
-    for address, message in report.skipped:
-        result.steps.append(StepResult(address, "skipped", message))
-    for address in report.generated + report.resumed:
-        result.steps.append(StepResult(address, "done", "generated"))
-    for address in report.still_running:
-        result.steps.append(StepResult(address, "running", "request still running: the next apply collects it"))
+    steps = [StepResult(address, "failed", message) for address, message in report.failed]
+    steps += [StepResult(address, "skipped", message) for address, message in report.skipped]
+    steps += [StepResult(address, "done", "generated") for address in report.generated + report.resumed]
+    steps += [StepResult(address, "running", "request still running: the next apply collects it") for address in report.still_running]
+    kinds = {"done": "end", "failed": "fail", "skipped": "skip", "running": "running"}
+    for step in steps:
+        result.steps.append(step)
+        run.report(kinds[step.status], step.address, step.message)
     try:
         write_gallery(generation.output_dir, manifest)
     except (OSError, BriaPipelineError) as exc:
