@@ -375,7 +375,14 @@ class Pipeline:
                 kind, _, key = address.partition(".")
                 project_id = store.project_id()
                 if project_id is None:
-                    raise StateError(f"import the project first: bria-pipeline import {self.spec_path} project ID")
+                    named = [p for p in await client.list_projects() if p.name == desired.project.name]
+                    if len(named) != 1:
+                        raise StateError(
+                            f"{len(named)} projects are named {desired.project.name!r}: say which is this spec's first",
+                            hint=f"bria-pipeline import {self.spec_path} project ID",
+                        )
+                    project_id = named[0].id
+                    store.record("project", project_id, desired.project.name, save=False)
                 if kind == "dataset" and key in desired.datasets:
                     found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
                     if not found:

@@ -306,3 +306,24 @@ def test_lost_responses_are_read_back_and_nothing_is_made_twice(spec_dir, tmp_pa
     finally:
         clean.state.sandbox.close()
         lossy.state.sandbox.close()
+
+
+def test_a_hand_made_draft_dataset_is_imported_and_brought_to_the_spec(spec_dir, make_pipeline, sandbox_app):
+    spec_dir.write(models=False)
+
+    async def by_hand(client):
+        project = await client.create_project("lucy-test", ip_medium="illustration", ip_type="defined_character",
+                                              ip_name="Lucy", ip_description="a girl with purple hair")
+        dataset = await client.create_dataset(project.id, "my first try")
+        await client.create_dataset(project.id, "unrelated")
+        return dataset.id
+
+    dataset_id = console(sandbox_app, by_hand)
+    assert "is now dataset.lucy" in make_pipeline().import_("dataset.lucy", dataset_id)
+    plan = make_pipeline().plan()
+    rename = plan.action("dataset.lucy")
+    assert rename.kind == "update" and rename.changes[0].old == "my first try"
+    assert make_pipeline().apply(auto_approve=True).ok
+    names = sorted(d["name"] for d in remote_snapshot(sandbox_app)["datasets"])
+    assert names[1] == "unrelated" and names[0].startswith("lucy-")
+    assert not make_pipeline().plan().has_changes
