@@ -26,22 +26,31 @@ async def _find_dataset(run: Run, project_id: int, name: str):
     return hits[0] if len(hits) == 1 else None
 
 
-async def create_dataset(run: Run, action: Action) -> str:
+async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int, object, bool]:
+    """Create (or clone) the dataset `action` names, at most once; returns (id, answer, created)."""
     key, name = action.payload["dataset"], action.payload["name"]
     project_id = run.index.id("project")
-
-    dataset_id, _, created = await create_once(
+    dataset_id, made, created = await create_once(
         run,
-        op="create_dataset",
+        op=op,
         kind="dataset",
         name=name,
         address=action.address,
         key=key,
         parent_id=project_id,
         find=lambda: _find_dataset(run, project_id, name),
-        create=lambda: run.client.create_dataset(project_id, name, upload_type=action.payload["upload_type"]),
+        create=lambda: create(project_id, name),
     )
     run.index.ids[f"dataset.{key}"] = dataset_id
+    return dataset_id, made, created
+
+
+async def create_dataset(run: Run, action: Action) -> str:
+    key, name = action.payload["dataset"], action.payload["name"]
+    upload_type = action.payload["upload_type"]
+    dataset_id, _, created = await _make_dataset(
+        run, action, "create_dataset", lambda project_id, name: run.client.create_dataset(project_id, name, upload_type=upload_type)
+    )
     run.index.schemas[key] = None
     if created:
         run.index.set_images(key, [])
@@ -52,20 +61,9 @@ async def create_dataset(run: Run, action: Action) -> str:
 
 async def clone_dataset(run: Run, action: Action) -> str:
     key, name, source_id = action.payload["dataset"], action.payload["name"], action.payload["source_id"]
-    project_id = run.index.id("project")
-
-    dataset_id, made, created = await create_once(
-        run,
-        op="clone_dataset",
-        kind="dataset",
-        name=name,
-        address=action.address,
-        key=key,
-        parent_id=project_id,
-        find=lambda: _find_dataset(run, project_id, name),
-        create=lambda: run.client.clone_dataset(source_id, name=name),
+    dataset_id, made, _ = await _make_dataset(
+        run, action, "clone_dataset", lambda project_id, name: run.client.clone_dataset(source_id, name=name)
     )
-    run.index.ids[f"dataset.{key}"] = dataset_id
     if made is not None and made.images and (made.images_count is None or len(made.images) >= made.images_count):
         run.index.set_images(key, _remote_images(made.images))
         run.index.schemas[key] = made.visual_schema
