@@ -19,6 +19,7 @@ emulator, in process, persisted in ``.bria/sandbox.sqlite`` beside the spec.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -208,7 +209,12 @@ class Pipeline:
         async with self.client() as client:
             observed = await self._observe(client, store, lock)
             self.last_requests = client.stats.as_dict()
-        return make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets))
+        return self._as_given(make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets)))
+
+    def _as_given(self, plan: Plan) -> Plan:
+        """The plan names the spec as the caller did (a relative path stays relative in PR comments
+        and saved plans)."""
+        return dataclasses.replace(plan, spec_path=str(self.spec_path))
 
     def plan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
         return _run(self.aplan(prune=prune, targets=targets))
@@ -219,7 +225,7 @@ class Pipeline:
         async with self.client() as client:
             observed = await self._observe(client, store, lock, images=False)
             self.last_requests = client.stats.as_dict()
-        return plan_destroy(self.desired, observed, lock)
+        return self._as_given(plan_destroy(self.desired, observed, lock))
 
     def plan_destroy(self) -> Plan:
         return _run(self.aplan_destroy())
@@ -273,9 +279,9 @@ class Pipeline:
                                 lock_hash=lock.fingerprint())
                     plan = saved
                 elif operation == "destroy":
-                    plan = plan_destroy(desired, observed, lock)
+                    plan = self._as_given(plan_destroy(desired, observed, lock))
                 else:
-                    plan = make_plan(desired, observed, lock, prune=prune, targets=targets)
+                    plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
                 decision = on_plan(plan) if on_plan is not None else None
                 if decision is False:
                     return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
