@@ -1,4 +1,5 @@
-"""Planning one dataset: which remote version to carry on with, then schema, images, captions, status.
+"""Planning one dataset: which remote version to carry on with, then its schema and status
+(images: dataset_images.py; captions: dataset_captions.py).
 
 Choosing the version (first match wins):
 
@@ -17,55 +18,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..lockfile import caption_key
-from ..model import DesiredDataset, ImageSource
-from ..state.observed import ObservedDataset, ObservedImage
+from ..model import DesiredDataset
+from ..state.observed import ObservedDataset
 from .actions import Action, Change
 from .context import DatasetOutcome, PlanContext, brief
+from .dataset_captions import plan_captions
+from .dataset_images import plan_bulk, plan_images
+from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
 from .identity import VersionName, parse_version_name, version_name
-
-BULK_RUNNING = ("pending", "processing")
-
 
 @dataclass
 class _Version:
     name: VersionName
     dataset: ObservedDataset
     renamed_to: str | None  # the name it carries after a rename outside bria-pipeline
-
-
-@dataclass
-class _Target:
-    mode: str  # current, reuse, clone, create
-    name: str  # the remote name the dataset will carry
-    dataset: ObservedDataset | None  # current/reuse: the dataset itself; clone: the source
-    renamed_to: str | None = None
-    mismatch: str | None = None  # why a completed current version could not be kept
-
-    @property
-    def base_images(self) -> tuple[ObservedImage, ...]:
-        if self.mode == "create" or self.dataset is None:
-            return ()
-        return self.dataset.images or ()
-
-    @property
-    def base_schema(self) -> str | None:
-        return None if self.mode == "create" or self.dataset is None else self.dataset.visual_schema
-
-
-def desired_schema_text(ctx: PlanContext, ds: DesiredDataset) -> str | None:
-    """The schema text the dataset should carry, when it is known without asking the service."""
-    vs = ds.visual_schema
-    if vs.text is not None and not vs.refine:
-        return vs.text
-    return ctx.lock.visual_schema(vs)
-
-
-def desired_caption(ctx: PlanContext, ds: DesiredDataset, image: ImageSource) -> str | None:
-    if image.caption_refine:
-        return ctx.lock.caption(image, ds.visual_schema)
-    return image.caption
 
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
@@ -92,10 +59,10 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
 
     schema_address, schema_set = _schema(ctx, ds, target, address)
     if ds.upload_type == "advanced":
-        image_addresses, kept, uploaded = _bulk(ctx, ds, target, address, schema_address)
+        image_addresses, kept, uploaded = plan_bulk(ctx, ds, target, address, schema_address)
     else:
-        image_addresses, kept, uploaded = _images(ctx, ds, target, address, schema_address)
-    caption_addresses = _captions(ctx, ds, target, address, schema_address, schema_set, kept, uploaded, image_addresses)
+        image_addresses, kept, uploaded = plan_images(ctx, ds, target, address, schema_address)
+    caption_addresses = plan_captions(ctx, ds, target, address, schema_address, schema_set, kept, uploaded, image_addresses)
     ready = ctx.deps(address, schema_address, *image_addresses, *caption_addresses)
     status_address = f"{address}.status"
     if ds.complete:
@@ -131,7 +98,7 @@ def _versions(ctx: PlanContext, ds: DesiredDataset) -> list[_Version]:
     return out
 
 
-def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[_Version]) -> _Target:
+def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[_Version]) -> Target:
     current = sorted(
         (v for v in versions if v.name.fingerprint == ds.fingerprint),
         key=lambda v: (v.name.revision, v.dataset.id),
@@ -140,22 +107,22 @@ def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[_Version
         top = current[-1]
         mismatch = _mismatch(ctx, ds, top.dataset)
         if mismatch is None:
-            return _Target("current", str(top.name), top.dataset, top.renamed_to)
+            return Target("current", str(top.name), top.dataset, top.renamed_to)
         name = version_name(ds.key, ds.fingerprint, top.name.revision + 1)
         if ds.upload_type == "basic" and top.dataset.images is not None:
-            return _Target("clone", name, top.dataset, mismatch=mismatch)
-        return _Target("create", name, None, mismatch=mismatch)
+            return Target("clone", name, top.dataset, mismatch=mismatch)
+        return Target("create", name, None, mismatch=mismatch)
     drafts = sorted(
         (v for v in versions if not v.dataset.completed and _reusable_draft(ds, v.dataset)),
         key=lambda v: v.dataset.id,
     )
     if drafts:
         top = drafts[-1]
-        return _Target("reuse", ds.remote_name, top.dataset, top.renamed_to)
+        return Target("reuse", ds.remote_name, top.dataset, top.renamed_to)
     completed = sorted((v for v in versions if v.dataset.completed), key=lambda v: v.dataset.id)
     if completed and ds.upload_type == "basic" and completed[-1].dataset.images is not None:
-        return _Target("clone", ds.remote_name, completed[-1].dataset)
-    return _Target("create", ds.remote_name, None)
+        return Target("clone", ds.remote_name, completed[-1].dataset)
+    return Target("create", ds.remote_name, None)
 
 
 def _reusable_draft(ds: DesiredDataset, dataset: ObservedDataset) -> bool:
@@ -181,7 +148,7 @@ def _mismatch(ctx: PlanContext, ds: DesiredDataset, dataset: ObservedDataset) ->
         return "its visual schema differs from the one pinned in the lock file"
     if ds.zip_url is not None:
         return None
-    wanted = sorted(i.remote_name for i in _unique(ds.images))
+    wanted = sorted(i.remote_name for i in unique_images(ds.images))
     if dataset.images is not None:
         have = sorted(i.image_name for i in dataset.images)
         if have != wanted:
@@ -203,7 +170,7 @@ def _mismatch(ctx: PlanContext, ds: DesiredDataset, dataset: ObservedDataset) ->
 # --- the dataset itself -------------------------------------------------------------------------
 
 
-def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> None:
+def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> None:
     if target.mode == "current":
         if target.renamed_to:
             _rename_back(ctx, ds, target, address)
@@ -285,7 +252,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: _Target, addre
     )
 
 
-def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> None:
+def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> None:
     ctx.emit(
         Action(
             address,
@@ -297,7 +264,7 @@ def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: _Target, address:
     )
 
 
-def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> DatasetOutcome:
+def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> DatasetOutcome:
     """A completed version that matches the spec: nothing remote to do; pin what the lock lacks."""
     dataset = target.dataset
     assert dataset is not None
@@ -338,7 +305,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: _Target, ad
 # --- visual schema ------------------------------------------------------------------------------
 
 
-def _schema(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str) -> tuple[str, bool]:
+def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> tuple[str, bool]:
     """Plan the visual schema; returns its address and whether the plan sets a schema."""
     schema_address = f"{address}.schema"
     vs = ds.visual_schema
@@ -410,228 +377,3 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str)
 # --- images ---------------------------------------------------------------------------------------
 
 
-def _unique(images: tuple[ImageSource, ...]) -> list[ImageSource]:
-    seen: set[str] = set()
-    out = []
-    for image in images:
-        if image.remote_name not in seen:
-            seen.add(image.remote_name)
-            out.append(image)
-    return out
-
-
-def _images(
-    ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str, schema_address: str
-) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
-    """Uploads and deletes; returns their addresses, the kept images by name, the uploaded names."""
-    base: dict[str, list[ObservedImage]] = {}
-    for image in target.base_images:
-        base.setdefault(image.image_name, []).append(image)
-    wanted = {i.remote_name: i for i in _unique(ds.images)}
-    cloned = target.mode == "clone"
-    deletes: list[str] = []
-    for name, images in sorted(base.items()):
-        extra = images if name not in wanted else images[1:]
-        for n, image in enumerate(extra):
-            delete_address = f"{address}.image[{name}]" if n == 0 and name not in wanted else f"{address}.image[{name}#{image.id}]"
-            reason = "not in the spec" if name not in wanted else "a second copy of an image already in the dataset"
-            deletes.append(delete_address)
-            ctx.emit(
-                Action(
-                    delete_address,
-                    "delete",
-                    reason,
-                    changes=(Change("image_name", name, None),),
-                    depends_on=ctx.deps(address),
-                    payload={
-                        "op": "delete_image",
-                        "dataset": ds.key,
-                        "image_name": name,
-                        "image_id": None if cloned else image.id,
-                        "copy": 0 if name not in wanted else n + 1,
-                    },
-                )
-            )
-    uploads: list[str] = []
-    uploaded: set[str] = set()
-    kept: dict[str, ObservedImage] = {}
-    in_target = target.name if target.mode != "clone" else f"{target.name} (after cloning)"
-    for name, image in wanted.items():
-        if name in base:
-            kept[name] = base[name][0]
-            continue
-        upload_address = f"{address}.image[{image.key}]"
-        uploads.append(upload_address)
-        uploaded.add(name)
-        ctx.emit(
-            Action(
-                upload_address,
-                "create",
-                f"not in {in_target} yet",
-                changes=(Change("image_name", None, name),),
-                depends_on=ctx.deps(address, schema_address, *deletes),
-                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": name},
-            )
-        )
-    return deletes + uploads, kept, uploaded
-
-
-def _bulk(
-    ctx: PlanContext, ds: DesiredDataset, target: _Target, address: str, schema_address: str
-) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
-    """An advanced dataset: one bulk upload of a zip (built and staged at apply time, or the spec's)."""
-    images_address = f"{address}.images"
-    dataset = target.dataset if target.mode in ("current", "reuse") else None
-    if dataset is not None and dataset.bulk_status in BULK_RUNNING:
-        ctx.emit(
-            Action(
-                images_address,
-                "wait",
-                f"the bulk upload into {target.name} is {dataset.bulk_status}: wait for it",
-                depends_on=ctx.deps(address, schema_address),
-                payload={"op": "wait_bulk", "dataset": ds.key},
-            )
-        )
-        return [images_address], {}, set()
-    if dataset is not None and dataset.count > 0:
-        return [], {i.image_name: i for i in dataset.images or ()}, set()
-    source = f"the zip at {ds.zip_url}" if ds.zip_url else f"a zip of {len(ds.images)} images built and staged at apply time"
-    ctx.emit(
-        Action(
-            images_address,
-            "create",
-            f"bulk upload from {source}",
-            changes=(Change("images", 0, len(ds.images) if not ds.zip_url else "(zip)"),),
-            depends_on=ctx.deps(address, schema_address),
-            payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
-        )
-    )
-    return [images_address], {}, {i.remote_name for i in ds.images}
-
-
-# --- captions -------------------------------------------------------------------------------------
-
-
-def _captions(
-    ctx: PlanContext,
-    ds: DesiredDataset,
-    target: _Target,
-    address: str,
-    schema_address: str,
-    schema_set: bool,
-    kept: dict[str, ObservedImage],
-    uploaded: set[str],
-    image_addresses: list[str],
-) -> list[str]:
-    captions_address = f"{address}.captions"
-    uncaptioned = [i for i in kept.values() if not i.has_caption]
-    in_progress = target.mode in ("current", "reuse") and target.dataset is not None and (
-        target.dataset.captions_update_status == "in_progress"
-    )
-    will_have_schema = schema_set or target.base_schema is not None or desired_schema_text(ctx, ds) is not None
-    regenerate_all = bool(kept) and (schema_set or (uncaptioned and will_have_schema and not in_progress))
-    overrides: list[tuple[ImageSource, ObservedImage | None]] = []
-    drifted: list[tuple[ImageSource, ObservedImage]] = []
-    for image in _unique(ds.images):
-        obs = None if image.remote_name in uploaded else kept.get(image.remote_name)
-        if image.caption is not None or image.caption_refine:
-            overrides.append((image, obs))
-        elif obs is not None and obs.caption_source == "manual" and not regenerate_all:
-            drifted.append((image, obs))
-
-    depends = ctx.deps(address, schema_address, *image_addresses)
-    if regenerate_all:
-        if schema_set:
-            why = f"the visual schema is set by this plan and {len(kept)} images are already in the dataset"
-        else:
-            why = f"{len(uncaptioned)} images were uploaded before the visual schema was set"
-        ctx.emit(
-            Action(
-                captions_address,
-                "update",
-                f"regenerate all captions: {why}",
-                depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": True},
-            )
-        )
-    elif uploaded or in_progress:
-        what = f"{len(uploaded)} new image{'s' if len(uploaded) != 1 else ''}" if uploaded else "the images"
-        ctx.emit(
-            Action(
-                captions_address,
-                "wait",
-                f"wait for the automatic captions of {what}",
-                depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": False},
-            )
-        )
-    addresses = [captions_address] if ctx.changed(captions_address) else []
-
-    for image, obs in drifted:
-        caption_address = f"{address}.caption[{image.key}]"
-        ctx.emit(
-            Action(
-                caption_address,
-                "update",
-                "caption edited outside bria-pipeline (drift): the automatic caption is generated again",
-                changes=(Change("caption_source", "manual", "automatic"),),
-                depends_on=ctx.deps(address, schema_address),
-                payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
-            )
-        )
-        addresses.append(caption_address)
-    for image, obs in overrides:
-        caption_address = f"{address}.caption[{image.key}]"
-        want = desired_caption(ctx, ds, image)
-        caption_depends = ctx.deps(address, schema_address, f"{address}.image[{image.key}]", captions_address)
-        if want is None:
-            if obs is not None and target.mode == "current" and obs.caption_source == "manual":
-                ctx.emit(
-                    Action(
-                        caption_address,
-                        "create",
-                        f"the lock file has no pin for this refined caption: pinned from {target.name}",
-                        changes=(Change("lock: caption", None, brief(obs.caption)),),
-                        depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
-                    )
-                )
-            else:
-                n = len(image.caption_refine)
-                start = "the spec's caption" if image.caption is not None else "the automatic caption"
-                ctx.emit(
-                    Action(
-                        caption_address,
-                        "update",
-                        f"refine {start} with {n} instruction{'s' if n != 1 else ''}, pin it in the lock file and set it",
-                        changes=(Change("caption", brief(obs.caption) if obs else None, "(refined)"),),
-                        depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True},
-                    )
-                )
-            addresses.append(caption_address)
-            continue
-        if obs is not None and obs.caption == want and obs.caption_source == "manual" and not regenerate_all and target.mode != "clone":
-            continue
-        reason = "refined caption pinned in the lock file" if image.caption_refine else "manual caption from the spec"
-        if obs is not None and obs.caption_source == "manual" and obs.caption != want and not regenerate_all:
-            reason += " (the dataset's caption was edited: drift)"
-        ctx.emit(
-            Action(
-                caption_address,
-                "update",
-                reason,
-                changes=(Change("caption", brief(obs.caption) if obs else None, brief(want)),),
-                depends_on=caption_depends,
-                payload={
-                    "op": "caption",
-                    "dataset": ds.key,
-                    "key": image.key,
-                    "mode": "manual",
-                    "put": True,
-                    "pin": caption_key(image, ds.visual_schema) if image.caption_refine else None,
-                },
-            )
-        )
-        addresses.append(caption_address)
-    return addresses

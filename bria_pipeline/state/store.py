@@ -97,7 +97,7 @@ class StateStore:
             raise StateFileError(
                 path,
                 f"not a usable state file ({exc})",
-                hint=f"delete it and run `bria-pipeline refresh`: it is rebuilt from the remote",
+                hint="delete it and run `bria-pipeline refresh`: it is rebuilt from the remote",
             ) from None
 
     # --- persistence ----------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""Planning a dataset's images: uploads and deletes (basic), or its one bulk upload (advanced)."""
+
+from __future__ import annotations
+
+from ..model import DesiredDataset
+from ..state.observed import ObservedImage
+from .actions import Action, Change
+from .context import PlanContext
+from .dataset_target import Target, unique_images
+
+BULK_RUNNING = ("pending", "processing")
+
+
+def plan_images(
+    ctx: PlanContext, ds: DesiredDataset, target: Target, address: str, schema_address: str
+) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
+    """Uploads and deletes; returns their addresses, the kept images by name, the uploaded names."""
+    base: dict[str, list[ObservedImage]] = {}
+    for image in target.base_images:
+        base.setdefault(image.image_name, []).append(image)
+    wanted = {i.remote_name: i for i in unique_images(ds.images)}
+    cloned = target.mode == "clone"
+    deletes: list[str] = []
+    for name, images in sorted(base.items()):
+        extra = images if name not in wanted else images[1:]
+        for n, image in enumerate(extra):
+            delete_address = f"{address}.image[{name}]" if n == 0 and name not in wanted else f"{address}.image[{name}#{image.id}]"
+            reason = "not in the spec" if name not in wanted else "a second copy of an image already in the dataset"
+            deletes.append(delete_address)
+            ctx.emit(
+                Action(
+                    delete_address,
+                    "delete",
+                    reason,
+                    changes=(Change("image_name", name, None),),
+                    depends_on=ctx.deps(address),
+                    payload={
+                        "op": "delete_image",
+                        "dataset": ds.key,
+                        "image_name": name,
+                        "image_id": None if cloned else image.id,
+                        "copy": 0 if name not in wanted else n + 1,
+                    },
+                )
+            )
+    uploads: list[str] = []
+    uploaded: set[str] = set()
+    kept: dict[str, ObservedImage] = {}
+    in_target = target.name if target.mode != "clone" else f"{target.name} (after cloning)"
+    for name, image in wanted.items():
+        if name in base:
+            kept[name] = base[name][0]
+            continue
+        upload_address = f"{address}.image[{image.key}]"
+        uploads.append(upload_address)
+        uploaded.add(name)
+        ctx.emit(
+            Action(
+                upload_address,
+                "create",
+                f"not in {in_target} yet",
+                changes=(Change("image_name", None, name),),
+                depends_on=ctx.deps(address, schema_address, *deletes),
+                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": name},
+            )
+        )
+    return deletes + uploads, kept, uploaded
+
+
+def plan_bulk(
+    ctx: PlanContext, ds: DesiredDataset, target: Target, address: str, schema_address: str
+) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
+    """An advanced dataset: one bulk upload of a zip (built and staged at apply time, or the spec's)."""
+    images_address = f"{address}.images"
+    dataset = target.dataset if target.mode in ("current", "reuse") else None
+    if dataset is not None and dataset.bulk_status in BULK_RUNNING:
+        ctx.emit(
+            Action(
+                images_address,
+                "wait",
+                f"the bulk upload into {target.name} is {dataset.bulk_status}: wait for it",
+                depends_on=ctx.deps(address, schema_address),
+                payload={"op": "wait_bulk", "dataset": ds.key},
+            )
+        )
+        return [images_address], {}, set()
+    if dataset is not None and dataset.count > 0:
+        return [], {i.image_name: i for i in dataset.images or ()}, set()
+    source = f"the zip at {ds.zip_url}" if ds.zip_url else f"a zip of {len(ds.images)} images built and staged at apply time"
+    ctx.emit(
+        Action(
+            images_address,
+            "create",
+            f"bulk upload from {source}",
+            changes=(Change("images", 0, len(ds.images) if not ds.zip_url else "(zip)"),),
+            depends_on=ctx.deps(address, schema_address),
+            payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
+        )
+    )
+    return [images_address], {}, {i.remote_name for i in ds.images}
+
+
+# --- captions -------------------------------------------------------------------------------------
