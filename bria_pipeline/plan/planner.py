@@ -168,7 +168,8 @@ def _plan_project(ctx: PlanContext) -> None:
     reason = "renamed outside bria-pipeline (drift): its name is restored" if have.name != want.name else ""
     others = [c.attribute for c in changes if c.attribute != "project_name"]
     if others:
-        reason = (reason + "; " if reason else "") + f"{', '.join(others)} differ from the spec: updated in place"
+        verb = "differs" if len(others) == 1 else "differ"
+        reason = (reason + "; " if reason else "") + f"{', '.join(others)} {verb} from the spec: updated in place"
     ctx.emit(
         Action(
             "project",
