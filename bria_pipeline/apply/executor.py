@@ -165,6 +165,8 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
     steps = [StepResult(address, "failed", message) for address, message in report.failed]
     steps += [StepResult(address, "skipped", message) for address, message in report.skipped]
     steps += [StepResult(address, "done", "generated") for address in report.generated + report.resumed]
+    steps += [StepResult(address, "done", "pinned in the lock file (no request)") for address in report.pinned]
+    steps += [StepResult(address, "done", "deleted (a local output; nothing remote exists)") for address in report.deleted]
     steps += [StepResult(address, "running", "request still running: the next apply collects it") for address in report.still_running]
     kinds = {"done": "end", "failed": "fail", "skipped": "skip", "running": "running"}
     for step in steps:
