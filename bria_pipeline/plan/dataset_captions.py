@@ -65,13 +65,18 @@ def plan_captions(
         )
     addresses = [captions_address] if ctx.changed(captions_address) else []
 
+    # Only the version named after the spec's own content was captioned from this very spec: a
+    # difference there is drift. Any other version (cloned or reused) was made from an earlier spec.
+    drift_possible = target.mode == "current"
     for image, obs in drifted:
         caption_address = f"{address}.caption[{image.key}]"
         ctx.emit(
             Action(
                 caption_address,
                 "update",
-                "caption edited outside bria-pipeline (drift): the automatic caption is generated again",
+                "caption edited outside bria-pipeline (drift): the automatic caption is generated again"
+                if drift_possible
+                else "the spec no longer sets this caption: the automatic caption is generated again",
                 changes=(Change("caption_source", "manual", "automatic"),),
                 depends_on=ctx.deps(address, schema_address),
                 payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
@@ -112,7 +117,7 @@ def plan_captions(
         if obs is not None and obs.caption == want and obs.caption_source == "manual" and not regenerate_all and target.mode != "clone":
             continue
         reason = "refined caption pinned in the lock file" if image.caption_refine else "manual caption from the spec"
-        if obs is not None and obs.caption_source == "manual" and obs.caption != want and not regenerate_all:
+        if drift_possible and obs is not None and obs.caption_source == "manual" and obs.caption != want and not regenerate_all:
             reason += " (the dataset's caption was edited: drift)"
         ctx.emit(
             Action(

@@ -291,6 +291,38 @@ def test_manual_caption_edited_in_the_console_is_regenerated():
     assert action.kind == "update" and action.payload["mode"] == "regenerate"
 
 
+def test_a_caption_changed_in_the_spec_of_a_completed_dataset_is_not_called_drift():
+    manual = image("images/pose-06.png", caption='{"action": "walking"}')
+    ds0 = dataset(imgs=images()[:5] + (manual,))
+    obs_images = list(remote_images(ds0, 500))
+    obs_images[5] = replace(obs_images[5], caption='{"action": "walking"}', caption_source="manual")
+    done = remote_dataset(ds0, imgs=tuple(obs_images), listed=True)
+    ds1 = dataset(imgs=images()[:5] + (replace(manual, caption='{"action": "running"}'),))
+    d1 = desired(datasets=[ds1], models=[])
+    p = plan(d1, Observed(project=remote_project(d1), datasets=(done,)), pinned(d1))
+    assert p.action("dataset.lucy").payload["op"] == "clone_dataset"
+    assert p.action("dataset.lucy.caption[images/pose-06.png]").reason == "manual caption from the spec"
+    # the next spec drops the caption: the clone gets the automatic one again, and that is no drift either
+    d2 = desired(datasets=[dataset(imgs=images()[:5] + (replace(manual, caption=None),))], models=[])
+    p2 = plan(d2, Observed(project=remote_project(d2), datasets=(done,)), pinned(d2))
+    regenerate = p2.action("dataset.lucy.caption[images/pose-06.png]")
+    assert regenerate.payload["mode"] == "regenerate"
+    assert regenerate.reason == "the spec no longer sets this caption: the automatic caption is generated again"
+
+
+def test_a_manual_caption_edited_in_the_console_of_a_draft_is_set_again_as_drift():
+    manual = image("images/pose-06.png", caption='{"action": "walking"}')
+    ds = dataset(imgs=images()[:5] + (manual,))
+    d = desired(datasets=[ds], models=[])
+    obs_images = list(remote_images(ds, 500))
+    obs_images[5] = replace(obs_images[5], caption='{"edited": "in the console"}', caption_source="manual")
+    draft = remote_dataset(ds, status="draft", imgs=tuple(obs_images))
+    p = plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
+    assert p.action("dataset.lucy.caption[images/pose-06.png]").reason == (
+        "manual caption from the spec (the dataset's caption was edited: drift)"
+    )
+
+
 def test_images_uploaded_before_the_schema_get_all_captions_regenerated():
     d = desired(models=[])
     ds = d.datasets["lucy"]
