@@ -8,7 +8,7 @@
     result = p.apply(plan, auto_approve=True, on_progress=print)
     print(result.summary(), p.outputs()[:3])
 
-Every method has an async twin (`aplan`, `aapply`, `adestroy`, `ashow`, `arefresh`, `aimport_`)
+Every method has an async twin (`aplan`, `aapply`, `adestroy`, `ashow`, `arefresh`, `aimport_`, `areview`)
 for code that already runs an event loop (notebooks: `await p.aapply()`).
 
 Local files beside the spec: ``<spec>.lock.yaml`` (pins, committed) and ``.bria/<spec>/``
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .api.client import AsyncBriaClient
-from .api.config import _is_loopback as is_loopback
+from .api.config import is_loopback
 from .api.stats import EventHandler
 from .apply.context import ApplyOptions, RemoteIndex, Run
 from .apply.errors import ApplyInterrupted, ApprovalRequired
@@ -37,8 +37,9 @@ from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.result import ApplyResult
 from .generate.manifest import Manifest
+from .generate.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
-from .model import Desired
+from .model import Desired, DesiredDataset
 from .plan.document import Plan, check_fresh
 from .plan.errors import PlanFileError
 from .plan.planner import plan as make_plan
@@ -46,7 +47,7 @@ from .plan.planner import plan_destroy
 from .state.errors import StateError
 from .state.lock import StateLock
 from .state.observe import observe, record_owned
-from .state.observed import Observed
+from .state.observed import Observed, ObservedDataset, ObservedImage
 from .state.show import describe_state
 from .state.store import STATE_DIR, StateStore, state_dir_for
 
@@ -408,6 +409,48 @@ class Pipeline:
     def import_(self, address: str, remote_id: int) -> str:
         return _run(self.aimport_(address, remote_id))
 
+    # --- review ----------------------------------------------------------------------------------
+
+    async def areview_datasets(self) -> list[DatasetReview]:
+        """Each dataset of the spec as the review sheet shows it: the spec's images with the
+        captions the dataset the spec uses has now (none before it exists), and what is pending.
+        Reads only: the observing list calls, plus one image listing of a completed dataset."""
+        lock = load_lock(self.lock_path)
+        store = StateStore.for_spec(self.spec_path)
+        async with self.client() as client:
+            observed = await self._observe(client, store, lock)
+            bindings = make_plan(self.desired, observed, lock).bindings
+            reviews = []
+            for key, dataset in self.desired.datasets.items():
+                remote = observed.dataset_by_id(bindings.get(f"dataset.{key}"))
+                if remote is not None and remote.images is None and remote.count:
+                    listed = await client.list_images(remote.id)
+                    images = tuple(ObservedImage(i.id, i.image_name or "", i.caption, i.caption_source) for i in listed)
+                    remote = dataclasses.replace(remote, images=images)
+                reviews.append(dataset_review(dataset, remote, lock))
+            self.last_requests = client.stats.as_dict()
+        return reviews
+
+    def review_datasets(self) -> list[DatasetReview]:
+        return _run(self.areview_datasets())
+
+    @property
+    def review_path(self) -> Path:
+        """Where `review()` writes the sheet by default: ``.bria/<spec>/review.html``."""
+        return self.state_dir / "review.html"
+
+    def write_review(self, reviews: list[DatasetReview], out: str | Path | None = None) -> Path:
+        """Write `reviews` as the review sheet (HTML, opens from disk) to `out` or `review_path`."""
+        title = f"Dataset review: {self.desired.project.name}"
+        return write_review_sheet(Path(out) if out is not None else self.review_path, reviews, title=title)
+
+    async def areview(self, out: str | Path | None = None) -> Path:
+        """Observe, then write the dataset review sheet; returns its path."""
+        return self.write_review(await self.areview_datasets(), out)
+
+    def review(self, out: str | Path | None = None) -> Path:
+        return _run(self.areview(out))
+
     # --- outputs ---------------------------------------------------------------------------------
 
     def outputs(self) -> list[dict[str, Any]]:
@@ -422,6 +465,67 @@ class Pipeline:
             data["path"] = str(generation.output_dir / record.file) if record.file else None
             out.append(data)
         return out
+
+
+NOT_UPLOADED = "not uploaded yet"
+NOT_IN_SPEC = "in the dataset, not in the spec"
+CAPTION_PENDING = "caption being generated"
+MANUAL_NOT_SENT = "manual caption from the spec, not sent yet"
+REFINE_NOT_RUN = "caption refinement not run yet"
+REFINED_NOT_SENT = "refined caption pinned in the lock file, not sent yet"
+
+
+def _same_caption(a: str | None, b: str | None) -> bool:
+    import json
+
+    if a is None or b is None:
+        return a == b
+    try:
+        return json.loads(a) == json.loads(b)
+    except ValueError:
+        return a.strip() == b.strip()
+
+
+def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock: Lock) -> DatasetReview:
+    """One dataset for the review sheet: the spec's images in order, each with the caption it has
+    remotely (or the spec's manual one, not sent yet) and what is still pending; then images the
+    remote dataset holds that the spec does not list."""
+    by_name = remote.images_by_name() if remote is not None else {}
+    images: list[ReviewImage] = []
+    for image in dataset.images:
+        found = by_name.pop(image.remote_name, [])
+        flags: list[str] = []
+        caption = source = None
+        if not found:
+            flags.append(NOT_UPLOADED)
+        else:
+            if len(found) > 1:
+                flags.append(f"uploaded {len(found)} times")
+            if found[0].has_caption:
+                caption, source = found[0].caption, found[0].caption_source
+            elif found[0].caption_source == "pending":
+                flags.append(CAPTION_PENDING)
+        if image.caption is not None:
+            if not _same_caption(caption, image.caption):
+                caption, source = image.caption, "manual"
+                flags.append(MANUAL_NOT_SENT)
+        elif image.caption_refine:
+            pinned = lock.caption(image, dataset.visual_schema)
+            if pinned is None:
+                flags.append(REFINE_NOT_RUN)
+            elif not _same_caption(caption, pinned):
+                caption, source = pinned, "manual"
+                flags.append(REFINED_NOT_SENT)
+        images.append(ReviewImage(image.remote_name, image.path, caption, source, tuple(flags), image.key, image.url,
+                                  image.width, image.height))
+    for name, extra in sorted(by_name.items()):
+        seen = extra[0]
+        images.append(ReviewImage(name, caption=seen.caption if seen.has_caption else None,
+                                  caption_source=seen.caption_source if seen.has_caption else None, flags=(NOT_IN_SPEC,)))
+    schema = (remote.visual_schema if remote is not None else None) or lock.visual_schema(dataset.visual_schema) \
+        or dataset.visual_schema.text
+    return DatasetReview(dataset.key, tuple(images), remote_name=remote.name if remote is not None else dataset.remote_name,
+                         status=remote.status if remote is not None else "not created yet", visual_schema=schema)
 
 
 def load_plan_file(path: str | Path) -> Plan:

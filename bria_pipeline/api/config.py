@@ -78,7 +78,8 @@ def normalize_api_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """A host on this machine (or the in-process sandbox's name): plain http is fine there."""
     if host in ("localhost", "sandbox.local"):
         return True
     try:
@@ -122,6 +123,6 @@ def resolve_config(
     secret = token if isinstance(token, Secret) else Secret(token.strip())
 
     origin = Origin.of(url)
-    if origin.scheme == "http" and not _is_loopback(origin.host) and not sandbox:
+    if origin.scheme == "http" and not is_loopback(origin.host) and not sandbox:
         log.warning("the API URL %s is plain http: the token travels unencrypted", url)
     return ClientConfig(api_url=url, token=secret, sandbox=sandbox)

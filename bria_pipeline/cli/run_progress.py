@@ -1,28 +1,27 @@
 """How apply and destroy show their progress.
 
-On a terminal (and without NO_COLOR / --no-color): rich progress bars with ETA, one for the whole
+On a terminal (colour allowed, --log-format text): rich progress bars with ETA, one for the whole
 run and one per long job (training steps, captions, bulk uploads, generation outputs). Otherwise
-(CI logs, pipes): one plain line per finished step, nothing redrawn.
+(CI logs, pipes, NO_COLOR, --log-format json): one line per finished step, nothing redrawn.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
-import click
-
 from ..apply.progress import ProgressEvent
+from .terminal import Diagnostics
 
 LINE_WORDS = {"end": "done", "fail": "FAILED", "skip": "skipped", "running": "running"}
 
 
 class PlainProgress:
-    """One line per finished step on stderr; `log_format="json"` makes them JSON lines."""
+    """One line per finished step on stderr, nothing redrawn; JSON lines with --log-format json."""
 
-    def __init__(self, *, log_format: str = "text") -> None:
-        self.log_format = log_format
+    LEVELS = {"fail": "error", "skip": "warning"}
+
+    def __init__(self, *, log_format: str = "text", diagnostics: Diagnostics | None = None) -> None:
+        self.diagnostics = diagnostics or Diagnostics(log_format=log_format)
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -33,13 +32,12 @@ class PlainProgress:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind not in LINE_WORDS and event.kind != "plan":
             return
-        if self.log_format == "json":
-            click.echo(json.dumps({"event": event.kind, "address": event.address, "message": event.message}), err=True)
-            return
         if event.kind == "plan":
-            click.echo(f"{event.message}", err=True)
+            self.diagnostics.line(event.message, event="plan", total=event.total)
             return
-        click.echo(f"  {LINE_WORDS[event.kind]:<8} {event.address}: {event.message}", err=True)
+        self.diagnostics.line(f"  {LINE_WORDS[event.kind]:<8} {event.address}: {event.message}",
+                              level=self.LEVELS.get(event.kind, "info"), event=event.kind, address=event.address,
+                              message=event.message)
 
 
 class BarProgress:
@@ -104,7 +102,8 @@ def _short(address: str, width: int = 40) -> str:
     return address if len(address) <= width else "…" + address[-(width - 1):]
 
 
-def progress_view(*, color: bool, log_format: str) -> PlainProgress | BarProgress:
-    if color and log_format == "text" and sys.stderr.isatty():
+def progress_view(diagnostics: Diagnostics) -> PlainProgress | BarProgress:
+    """Bars on a terminal that allows colour with text logs; plain lines everywhere else."""
+    if diagnostics.stderr_colour():
         return BarProgress()
-    return PlainProgress(log_format=log_format)
+    return PlainProgress(diagnostics=diagnostics)

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import click
 
+from .main_group import diagnostics_of
+from .terminal import route_logging
+
 LOSE_MODES = ("drop", "502")
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 @click.group("sandbox")
 def sandbox_group() -> None:
-    """A local, offline emulator of Bria's Tailored Generation API."""
+    """A local, offline emulator of Bria's Tailored Generation API.
+
+    Every plan/apply/show/... command also takes --sandbox, which runs this emulator in
+    process (persisted in .bria/sandbox.sqlite beside the spec): no server, no token.
+    `sandbox serve` serves it over HTTP for other clients and processes.
+
+    \b
+    Examples:
+      bria-pipeline sandbox serve --port 8000 --db .bria/sandbox.db
+      bria-pipeline --api-url http://127.0.0.1:8000 plan spec.yaml   # any BRIA_API_TOKEN
+    """
 
 
 @sandbox_group.command("serve")
@@ -38,29 +52,43 @@ def sandbox_group() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault decisions.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="uvicorn log level (info shows one line per request).")
-def serve_command(host: str, port: int, db: str | None, base_url: str | None, training_seconds: float,
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, db: str | None, base_url: str | None, training_seconds: float,
                   latency_ms: float, error_rate: float, rate_limit: int | None, quota: int | None,
                   lose_response_rate: float, lose_mode: str, generation_error_rate: float, seed: int,
                   log_level: str) -> None:
     """Serve the sandbox over HTTP (uvicorn) until interrupted.
 
+    Point any client at it: the SDK's base URL, the CLI's --api-url, or curl. Any non-empty
+    api_token is an organization of its own. With --log-format json the server's log lines
+    are JSON too.
+
     \b
-    Point any client at it: the SDK's base URL, the CLI's --api-url, or curl:
+    Examples:
       bria-pipeline sandbox serve --port 8000 --db .bria/sandbox.db
       curl -H 'api_token: any-token' http://127.0.0.1:8000/v1/tailored-gen/projects
-    Any non-empty api_token is an organization of its own.
+      bria-pipeline sandbox serve --latency-ms 200 --error-rate 0.05 --rate-limit 60
     """
-    from bria_pipeline.sandbox import FaultPlan, serve
+    from bria_pipeline.sandbox import FaultPlan, create_app, serve
 
     faults = FaultPlan(seed=seed, latency_ms=latency_ms, error_rate=error_rate, rate_limit_per_minute=rate_limit,
                        quota=quota, lose_response_rate=lose_response_rate, lose_mode=lose_mode,
                        generation_error_rate=generation_error_rate)
+    diag = diagnostics_of(ctx)
     shown = f"[{host}]" if ":" in host else host
     where = db or "memory (gone when stopped; use --db PATH to keep it)"
-    click.echo(f"bria-pipeline sandbox on http://{shown}:{port}  (state: {where})", err=True)
-    click.echo(f"  admin: http://{shown}:{port}/_sandbox/stats   stop: Ctrl+C", err=True)
-    serve(host=host, port=port, db=db, log_level=log_level, faults=faults, base_url=base_url,
-          training_seconds=training_seconds)
+    diag.info(f"bria-pipeline sandbox on http://{shown}:{port}  (state: {where})")
+    diag.info(f"  admin: http://{shown}:{port}/_sandbox/stats   stop: Ctrl+C")
+    if not diag.json:
+        serve(host=host, port=port, db=db, log_level=log_level, faults=faults, base_url=base_url,
+              training_seconds=training_seconds)
+        return
+    import uvicorn
+
+    # uvicorn's own records, one JSON object per line like every other diagnostic
+    route_logging(diag, UVICORN_LOGGERS)
+    app = create_app(db, faults=faults, base_url=base_url, training_seconds=training_seconds)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http="h11", lifespan="off", log_config=None)
 
 
 COMMANDS = [sandbox_group]

@@ -21,6 +21,10 @@ from bria_pipeline.spec.recipes import RECIPES, ScaffoldError, scaffold
 from bria_pipeline.spec.schema import schema_text
 from bria_pipeline.spec.variables import parse_var_option
 
+from .exit_codes import EXIT_ERROR, EXIT_OK
+from .main_group import diagnostics_of
+from .run_summary import SpecOutcome, finish, run_each, select_specs
+
 
 @dataclass(frozen=True)
 class SpecInputs:
@@ -116,19 +120,28 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
 
     Reports every problem at once as FILE:LINE:COL: PATH: MESSAGE with a hint, and exits 1 if
     there is any error (warnings alone exit 0). Images are checked locally: format by content,
-    at least 1024x1024, at most 12 MB, not corrupt, no duplicates.
+    at least 1024x1024, at most 12 MB, not corrupt, no duplicates. SPECS are spec files or
+    directories (every spec below); with more than one spec a summary table ends the output.
+    No token is needed.
 
     \b
     Examples:
       bria-pipeline validate examples/lucy/spec.yaml
-      bria-pipeline validate specs/*.yaml --var character=Lucy --var-file prod.yaml
+      bria-pipeline validate specs/ --var-file prod.yaml     # every spec below specs/
+      bria-pipeline validate spec.yaml --var character=Lucy --format json
     """
-    color = bool(getattr(ctx.obj, "color", False))
-    failed = False
+    diag = diagnostics_of(ctx)
+    selection, empty = select_specs(specs, diag, exclude=spec_inputs.var_files)
+    color = diag.stdout_colour()
     reports = []
-    for spec in specs:
+
+    def check_one(spec: Path) -> SpecOutcome:
         check = spec_inputs.check(spec, cache_dir=cache_dir)
-        failed |= not check.ok
+        errors, warnings = len(check.errors), len(check.warnings)
+        if check.ok and check.desired is not None:
+            detail = summary(check.desired) + (f"; {_plural(warnings, 'warning')}" if warnings else "")
+        else:
+            detail = _plural(errors, "error") + (f", {_plural(warnings, 'warning')}" if warnings else "")
         if output_format == "json":
             reports.append({
                 "spec": str(spec),
@@ -136,19 +149,19 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
                 "summary": summary(check.desired) if check.desired else None,
                 "problems": [p.as_dict() for p in check.problems],
             })
-            continue
-        for problem in check.problems:
-            _echo_problem(problem, color)
-        if check.ok and check.desired is not None:
-            click.echo(f"OK: {summary(check.desired)} ({spec})")
         else:
-            errors, warnings = len(check.errors), len(check.warnings)
-            tail = f", {_plural(warnings, 'warning')}" if warnings else ""
-            click.echo(f"FAILED: {_plural(errors, 'error')}{tail} ({spec})")
+            for problem in check.problems:
+                _echo_problem(problem, color)
+            click.echo(f"OK: {detail} ({spec})" if check.ok else f"FAILED: {detail} ({spec})")
+        return SpecOutcome(str(spec), "ok" if check.ok else "error", detail, requests=0,
+                           code=EXIT_OK if check.ok else EXIT_ERROR)
+
+    outcomes = empty + run_each(selection.specs, check_one, diag)
     if output_format == "json":
-        click.echo(json.dumps({"ok": not failed, "specs": reports}, indent=2))
-    if failed:
-        ctx.exit(1)
+        reports += [{"spec": o.spec, "ok": False, "summary": None, "problems": [], "error": o.detail}
+                    for o in outcomes if o.spec not in {r["spec"] for r in reports}]
+        click.echo(json.dumps({"ok": all(o.code == EXIT_OK for o in outcomes), "specs": reports}, indent=2))
+    finish(ctx, outcomes, diag, fmt=output_format)
 
 
 @click.command("init")
@@ -172,8 +185,8 @@ def init(ctx: click.Context, recipe: str, directory: Path, placeholder_images: b
     try:
         result = scaffold(recipe, directory, placeholder_images=placeholder_images)
     except ScaffoldError as exc:
-        click.echo(f"error: {exc.describe()}", err=True)
-        ctx.exit(1)
+        diagnostics_of(ctx).failure(exc)
+        ctx.exit(EXIT_ERROR)
     for path in result.written:
         click.echo(f"  wrote {path}")
     images = "" if placeholder_images else f"put your images in {directory / 'images'}/, then "

@@ -1,0 +1,77 @@
+"""The top-level click group: how errors, usage mistakes and Ctrl-C end a run (see exit_codes).
+
+- an error bria-pipeline raises on purpose (BriaPipelineError): ``error: ...`` and its hint, no
+  traceback (-vv adds it), exit 1;
+- anything unexpected: ``error: unexpected <type>: ...``, the traceback with -v, exit 1;
+- a usage mistake (unknown option, bad value, missing argument): ``error: ...`` with the usage
+  line as the hint, exit 1 (click's own default would be 2, which --detailed-exitcode means
+  "changes present");
+- Ctrl-C, or an aborted prompt: ``error: interrupted``, exit 130.
+
+With --log-format json each of these is one JSON line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..apply.errors import ApplyInterrupted
+from .exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from .terminal import Diagnostics
+
+
+def diagnostics_of(ctx: click.Context | None) -> Diagnostics:
+    """The run's Diagnostics (from the global options), or plain text ones before they are parsed."""
+    obj = ctx.find_root().obj if ctx is not None else None
+    found = getattr(obj, "diagnostics", None)
+    return found if isinstance(found, Diagnostics) else Diagnostics()
+
+
+class MainGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except (KeyboardInterrupt, click.Abort):
+            diagnostics_of(ctx).error("interrupted", hint="every finished step is recorded: run the same command again to go on")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except ApplyInterrupted as exc:
+            diagnostics_of(ctx).failure(exc)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # the one place an unexpected error becomes a message, not a traceback
+            diagnostics_of(ctx).failure(exc)
+            raise click.exceptions.Exit(EXIT_ERROR) from None
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            returned = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = returned if isinstance(returned, int) else EXIT_OK
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `bria-pipeline`: the help, not an error
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            code = EXIT_OK
+        except click.UsageError as exc:
+            _usage_error(exc)
+            code = EXIT_ERROR
+        except click.ClickException as exc:
+            diagnostics_of(getattr(exc, "ctx", None)).error(exc.format_message())
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt, EOFError):
+            Diagnostics().error("interrupted")
+            code = EXIT_INTERRUPTED
+        sys.exit(code)
+
+
+def _usage_error(exc: click.UsageError) -> None:
+    ctx = exc.ctx
+    hint = None
+    if ctx is not None:
+        usage = ctx.get_usage().replace("Usage: ", "usage: ", 1).replace("\n", " ")
+        hint = f"{' '.join(usage.split())}; more with `{ctx.command_path} --help`"
+    diagnostics_of(ctx).error(exc.format_message(), hint=hint)

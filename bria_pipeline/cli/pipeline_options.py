@@ -1,0 +1,131 @@
+"""What the commands that talk to the API share: options, the Pipeline they run, request logs.
+
+- `sandbox_flag`, `target_option`, `duration_option`: options used by several commands;
+- `parse_duration`, `parse_rate`: ``10m`` / ``60/min`` as people write them;
+- `make_pipeline(ctx, spec, spec_inputs, ...)`: a Pipeline with the global options applied;
+- `require_api(ctx, sandbox)`: fail once, before any spec runs, when no token is set;
+- `run_pipeline(ctx, spec, spec_inputs, sandbox, work)`: one spec's Pipeline, used and closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..api.config import resolve_config
+from ..api.stats import ApiEvent
+from ..pipeline import Pipeline
+from .main_group import diagnostics_of
+from .spec_cmds import SpecInputs
+from .terminal import Diagnostics
+
+T = TypeVar("T")
+_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``10m``, ``2h``, ``1h30m`` -> seconds."""
+    text = text.strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d|)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"{text!r} is not a duration (examples: 90s, 10m, 2h, 1h30m)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def parse_rate(text: str) -> float:
+    """``60/min``, ``2/s``, ``1000/h`` or ``60`` -> requests per minute."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|min|m|h|hour))?\s*", text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a rate (examples: 60/min, 2/s, 1000/h)")
+    per = {"s": 60, "sec": 60, None: 1, "min": 1, "m": 1, "h": 1 / 60, "hour": 1 / 60}[match.group(2)]
+    return float(match.group(1)) * per
+
+
+def converter(parse: Callable[[str], float]) -> Callable[[click.Context, click.Parameter, Any], float | None]:
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return convert
+
+
+sandbox_flag = click.option("--sandbox", "local_sandbox", is_flag=True, help="Same as the global --sandbox.")
+target_option = click.option("--target", "targets", multiple=True, metavar="ADDR",
+                             help="Limit to this address and what it depends on (repeatable), e.g. dataset.lucy.")
+lock_timeout_option = click.option("--lock-timeout", callback=converter(parse_duration), metavar="DURATION",
+                                   help="Wait this long for another run of the same spec to finish (default: fail at once).")
+
+
+def root_obj(ctx: click.Context) -> Any:
+    return ctx.find_root().obj
+
+
+def diagnostics(ctx: click.Context) -> Diagnostics:
+    return diagnostics_of(ctx)
+
+
+def uses_sandbox(ctx: click.Context, local_sandbox: bool) -> bool:
+    return local_sandbox or bool(getattr(root_obj(ctx), "sandbox", False))
+
+
+def require_api(ctx: click.Context, local_sandbox: bool) -> None:
+    """Outside the sandbox, a token must be set: say so once (ConfigError, exit 1), not once per spec."""
+    if not uses_sandbox(ctx, local_sandbox):
+        resolve_config(getattr(root_obj(ctx), "api_url", None))
+
+
+def make_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, *, sandbox: bool, **kw: Any) -> Pipeline:
+    obj = root_obj(ctx)
+    on_event = request_logger(diagnostics(ctx)) if getattr(obj, "verbose", 0) >= 2 else None
+    return Pipeline(
+        spec,
+        vars=spec_inputs.vars,
+        var_files=spec_inputs.var_files,
+        sandbox=uses_sandbox(ctx, sandbox),
+        api_url=getattr(obj, "api_url", None),
+        allow_outside=spec_inputs.allow_outside,
+        on_event=on_event,
+        **kw,
+    )
+
+
+def run_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, local_sandbox: bool,
+                 work: Callable[[Pipeline], T], **kw: Any) -> tuple[Pipeline, T]:
+    """Check the token, make the spec's Pipeline, `work(pipeline)`, and close it whatever happens."""
+    require_api(ctx, local_sandbox)
+    pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, **kw)
+    try:
+        return pipeline, work(pipeline)
+    finally:
+        pipeline.close()
+
+
+def request_logger(diag: Diagnostics) -> Callable[[ApiEvent], None]:
+    """-vv: one line per API request (never a header, so never the token)."""
+
+    def log(event: ApiEvent) -> None:
+        diag.line(f"  api: {event.describe()}", level="debug", event=event.kind, message=event.message or None,
+                  operation=event.operation, method=event.method, path=event.path, status=event.status,
+                  attempt=event.attempt, elapsed=event.elapsed)
+
+    return log
+
+
+def report_requests(ctx: click.Context, pipeline: Pipeline, what: str) -> None:
+    """-v: how many requests a run sent, by operation."""
+    diag = diagnostics(ctx)
+    if diag.verbose < 1:
+        return
+    stats = pipeline.last_requests
+    ops = ", ".join(f"{k} {v}" for k, v in sorted(stats.get("operations", {}).items()))
+    diag.line(f"{what}: {stats.get('total', 0)} requests ({stats.get('mutating', 0)} mutating): {ops}",
+              event="requests", message=what, total=stats.get("total", 0), mutating=stats.get("mutating", 0),
+              operations=stats.get("operations", {}))

@@ -1,0 +1,158 @@
+"""Commands on what one spec owns: destroy, show, refresh, import. Errors reach main_group,
+which prints them (``error: ...`` + hint) and exits 1 (130 when interrupted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..apply.result import ApplyResult
+from ..pipeline import Pipeline
+from ..plan.document import Plan
+from ..plan.render_text import render_text
+from .exit_codes import EXIT_ERROR, EXIT_OK
+from .pipeline_options import diagnostics, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
+from .run_cmds import print_result
+from .run_progress import progress_view
+from .spec_cmds import SpecInputs, spec_options
+
+spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+
+
+@click.command("destroy")
+@spec_argument
+@spec_options
+@click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal).")
+@lock_timeout_option
+@sandbox_flag
+@click.pass_context
+def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, auto_approve: bool,
+                    lock_timeout: float | None, local_sandbox: bool) -> None:
+    """Delete what this spec owns, in reverse order: stop trainings (after asking), models,
+    datasets, then the project if nothing else is left in it. Never touches anything else.
+
+    \b
+    Examples:
+      bria-pipeline destroy examples/lucy/spec.yaml
+      bria-pipeline --sandbox destroy examples/lucy/spec.yaml --auto-approve
+    """
+    diag = diagnostics(ctx)
+
+    def ask(plan: Plan) -> bool:
+        click.echo(render_text(plan, color=diag.stdout_colour()))
+        if auto_approve or not plan.has_changes:
+            return True
+        if not sys.stdin.isatty():
+            diag.error("not on a terminal: destroy needs --auto-approve", hint="review the plan above, then run again with --auto-approve")
+            return False
+        return click.confirm("Really delete these resources? Trained models cannot be recovered", default=False)
+
+    def destroy(pipeline: Pipeline) -> ApplyResult:
+        with progress_view(diag) as view:
+            return pipeline.destroy(auto_approve=auto_approve, on_progress=view, on_plan=ask)
+
+    pipeline, result = run_pipeline(ctx, spec, spec_inputs, local_sandbox, destroy, lock_timeout=lock_timeout or 0.0)
+    print_result(result, diag)
+    report_requests(ctx, pipeline, "destroy")
+    ctx.exit(EXIT_ERROR if not result.ok or result.cancelled else EXIT_OK)
+
+
+@click.command("show")
+@spec_argument
+@spec_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@sandbox_flag
+@click.pass_context
+def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_json: bool, local_sandbox: bool) -> None:
+    """Every resource this spec owns: ids, status, training progress, checkpoints, outputs.
+
+    \b
+    Examples:
+      bria-pipeline show examples/lucy/spec.yaml
+      bria-pipeline show examples/lucy/spec.yaml --json | jq '.models[].progress'
+    """
+    pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show)
+    report_requests(ctx, pipeline, "show")
+    if as_json:
+        click.echo(json.dumps(state, indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(state_text(state))
+
+
+def state_text(state: dict[str, Any]) -> str:
+    lines = [f"spec     {state['spec']}"]
+    project = state["project"]
+    if project is None:
+        lines.append("project  (none yet)")
+    else:
+        lines.append(f"project  {project['name']}  id {project['id']}  {project['ip_type']}/{project['ip_medium']}")
+    for d in state["datasets"]:
+        mark = "*" if d["current"] else " "
+        lines.append(f"dataset {mark} {d['key']:<12} {d['name']:<28} id {d['id']:<8} {d['status']:<9} "
+                     f"{d['images']} images  captions {d['captions'] or '-'}")
+    for m in state["models"]:
+        mark = "*" if m["current"] else " "
+        progress = f"  {m['progress']}" if m["progress"] else ""
+        lines.append(f"model   {mark} {m['key']:<12} {m['name']:<28} id {m['id']:<8} {m['status']:<10} "
+                     f"checkpoints {m['checkpoints'] or '-'}{progress}")
+    outputs = state["outputs"]
+    if outputs.get("total"):
+        parts = ", ".join(f"{v} {k}" for k, v in outputs.items() if k != "total" and v)
+        lines.append(f"outputs  {outputs['total']} ({parts})")
+    if state["pending_intents"]:
+        lines.append("pending  " + "; ".join(state["pending_intents"]))
+    last = state.get("last_apply") or {}
+    if last:
+        lines.append(f"last run {last.get('operation', 'apply')} {last.get('status')} at {last.get('finished_at') or last.get('started_at')}")
+    lines.append("(* = the version the spec uses)")
+    lines.append(state["plan"])
+    return "\n".join(lines)
+
+
+@click.command("refresh")
+@spec_argument
+@spec_options
+@sandbox_flag
+@click.pass_context
+def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, local_sandbox: bool) -> None:
+    """Rebuild .bria/ (remote ids, pending requests) from the remote. Changes nothing remote.
+
+    \b
+    Example:
+      bria-pipeline refresh examples/lucy/spec.yaml
+    """
+    pipeline, observed = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.refresh)
+    if observed.project is None:
+        click.echo(f"No project named {pipeline.desired.project.name!r} yet: nothing recorded.")
+    else:
+        click.echo(f"Refreshed {pipeline.state_dir / 'state.json'}: project {observed.project.name} (id {observed.project.id}), "
+                   f"{len(observed.datasets)} datasets and {len(observed.models)} models in it ({observed.requests} requests).")
+
+
+@click.command("import")
+@spec_argument
+@click.argument("address")
+@click.argument("remote_id", type=int, metavar="ID")
+@spec_options
+@sandbox_flag
+@click.pass_context
+def import_command(ctx: click.Context, spec: Path, address: str, remote_id: int, spec_inputs: SpecInputs,
+                   local_sandbox: bool) -> None:
+    """Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY).
+
+    Use it when two projects share the spec's name, or to take over resources made by hand.
+
+    \b
+    Examples:
+      bria-pipeline import spec.yaml project 12345
+      bria-pipeline import spec.yaml dataset.lucy 67890
+    """
+    _, message = run_pipeline(ctx, spec, spec_inputs, local_sandbox, lambda p: p.import_(address, remote_id))
+    click.echo(f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it.")
+
+
+COMMANDS = [destroy_command, show_command, refresh_command, import_command]

@@ -1,0 +1,168 @@
+"""Running one command over several specs: each spec on its own, then one summary table.
+
+`run_each` calls the command's work once per spec, times it, and turns what it returns (or
+raises) into a `SpecOutcome`: one spec's error is reported and the next spec still runs. Ctrl-C
+stops the whole run; the specs not reached are listed as "not run". `render_table` prints the
+outcomes as text or Markdown; the exit code is the worst of the specs' (see exit_codes).
+
+    SPEC                  RESULT      CHANGES                                            REQUESTS  TIME
+    brands/a/spec.yaml    changes     Plan: 3 to create, 0 to update, 0 to replace, ...         3  0.4 s
+    brands/b/spec.yaml    error       2 problems in the spec                                    -  0.0 s
+    2 specs (changes: 1, error: 1); 3 requests in 0.4 s
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import click
+
+from ..apply.errors import ApplyInterrupted
+from .exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, worst
+from .spec_discovery import SPEC_RULE, SpecSelection, find_specs
+from .terminal import Diagnostics
+
+DETAIL_WIDTH = 76
+
+
+@dataclass(frozen=True)
+class SpecOutcome:
+    """How one spec fared.
+
+    result    ok, changes, no changes, error, failed, interrupted, not run
+    detail    the CHANGES column: a plan's summary line, an apply's counts, an error's first line
+    code      this spec's exit code (see exit_codes)
+    """
+
+    spec: str
+    result: str
+    detail: str = ""
+    requests: int | None = None
+    seconds: float | None = None
+    code: int = EXIT_OK
+
+
+def error_outcome(spec: str | Path, exc: BaseException, *, seconds: float | None = None,
+                  requests: int | None = None) -> SpecOutcome:
+    interrupted = isinstance(exc, (ApplyInterrupted, KeyboardInterrupt))
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    first = text.strip().splitlines()[0].rstrip(":") if text.strip() else type(exc).__name__
+    return SpecOutcome(str(spec), "interrupted" if interrupted else "error", first, requests, seconds,
+                       EXIT_INTERRUPTED if interrupted else EXIT_ERROR)
+
+
+def run_each(specs: Sequence[Path], work: Callable[[Path], SpecOutcome], diagnostics: Diagnostics) -> list[SpecOutcome]:
+    """`work(spec)` for every spec, in order; errors become outcomes; Ctrl-C stops the rest."""
+    outcomes: list[SpecOutcome] = []
+    for index, spec in enumerate(specs):
+        started = time.monotonic()
+        try:
+            outcome = work(spec)
+        except (ApplyInterrupted, KeyboardInterrupt) as exc:
+            if isinstance(exc, ApplyInterrupted):
+                diagnostics.failure(exc, spec=str(spec))
+            else:
+                diagnostics.error(f"{spec}: interrupted", hint="run the same command again to go on")
+            outcomes.append(error_outcome(spec, exc, seconds=time.monotonic() - started))
+            outcomes.extend(SpecOutcome(str(rest), "not run", "an earlier spec was interrupted", code=EXIT_INTERRUPTED)
+                            for rest in specs[index + 1:])
+            break
+        except Exception as exc:  # one spec's failure never hides the others' results
+            diagnostics.failure(exc, spec=str(spec))
+            outcomes.append(error_outcome(spec, exc, seconds=time.monotonic() - started))
+            continue
+        if outcome.seconds is None:
+            outcome = replace(outcome, seconds=time.monotonic() - started)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def select_specs(paths: Sequence[Path], diagnostics: Diagnostics, *,
+                 exclude: Sequence[Path] = ()) -> tuple[SpecSelection, list[SpecOutcome]]:
+    """The specs `paths` stand for, and an error outcome (reported now) per directory with none."""
+    selection = find_specs(paths, exclude=exclude)
+    for skipped in selection.skipped if diagnostics.verbose else ():
+        diagnostics.line(f"skipped {skipped}: not a spec", event="skipped", path=str(skipped), message="not a spec")
+    empty = []
+    for directory in selection.empty_dirs:
+        diagnostics.error(f"{directory}: no spec below this directory", hint=f"a spec here is {SPEC_RULE}")
+        empty.append(SpecOutcome(str(directory), "error", "no spec below this directory", code=EXIT_ERROR))
+    return selection, empty
+
+
+def exit_code(outcomes: Sequence[SpecOutcome]) -> int:
+    return worst(o.code for o in outcomes)
+
+
+def finish(ctx: click.Context, outcomes: list[SpecOutcome], diagnostics: Diagnostics, *, fmt: str = "text") -> None:
+    """The summary table when more than one spec ran, then exit with the worst code of them all.
+
+    The table goes to stdout (Markdown with --format markdown); when stdout carries a JSON
+    document it goes to stderr instead (one JSON line with --log-format json).
+    """
+    if len(outcomes) > 1:
+        if fmt == "json":
+            if diagnostics.json:
+                diagnostics.line(totals_line(outcomes), event="summary", specs=[asdict(o) for o in outcomes])
+            else:
+                click.echo("\n" + render_table(outcomes), err=True)
+        else:
+            click.echo("\n" + render_table(outcomes, "markdown" if fmt == "markdown" else "text"))
+    code = exit_code(outcomes)
+    if code != EXIT_OK:
+        ctx.exit(code)
+
+
+def _requests(outcome: SpecOutcome) -> str:
+    return "-" if outcome.requests is None else str(outcome.requests)
+
+
+def _seconds(outcome: SpecOutcome) -> str:
+    return "-" if outcome.seconds is None else f"{outcome.seconds:.1f} s"
+
+
+def _clip(text: str, width: int = DETAIL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def totals_line(outcomes: Sequence[SpecOutcome]) -> str:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.result] = counts.get(o.result, 0) + 1
+    requests = sum(o.requests or 0 for o in outcomes)
+    seconds = sum(o.seconds or 0.0 for o in outcomes)
+    parts = ", ".join(f"{result}: {n}" for result, n in counts.items())
+    noun = "spec" if len(outcomes) == 1 else "specs"
+    return f"{len(outcomes)} {noun} ({parts}); {requests} request{'' if requests == 1 else 's'} in {seconds:.1f} s"
+
+
+def render_table(outcomes: Sequence[SpecOutcome], fmt: str = "text") -> str:
+    """The summary table: SPEC, RESULT, CHANGES, REQUESTS, TIME, then a totals line."""
+    if fmt == "markdown":
+        return _markdown(outcomes)
+    rows = [(o.spec, o.result, _clip(o.detail), _requests(o), _seconds(o)) for o in outcomes]
+    head = ("SPEC", "RESULT", "CHANGES", "REQUESTS", "TIME")
+    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(5)]
+    widths[1] = max(widths[1], 10)  # "no changes"
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]), cells[2].ljust(widths[2]),
+                          cells[3].rjust(widths[3]), cells[4].rjust(widths[4])]).rstrip()
+
+    return "\n".join([line(head), *(line(r) for r in rows), totals_line(outcomes)])
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(outcomes: Sequence[SpecOutcome]) -> str:
+    lines = ["#### bria-pipeline: summary", "", "| Spec | Result | Changes | Requests | Time |", "|---|---|---|---:|---:|"]
+    for o in outcomes:
+        result = f"**{o.result}**" if o.code not in (EXIT_OK, EXIT_CHANGES) else o.result
+        lines.append(f"| `{_cell(o.spec)}` | {result} | {_cell(o.detail)} | {_requests(o)} | {_seconds(o)} |")
+    lines += ["", totals_line(outcomes)]
+    return "\n".join(lines)

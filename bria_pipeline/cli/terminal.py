@@ -1,0 +1,167 @@
+"""How the command line writes: when to colour, and diagnostics on stderr as text or JSON lines.
+
+stdout carries what a command produces (a plan, a table, a path, a document); stderr carries
+diagnostics: errors, warnings, progress lines, request logs, and Python logging records of the
+``bria_pipeline`` loggers. With ``--log-format json`` every stderr line is one JSON object:
+
+    {"time": "2025-01-01T12:00:00.000Z", "level": "error", "message": "...", "hint": "..."}
+
+Colours: never when --no-color is given, when NO_COLOR is set to anything non-empty
+(https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+import click
+
+from ..errors import BriaPipelineError
+
+
+def colour_allowed(no_color_flag: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """False when the user asked for none: --no-color, NO_COLOR (non-empty), or TERM=dumb."""
+    env = os.environ if environ is None else environ
+    return not no_color_flag and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_PREFIX = {"error": "error: ", "warning": "warning: "}
+_COLOUR = {"error": "red", "warning": "yellow"}
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Writes diagnostic lines to stderr, as text or one JSON object per line."""
+
+    color: bool = False  # colour allowed (see colour_allowed); used only when stderr is a terminal
+    log_format: str = "text"
+    verbose: int = 0
+
+    @property
+    def json(self) -> bool:
+        return self.log_format == "json"
+
+    def stdout_colour(self) -> bool:
+        return self.color and is_terminal(sys.stdout)
+
+    def stderr_colour(self) -> bool:
+        return self.color and not self.json and is_terminal(sys.stderr)
+
+    def line(self, text: str, *, level: str = "info", **fields: Any) -> None:
+        """One line: `text` as is, or in JSON {"time", "level", "message": text, **fields}.
+
+        `fields` may override "message" (the JSON keeps the bare message, the text the whole line).
+        """
+        if self.json:
+            record = {"time": _now(), "level": level, "message": text}
+            record.update({k: v for k, v in fields.items() if v is not None})
+            click.echo(json.dumps(record, ensure_ascii=False, default=str), err=True)
+            return
+        click.echo(text, err=True)
+
+    def say(self, level: str, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        """``error: message`` (+ ``  hint: ...``), or its JSON object with a "hint" field."""
+        if self.json:
+            self.line(message, level=level, hint=hint, **fields)
+            return
+        prefix = _PREFIX.get(level, "")
+        if prefix and self.stderr_colour():
+            prefix = click.style(prefix, fg=_COLOUR[level], bold=True)
+        text = prefix + message
+        if hint:
+            text += f"\n  hint: {hint}"
+        click.echo(text, err=True)
+
+    def error(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        self.say("error", message, hint=hint, **fields)
+
+    def warning(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        self.say("warning", message, hint=hint, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.say("info", message, **fields)
+
+    def failure(self, exc: BaseException, *, spec: str | None = None) -> None:
+        """Report an exception without a traceback (-v adds it for unexpected errors, -vv for all)."""
+        where = f"{spec}: " if spec else ""
+        if isinstance(exc, BriaPipelineError):
+            text, hint = _split_hint(exc)
+            problems = getattr(exc, "problems", None)
+            listed = [p.as_dict() for p in problems] if self.json and problems else None
+            self.error(where + text, hint=hint, spec=spec, error=type(exc).__name__, problems=listed)
+            show_trace = self.verbose >= 2
+        else:
+            hint = None if self.verbose else "run with -v to see the traceback"
+            self.error(f"{where}unexpected {type(exc).__name__}: {exc}", hint=hint, spec=spec, error=type(exc).__name__)
+            show_trace = self.verbose >= 1
+        if show_trace:
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+            if self.json:
+                self.line("traceback", level="debug", traceback=trace)
+            else:
+                click.echo(trace, err=True)
+
+
+def _split_hint(exc: BriaPipelineError) -> tuple[str, str | None]:
+    """The error's own description, and its hint apart when the description ends with it."""
+    text = exc.describe()
+    suffix = f"\n  hint: {exc.hint}" if exc.hint else ""
+    if suffix and text.endswith(suffix):
+        return text[: -len(suffix)], exc.hint
+    return text, None
+
+
+class _DiagnosticsHandler(logging.Handler):
+    """Python logging records of bria_pipeline (and of the sandbox server) through Diagnostics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diagnostics = Diagnostics()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            level = record.levelname.lower()
+            if self.diagnostics.json:
+                self.diagnostics.line(message, level=level, logger=record.name)
+            elif record.levelno >= logging.WARNING:
+                self.diagnostics.say(level if level in _PREFIX else "warning", message)
+            else:
+                self.diagnostics.line(message)
+        except Exception:  # a log line must never break a run
+            self.handleError(record)
+
+
+_HANDLER = _DiagnosticsHandler()
+LOGGERS = ("bria_pipeline",)
+
+
+def route_logging(diagnostics: Diagnostics, loggers: tuple[str, ...] = LOGGERS) -> None:
+    """Send the named loggers' records through `diagnostics` (warnings; -v info; -vv debug)."""
+    _HANDLER.diagnostics = diagnostics
+    level = logging.WARNING if diagnostics.verbose == 0 else logging.INFO if diagnostics.verbose == 1 else logging.DEBUG
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if _HANDLER not in logger.handlers:
+            logger.addHandler(_HANDLER)
+        logger.setLevel(level)
+        logger.propagate = False
