@@ -60,6 +60,11 @@ class Team:
         shutil.copytree(EXAMPLE, root / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
         return cls(root, **kw)
 
+    def restart_service(self, *, training_seconds: float) -> None:
+        """The same organisation (database and files), served again with trainings of another length."""
+        self.app.state.sandbox.close()
+        self.app = create_app(self.root / "sandbox.sqlite", training_seconds=training_seconds)
+
     def close(self) -> None:
         for pipeline in self._pipelines:
             pipeline.close()
