@@ -71,6 +71,15 @@ class PlanContext:
                 out.append(address)
         return tuple(out)
 
+    def gone(self, kind: str, key: str | None = None) -> str | None:
+        """"model lucy-lora-1a2b3c4d (id 7) is gone: ..." when one this spec made was deleted outside
+        bria-pipeline (recorded in .bria/, no longer listed); None otherwise."""
+        vanished = self.observed.vanished(kind, key)
+        if not vanished:
+            return None
+        last = max(vanished, key=lambda r: r.id)
+        return f"{kind} {last.name} (id {last.id}) is gone: deleted outside bria-pipeline (drift)"
+
     def effective_name(self, kind: str, base: str, obj: Any) -> tuple[str, str | None]:
         """See `identity.effective_name`: how `obj` is identified, and its Console name if renamed."""
         recorded = self.observed.recorded_by_id(kind).get(obj.id)

@@ -46,7 +46,10 @@ def plan_images(
     uploads: list[str] = []
     uploaded: set[str] = set()
     kept: dict[str, ObservedImage] = {}
-    in_target = target.name if target.mode != "clone" else f"{target.name} (after cloning)"
+    if target.mode == "current":
+        why = f"missing from {target.name}: deleted outside bria-pipeline (drift), or never uploaded by an interrupted apply"
+    else:
+        why = f"not in {target.name if target.mode != 'clone' else target.name + ' (after cloning)'} yet"
     for name, image in wanted.items():
         if name in base:
             kept[name] = base[name][0]
@@ -58,7 +61,7 @@ def plan_images(
             Action(
                 upload_address,
                 "create",
-                f"not in {in_target} yet",
+                why,
                 changes=(Change("image_name", None, name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
                 payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": name},

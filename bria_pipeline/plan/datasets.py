@@ -228,6 +228,9 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
     previous = [d for k, d in ctx.old_datasets if k == ds.key]
     kind = "create"
     reason = f"new dataset {target.name} ({ds.upload_type} upload, {len(ds.images)} images)"
+    gone = ctx.gone("dataset", ds.key)
+    if gone:
+        reason = f"{gone}; {reason}"
     if target.mismatch:
         kind = "replace"
         reason = f"dataset {ds.remote_name} cannot be carried on with: {target.mismatch}: new version {target.name}"

@@ -107,7 +107,9 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     if previous:
         old = previous[-1].model
         return _new_model(ctx, m, desired_name, _why_new_version(ctx, m, old, dso.remote_name, desired_name), old, dso.ready_after, replace=True)
-    return _new_model(ctx, m, desired_name, f"new model {desired_name} on dataset {dso.remote_name}", None, dso.ready_after, replace=False)
+    reason = f"new model {desired_name} on dataset {dso.remote_name}"
+    gone = ctx.gone("model", m.key)
+    return _new_model(ctx, m, desired_name, f"{gone}; {reason}" if gone else reason, None, dso.ready_after, replace=False)
 
 
 def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_id: int | None, dataset_name: str) -> str | None:
@@ -116,10 +118,15 @@ def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_i
         return f"training of {model.name} {word} (status {model.status}); a training cannot be resumed"
     if model.training_mode != m.training_mode:
         return f"{model.name} was created in {model.training_mode} mode and the spec asks for {m.training_mode}"
-    if dataset_id is None or model.dataset_id != dataset_id:
-        old = ctx.observed.dataset_by_id(model.dataset_id)
-        old_name = old.name if old is not None else f"id {model.dataset_id}"
-        return f"{model.name} was made from dataset {old_name}, and the spec's dataset is now {dataset_name}"
+    old = ctx.observed.dataset_by_id(model.dataset_id)
+    if old is None and model.trained:
+        # Its dataset was deleted since. The model's name carries the fingerprint of the content it
+        # trained on, which is the spec's: the trained model is as good as ever.
+        pass
+    elif old is None:
+        return f"{model.name} was made from dataset id {model.dataset_id}, which no longer exists"
+    elif dataset_id is None or model.dataset_id != dataset_id:
+        return f"{model.name} was made from dataset {old.name}, and the spec's dataset is now {dataset_name}"
     if model.trained and model.training_parameters:
         wanted = m.training.as_body() if m.training_mode == "expert" else {}
         differing = [k for k, v in wanted.items() if k in model.training_parameters and model.training_parameters[k] != v]

@@ -118,11 +118,12 @@ def _plan_project(ctx: PlanContext) -> None:
     have = ctx.observed.project
     body = project_body(want)
     if have is None:
+        gone = ctx.gone("project")
         ctx.emit(
             Action(
                 "project",
                 "create",
-                f"no project named {want.name!r} in the organisation yet",
+                (f"{gone}; " if gone else "") + f"no project named {want.name!r} in the organisation yet",
                 changes=tuple(Change(k, None, v) for k, v in body.items()),
                 payload={"op": "create_project", "body": body},
             )

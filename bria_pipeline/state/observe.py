@@ -45,6 +45,7 @@ async def observe(
     output_manifest = _load_manifest(desired) if manifest else None
     if project is None:
         _resolve_intents(store, project=None, datasets=[], models=[])
+        store.reset_records([])  # whatever was recorded went with the project
         return Observed(
             manifest=output_manifest,
             recorded=recorded,
@@ -84,6 +85,7 @@ async def observe(
         ip_description=project.ip_description,
     )
     _resolve_intents(store, project=observed_project, datasets=datasets, models=models)
+    _forget_vanished(store, datasets, models)
     record_owned(store, desired, observed_project, datasets, models)
     return Observed(
         project=observed_project,
@@ -209,6 +211,13 @@ def _resolve_intents(
         if hit is None and intent.op.startswith(("create", "clone")) and _age_seconds(intent.started_at) < INTENT_SETTLE_SECONDS:
             keep.append(intent)
     store.intents = keep
+
+
+def _forget_vanished(store: StateStore, datasets: list[ObservedDataset], models: list[ObservedModel]) -> None:
+    """Drop records of datasets and models the complete listing no longer shows (deleted outside
+    bria-pipeline). `Observed.recorded` keeps them for this one plan, which says so."""
+    listed = {("dataset", d.id) for d in datasets} | {("model", m.id) for m in models}
+    store.reset_records([r for r in store.records if r.kind == "project" or (r.kind, r.id) in listed])
 
 
 def record_owned(

@@ -128,6 +128,17 @@ class Observed:
     def recorded_by_id(self, kind: str) -> dict[int, Recorded]:
         return {r.id: r for r in self.recorded if r.kind == kind}
 
+    def vanished(self, kind: str, key: str | None = None) -> list[Recorded]:
+        """Resources .bria/ recorded as this spec's that the listing no longer shows: deleted outside
+        bria-pipeline (what bria-pipeline deletes itself, it forgets)."""
+        if kind == "project":
+            listed = {self.project.id} if self.project is not None else set()
+        elif kind == "dataset":
+            listed = {d.id for d in self.datasets}
+        else:
+            listed = {m.id for m in self.models}
+        return [r for r in self.recorded if r.kind == kind and r.id not in listed and (key is None or r.key == key)]
+
     def dataset_by_id(self, dataset_id: int | None) -> ObservedDataset | None:
         for ds in self.datasets:
             if ds.id == dataset_id:

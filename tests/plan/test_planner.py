@@ -190,6 +190,72 @@ def test_dataset_renamed_in_the_console_is_renamed_back():
     assert p.action("dataset.lucy").changes[0].old == "my favourite"
 
 
+def _records(observed: Observed) -> tuple[Recorded, ...]:
+    """What .bria/ remembers after the apply that made `observed`."""
+    return (
+        (Recorded("project", observed.project.id, observed.project.name),)
+        + tuple(Recorded("dataset", ds.id, ds.name, ds.name.rsplit("-", 1)[0]) for ds in observed.datasets)
+        + tuple(Recorded("model", m.id, m.name, "lucy-lora") for m in observed.models)
+    )
+
+
+def test_a_model_deleted_in_the_console_is_made_again_and_the_plan_says_so():
+    d = desired()
+    full = converged(d)
+    observed = replace(full, models=(), recorded=_records(full))
+    p = plan(d, observed, pinned(d))
+    assert changes_only(p) == [("model.lucy-lora", "create"), ("model.lucy-lora.training", "create")]
+    name = full.models[0].name
+    assert p.action("model.lucy-lora").reason == (
+        f"model {name} (id 20) is gone: deleted outside bria-pipeline (drift); new model {name} on dataset {full.datasets[0].name}"
+    )
+
+
+def test_a_trained_model_is_kept_when_its_dataset_was_deleted_in_the_console():
+    d = desired()
+    full = converged(d)
+    observed = replace(full, datasets=(), recorded=_records(full))
+    p = plan(d, observed, pinned(d))
+    made = [a for a, _ in changes_only(p)]
+    assert made[0] == "dataset.lucy" and not [a for a in made if a.startswith("model.")]
+    name = full.datasets[0].name
+    assert p.action("dataset.lucy").reason == (
+        f"dataset {name} (id 10) is gone: deleted outside bria-pipeline (drift); new dataset {name} (basic upload, 6 images)"
+    )
+    # the model was trained on exactly this content (its name says so): it is not trained again
+    assert p.action("model.lucy-lora").kind == "noop"
+    assert p.bindings["model.lucy-lora"] == 20
+
+
+def test_an_untrained_model_whose_dataset_was_deleted_is_made_again():
+    d = desired()
+    full = converged(d)
+    untrained = replace(full.models[0], status="Created", checkpoint_steps=(), training_parameters={})
+    observed = replace(full, datasets=(), models=(untrained,), recorded=_records(full))
+    p = plan(d, observed, pinned(d))
+    assert p.action("model.lucy-lora").kind == "replace"
+    assert "dataset id 10, which no longer exists" in p.action("model.lucy-lora").reason
+
+
+def test_a_project_deleted_in_the_console_is_made_again_and_the_plan_says_so():
+    d = desired()
+    full = converged(d)
+    p = plan(d, Observed(recorded=_records(full)), pinned(d))
+    assert p.action("project").reason == (
+        "project lucy-brand (id 1) is gone: deleted outside bria-pipeline (drift); no project named 'lucy-brand' in the organisation yet"
+    )
+
+
+def test_an_image_missing_from_the_current_draft_says_it_may_have_been_deleted():
+    d = desired(models=[])
+    ds = d.datasets["lucy"]
+    draft = remote_dataset(ds, status="draft", imgs=remote_images(ds, 500)[:5])
+    p = plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
+    upload = p.action("dataset.lucy.image[images/pose-06.png]")
+    assert upload.kind == "create"
+    assert upload.reason == f"missing from {ds.remote_name}: deleted outside bria-pipeline (drift), or never uploaded by an interrupted apply"
+
+
 def test_ip_type_change_makes_a_new_project_and_needs_approval():
     d = desired()
     observed = converged(d)
