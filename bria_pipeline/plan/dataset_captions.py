@@ -52,6 +52,12 @@ def plan_captions(
                 payload={"op": "captions", "dataset": ds.key, "regenerate": True},
             )
         )
+    elif not will_have_schema and not in_progress:
+        if uploaded or kept:
+            ctx.notes.append(
+                f"dataset.{ds.key}: no visual_schema in the spec, so its images stay without captions "
+                "(the service captions images against a visual schema)"
+            )
     elif uploaded or in_progress:
         what = f"{len(uploaded)} new image{'s' if len(uploaded) != 1 else ''}" if uploaded else "the images"
         ctx.emit(

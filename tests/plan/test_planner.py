@@ -22,6 +22,7 @@ from plan_builders import (
 )
 
 from bria_pipeline.lockfile import Lock
+from bria_pipeline.model import VisualSchemaSpec
 from bria_pipeline.plan.errors import PlanError
 from bria_pipeline.plan.planner import plan, plan_destroy
 from bria_pipeline.state.observed import Observed, ObservedDataset, ObservedImage, ObservedModel, Recorded
@@ -387,6 +388,14 @@ def test_a_manual_caption_edited_in_the_console_of_a_draft_is_set_again_as_drift
     assert p.action("dataset.lucy.caption[images/pose-06.png]").reason == (
         "manual caption from the spec (the dataset's caption was edited: drift)"
     )
+
+
+def test_a_draft_without_visual_schema_does_not_wait_for_captions_it_cannot_get():
+    ds = replace(dataset(), visual_schema=VisualSchemaSpec(), complete=False)
+    d = desired(datasets=[ds], models=[])
+    p = plan(d, Observed(project=remote_project(d)), Lock())
+    assert [a for a, _ in changes_only(p)] == ["dataset.lucy"] + [f"dataset.lucy.image[{i.key}]" for i in ds.images]
+    assert "dataset.lucy: no visual_schema in the spec, so its images stay without captions" in " ".join(p.notes)
 
 
 def test_images_uploaded_before_the_schema_get_all_captions_regenerated():
