@@ -172,6 +172,18 @@ class _Planner:
         self.sp_actions[h] = action
         return action
 
+    def repin(self) -> None:
+        """A structured prompt made earlier (in the manifest) but missing from the lock file (lost,
+        or never committed) is pinned again even when every output using it is done: the lock
+        file is what makes the next checkout reproduce it. No request."""
+        for out in self.expanded.images:
+            sp = out.structured_prompt
+            if sp is None or sp.inputs_hash in self.lock or sp.inputs_hash in self.sp_actions:
+                continue
+            record = self.manifest.structured_prompts.get(sp.inputs_hash)
+            if record is not None and record.status == "done" and record.text:
+                self.structured_prompt(sp)
+
     # -- outputs ----------------------------------------------------------------------------
 
     def output(self, out: DesiredOutput) -> None:
@@ -282,6 +294,7 @@ class _Planner:
             self.output(out)
         for out in self.expanded.videos:
             self.output(out)
+        self.repin()
         kept = self.retired()
         sp_actions = sorted(self.sp_actions.values(), key=lambda a: a.address)
         parts = [f"{self.up_to_date} output(s) up to date"]

@@ -225,6 +225,24 @@ def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(b
     assert (sp_action.kind, sp_action.billed, sp_action.payload["text"]) == ("update", False, '{"b": 2}')
 
 
+def test_a_lost_lock_pin_is_pinned_again_from_the_manifest_even_when_every_output_is_done(build):
+    from bria_pipeline.generate.manifest import StructuredPromptRecord
+
+    sp = StructuredPromptSpec("Lucy reading in a library")
+    gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
+    models = build.models()
+    manifest = build.done_manifest(gen, models)
+    manifest.structured_prompts[sp.inputs_hash] = StructuredPromptRecord(
+        sp.inputs_hash, "library", sp.prompt, "lucy-lora", status="done", text='{"b": 2}'
+    )
+    actions = changed_actions(plan_generation(gen, models, manifest, {}, prune=False))
+    assert [(a.address, a.kind, a.billed, a.payload.get("text")) for a in actions] == [
+        ("structured_prompt.library", "update", False, '{"b": 2}')
+    ]
+    # with the pin in the lock file, nothing at all
+    assert changed_actions(plan_generation(gen, models, manifest, {sp.inputs_hash: '{"b": 2}'}, prune=False)) == []
+
+
 def test_several_structured_prompts_in_a_set_get_one_address_each(build):
     reqs = build.prompt_set("rooms", matrix={"room": ["library", "kitchen"]}, seeds=(1,), prompt=False)
     from dataclasses import replace
