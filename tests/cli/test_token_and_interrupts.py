@@ -1,0 +1,119 @@
+"""Without a token every command that talks to the API says what to do; with one, the token
+never shows in any output or file; Ctrl-C ends a run with 130 and the next run finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from bria_pipeline.sandbox import FaultPlan, create_app
+from bria_pipeline.sandbox.server import running
+from cli_helpers import CLI, run, write_spec
+
+pytestmark = pytest.mark.timeout(120)
+TOKEN = "tok-Zq81-never-printed-5b7d"
+
+API_COMMANDS = [
+    ["plan", "{spec}"],
+    ["apply", "{spec}", "--auto-approve"],
+    ["destroy", "{spec}", "--auto-approve"],
+    ["show", "{spec}"],
+    ["refresh", "{spec}"],
+    ["import", "{spec}", "project", "1"],
+    ["review", "{spec}"],
+]
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    return write_spec(tmp_path / "brand", project="token-brand")
+
+
+@pytest.mark.parametrize("command", API_COMMANDS, ids=lambda c: c[0])
+def test_without_a_token_every_api_command_names_the_token_and_the_sandbox(spec: Path, command: list[str]) -> None:
+    result = run(*(part.format(spec=spec) for part in command))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no API token: BRIA_API_TOKEN is not set\n  hint: ")
+    assert "--sandbox" in result.stderr and "Traceback" not in result.stderr
+    assert not (spec.parent / ".bria").exists()  # nothing written before failing
+
+
+def test_without_a_token_a_directory_run_says_so_once(spec: Path, tmp_path: Path) -> None:
+    write_spec(tmp_path / "other", project="other-brand")
+    result = run("plan", str(tmp_path))
+    assert result.exit_code == 1 and result.stderr.count("BRIA_API_TOKEN is not set") == 1
+
+
+def test_commands_that_need_no_api_run_without_a_token(spec: Path) -> None:
+    assert run("validate", str(spec)).exit_code == 0
+    assert run("schema").exit_code == 0
+    assert run("--sandbox", "plan", str(spec)).exit_code == 0
+
+
+def test_an_unreachable_api_is_an_error_line_without_the_token(spec: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    result = run("-vv", "--api-url", f"http://127.0.0.1:{closed}", "plan", str(spec), env={"BRIA_API_TOKEN": TOKEN})
+    assert result.exit_code == 1, result.output
+    assert f"error: {spec}: list_projects: no answer from http://127.0.0.1:{closed}" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vv"], ["--log-format", "json", "-vv"]], ids=["plain", "-vv", "json"])
+def test_an_api_refusal_is_an_error_line_without_the_token(spec: Path, tmp_path: Path, verbosity: list[str]) -> None:
+    app = create_app(tmp_path / "served.sqlite", faults=FaultPlan(quota=0))  # every request: 403 Quota exceeded
+    try:
+        with running(app) as url:
+            result = run(*verbosity, "--api-url", url, "apply", str(spec), "--auto-approve", env={"BRIA_API_TOKEN": TOKEN})
+    finally:
+        app.state.sandbox.close()
+    assert result.exit_code == 1, result.output
+    assert "Quota exceeded" in result.stderr
+    assert ("Traceback" in result.stderr) == bool(verbosity)  # -vv adds tracebacks, even of expected errors
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_the_token_never_reaches_any_output_or_file(spec: Path, tmp_path: Path) -> None:
+    app = create_app(tmp_path / "served.sqlite", training_seconds=0.1)
+    try:
+        with running(app) as url:
+            for args in (["-vv", "apply", str(spec), "--auto-approve"], ["-vv", "show", str(spec), "--json"],
+                         ["--log-format", "json", "-vv", "review", str(spec)], ["-vv", "plan", str(spec), "--format", "json"]):
+                result = run("--api-url", url, *args, env={"BRIA_API_TOKEN": TOKEN})
+                assert result.exit_code == 0, result.output
+                assert TOKEN not in result.stdout + result.stderr
+    finally:
+        app.state.sandbox.close()
+    written = [p for p in spec.parent.rglob("*") if p.is_file()]
+    assert any(p.name == "review.html" for p in written)
+    assert not [p for p in written if TOKEN.encode() in p.read_bytes()]
+
+
+def test_ctrl_c_during_apply_exits_130_and_the_next_apply_finishes(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "brand", project="interrupted-brand", complete=True, model=True)
+    proc = subprocess.Popen(CLI + ["--sandbox", "apply", str(spec), "--auto-approve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the training has started, then press Ctrl-C
+        seen.append(line)
+        if "model.lucy-lora: created model" in line:
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    stdout, rest = proc.communicate(timeout=60)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    finished = run("--sandbox", "apply", str(spec), "--auto-approve")
+    assert finished.exit_code == 0, finished.output
+    assert run("--sandbox", "plan", str(spec), "--detailed-exitcode").exit_code == 0
