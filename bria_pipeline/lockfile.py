@@ -23,7 +23,7 @@ import yaml
 
 from .model import ImageSource, StructuredPromptSpec, VisualSchemaSpec, digest
 from .state.errors import StateFileError
-from .generate.atomic_files import write_atomic
+from .atomic import write_atomic
 
 LOCK_VERSION = 1
 HEADER = (

@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ..atomic import atomic_writer
 from ..model import ImageSource
 from .errors import ZipBuildError
 
@@ -170,25 +170,13 @@ def build_zip(images: Iterable[ImageSource], dest_path: str | os.PathLike[str]) 
     """Write the dataset zip for `images` to `dest_path` (atomically) and describe it."""
     members = zip_members(images)
     dest = Path(dest_path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in iter_zip(members):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_writer(dest) as out:
+        for chunk in iter_zip(members):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
     return DatasetZip(dest, digest.hexdigest(), size, len(members), members)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bria_pipeline import __version__
-from bria_pipeline.generate.atomic_files import write_atomic
+from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.templates import href, render
 from bria_pipeline.generate.thumbnails import cached_thumbnail

@@ -35,7 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from bria_pipeline.generate.atomic_files import fsync_dir, sha256_file, write_atomic
+from bria_pipeline.atomic import fsync_dir, write_atomic
+from bria_pipeline.generate.output_files import sha256_file
 from bria_pipeline.generate.errors import ManifestError
 
 FORMAT_VERSION = 1

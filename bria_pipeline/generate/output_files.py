@@ -9,6 +9,7 @@ there (edited by hand, or unknown to the manifest) becomes ``<name>.replaced-<sh
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -16,8 +17,20 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
-from bria_pipeline.generate.atomic_files import sha256_bytes, sha256_file, write_atomic
+from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.errors import GenerationError, OutputPathError
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 class InvalidDownload(GenerationError):

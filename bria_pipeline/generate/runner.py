@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bria_pipeline.generate.atomic_files import sweep_partial_files
+from bria_pipeline.atomic import sweep_partial_files
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.jobs import ActionFailed, JobContext, run_delete, run_output, run_structured_prompt
 from bria_pipeline.generate.manifest import Manifest

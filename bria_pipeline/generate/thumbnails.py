@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from bria_pipeline.generate.atomic_files import write_atomic
+from bria_pipeline.atomic import write_atomic
 
 THUMB_DIR = ".thumbs"
 THUMB_SIZE = (320, 320)

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Iterable
 
 from PIL import Image, UnidentifiedImageError
+
+from ..atomic import write_atomic
 
 CACHE_FILE = "filefacts.json"
 CACHE_VERSION = 1
@@ -126,22 +127,11 @@ class FileFactsCache:
         if self.path is None or not self.dirty:
             return
         payload = {"version": CACHE_VERSION, "files": {k: asdict(v) for k, v in sorted(self.entries.items())}}
-        tmp = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".filefacts.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
             self.dirty = False
         except OSError:
-            if tmp:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            pass
 
 
 def default_workers() -> int:

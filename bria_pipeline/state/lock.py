@@ -16,7 +16,7 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from ..generate.atomic_files import write_atomic
+from ..atomic import write_atomic
 from .errors import LockHeldError
 from .store import now_iso
 

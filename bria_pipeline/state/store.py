@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..generate.atomic_files import write_atomic
+from ..atomic import write_atomic
 from .errors import StateFileError
 from .observed import Recorded
 

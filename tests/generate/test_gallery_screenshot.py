@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from bria_pipeline.generate.atomic_files import sha256_file
+from bria_pipeline.generate.output_files import sha256_file
 from bria_pipeline.generate.gallery import write_gallery
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.outputs import expand_outputs
