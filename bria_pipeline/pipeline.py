@@ -7,6 +7,7 @@
     print(plan.summary_line())
     result = p.apply(plan, auto_approve=True, on_progress=print)
     print(result.summary(), p.outputs()[:3])
+    print(p.review())            # the dataset review sheet (HTML), before or after the upload
 
 Every method has an async twin (`aplan`, `aapply`, `adestroy`, `ashow`, `arefresh`, `aimport_`, `areview`)
 for code that already runs an event loop (notebooks: `await p.aapply()`).

@@ -209,16 +209,15 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
 
 
 def result_outcome(path: Path, result: ApplyResult, *, detailed_exitcode: bool) -> SpecOutcome:
-    """An apply's or destroy's row: failed and cancelled runs are errors."""
+    """An apply's row (its time is measured by run_each): failed and declined runs are errors."""
     if result.cancelled:
-        return SpecOutcome(str(path), "cancelled", "declined at the prompt: nothing was changed", 0, result.elapsed,
-                           EXIT_ERROR)
+        return SpecOutcome(str(path), "cancelled", "declined at the prompt: nothing was changed", 0, code=EXIT_ERROR)
     requests = result.requests.get("total")
     if not result.ok:
-        return SpecOutcome(str(path), "failed", apply_counts(result), requests, result.elapsed, EXIT_ERROR)
+        return SpecOutcome(str(path), "failed", apply_counts(result), requests, code=EXIT_ERROR)
     changed = bool(result.by_status("done"))
-    return SpecOutcome(str(path), "ok", apply_counts(result), requests, result.elapsed,
-                       EXIT_CHANGES if changed and detailed_exitcode else EXIT_OK)
+    return SpecOutcome(str(path), "ok", apply_counts(result), requests,
+                       code=EXIT_CHANGES if changed and detailed_exitcode else EXIT_OK)
 
 
 def print_result(result: ApplyResult, diag: Diagnostics) -> None:

@@ -47,8 +47,8 @@ class SpecOutcome:
 
 def error_outcome(spec: str | Path, exc: BaseException, *, seconds: float | None = None,
                   requests: int | None = None) -> SpecOutcome:
-    interrupted = isinstance(exc, (ApplyInterrupted, KeyboardInterrupt))
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    interrupted = isinstance(exc, (ApplyInterrupted, KeyboardInterrupt, click.Abort))
+    text = getattr(exc, "message", None) or str(exc) or ("interrupted" if interrupted else type(exc).__name__)
     first = text.strip().splitlines()[0].rstrip(":") if text.strip() else type(exc).__name__
     return SpecOutcome(str(spec), "interrupted" if interrupted else "error", first, requests, seconds,
                        EXIT_INTERRUPTED if interrupted else EXIT_ERROR)
@@ -61,7 +61,9 @@ def run_each(specs: Sequence[Path], work: Callable[[Path], SpecOutcome], diagnos
         started = time.monotonic()
         try:
             outcome = work(spec)
-        except (ApplyInterrupted, KeyboardInterrupt) as exc:
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except (ApplyInterrupted, KeyboardInterrupt, click.Abort) as exc:  # Abort: Ctrl-C at a prompt
             if isinstance(exc, ApplyInterrupted):
                 diagnostics.failure(exc, spec=str(spec))
             else:

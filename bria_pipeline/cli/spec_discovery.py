@@ -45,7 +45,7 @@ class SpecSelection:
 def is_spec_file(path: Path) -> bool:
     """True when `path` reads like a spec: top-level ``version:`` and ``project:`` keys."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError:
         return False
     return all(pattern.search(text) for pattern in _TOP_LEVEL.values())

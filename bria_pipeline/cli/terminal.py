@@ -152,12 +152,13 @@ class _DiagnosticsHandler(logging.Handler):
 
 
 _HANDLER = _DiagnosticsHandler()
-LOGGERS = ("bria_pipeline",)
+LOGGERS = ("bria_pipeline", "py.warnings")  # py.warnings: Python warnings, once captured
 
 
 def route_logging(diagnostics: Diagnostics, loggers: tuple[str, ...] = LOGGERS) -> None:
     """Send the named loggers' records through `diagnostics` (warnings; -v info; -vv debug)."""
     _HANDLER.diagnostics = diagnostics
+    logging.captureWarnings(True)
     level = logging.WARNING if diagnostics.verbose == 0 else logging.INFO if diagnostics.verbose == 1 else logging.DEBUG
     for name in loggers:
         logger = logging.getLogger(name)
