@@ -135,7 +135,7 @@ def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, loc
 
 @click.command("import")
 @spec_argument
-@click.argument("address")
+@click.argument("address", metavar="ADDR")
 @click.argument("remote_id", type=int, metavar="ID")
 @spec_options
 @sandbox_flag

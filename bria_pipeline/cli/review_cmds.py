@@ -35,7 +35,7 @@ def review_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, out:
     Examples:
       bria-pipeline review examples/lucy/spec.yaml
       bria-pipeline --sandbox review examples/lucy/spec.yaml --out review.html
-      bria-pipeline apply spec.yaml --target dataset.lucy && bria-pipeline review spec.yaml
+      bria-pipeline apply spec.yaml --target dataset.lucy.captions   # upload, caption; still a draft
     """
     pipeline, reviews = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.review_datasets)
     path = pipeline.write_review(reviews, out)

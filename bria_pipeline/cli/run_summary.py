@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from ..apply.errors import ApplyInterrupted
+from ..errors import BriaPipelineError
 from .exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, worst
 from .spec_discovery import SPEC_RULE, SpecSelection, find_specs
 from .terminal import Diagnostics
@@ -35,6 +36,7 @@ class SpecOutcome:
     result    ok, changes, no changes, error, failed, interrupted, not run
     detail    the CHANGES column: a plan's summary line, an apply's counts, an error's first line
     code      this spec's exit code (see exit_codes)
+    error     the whole error, as printed on stderr (Markdown shows it under the table)
     """
 
     spec: str
@@ -43,6 +45,7 @@ class SpecOutcome:
     requests: int | None = None
     seconds: float | None = None
     code: int = EXIT_OK
+    error: str | None = None
 
 
 def error_outcome(spec: str | Path, exc: BaseException, *, seconds: float | None = None,
@@ -50,8 +53,9 @@ def error_outcome(spec: str | Path, exc: BaseException, *, seconds: float | None
     interrupted = isinstance(exc, (ApplyInterrupted, KeyboardInterrupt, click.Abort))
     text = getattr(exc, "message", None) or str(exc) or ("interrupted" if interrupted else type(exc).__name__)
     first = text.strip().splitlines()[0].rstrip(":") if text.strip() else type(exc).__name__
+    whole = exc.describe() if isinstance(exc, BriaPipelineError) else f"{type(exc).__name__}: {exc}"
     return SpecOutcome(str(spec), "interrupted" if interrupted else "error", first, requests, seconds,
-                       EXIT_INTERRUPTED if interrupted else EXIT_ERROR)
+                       EXIT_INTERRUPTED if interrupted else EXIT_ERROR, None if interrupted else whole)
 
 
 def run_each(specs: Sequence[Path], work: Callable[[Path], SpecOutcome], diagnostics: Diagnostics) -> list[SpecOutcome]:
@@ -100,12 +104,14 @@ def exit_code(outcomes: Sequence[SpecOutcome]) -> int:
 
 
 def finish(ctx: click.Context, outcomes: list[SpecOutcome], diagnostics: Diagnostics, *, fmt: str = "text") -> None:
-    """The summary table when more than one spec ran, then exit with the worst code of them all.
+    """The summary table when more than one spec ran (or, in Markdown, when one failed), then exit
+    with the worst code of them all.
 
     The table goes to stdout (Markdown with --format markdown); when stdout carries a JSON
     document it goes to stderr instead (one JSON line with --log-format json).
     """
-    if len(outcomes) > 1:
+    # Markdown (a pull-request comment) also reports a single spec's error, which stderr alone would hide
+    if len(outcomes) > 1 or (fmt == "markdown" and any(o.error for o in outcomes)):
         if fmt == "json":
             if diagnostics.json:
                 diagnostics.line(totals_line(outcomes), event="summary", specs=[asdict(o) for o in outcomes])
@@ -167,4 +173,9 @@ def _markdown(outcomes: Sequence[SpecOutcome]) -> str:
         result = f"**{o.result}**" if o.code not in (EXIT_OK, EXIT_CHANGES) else o.result
         lines.append(f"| `{_cell(o.spec)}` | {result} | {_cell(o.detail)} | {_requests(o)} | {_seconds(o)} |")
     lines += ["", totals_line(outcomes)]
+    for o in outcomes:
+        if o.error:  # the whole error, folded, so a pull-request comment says what to fix
+            fence = "~~~~" if "```" in o.error else "```"
+            lines += ["", f"<details><summary><code>{_cell(o.spec)}</code>: {o.result}</summary>", "",
+                      f"{fence}text", o.error, fence, "", "</details>"]
     return "\n".join(lines)

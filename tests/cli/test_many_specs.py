@@ -137,6 +137,17 @@ def test_markdown_plan_of_several_specs_ends_with_a_markdown_table(three_brands:
     assert result.exit_code == 1
     assert "| Spec | Result | Changes | Requests | Time |" in result.stdout
     assert f"| `{three_brands / 'broken' / 'spec.yaml'}` | **error** | 1 problem in the spec |" in result.stdout
+    # the whole error, folded under the table: a pull-request comment says what to fix
+    details = result.stdout.split("<details>", 1)[1]
+    assert "project.ip_type: the string 'no_such_type' is not an allowed value" in details
+    assert "spec.yaml:4:12:" in details and details.rstrip().endswith("</details>")
+
+
+def test_markdown_plan_of_one_broken_spec_still_writes_the_error_to_stdout(tmp_path: Path) -> None:
+    broken = write_spec(tmp_path / "broken", project="broken-brand", broken=True)
+    result = run("--sandbox", "plan", str(broken), "--format", "markdown")
+    assert result.exit_code == 1
+    assert "| **error** | 1 problem in the spec |" in result.stdout and "no_such_type" in result.stdout
 
 
 def test_json_plan_of_several_specs_is_a_list_and_the_table_goes_to_stderr(three_brands: Path) -> None:
