@@ -13,7 +13,7 @@ from ..lockfile import Lock
 from ..model import Desired
 from ..state.observed import Observed, ObservedDataset, ObservedModel
 from .actions import Action
-from .identity import effective_name
+from .identity import Version, versions_of
 
 
 @dataclass
@@ -80,10 +80,11 @@ class PlanContext:
         last = max(vanished, key=lambda r: r.id)
         return f"{kind} {last.name} (id {last.id}) is gone: deleted outside bria-pipeline (drift)"
 
-    def effective_name(self, kind: str, base: str, obj: Any) -> tuple[str, str | None]:
-        """See `identity.effective_name`: how `obj` is identified, and its Console name if renamed."""
-        recorded = self.observed.recorded_by_id(kind).get(obj.id)
-        return effective_name(recorded.name if recorded else None, base, obj.name)
+    def dataset_versions(self, key: str) -> list[Version[ObservedDataset]]:
+        return versions_of(key, self.datasets, self.observed.recorded_by_id("dataset"))
+
+    def model_versions(self, base: str) -> list[Version[ObservedModel]]:
+        return versions_of(base, self.models, self.observed.recorded_by_id("model"))
 
 
 def brief(value: Any, width: int = 60) -> Any:

@@ -16,7 +16,6 @@ Choosing the version (first match wins):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from ..model import DesiredDataset
 from ..state.observed import ObservedDataset
@@ -26,23 +25,16 @@ from .dataset_captions import plan_captions
 from .dataset_images import plan_bulk, plan_images
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
-from .identity import VersionName, parse_version_name, version_name
-
-@dataclass
-class _Version:
-    name: VersionName
-    dataset: ObservedDataset
-    renamed_to: str | None  # the name it carries after a rename outside bria-pipeline
-
+from .identity import Version, version_name
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
     address = f"dataset.{ds.key}"
-    versions = _versions(ctx, ds)
+    versions = ctx.dataset_versions(ds.key)
     target = _choose_target(ctx, ds, versions)
     for version in versions:
-        if target.mode in ("current", "reuse") and version.dataset is target.dataset:
+        if target.mode in ("current", "reuse") and version.item is target.dataset:
             continue
-        ctx.old_datasets.append((ds.key, version.dataset))
+        ctx.old_datasets.append((ds.key, version.item))
 
     if target.mode == "current" and target.dataset is not None and target.dataset.completed:
         return _completed_current(ctx, ds, target, address)
@@ -88,40 +80,30 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
 # --- choosing the version ---------------------------------------------------------------------
 
 
-def _versions(ctx: PlanContext, ds: DesiredDataset) -> list[_Version]:
-    out = []
-    for dataset in ctx.datasets:
-        name, renamed_to = ctx.effective_name("dataset", ds.key, dataset)
-        parsed = parse_version_name(ds.key, name)
-        if parsed is not None:
-            out.append(_Version(parsed, dataset, renamed_to))
-    return out
-
-
-def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[_Version]) -> Target:
+def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[Version[ObservedDataset]]) -> Target:
     current = sorted(
         (v for v in versions if v.name.fingerprint == ds.fingerprint),
-        key=lambda v: (v.name.revision, v.dataset.id),
+        key=lambda v: (v.name.revision, v.item.id),
     )
     if current:
         top = current[-1]
-        mismatch = _mismatch(ctx, ds, top.dataset)
+        mismatch = _mismatch(ctx, ds, top.item)
         if mismatch is None:
-            return Target("current", str(top.name), top.dataset, top.renamed_to)
+            return Target("current", str(top.name), top.item, top.renamed_to)
         name = version_name(ds.key, ds.fingerprint, top.name.revision + 1)
-        if ds.upload_type == "basic" and top.dataset.images is not None:
-            return Target("clone", name, top.dataset, mismatch=mismatch)
+        if ds.upload_type == "basic" and top.item.images is not None:
+            return Target("clone", name, top.item, mismatch=mismatch)
         return Target("create", name, None, mismatch=mismatch)
     drafts = sorted(
-        (v for v in versions if not v.dataset.completed and _reusable_draft(ds, v.dataset)),
-        key=lambda v: v.dataset.id,
+        (v for v in versions if not v.item.completed and _reusable_draft(ds, v.item)),
+        key=lambda v: v.item.id,
     )
     if drafts:
         top = drafts[-1]
-        return Target("reuse", ds.remote_name, top.dataset, top.renamed_to)
-    completed = sorted((v for v in versions if v.dataset.completed), key=lambda v: v.dataset.id)
-    if completed and ds.upload_type == "basic" and completed[-1].dataset.images is not None:
-        return Target("clone", ds.remote_name, completed[-1].dataset)
+        return Target("reuse", ds.remote_name, top.item, top.renamed_to)
+    completed = sorted((v for v in versions if v.item.completed), key=lambda v: v.item.id)
+    if completed and ds.upload_type == "basic" and completed[-1].item.images is not None:
+        return Target("clone", ds.remote_name, completed[-1].item)
     return Target("create", ds.remote_name, None)
 
 

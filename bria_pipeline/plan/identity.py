@@ -9,9 +9,25 @@ stopped training, a completed dataset found not to match), the next attempt is a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ..model import FINGERPRINT
+
+if TYPE_CHECKING:
+    from ..state.observed import Recorded
+
+
+class Named(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
 
 
 @dataclass(frozen=True, order=True)
@@ -63,3 +79,44 @@ def effective_name(recorded_name: str | None, base: str, name: str) -> tuple[str
     if parse_version_name(base, recorded_name) is None:
         return name, None
     return recorded_name, name
+
+
+@dataclass(frozen=True)
+class Version(Generic[T]):
+    """A remote dataset or model named as a version of one spec key."""
+
+    name: VersionName
+    item: T
+    renamed_to: str | None  # the name it carries after a rename outside bria-pipeline
+
+
+def versions_of(base: str, items: Iterable[T], recorded: Mapping[int, Recorded]) -> list[Version[T]]:
+    """The versions of `base` among `items` (datasets or models of one kind), renames recognised
+    by what .bria/ recorded (`recorded`: records of that kind by id)."""
+    out = []
+    for item in items:
+        record = recorded.get(item.id)
+        name, renamed_to = effective_name(record.name if record else None, base, item.name)
+        parsed = parse_version_name(base, name)
+        if parsed is not None:
+            out.append(Version(parsed, item, renamed_to))
+    return out
+
+
+def owners(items: Iterable[T], keys: Mapping[str, str], recorded: Mapping[int, Recorded]) -> list[tuple[str, T]]:
+    """Every item this spec owns, with the spec key it belongs to; the rest is never touched.
+
+    `keys` maps each name base to its spec key (a dataset's key is its base; a sweep member
+    ``lucy-lora[rank=32]`` is named after ``lucy-lora``). An item is owned when it is named as a
+    version of one of them (renames recognised by the record), or when .bria/ recorded it as made
+    by this spec (a key since removed from the spec).
+    """
+    out = []
+    for item in items:
+        owner = next((key for base, key in keys.items() if versions_of(base, (item,), recorded)), None)
+        record = recorded.get(item.id)
+        if owner is None and record is not None:
+            owner = record.key or record.name
+        if owner is not None:
+            out.append((owner, item))
+    return out

@@ -13,7 +13,6 @@ parameters (``lucy-lora-1a2b3c4d``), because none of those can change once train
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..model import DesiredModel
@@ -21,24 +20,7 @@ from ..state.observed import ObservedModel
 from .actions import Action, Change
 from .context import ModelOutcome, PlanContext
 from .errors import PlanError
-from .identity import VersionName, model_base, parse_version_name, version_name
-
-
-@dataclass
-class _Version:
-    name: VersionName
-    model: ObservedModel
-    renamed_to: str | None
-
-
-def model_versions(ctx: PlanContext, base: str) -> list[_Version]:
-    out = []
-    for model in ctx.models:
-        name, renamed_to = ctx.effective_name("model", base, model)
-        parsed = parse_version_name(base, name)
-        if parsed is not None:
-            out.append(_Version(parsed, model, renamed_to))
-    return out
+from .identity import Version, model_base, version_name
 
 
 def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: frozenset[str] = frozenset()) -> ModelOutcome:
@@ -58,54 +40,54 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     fingerprint = m.fingerprint(ds)
     versions = [
         v
-        for v in model_versions(ctx, base)
-        if v.model.id not in claimed and (v.name.fingerprint == fingerprint or v.name.fingerprint not in reserved)
+        for v in ctx.model_versions(base)
+        if v.item.id not in claimed and (v.name.fingerprint == fingerprint or v.name.fingerprint not in reserved)
     ]
-    current = sorted((v for v in versions if v.name.fingerprint == fingerprint), key=lambda v: (v.name.revision, v.model.id))
+    current = sorted((v for v in versions if v.name.fingerprint == fingerprint), key=lambda v: (v.name.revision, v.item.id))
     desired_name = m.remote_name(ds)
 
     if current:
         top = current[-1]
-        problem = _unusable(ctx, m, top.model, dso.id, dso.remote_name)
+        problem = _unusable(ctx, m, top.item, dso.id, dso.remote_name)
         if problem is None:
-            claimed.add(top.model.id)
+            claimed.add(top.item.id)
             return _carry_on(ctx, m, top, dso.ready_after, str(top.name))
         new_name = version_name(base, fingerprint, top.name.revision + 1)
-        return _new_model(ctx, m, new_name, f"{problem}: new model version {new_name}", top.model, dso.ready_after, replace=True)
+        return _new_model(ctx, m, new_name, f"{problem}: new model version {new_name}", top.item, dso.ready_after, replace=True)
 
     reusable = sorted(
         (
             v
             for v in versions
-            if v.model.status == "Created"
+            if v.item.status == "Created"
             and dso.id is not None
-            and v.model.dataset_id == dso.id
-            and v.model.training_mode == m.training_mode
+            and v.item.dataset_id == dso.id
+            and v.item.training_mode == m.training_mode
         ),
-        key=lambda v: v.model.id,
+        key=lambda v: v.item.id,
     )
     if reusable:
         top = reusable[-1]
-        claimed.add(top.model.id)
-        ctx.bindings[address] = top.model.id
+        claimed.add(top.item.id)
+        ctx.bindings[address] = top.item.id
         ctx.emit(
             Action(
                 address,
                 "update",
-                f"training parameters changed before {top.model.name} started training: it is renamed to "
+                f"training parameters changed before {top.item.name} started training: it is renamed to "
                 f"{desired_name} and trains with the spec's parameters",
-                changes=(Change("name", top.renamed_to or top.model.name, desired_name), *_param_changes(m, top.model)),
+                changes=(Change("name", top.renamed_to or top.item.name, desired_name), *_param_changes(m, top.item)),
                 payload={"op": "update_model", "model": m.key, "body": {"name": desired_name}},
             )
         )
         _training_start(ctx, m, address, training_address, dso.ready_after)
-        outcome = ModelOutcome(m.key, desired_name, top.model, ready_after=(training_address,))
+        outcome = ModelOutcome(m.key, desired_name, top.item, ready_after=(training_address,))
         ctx.model_outcomes[m.key] = outcome
         return outcome
 
-    previous = sorted((v for v in versions if v.model.trained or v.model.status == "Created"), key=lambda v: v.model.id)
+    previous = sorted((v for v in versions if v.item.trained or v.item.status == "Created"), key=lambda v: v.item.id)
     if previous:
-        old = previous[-1].model
+        old = previous[-1].item
         return _new_model(ctx, m, desired_name, _why_new_version(ctx, m, old, dso.remote_name, desired_name), old, dso.ready_after, replace=True)
     reason = f"new model {desired_name} on dataset {dso.remote_name}"
     gone = ctx.gone("model", m.key)
@@ -135,10 +117,10 @@ def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_i
     return None
 
 
-def _carry_on(ctx: PlanContext, m: DesiredModel, version: _Version, dataset_ready: tuple[str, ...], name: str) -> ModelOutcome:
+def _carry_on(ctx: PlanContext, m: DesiredModel, version: Version[ObservedModel], dataset_ready: tuple[str, ...], name: str) -> ModelOutcome:
     address = f"model.{m.key}"
     training_address = f"{address}.training"
-    model = version.model
+    model = version.item
     ctx.bindings[address] = model.id
     changes = []
     if version.renamed_to:

@@ -11,44 +11,16 @@ from __future__ import annotations
 from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
-from .identity import model_base, parse_version_name
+from .identity import model_base, owners
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
     """Every remote model this spec owns, with the spec key (or recorded key) it belongs to."""
-    bases = {model_base(k): k for k in ctx.desired.models}
-    recorded = ctx.observed.recorded_by_id("model")
-    out = []
-    for model in ctx.models:
-        rec = recorded.get(model.id)
-        owner = None
-        for base, key in bases.items():
-            name, _ = ctx.effective_name("model", base, model)
-            if parse_version_name(base, name) is not None:
-                owner = key
-                break
-        if owner is None and rec is not None:
-            owner = rec.key or model_base(rec.name)
-        if owner is not None:
-            out.append((owner, model))
-    return out
+    return owners(ctx.models, {model_base(k): k for k in ctx.desired.models}, ctx.observed.recorded_by_id("model"))
 
 
 def owned_datasets(ctx: PlanContext) -> list[tuple[str, ObservedDataset]]:
-    recorded = ctx.observed.recorded_by_id("dataset")
-    out = []
-    for dataset in ctx.datasets:
-        owner = None
-        for key in ctx.desired.datasets:
-            name, _ = ctx.effective_name("dataset", key, dataset)
-            if parse_version_name(key, name) is not None:
-                owner = key
-                break
-        if owner is None and dataset.id in recorded:
-            owner = recorded[dataset.id].key or dataset.name
-        if owner is not None:
-            out.append((owner, dataset))
-    return out
+    return owners(ctx.datasets, {k: k for k in ctx.desired.datasets}, ctx.observed.recorded_by_id("dataset"))
 
 
 def delete_model_action(ctx: PlanContext, owner: str, model: ObservedModel, address: str, reason: str) -> Action:

@@ -20,7 +20,7 @@ from ..api.errors import NotFound
 from ..generate.manifest import Manifest
 from ..lockfile import Lock
 from ..model import Desired, DesiredDataset
-from ..plan.identity import effective_name, model_base, parse_version_name
+from ..plan.identity import model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
 from .observed import Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
 from .store import StateStore
@@ -128,34 +128,31 @@ def _find_project(projects: list[Any], desired: Desired, store: StateStore) -> A
 
 
 def _owned(desired: Desired, dataset: ObservedDataset, recorded: tuple[Recorded, ...]) -> bool:
-    if any(r.kind == "dataset" and r.id == dataset.id for r in recorded):
-        return True
-    return any(parse_version_name(key, dataset.name) is not None for key in desired.datasets)
+    return bool(owners((dataset,), {k: k for k in desired.datasets}, _by_id(recorded, "dataset")))
+
+
+def _by_id(recorded: tuple[Recorded, ...], kind: str) -> dict[int, Recorded]:
+    return {r.id: r for r in recorded if r.kind == kind}
 
 
 def datasets_needing_images(
     desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock
 ) -> list[ObservedDataset]:
     """The datasets whose images the planner needs: O(datasets in the spec), never O(images)."""
-    names = {r.id: r.name for r in recorded if r.kind == "dataset"}
+    by_id = _by_id(recorded, "dataset")
     chosen: dict[int, ObservedDataset] = {}
     for ds in desired.datasets.values():
-        versions = []
-        for d in datasets:
-            name, _ = effective_name(names.get(d.id), ds.key, d.name)
-            parsed = parse_version_name(ds.key, name)
-            if parsed is not None:
-                versions.append((parsed, d))
-        for _, d in versions:
-            if not d.completed:
-                chosen[d.id] = d
-        current = sorted((v for v in versions if v[0].fingerprint == ds.fingerprint), key=lambda v: (v[0].revision, v[1].id))
+        versions = versions_of(ds.key, datasets, by_id)
+        for v in versions:
+            if not v.item.completed:
+                chosen[v.item.id] = v.item
+        current = sorted((v for v in versions if v.name.fingerprint == ds.fingerprint), key=lambda v: (v.name.revision, v.item.id))
         if current:
-            top = current[-1][1]
+            top = current[-1].item
             if top.completed and _completed_needs_listing(ds, top, lock):
                 chosen[top.id] = top
             continue
-        completed = sorted((d for _, d in versions if d.completed), key=lambda d: d.id)
+        completed = sorted((v.item for v in versions if v.item.completed), key=lambda d: d.id)
         if completed and ds.upload_type == "basic":
             chosen[completed[-1].id] = completed[-1]
     return list(chosen.values())

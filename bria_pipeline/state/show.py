@@ -6,13 +6,12 @@ from typing import Any
 
 from ..model import Desired
 from ..plan.document import Plan
-from ..plan.identity import model_base, parse_version_name
+from ..plan.identity import model_base, owners
 from .observed import Observed
 from .store import StateStore
 
 
 def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:
-    recorded = {(r.kind, r.id): r for r in store.records}
     project = observed.project
     out: dict[str, Any] = {
         "spec": str(desired.spec_path),
@@ -33,12 +32,16 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
         "last_apply": store.last_apply,
         "requests": observed.requests,
     }
+    datasets = owners(observed.datasets, {k: k for k in desired.datasets}, observed.recorded_by_id("dataset"))
+    # members of a training sweep share a name base: the plan's bindings say which version is whose
+    bound = {model_id: address.split(".", 1)[1] for address, model_id in plan.bindings.items() if address.startswith("model.")}
+    models = [
+        (bound.get(m.id, owner), m)
+        for owner, m in owners(observed.models, {model_base(k): k for k in desired.models}, observed.recorded_by_id("model"))
+    ]
     for key, ds in desired.datasets.items():
         current = plan.bindings.get(f"dataset.{key}")
-        for d in observed.datasets:
-            rec = recorded.get(("dataset", d.id))
-            if parse_version_name(key, d.name) is None and not (rec and rec.key == key):
-                continue
+        for d in (d for owner, d in datasets if owner == key):
             out["datasets"].append(
                 {
                     "key": key,
@@ -52,13 +55,9 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                     "current": d.id == current,
                 }
             )
-    for key, m in desired.models.items():
+    for key in desired.models:
         current = plan.bindings.get(f"model.{key}")
-        base = model_base(key)
-        for model in observed.models:
-            rec = recorded.get(("model", model.id))
-            if parse_version_name(base, model.name) is None and not (rec and rec.key == key):
-                continue
+        for model in (m for owner, m in models if owner == key):
             total = model.training_parameters.get("total_training_steps")
             reached = max(model.checkpoint_steps, default=0)
             if model.status == "Completed" and total:
