@@ -69,6 +69,10 @@ class Lock:
         entry = self.captions.get(caption_key(image, schema))
         return entry.get("caption") if entry else None
 
+    def structured_prompt_texts(self) -> dict[str, str]:
+        """Every pinned structured prompt's text by its inputs hash."""
+        return {h: e["structured_prompt"] for h, e in self.structured_prompts.items() if e.get("structured_prompt")}
+
     def structured_prompt(self, spec: StructuredPromptSpec) -> str | None:
         entry = self.structured_prompts.get(spec.inputs_hash)
         return entry.get("structured_prompt") if entry else None

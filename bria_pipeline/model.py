@@ -207,6 +207,10 @@ class DesiredModel:
     mark: Mark | None = field(default=None, compare=False)
     description: str | None = None  # changeable in place (PUT); not part of the fingerprint
 
+    def training_body(self) -> dict[str, Any]:
+        """What start_training sends: the spec's parameters in expert mode, nothing otherwise."""
+        return self.training.as_body() if self.training_mode == "expert" else {}
+
     @property
     def base_key(self) -> str:
         """The spec's name without the sweep member part: ``lucy-lora[rank=32]`` -> ``lucy-lora``."""

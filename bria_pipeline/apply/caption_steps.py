@@ -6,7 +6,6 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 
 from __future__ import annotations
 
-from ..lockfile import caption_key
 from ..plan.actions import Action
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images
@@ -85,13 +84,3 @@ async def caption(run: Run, action: Action) -> str:
 def _learn(run: Run, key: str, current: RemoteImage, made) -> None:
     current.caption = made.caption
     current.caption_source = made.caption_source
-
-
-def caption_pin_keys(run: Run) -> set[str]:
-    """The caption pins the spec references (to tidy the lock file)."""
-    return {
-        caption_key(image, ds.visual_schema)
-        for ds in run.desired.datasets.values()
-        for image in ds.images
-        if image.caption_refine
-    }

@@ -7,7 +7,6 @@ them without asking the service again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,6 @@ class RemoteIndex:
             self.schemas[key] = dataset.visual_schema
             if dataset.images is not None:
                 self.set_images(key, [RemoteImage(i.id, i.image_name, i.caption, i.caption_source) for i in dataset.images])
-        self.locks: dict[str, asyncio.Lock] = {}
 
     def id(self, address: str) -> int:
         try:
@@ -91,11 +89,6 @@ class RemoteIndex:
     def image(self, dataset_key: str, name: str) -> RemoteImage | None:
         found = self.images.get(dataset_key, {}).get(name)
         return found[0] if found else None
-
-    def lock_for(self, name: str) -> asyncio.Lock:
-        if name not in self.locks:
-            self.locks[name] = asyncio.Lock()
-        return self.locks[name]
 
 
 @dataclass

@@ -140,7 +140,7 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
     generation = run.desired.generation
     assert generation is not None
     manifest = run.observed.manifest or Manifest.load(generation.output_dir)
-    pins = {h: e["structured_prompt"] for h, e in run.lock.structured_prompts.items() if e.get("structured_prompt")}
+    pins = run.lock.structured_prompt_texts()
     known = dict(pins)
     report = await run_generation(
         ready,

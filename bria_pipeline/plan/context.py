@@ -53,15 +53,17 @@ class PlanContext:
     dataset_outcomes: dict[str, DatasetOutcome] = field(default_factory=dict)
     model_outcomes: dict[str, ModelOutcome] = field(default_factory=dict)
     old_datasets: list[tuple[str, ObservedDataset]] = field(default_factory=list)  # (spec key, version)
-    old_models: list[tuple[str, ObservedModel]] = field(default_factory=list)
+    _changed: set[str] = field(default_factory=set, repr=False)  # addresses of the changes emitted
 
     def emit(self, action: Action) -> Action:
         self.actions.append(action)
+        if action.is_change:
+            self._changed.add(action.address)
         return action
 
     def changed(self, address: str) -> bool:
         """True when the plan already holds a change at `address` (something to depend on)."""
-        return any(a.address == address and a.is_change for a in self.actions)
+        return address in self._changed
 
     def deps(self, *addresses: str) -> tuple[str, ...]:
         """The addresses among these that are changes in the plan, in order, without repeats."""

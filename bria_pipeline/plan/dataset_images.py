@@ -101,6 +101,3 @@ def plan_bulk(
         )
     )
     return [images_address], {}, {i.remote_name for i in ds.images}
-
-
-# --- captions -------------------------------------------------------------------------------------

@@ -357,8 +357,3 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
         )
     )
     return schema_address, True
-
-
-# --- images ---------------------------------------------------------------------------------------
-
-

@@ -34,6 +34,5 @@ def plan_generations(ctx: PlanContext) -> None:
     manifest = ctx.observed.manifest
     if manifest is None:
         manifest = Manifest(generation.output_dir)
-    pins = {h: e["structured_prompt"] for h, e in ctx.lock.structured_prompts.items() if e.get("structured_prompt")}
-    for action in plan_generation(generation, model_refs(ctx), manifest, pins, prune=ctx.prune):
+    for action in plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune):
         ctx.emit(action)

@@ -109,9 +109,8 @@ def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_i
         return f"{model.name} was made from dataset id {model.dataset_id}, which no longer exists"
     elif dataset_id is None or model.dataset_id != dataset_id:
         return f"{model.name} was made from dataset {old.name}, and the spec's dataset is now {dataset_name}"
-    if model.trained and model.training_parameters:
-        wanted = m.training.as_body() if m.training_mode == "expert" else {}
-        differing = [k for k, v in wanted.items() if k in model.training_parameters and model.training_parameters[k] != v]
+    if model.trained:
+        differing = [c.attribute for c in _param_changes(m, model)]
         if differing:
             return f"{model.name} trained with other parameters ({', '.join(differing)})"
     return None
@@ -201,7 +200,7 @@ def _new_model(
 
 
 def _training_start(ctx: PlanContext, m: DesiredModel, address: str, training_address: str, dataset_ready: tuple[str, ...]) -> None:
-    params = m.training.as_body() if m.training_mode == "expert" else {}
+    params = m.training_body()
     described = ", ".join(f"{k} {v}" for k, v in params.items()) or "the service's defaults"
     ctx.emit(
         Action(
@@ -220,7 +219,7 @@ def _param_changes(m: DesiredModel, old: ObservedModel) -> list[Change]:
     changes = []
     if old.training_mode != m.training_mode:
         changes.append(Change("training_mode", old.training_mode, m.training_mode))
-    wanted = m.training.as_body() if m.training_mode == "expert" else {}
+    wanted = m.training_body()
     have: dict[str, Any] = old.training_parameters or {}
     for key, value in wanted.items():
         if key in have and have[key] != value:

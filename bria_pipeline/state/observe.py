@@ -49,7 +49,6 @@ async def observe(
         return Observed(
             manifest=output_manifest,
             recorded=recorded,
-            other_projects=len(projects),
             requests=client.stats.total - before,
         )
     raw_datasets, raw_models = await asyncio.gather(
@@ -93,7 +92,6 @@ async def observe(
         models=tuple(models),
         manifest=output_manifest,
         recorded=recorded,
-        other_projects=len(projects) - 1,
         requests=client.stats.total - before,
     )
 

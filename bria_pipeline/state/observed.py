@@ -33,9 +33,6 @@ class ObservedProject:
     ip_name: str | None = None
     ip_description: str | None = None
 
-    def attr(self, name: str) -> Any:
-        return getattr(self, name)
-
 
 @dataclass(frozen=True)
 class ObservedImage:
@@ -122,7 +119,6 @@ class Observed:
     models: tuple[ObservedModel, ...] = ()
     manifest: Manifest | None = field(default=None, compare=False)  # the output manifest, files observed
     recorded: tuple[Recorded, ...] = ()
-    other_projects: int = 0  # projects in the organisation that this spec does not own
     requests: int = 0  # how many API requests observing cost
 
     def recorded_by_id(self, kind: str) -> dict[int, Recorded]:

@@ -71,7 +71,6 @@ class StateStore:
         self.records: list[Recorded] = [Recorded(**r) for r in data.get("records", [])]
         self.intents: list[Intent] = [Intent(**i) for i in data.get("intents", [])]
         self.last_apply: dict[str, Any] = dict(data.get("last_apply") or {})
-        self.extra: dict[str, Any] = dict(data.get("extra") or {})
 
     @classmethod
     def for_spec(cls, spec_path: Path) -> StateStore:
@@ -108,7 +107,6 @@ class StateStore:
             "records": [asdict(r) for r in sorted(self.records, key=lambda r: (r.kind, r.id))],
             "intents": [asdict(i) for i in self.intents],
             "last_apply": self.last_apply,
-            "extra": self.extra,
         }
 
     def save(self) -> None:
