@@ -546,7 +546,7 @@ def load_plan_file(path: str | Path) -> Plan:
 def save_plan_file(plan: Plan, path: str | Path) -> None:
     import json
 
-    from .generate.atomic_files import write_atomic
+    from .atomic import write_atomic
     from .plan.document import plan_to_dict
 
     write_atomic(Path(path), (json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
