@@ -25,7 +25,7 @@ def build_project(ctx: BuildContext) -> DesiredProject | None:
     ip_type, medium = raw["ip_type"], raw["ip_medium"]
     if ip_type in ILLUSTRATION_ONLY and medium != "illustration":
         ctx.error(at + ("ip_medium",), f"ip_type {ip_type} is available only with ip_medium illustration",
-                  f"set ip_medium: illustration, or choose another ip_type (defined_character, stylized_scene, other)")
+                  "set ip_medium: illustration, or choose another ip_type (defined_character, stylized_scene, other)")
     if ip_type in NEEDS_IP_NAME and not raw.get("ip_name"):
         ctx.error(at, f"ip_type {ip_type} needs ip_name: the character's name (1-3 words)",
                   'add e.g. ip_name: "Lucy"')
