@@ -9,7 +9,7 @@ from ..api.errors import Conflict, NotFound
 from ..bulk.advanced import upload_advanced_dataset
 from ..plan.actions import Action
 from .context import RemoteImage, Run
-from .creating import create_once
+from .once import create_once, delete_once
 from .errors import StepError
 
 
@@ -213,9 +213,4 @@ async def complete_dataset(run: Run, action: Action) -> str:
 
 async def delete_dataset(run: Run, action: Action) -> str:
     dataset_id = action.payload["dataset_id"]
-    try:
-        await run.client.delete_dataset(dataset_id)
-    except NotFound:
-        return f"dataset {action.payload['name']} was already gone"
-    run.store.forget("dataset", dataset_id)
-    return f"deleted dataset {action.payload['name']}"
+    return await delete_once(run, "dataset", dataset_id, f"dataset {action.payload['name']}", lambda: run.client.delete_dataset(dataset_id))

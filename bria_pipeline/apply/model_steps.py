@@ -6,7 +6,7 @@ from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
 from ..plan.actions import Action
 from .context import Run
-from .creating import create_once
+from .once import create_once, delete_once
 from .errors import StepError
 
 TRAINING_WAIT = 12 * 3600.0
@@ -93,12 +93,7 @@ async def delete_model(run: Run, action: Action) -> str:
         except (Conflict, NotFound):
             pass
         await _until_stopped(run, action, model_id)
-    try:
-        await run.client.delete_model(model_id)
-    except NotFound:
-        return f"model {action.payload['name']} was already gone"
-    run.store.forget("model", model_id)
-    return f"deleted model {action.payload['name']}"
+    return await delete_once(run, "model", model_id, f"model {action.payload['name']}", lambda: run.client.delete_model(model_id))
 
 
 async def _until_stopped(run: Run, action: Action, model_id: int) -> None:

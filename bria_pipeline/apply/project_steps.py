@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..api.errors import NotFound
 from ..plan.actions import Action
 from .context import Run
-from .creating import create_once
+from .once import create_once, delete_once
 
 
 async def create_project(run: Run, action: Action) -> str:
@@ -60,9 +60,4 @@ async def replace_project(run: Run, action: Action) -> str:
 
 async def delete_project(run: Run, action: Action) -> str:
     project_id = action.payload["project_id"]
-    try:
-        await run.client.delete_project(project_id)
-    except NotFound:
-        return f"project {project_id} was already gone"
-    run.store.forget("project", project_id)
-    return f"deleted project {project_id}"
+    return await delete_once(run, "project", project_id, f"project {project_id}", lambda: run.client.delete_project(project_id))

@@ -1,4 +1,4 @@
-"""Sending a creating request at most once: intent first, read before re-sending.
+"""Remote changes made at most once: creating (intent first, read before re-sending) and deleting.
 
     intent written (fsynced) -> POST -> answer: id recorded, intent cleared
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..api.errors import AmbiguousResult, HttpError
+from ..api.errors import AmbiguousResult, HttpError, NotFound
 from .context import Run
 from .errors import StepError
 
@@ -52,3 +52,14 @@ async def create_once(
         raise
     run.store.finish(intent, id=made.id, name=name)
     return made.id, made, True
+
+
+async def delete_once(run: Run, kind: str, remote_id: int, label: str, delete: Callable[[], Awaitable[Any]]) -> str:
+    """Delete a resource this spec owns and forget its record; one already gone counts as deleted."""
+    try:
+        await delete()
+        message = f"deleted {label}"
+    except NotFound:
+        message = f"{label} was already gone"
+    run.store.forget(kind, remote_id)
+    return message
