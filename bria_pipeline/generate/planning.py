@@ -96,6 +96,28 @@ def _retired_address(record: OutputRecord) -> str:
     return address_for(record.set_name, name)
 
 
+def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -> str | None:
+    """Why a done output is not this model's, or None.
+
+    The key names the model by its fingerprinted name, which a new training under the same name
+    keeps (a project made again after an ip_type change, a model deleted in the Console): the id
+    of the model that made it tells them apart.
+    """
+    if record is None or record.status != "done" or not record.model_id:
+        return None
+    if not out.ref.trained:
+        return f"made by model id {record.model_id}, and {out.ref.remote_name} is trained again by this plan"
+    if record.model_id != out.ref.remote_id:
+        return f"made by model id {record.model_id}, and {out.ref.remote_name} is now model id {out.ref.remote_id}"
+    return None
+
+
+def _replaced_name(file: str, sha256: str) -> str:
+    """The name `output_files.place` moves a different file at `file` to."""
+    p = PurePosixPath(file)
+    return f"{p.stem}.replaced-{sha256[:8]}{p.suffix}"
+
+
 class _Planner:
     def __init__(
         self,
@@ -188,7 +210,8 @@ class _Planner:
 
     def output(self, out: DesiredOutput) -> None:
         record = self.manifest.get(out.key)
-        if self.manifest.is_complete(out.key):
+        other_training = _made_by_another_training(record, out)
+        if self.manifest.is_complete(out.key) and other_training is None:
             self.up_to_date += 1
             return
         deps: list[str] = []
@@ -220,7 +243,16 @@ class _Planner:
         changes: tuple[Change, ...] = ()
         reason = f"new output: {_describe(out)}"
         if record is not None:
-            if record.unanswered:
+            if other_training is not None and record.file and record.file in self.manifest.files:
+                # same key, another training: the new file takes the name, the old one is kept aside
+                assert record.sha256 is not None
+                kind = "replace"
+                changes = (Change("model_id", record.model_id, out.ref.remote_id),)
+                kept = str(PurePosixPath(record.file).with_name(_replaced_name(record.file, record.sha256)))
+                reason = f"{other_training}: generated again (the old file is kept as {kept}); {_describe(out)}"
+            elif other_training is not None:
+                reason = f"{other_training}: generated again; {_describe(out)}"
+            elif record.unanswered:
                 reason = f"{_describe(out)}; {MAY_PAY_AGAIN}"
                 payload["may_pay_again"] = True
             elif record.status == "failed":

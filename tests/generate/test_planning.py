@@ -146,6 +146,30 @@ def test_outputs_of_an_untrained_model_depend_on_its_training(build):
     assert action.payload["output"]["model_id"] is None
 
 
+def test_outputs_made_by_another_training_of_the_same_model_name_are_generated_again(build):
+    # the model was trained again under the same name (a new project after an ip_type change,
+    # or the model deleted in the Console): outputs of the old training are not this model's
+    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
+    manifest = build.done_manifest(gen, build.models())
+    retrained = plan_generation(gen, build.models(trained=False), manifest, {}, prune=False)
+    [action] = changed_actions(retrained)
+    assert (action.address, action.kind, action.depends_on) == (
+        "generation.places[beach-seed1]", "replace", ("model.lucy-lora.training",)
+    )
+    sha = manifest.get(action.payload["key"]).sha256
+    assert action.reason.startswith(
+        "made by model id 1001, and lucy-lora-1a2b3c4d is trained again by this plan: generated again "
+        f"(the old file is kept as places/beach-seed1.replaced-{sha[:8]}.png); prompt 'Lucy at the beach"
+    )
+    assert action.reason.endswith("', seed 1, model lucy-lora")
+    assert [(c.attribute, c.old, c.new) for c in action.changes] == [("model_id", "1001", None)]
+    other_id = build.models(**{"lucy-lora": ModelRef("lucy-lora-1a2b3c4d", "2002", "latest")})
+    [again] = changed_actions(plan_generation(gen, other_id, manifest, {}, prune=False))
+    assert again.reason.startswith("made by model id 1001, and lucy-lora-1a2b3c4d is now model id 2002: generated again")
+    # the same training: nothing to do
+    assert changed_actions(plan_generation(gen, build.models(), manifest, {}, prune=False)) == []
+
+
 def test_video_depends_on_its_source_image_only_while_that_is_planned(build):
     images = build.prompt_set(seeds=(1,), matrix={"place": ["beach"]})
     gen = build.generation(images, videos=(VideoRequest("walk", "lucy-lora", "places/beach-seed1.png", seed=7),))

@@ -4,7 +4,7 @@ apply repairs it. What the spec does not own is never touched, by apply, --prune
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import DATASET_NAME, MODEL_NAME, changes
+from scenario_helpers import DATASET_NAME, MODEL_NAME, OUTPUTS, changes, outputs_of, without_outputs
 
 from bria_pipeline.state.store import StateStore
 
@@ -46,12 +46,18 @@ def test_console_edits_are_each_shown_with_a_reason_and_repaired(team):
 
     model_id = team.console(edit_in_the_console)
     plan = team.plan()
-    assert changes(plan) == [
+    assert without_outputs(changes(plan)) == [
         ("project", "update"),
         ("dataset.sketches.image[images/pose-03.png]", "create"),
         ("model.lucy-lora", "create"),
         ("model.lucy-lora.training", "create"),
     ]
+    # the outputs were made by the deleted model: the new training makes them again
+    assert outputs_of(changes(plan)) == [(address, "replace") for address in OUTPUTS]
+    assert plan.action(OUTPUTS[0]).reason.startswith(
+        f"made by model id {model_id}, and {MODEL_NAME} is trained again by this plan: generated again "
+        "(the old file is kept as places/beach-dawn-seed1.replaced-"
+    )
     project = plan.action("project")
     assert project.reason == (
         "renamed outside bria-pipeline (drift): its name is restored; project_description differs from the spec: updated in place"

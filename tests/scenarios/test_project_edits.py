@@ -4,7 +4,7 @@ refused until someone approves it."""
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import changes
+from scenario_helpers import OUTPUTS, changes, outputs_of
 
 from bria_pipeline.apply.errors import ApprovalRequired
 
@@ -51,6 +51,8 @@ def test_changed_ip_type_is_a_new_project_refused_without_approval(team):
     assert changes(plan)[:3] == [("project", "replace"), ("dataset.lucy", "create"), ("dataset.lucy.schema", "create")]
     assert plan.action("dataset.lucy.schema").reason == "set the schema pinned in the lock file on the dataset"
     assert plan.needs_approval == (replaced,)
+    # the model is trained again in the new project: the images of the old one are made again
+    assert outputs_of(changes(plan)) == [(address, "replace") for address in OUTPUTS]
 
     with pytest.raises(ApprovalRequired) as refused:
         team.pipeline().apply()
@@ -68,4 +70,5 @@ def test_changed_ip_type_is_a_new_project_refused_without_approval(team):
     assert new["ip_type"] == "object_variants"
     assert new["datasets"]["lucy-e0a4367a"]["status"] == "completed"
     assert new["models"]["lucy-lora-fb60f1c3"]["status"] == "Completed"
+    assert len(list((team.dir / "outputs" / "places").glob("*.replaced-*.png"))) == 8  # the old model's, kept aside
     assert not team.plan().has_changes
