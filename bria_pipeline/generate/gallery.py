@@ -25,7 +25,7 @@ from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.templates import href, render
-from bria_pipeline.generate.thumbnails import cached_thumbnail
+from bria_pipeline.generate.thumbnails import cached_thumbnail, sweep_thumbnails, thumbnail_name
 from bria_pipeline.model import digest, slug
 
 INDEX_FILE = "index.html"
@@ -194,9 +194,13 @@ def _item(output_dir: Path, record: OutputRecord) -> GalleryItem:
     link = href(record.file) if present and record.file else None
     thumb = None
     if present and record.kind == "image" and path is not None:
-        rel = cached_thumbnail(output_dir, path, record.sha256 or digest(record.file))
+        rel = cached_thumbnail(output_dir, path, _content_hash(record))
         thumb = href(rel) if rel else None
     return GalleryItem(record=record, href=link, thumb=thumb, label=record.name)
+
+
+def _content_hash(record: OutputRecord) -> str:
+    return record.sha256 or digest(record.file)
 
 
 def _order(record: OutputRecord) -> tuple[int, str]:
@@ -245,4 +249,6 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
         unchanged = False
     if not unchanged:  # the page depends only on the manifest and files: same inputs, same bytes
         write_atomic(target, data)
+    # thumbnails of outputs pruned or replaced since would pile up in .thumbs/ forever
+    sweep_thumbnails(output_dir, {thumbnail_name(_content_hash(r)) for r in records if r.file and r.kind == "image"})
     return target

@@ -36,9 +36,14 @@ def _jpeg_thumbnail(source: Path, size: tuple[int, int]) -> bytes | None:
         return None
 
 
+def thumbnail_name(sha256: str) -> str:
+    """Where the thumbnail of content `sha256` lives, relative to the output directory."""
+    return f"{THUMB_DIR}/{sha256[:20]}.jpg"
+
+
 def cached_thumbnail(output_dir: Path, source: Path, sha256: str) -> str | None:
     """The thumbnail's path relative to `output_dir`, made if missing; None if not an image."""
-    rel = f"{THUMB_DIR}/{sha256[:20]}.jpg"
+    rel = thumbnail_name(sha256)
     target = output_dir / rel
     if target.is_file():
         return rel
@@ -47,6 +52,18 @@ def cached_thumbnail(output_dir: Path, source: Path, sha256: str) -> str | None:
         return None
     write_atomic(target, data)
     return rel
+
+
+def sweep_thumbnails(output_dir: Path, keep: set[str]) -> list[Path]:
+    """Delete the thumbnails not named in `keep` (outputs pruned or replaced); returns them."""
+    removed = []
+    folder = output_dir / THUMB_DIR
+    if folder.is_dir():
+        for path in folder.glob("*.jpg"):
+            if f"{THUMB_DIR}/{path.name}" not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def data_uri_thumbnail(source: Path, size: tuple[int, int] = (220, 220)) -> str | None:

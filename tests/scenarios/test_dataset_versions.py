@@ -103,6 +103,8 @@ def test_prune_deletes_the_old_versions_and_needs_approval_for_the_trained_model
         f"{place}-{time}-seed{seed}.png" for place in ("beach", "city") for time in ("dawn", "night") for seed in (1, 2)
     )
     assert not team.plan(prune=True).has_changes
+    # the gallery's thumbnails are those of the outputs left: 8 places and the portrait
+    assert len(list((outputs / ".thumbs").glob("*.jpg"))) == 9
 
 
 def test_changed_manual_caption_is_a_new_version_with_that_caption(team):
