@@ -14,13 +14,15 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 
+from bria_pipeline.sandbox.context import Timings
+
 from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.document import Plan
 from bria_pipeline.sandbox import create_app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
-TRAINING_SECONDS = 0.3
+TRAINING_SECONDS = 0.1
 
 # What examples/lucy generates: 2 places x 2 times x 2 seeds, one portrait from a structured
 # prompt, one video. Every one of them is made again when the model they use changes.
@@ -52,7 +54,7 @@ class Team:
 
     def __init__(self, root: Path, *, training_seconds: float = TRAINING_SECONDS) -> None:
         self.root = root
-        self.app = create_app(root / "sandbox.sqlite", training_seconds=training_seconds)
+        self.app = _service(root, training_seconds)
         self._pipelines: list[Pipeline] = []
 
     @classmethod
@@ -63,7 +65,7 @@ class Team:
     def restart_service(self, *, training_seconds: float) -> None:
         """The same organisation (database and files), served again with trainings of another length."""
         self.app.state.sandbox.close()
-        self.app = create_app(self.root / "sandbox.sqlite", training_seconds=training_seconds)
+        self.app = _service(self.root, training_seconds)
 
     def close(self) -> None:
         for pipeline in self._pipelines:
@@ -93,6 +95,7 @@ class Team:
     # --- bria-pipeline ----------------------------------------------------------------------------
 
     def pipeline(self, **kw: Any) -> Pipeline:
+        kw.setdefault("concurrency", 10)  # every output of the example at once: the suite stays quick
         pipeline = Pipeline(self.spec, sandbox=True, transport=httpx.ASGITransport(app=self.app), **kw)
         self._pipelines.append(pipeline)
         return pipeline
@@ -158,3 +161,12 @@ class Team:
     def project(self) -> dict[str, Any]:
         """The spec's project as `remote()` describes it."""
         return self.remote()["lucy-example"]
+
+
+def _service(root: Path, training_seconds: float):
+    """The sandbox on `root`'s database, with emulated jobs short enough for a test suite."""
+    app = create_app(root / "sandbox.sqlite", training_seconds=training_seconds)
+    app.state.sandbox.timings = Timings(
+        training_seconds=training_seconds, generation_seconds=0.05, video_seconds=0.1, caption_min_seconds=0.05
+    )
+    return app

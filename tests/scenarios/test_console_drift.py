@@ -4,7 +4,7 @@ apply repairs it. What the spec does not own is never touched, by apply, --prune
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import DATASET_NAME, MODEL_NAME, OUTPUTS, changes, outputs_of, without_outputs
+from scenario_helpers import DATASET_NAME, MODEL_NAME, OUTPUTS, TRAINING_SECONDS, changes, outputs_of, without_outputs
 
 from bria_pipeline.state.store import StateStore
 
@@ -109,7 +109,7 @@ def test_training_stopped_in_the_console_becomes_a_new_revision(team):
     assert plan.action("model.lucy-lora").reason == (
         f"training of {name} {word} (status {status}); a training cannot be resumed: new model version {name}-r2"
     )
-    team.restart_service(training_seconds=0.3)
+    team.restart_service(training_seconds=TRAINING_SECONDS)
     team.apply(plan)
     models = team.project()["models"]
     assert models[f"{name}-r2"]["status"] == "Completed" and models[name]["status"] == "Stopped"

@@ -4,7 +4,7 @@ left running (--no-wait) is picked up by the next apply; a failed one becomes a 
 from __future__ import annotations
 
 import pytest
-from scenario_helpers import MODEL_NAME, OUTPUTS, changes, outputs_of, without_outputs
+from scenario_helpers import MODEL_NAME, OUTPUTS, TRAINING_SECONDS, changes, outputs_of, without_outputs
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,7 +41,7 @@ def test_changed_rank_is_a_new_model_version_with_the_reason_and_the_old_one_kep
 
 
 def test_no_wait_leaves_the_training_running_and_the_next_apply_picks_it_up(team):
-    team.restart_service(training_seconds=1.5)
+    team.restart_service(training_seconds=1.0)
     team.edit("rank: 32", "rank: 16")
     new_name = _model_name(team)
     result = team.apply(auto_approve=True, wait=False)
@@ -81,7 +81,7 @@ def test_failed_training_becomes_a_new_revision_with_the_reason(team):
     assert not replaced.approval  # nothing trained is superseded
     assert plan.notes == (f"earlier versions kept: model {MODEL_NAME}, model {new_name} (apply --prune deletes them)",)
 
-    team.restart_service(training_seconds=0.3)
+    team.restart_service(training_seconds=TRAINING_SECONDS)
     team.apply(plan)
     models = team.project()["models"]
     assert {name: m["status"] for name, m in models.items()} == {
