@@ -41,7 +41,8 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     versions = [
         v
         for v in ctx.model_versions(base)
-        if v.item.id not in claimed and (v.name.fingerprint == fingerprint or v.name.fingerprint not in reserved)
+        if v.item.id not in claimed
+        and (v.name.fingerprint == fingerprint or (v.name.fingerprint not in reserved and _same_member(m, v.item)))
     ]
     current = sorted((v for v in versions if v.name.fingerprint == fingerprint), key=lambda v: (v.name.revision, v.item.id))
     desired_name = m.remote_name(ds)
@@ -92,6 +93,13 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     reason = f"new model {desired_name} on dataset {dso.remote_name}"
     gone = ctx.gone("model", m.key)
     return _new_model(ctx, m, desired_name, f"{gone}; {reason}" if gone else reason, None, dso.ready_after, replace=False)
+
+
+def _same_member(m: DesiredModel, model: ObservedModel) -> bool:
+    """A sweep member follows only versions trained with its own sweep values: another member's
+    (or a dropped member's) model is not its earlier version. Untrained models carry no values."""
+    have = model.training_parameters or {}
+    return all(name not in have or have[name] == value for name, value in m.sweep)
 
 
 def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_id: int | None, dataset_name: str) -> str | None:

@@ -15,8 +15,13 @@ from .identity import model_base, owners
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
-    """Every remote model this spec owns, with the spec key (or recorded key) it belongs to."""
-    return owners(ctx.models, {model_base(k): k for k in ctx.desired.models}, ctx.observed.recorded_by_id("model"))
+    """Every remote model this spec owns, with the spec key (or recorded key) it belongs to; the
+    versions of a training sweep belong to the sweep's name (``lucy-lora``), not to one member."""
+    keys: dict[str, str] = {}
+    for key in ctx.desired.models:
+        base = model_base(key)
+        keys[base] = key if base not in keys else base
+    return owners(ctx.models, keys, ctx.observed.recorded_by_id("model"))
 
 
 def owned_datasets(ctx: PlanContext) -> list[tuple[str, ObservedDataset]]:

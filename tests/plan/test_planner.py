@@ -423,6 +423,39 @@ def test_second_sweep_member_is_not_mistaken_for_an_old_version():
     assert p2.action("model.lucy-lora[rank=32]").kind == "noop"
 
 
+def _member(rank: int):
+    return model(f"lucy-lora[rank={rank}]", rank=rank, sweep=(("rank", rank),))
+
+
+def test_a_sweep_member_added_is_a_new_model_not_a_new_version_of_a_dropped_member():
+    d = desired(models=[_member(16), _member(32)])
+    observed = converged(d)
+    d2 = desired(models=[_member(32), _member(64)])
+    p = plan(d2, observed, pinned(d2))
+    assert changes_only(p) == [("model.lucy-lora[rank=64]", "create"), ("model.lucy-lora[rank=64].training", "create")]
+    added = p.action("model.lucy-lora[rank=64]")
+    assert added.reason == f"new model {d2.models['lucy-lora[rank=64]'].remote_name(d2.datasets['lucy'])} on dataset {observed.datasets[0].name}"
+    assert not added.approval
+    assert p.action("model.lucy-lora[rank=32]").kind == "noop"
+    dropped = observed.models[0].name
+    pruned = plan(d2, observed, pinned(d2), prune=True)
+    delete = pruned.action(f"model.lucy-lora.version[{dropped}]")
+    assert (delete.kind, delete.reason) == ("delete", "an earlier version of the spec's model: --prune deletes it")
+
+
+def test_sweep_members_on_a_changed_dataset_each_follow_their_own_earlier_version():
+    d = desired(models=[_member(16), _member(32)])
+    observed = replace(converged(d), datasets=(remote_dataset(d.datasets["lucy"], listed=True),))
+    d2 = desired(datasets=[dataset(imgs=images(7))], models=[_member(16), _member(32)])
+    p = plan(d2, observed, pinned(d2))
+    for rank in (16, 32):
+        action = p.action(f"model.lucy-lora[rank={rank}]")
+        assert action.kind == "replace"
+        old = d.models[f"lucy-lora[rank={rank}]"].remote_name(d.datasets["lucy"])
+        assert action.reason.startswith("the dataset changed (") and f"({old} is kept)" in action.reason
+        assert "training parameter" not in action.reason
+
+
 def test_target_limits_the_plan_to_an_address_and_what_it_depends_on():
     d = desired()
     p = plan(d, Observed(), Lock(), targets=["dataset.lucy.schema"])
