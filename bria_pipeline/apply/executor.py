@@ -167,6 +167,7 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
     steps += [StepResult(address, "done", "generated") for address in report.generated + report.resumed]
     steps += [StepResult(address, "done", "pinned in the lock file (no request)") for address in report.pinned]
     steps += [StepResult(address, "done", "deleted (a local output; nothing remote exists)") for address in report.deleted]
+    steps += [StepResult(address, "done", "its kept file took its name back (no request)") for address in report.restored]
     steps += [StepResult(address, "running", "request still running: the next apply collects it") for address in report.still_running]
     kinds = {"done": "end", "failed": "fail", "skipped": "skip", "running": "running"}
     for step in steps:

@@ -254,6 +254,16 @@ def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
             ctx.manifest.update(key, file=target, retired=True)
 
 
+def run_restore(ctx: JobContext, action: Action) -> str:
+    """A reverted change: the output's kept file takes its name back (the holder goes aside)."""
+    p = action.payload
+    for old in p.get("superseded", ()):
+        _supersede(ctx, old)
+    move_aside(ctx.output_dir, p["file"], p["to"])
+    ctx.manifest.update(p["key"], file=p["to"], retired=False)
+    return "restored"
+
+
 async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     """Generate a structured prompt (and refine it), then pin its text by inputs hash."""
     p = action.payload

@@ -212,7 +212,11 @@ class _Planner:
         record = self.manifest.get(out.key)
         other_training = _made_by_another_training(record, out)
         if self.manifest.is_complete(out.key) and other_training is None:
-            self.up_to_date += 1
+            assert record is not None and record.file is not None
+            if _stem(record.file) != out.name:
+                self._restore(out, record)
+            else:
+                self.up_to_date += 1
             return
         deps: list[str] = []
         if not out.ref.trained:
@@ -281,6 +285,32 @@ class _Planner:
             self.superseded.add(holder.key)
         self.output_actions[out.key] = self._add(
             Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), payload=payload, billed=True)
+        )
+
+    def _restore(self, out: DesiredOutput, record: OutputRecord) -> None:
+        """An output back in the spec whose file was kept aside (a change reverted): its file takes
+        its name again, whatever holds that name now is kept aside in turn. No request."""
+        assert record.file is not None
+        target = out.name + PurePosixPath(record.file).suffix
+        holder = self.holders.get(out.name)
+        if holder is not None and holder.key in self.desired_keys:
+            self.up_to_date += 1  # the name belongs to another output the spec asks for: leave both
+            return
+        payload: dict[str, Any] = {"job": "restore", "key": out.key, "file": record.file, "to": target, "output": out.record_fields()}
+        fate = ""
+        if holder is not None:
+            aside = self._aside(holder)
+            fate = f" ({holder.file} is kept as {aside})"
+            payload["superseded"] = [{"key": holder.key, "file": holder.file, "move_to": aside}]
+            self.superseded.add(holder.key)
+        self.output_actions[out.key] = self._add(
+            Action(
+                out.address,
+                "update",
+                f"back in the spec: its file {record.file} takes the name {target} again{fate}; no request",
+                changes=(Change("file", record.file, target),),
+                payload=payload,
+            )
         )
 
     @staticmethod

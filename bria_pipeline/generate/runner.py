@@ -28,14 +28,14 @@ from typing import Any
 
 from bria_pipeline.atomic import sweep_partial_files
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.jobs import ActionFailed, JobContext, run_delete, run_output, run_structured_prompt
+from bria_pipeline.generate.jobs import ActionFailed, JobContext, run_delete, run_output, run_restore, run_structured_prompt
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.planning import SUMMARY_ADDRESS
 from bria_pipeline.plan.actions import Action
 
 ProgressCallback = Callable[[int, int], None]
-JOBS = ("image", "video", "structured_prompt", "delete")
+JOBS = ("image", "video", "structured_prompt", "delete", "restore")
 ADDRESS_PREFIXES = ("generation.", "video.", "structured_prompt.")
 
 
@@ -47,6 +47,7 @@ class RunReport:
     resumed: list[str] = field(default_factory=list)  # recorded requests polled to completion
     pinned: list[str] = field(default_factory=list)  # structured prompts pinned without a request
     deleted: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # kept files that took their names back
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, what went wrong)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (address, the failed dependency)
     answer_lost: list[str] = field(default_factory=list)  # POSTs whose outcome is unknown
@@ -80,6 +81,7 @@ class RunReport:
     def summary(self) -> str:
         parts = [f"{len(self.generated)} generated"]
         for label, items in (("resumed", self.resumed), ("pinned", self.pinned), ("deleted", self.deleted),
+                             ("restored", self.restored),
                              ("failed", self.failed), ("skipped", self.skipped)):
             if items:
                 parts.append(f"{len(items)} {label}")
@@ -174,6 +176,8 @@ async def _carry_out(ctx: JobContext, action: Action, report: RunReport) -> bool
             outcome = await run_structured_prompt(ctx, action)
         elif job == "delete":
             outcome = run_delete(ctx, action)
+        elif job == "restore":
+            outcome = run_restore(ctx, action)
         else:
             outcome = await run_output(ctx, action)
     except ActionFailed as exc:
@@ -187,5 +191,5 @@ async def _carry_out(ctx: JobContext, action: Action, report: RunReport) -> bool
         report.failed.append((action.address, exc.describe() if isinstance(exc, GenerationError) else str(exc)))
         return False
     {"generated": report.generated, "resumed": report.resumed, "pinned": report.pinned,
-     "deleted": report.deleted}[outcome].append(action.address)
+     "deleted": report.deleted, "restored": report.restored}[outcome].append(action.address)
     return True

@@ -132,6 +132,41 @@ def test_changed_prompt_replaces_the_file_and_keeps_the_old_one_aside(build, fas
     assert sha256_file(build.out / aside.file) == old.sha256
 
 
+def test_a_reverted_prompt_takes_its_kept_file_back_without_a_request(build, fast_world):
+    before = build.generation(build.prompt_set("portraits", "Lucy, {mood}", {"mood": ["happy"]}, seeds=(1,)))
+    after = build.generation(build.prompt_set("portraits", "Lucy, very {mood}", {"mood": ["happy"]}, seeds=(1,)))
+
+    async def scenario():
+        model_id = await fast_world.new_trained_model()
+        _, _, first = await plan_and_run(build, before, model_id, world=fast_world)
+        original = next(iter(first))
+        _, _, second = await plan_and_run(build, after, model_id, world=fast_world)
+        changed = next(r for r in second if r.key != original.key)
+        client = fast_world.client()
+        try:
+            actions, report, _ = await plan_and_run(build, before, model_id, client=client)
+            assert client.stats.total == 0  # the file is already here: nothing is asked for
+        finally:
+            await client.aclose()
+        return original, changed, actions, report
+
+    original, changed, actions, report = asyncio.run(scenario())
+    [restore] = changed_actions(actions)
+    assert (restore.address, restore.kind, restore.billed) == ("generation.portraits[happy-seed1]", "update", False)
+    assert restore.reason == (
+        f"back in the spec: its file portraits/happy-seed1.{original.key[:8]}.png takes the name "
+        f"portraits/happy-seed1.png again (portraits/happy-seed1.png is kept as portraits/happy-seed1.{changed.key[:8]}.png); no request"
+    )
+    assert report.ok and report.restored == ["generation.portraits[happy-seed1]"] and report.billed_requests == 0
+    manifest = Manifest.load(build.out)
+    current = manifest.by_file()["portraits/happy-seed1.png"]
+    assert current.key == original.key and not current.retired
+    assert sha256_file(build.out / "portraits/happy-seed1.png") == original.sha256
+    aside = manifest.get(changed.key)
+    assert aside.file == f"portraits/happy-seed1.{changed.key[:8]}.png" and aside.retired
+    assert sha256_file(build.out / aside.file) == changed.sha256
+
+
 def test_crash_while_polling_resumes_the_same_request_and_pays_once(build, still_world):
     gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
 

@@ -90,3 +90,29 @@ def test_failed_training_becomes_a_new_revision_with_the_reason(team):
         f"{new_name}-r2": "Completed",
     }
     assert not team.plan().has_changes
+
+
+def test_a_reverted_rank_goes_back_to_the_trained_model_and_its_images_without_a_request(team):
+    places = team.dir / "outputs" / "places"
+    first = {p.name: p.read_bytes() for p in places.glob("*.png")}
+    team.edit("rank: 32", "rank: 64")
+    team.apply(auto_approve=True)
+    team.edit("rank: 64", "rank: 32")  # the new version did not look better
+
+    plan = team.plan()
+    assert changes(plan) == [(address, "update") for address in OUTPUTS]
+    assert not plan.billed
+    assert plan.action("generation.places[beach-dawn-seed1]").reason.startswith(
+        "back in the spec: its file places/beach-dawn-seed1."
+    )
+    before = team.stats()
+    result = team.apply(plan)
+    assert team.sent(before, team.stats()) == {
+        "GET /v1/tailored-gen/projects": 1,
+        "GET /v1/tailored-gen/projects/{project_id}/datasets": 1,
+        "GET /v1/tailored-gen/projects/{project_id}/models": 1,
+    }
+    assert {s.status for s in result.steps} == {"done"}
+    assert {name: (places / name).read_bytes() for name in first} == first  # the rank-32 images are back
+    assert len(list(places.glob("*.*.png"))) == 8  # the rank-64 ones, kept aside
+    assert not team.plan().has_changes
