@@ -73,6 +73,15 @@ def test_json_output_validates_against_the_plan_schema():
         assert document["summary"]["text"] == p.summary_line()
 
 
+def test_the_plan_schema_names_every_step_the_executor_carries_out():
+    from bria_pipeline.apply.executor import HANDLERS
+    from bria_pipeline.generate.runner import JOBS
+
+    payload = json.loads(SCHEMA_PATH.read_text())["$defs"]["action"]["properties"]["payload"]["properties"]
+    assert sorted(payload["op"]["enum"]) == sorted(HANDLERS)
+    assert sorted(payload["job"]["enum"]) == sorted((*JOBS, "summary"))
+
+
 def test_schema_rejects_a_plan_with_an_unknown_kind():
     schema = json.loads(SCHEMA_PATH.read_text())
     document = plan_to_dict(_changed_plan())
