@@ -121,7 +121,6 @@ class Pipeline:
             vars=self.vars,
             var_files=self.var_files,
             allow_outside=self.allow_outside,
-            cache_dir=self.state_dir,
         )
         return self._desired
 

@@ -33,7 +33,9 @@ class PlainProgress:
         if event.kind not in LINE_WORDS and event.kind != "plan":
             return
         if event.kind == "plan":
-            self.diagnostics.line(event.message, event="plan", total=event.total)
+            # The plan's text, summary line included, is already on stdout: JSON logs still get the event.
+            if self.diagnostics.json:
+                self.diagnostics.line(event.message, event="plan", total=event.total)
             return
         self.diagnostics.line(f"  {LINE_WORDS[event.kind]:<8} {event.address}: {event.message}",
                               level=self.LEVELS.get(event.kind, "info"), event=event.kind, address=event.address,
