@@ -93,7 +93,7 @@ def state_text(state: dict[str, Any]) -> str:
     for d in state["datasets"]:
         mark = "*" if d["current"] else " "
         lines.append(f"dataset {mark} {d['key']:<12} {d['name']:<28} id {d['id']:<8} {d['status']:<9} "
-                     f"{d['images']} images  captions {d['captions'] or '-'}")
+                     f"{d['images']} images" + (f"  captions: {d['captions']}" if d["captions"] else ""))
     for m in state["models"]:
         mark = "*" if m["current"] else " "
         progress = f"  {m['progress']}" if m["progress"] else ""

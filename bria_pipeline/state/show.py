@@ -7,7 +7,7 @@ from typing import Any
 from ..model import Desired
 from ..plan.document import Plan
 from ..plan.identity import model_base, owners
-from .observed import Observed
+from .observed import Observed, ObservedDataset
 from .store import StateStore
 
 
@@ -51,7 +51,8 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                     "upload_type": d.upload_type,
                     "images": d.count,
                     "wanted_images": len(ds.images),
-                    "captions": d.captions_update_status,
+                    "captions": caption_summary(d),
+                    "captions_update_status": d.captions_update_status,
                     "current": d.id == current,
                 }
             )
@@ -91,3 +92,15 @@ def _outputs(observed: Observed) -> dict[str, int]:
         if record.status == "done" and not manifest.is_complete(record.key):
             counts["missing"] += 1
     return counts
+
+
+def caption_summary(dataset: ObservedDataset) -> str | None:
+    """What a person wants to know of a dataset's captions: how many of each source, or that a
+    regeneration runs. (`captions_update_status` alone says "empty" for captions made at upload.)"""
+    if dataset.captions_update_status == "in_progress":
+        return "regenerating"
+    if dataset.images is None:
+        return None
+    sources = [image.caption_source if image.has_caption else "missing" for image in dataset.images]
+    counts = {source: sources.count(source) for source in ("automatic", "manual", "missing") if source in sources}
+    return ", ".join(f"{n} {source}" for source, n in counts.items()) or None
