@@ -72,8 +72,16 @@ def render_png(key_material: str, text: str, aspect_ratio: str) -> bytes:
     return out.getvalue()
 
 
-def render_video(source: Image.Image, seed: int, *, seconds: int = 5, fps: int = 8) -> bytes:
-    """A real MJPEG AVI animating the source image (slow zoom, a moving bar, the emulated label)."""
+def render_video(source: Image.Image, seed: int, *, seconds: int = 5, fps: int = 8,
+                 container: str | None = None) -> tuple[bytes, str]:
+    """A real video animating the source image (slow zoom, a moving bar, the emulated label).
+
+    Returns (bytes, extension). An H.264 MP4, as Bria returns and browsers play, when PyAV is
+    installed (`pip install 'bria-pipeline[sandbox-video]'`); otherwise an MJPEG AVI written here
+    without any encoder. `container` forces one ("mp4" or "avi").
+    """
+    if container is None:
+        container = "mp4" if _pyav() is not None else "avi"
     base = source.convert("RGB")
     base.thumbnail((LONG_SIDE, LONG_SIDE))
     width, height = base.width - base.width % 2, base.height - base.height % 2
@@ -93,10 +101,43 @@ def render_video(source: Image.Image, seed: int, *, seconds: int = 5, fps: int =
         draw.rectangle((x, height - 28, x + 20, height - 18), fill=bar_colour)
         draw.rectangle((0, height - 14, width, height), fill=(0, 0, 0))
         draw.text((3, height - 13), LABEL, fill=(255, 210, 0), font=_font(9))
+        frames.append(frame)
+    if container == "mp4":
+        return h264_mp4(frames, fps), "mp4"
+    jpegs = []
+    for frame in frames:
         out = io.BytesIO()
         frame.save(out, format="JPEG", quality=70)
-        frames.append(out.getvalue())
-    return mjpeg_avi(frames, width, height, fps)
+        jpegs.append(out.getvalue())
+    return mjpeg_avi(jpegs, width, height, fps), "avi"
+
+
+def _pyav():
+    try:
+        import av
+    except ImportError:
+        return None
+    return av
+
+
+def h264_mp4(frames: list[Image.Image], fps: int) -> bytes:
+    """Encode RGB frames as H.264 in an MP4 (single-threaded, so the same frames give the same bytes)."""
+    av = _pyav()
+    if av is None:
+        raise RuntimeError("MP4 videos need PyAV: pip install 'bria-pipeline[sandbox-video]'")
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "28"}
+        stream.thread_count = 1
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
 
 
 def _chunk(fourcc: bytes, payload: bytes) -> bytes:

@@ -10,6 +10,8 @@ import pytest
 from sandbox_api import OTHER_TOKEN, TG, Api, b64, png_bytes
 from PIL import Image
 
+from bria_pipeline.sandbox import rendering
+
 IMAGE = "/v2/image/generate/tailored"
 PROMPT = "/v2/structured_prompt/generate/tailored"
 VIDEO = "/v2/video/generate/tailored/image-to-video"
@@ -131,7 +133,7 @@ def test_structured_prompt_async_completes_through_status(api: Api, model: dict)
     assert done["status"] == "COMPLETED" and "structured_prompt" in done["result"]
 
 
-def test_video_is_an_async_job_producing_a_real_avi(api: Api, model: dict) -> None:
+def test_video_is_an_async_job_producing_a_real_video(api: Api, model: dict) -> None:
     source = png_bytes((320, 200), (10, 120, 200))
     submitted = api.post(VIDEO, json={"tailored_model_id": str(model["id"]), "image": b64(source), "seed": 42})
     assert submitted.status_code == 202
@@ -139,9 +141,42 @@ def test_video_is_an_async_job_producing_a_real_avi(api: Api, model: dict) -> No
     api.advance(1)
     done = api.get(f"/v2/status/{submitted.json()['request_id']}").json()
     video = api.get(done["result"]["video_url"], token=None)
-    assert video.headers["content-type"] == "video/x-msvideo"
-    assert video.content[:4] == b"RIFF" and video.content[8:12] == b"AVI " and b"MJPG" in video.content[:400]
-    assert video.content.count(b"00dc") >= 40
+    if done["result"]["video_url"].endswith(".mp4"):
+        assert video.headers["content-type"] == "video/mp4"
+        assert_h264_mp4(video.content, frames=40)
+    else:
+        assert video.headers["content-type"] == "video/x-msvideo"
+        assert_mjpeg_avi(video.content, frames=40)
+
+
+def assert_mjpeg_avi(data: bytes, *, frames: int) -> None:
+    assert data[:4] == b"RIFF" and data[8:12] == b"AVI " and b"MJPG" in data[:400]
+    assert data.count(b"00dc") >= frames
+
+
+def assert_h264_mp4(data: bytes, *, frames: int) -> None:
+    av = pytest.importorskip("av")
+    assert data[4:8] == b"ftyp"
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        decoded = sum(1 for _ in container.decode(stream))
+    assert decoded == frames
+
+
+def test_without_pyav_the_video_is_an_mjpeg_avi_written_without_an_encoder() -> None:
+    video, ext = rendering.render_video(Image.new("RGB", (320, 200), (10, 120, 200)), 7, container="avi")
+    assert ext == "avi"
+    assert_mjpeg_avi(video, frames=40)
+
+
+def test_with_pyav_the_video_is_an_h264_mp4_browsers_play_and_the_same_input_gives_the_same_bytes() -> None:
+    pytest.importorskip("av")
+    source = Image.new("RGB", (320, 200), (10, 120, 200))
+    video, ext = rendering.render_video(source, 7, container="mp4")
+    assert ext == "mp4"
+    assert_h264_mp4(video, frames=40)
+    assert rendering.render_video(source, 7, container="mp4")[0] == video
 
 
 def test_video_input_rules(api: Api, model: dict) -> None:

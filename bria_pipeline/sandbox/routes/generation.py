@@ -172,7 +172,7 @@ def generate_video(call: Call) -> Response:
     data, image = _source_image(call, image_value)
     if seed is None:
         seed = _derived_seed({"model": model["id"], "image": hashlib.sha256(data).hexdigest()})
-    video = rendering.render_video(image, seed)
+    video, ext = rendering.render_video(image, seed)
     blob = call.sandbox.blobs.put(video)
-    result = {"video_url": call.url(f"/_sandbox/files/videos/{blob}.avi"), "seed": seed}
+    result = {"video_url": call.url(f"/_sandbox/files/videos/{blob}.{ext}"), "seed": seed}
     return _answer(call, "video", model["id"], result, sync=False, delay=call.sandbox.timings.video_seconds)
