@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -34,6 +36,18 @@ def canonical_json(value: Any) -> str:
 def digest(value: Any) -> str:
     """sha256 hex of a value's canonical JSON (strings are hashed as JSON strings too)."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+_TAGGED = re.compile(rf"^.*\.([0-9a-f]{{{SHORT_HASH}}})\.[A-Za-z0-9]+$")
+
+
+def content_tag(image_name: str | None) -> str | None:
+    """The content hash a remote image name carries: ``pose-01.3fa2c1d9e0b7.png`` -> ``3fa2c1d9e0b7``.
+
+    Images are identified by it, not by the file stem: a file renamed on disk is the same image.
+    """
+    match = _TAGGED.match(image_name or "")
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -96,10 +110,23 @@ class ImageSource:
         return f"{stem}.{self.sha256[:SHORT_HASH]}.{ext.lower()}"
 
     @property
+    def content_tag(self) -> str:
+        """The short content hash carried in its remote name: what identifies the image remotely."""
+        return self.sha256[:SHORT_HASH]
+
+    @property
     def identity(self) -> dict[str, Any]:
-        """What defines this image inside a dataset's fingerprint."""
+        """What defines this image inside a dataset's fingerprint: its content and caption, not its name."""
         return {
-            "name": self.remote_name,
+            "content": self.sha256,
+            "caption": self.caption,
+            "caption_refine": list(self.caption_refine),
+        }
+
+    def legacy_identity(self, name: str | None = None) -> dict[str, Any]:
+        """The identity of releases that named datasets after file names (see `DesiredDataset.legacy_fingerprint`)."""
+        return {
+            "name": name or self.remote_name,
             "caption": self.caption,
             "caption_refine": list(self.caption_refine),
         }
@@ -166,14 +193,43 @@ class DesiredDataset:
 
     @property
     def fingerprint(self) -> str:
+        """What defines the dataset: its images' content and captions, upload type and schema inputs.
+
+        File names are not part of it: renaming a file on disk leaves the dataset as it is.
+        """
         return digest(
             {
+                "identity": 2,
                 "upload_type": self.upload_type,
-                "images": sorted((i.identity for i in self.images), key=lambda x: x["name"]),
+                "images": sorted({canonical_json(i.identity) for i in self.images}),
                 "zip_url": self.zip_url,
                 "schema": self.visual_schema.inputs_hash,
             }
         )[:FINGERPRINT]
+
+    def legacy_fingerprint(self, names: Mapping[str, str] | None = None) -> str:
+        """The fingerprint earlier releases gave the same content, which hashed the images' remote names.
+
+        Versions named that way keep matching (nobody retrains because they upgraded). `names` maps a
+        content tag to the remote image name a listed version holds it under, so a version made
+        before a file was renamed on disk is still recognised as holding the spec's content.
+        """
+        names = names or {}
+        return digest(
+            {
+                "upload_type": self.upload_type,
+                "images": sorted(
+                    (i.legacy_identity(names.get(i.content_tag)) for i in self.images), key=lambda x: x["name"]
+                ),
+                "zip_url": self.zip_url,
+                "schema": self.visual_schema.inputs_hash,
+            }
+        )[:FINGERPRINT]
+
+    @property
+    def fingerprints(self) -> tuple[str, str]:
+        """The fingerprints a version of this content may be named with: today's, then the legacy one."""
+        return (self.fingerprint, self.legacy_fingerprint())
 
     @property
     def remote_name(self) -> str:
@@ -216,10 +272,11 @@ class DesiredModel:
         """The spec's name without the sweep member part: ``lucy-lora[rank=32]`` -> ``lucy-lora``."""
         return self.key.split("[", 1)[0]
 
-    def fingerprint(self, dataset: DesiredDataset) -> str:
+    def fingerprint(self, dataset: DesiredDataset | str) -> str:
+        """Over the dataset's fingerprint (or a dataset version's fingerprint, as a text), mode and parameters."""
         return digest(
             {
-                "dataset": dataset.fingerprint,
+                "dataset": dataset if isinstance(dataset, str) else dataset.fingerprint,
                 "mode": self.training_mode,
                 "training": self.training.as_body(),
             }

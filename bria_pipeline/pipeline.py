@@ -215,7 +215,7 @@ class Pipeline:
     def _as_given(self, plan: Plan) -> Plan:
         """The plan names the spec as the caller did (a relative path stays relative in PR comments
         and saved plans)."""
-        return dataclasses.replace(plan, spec_path=str(self.spec_path))
+        return dataclasses.replace(plan, spec_path=str(self.spec_path), rate_per_minute=self.rate_limit_per_minute)
 
     def plan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
         return _run(self.aplan(prune=prune, targets=targets))

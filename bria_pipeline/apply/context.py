@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lockfile import Lock, save_lock
-from ..model import Desired, DesiredDataset, ImageSource
+from ..model import Desired, DesiredDataset, ImageSource, content_tag
 from ..state.observed import Observed
 from ..state.store import StateStore
 from .errors import StepError
@@ -87,7 +87,12 @@ class RemoteIndex:
         self.images.setdefault(dataset_key, {}).setdefault(image.name, []).append(image)
 
     def image(self, dataset_key: str, name: str) -> RemoteImage | None:
-        found = self.images.get(dataset_key, {}).get(name)
+        """The image by name, or by the content hash the name carries (a file renamed on disk)."""
+        table = self.images.get(dataset_key, {})
+        found = table.get(name)
+        tag = content_tag(name)
+        if not found and tag is not None:
+            found = next((images for other, images in table.items() if images and content_tag(other) == tag), None)
         return found[0] if found else None
 
 

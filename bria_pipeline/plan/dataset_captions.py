@@ -31,7 +31,7 @@ def plan_captions(
     overrides: list[tuple[ImageSource, ObservedImage | None]] = []
     drifted: list[tuple[ImageSource, ObservedImage]] = []
     for image in unique_images(ds.images):
-        obs = None if image.remote_name in uploaded else kept.get(image.remote_name)
+        obs = None if image.content_tag in uploaded else kept.get(image.content_tag)
         if image.caption is not None or image.caption_refine:
             overrides.append((image, obs))
         elif obs is not None and obs.caption_source == "manual" and not regenerate_all:
@@ -115,7 +115,8 @@ def plan_captions(
                         f"refine {start} with {n} instruction{'s' if n != 1 else ''}, pin it in the lock file and set it",
                         changes=(Change("caption", brief(obs.caption) if obs else None, "(refined)"),),
                         depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True},
+                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True,
+                                 "refines": n},
                     )
                 )
             addresses.append(caption_address)

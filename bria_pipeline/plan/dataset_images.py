@@ -14,18 +14,20 @@ BULK_RUNNING = ("pending", "processing")
 def plan_images(
     ctx: PlanContext, ds: DesiredDataset, target: Target, address: str, schema_address: str
 ) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
-    """Uploads and deletes; returns their addresses, the kept images by name, the uploaded names."""
+    """Uploads and deletes; returns their addresses, the kept images and the uploaded ones by
+    content hash (a file renamed on disk is kept under the name it was uploaded with)."""
     base: dict[str, list[ObservedImage]] = {}
     for image in target.base_images:
-        base.setdefault(image.image_name, []).append(image)
-    wanted = {i.remote_name: i for i in unique_images(ds.images)}
+        base.setdefault(image.tag, []).append(image)
+    wanted = {i.content_tag: i for i in unique_images(ds.images)}
     cloned = target.mode == "clone"
     deletes: list[str] = []
-    for name, images in sorted(base.items()):
-        extra = images if name not in wanted else images[1:]
+    for tag, images in sorted(base.items(), key=lambda item: item[1][0].image_name):
+        extra = images if tag not in wanted else images[1:]
         for n, image in enumerate(extra):
-            delete_address = f"{address}.image[{name}]" if n == 0 and name not in wanted else f"{address}.image[{name}#{image.id}]"
-            reason = "not in the spec" if name not in wanted else "a second copy of an image already in the dataset"
+            name = image.image_name
+            delete_address = f"{address}.image[{name}]" if n == 0 and tag not in wanted else f"{address}.image[{name}#{image.id}]"
+            reason = "not in the spec" if tag not in wanted else "a second copy of an image already in the dataset"
             deletes.append(delete_address)
             ctx.emit(
                 Action(
@@ -39,10 +41,11 @@ def plan_images(
                         "dataset": ds.key,
                         "image_name": name,
                         "image_id": None if cloned else image.id,
-                        "copy": 0 if name not in wanted else n + 1,
+                        "copy": 0 if tag not in wanted else n + 1,
                     },
                 )
             )
+    plan_moved(ctx, ds, target, address)
     uploads: list[str] = []
     uploaded: set[str] = set()
     kept: dict[str, ObservedImage] = {}
@@ -50,24 +53,46 @@ def plan_images(
         why = f"missing from {target.name}: deleted outside bria-pipeline (drift), or never uploaded by an interrupted apply"
     else:
         why = f"not in {target.name if target.mode != 'clone' else target.name + ' (after cloning)'} yet"
-    for name, image in wanted.items():
-        if name in base:
-            kept[name] = base[name][0]
+    for tag, image in wanted.items():
+        if tag in base:
+            kept[tag] = base[tag][0]
             continue
         upload_address = f"{address}.image[{image.key}]"
         uploads.append(upload_address)
-        uploaded.add(name)
+        uploaded.add(tag)
         ctx.emit(
             Action(
                 upload_address,
                 "create",
                 why,
-                changes=(Change("image_name", None, name),),
+                changes=(Change("image_name", None, image.remote_name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
-                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": name},
+                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": image.remote_name},
             )
         )
     return deletes + uploads, kept, uploaded
+
+
+def plan_moved(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> None:
+    """Files renamed on disk whose content the version already holds: shown as renames, nothing sent."""
+    by_tag = {i.tag: i for i in reversed(target.base_images)}
+    where = f"{target.dataset.name} (cloned)" if target.mode == "clone" and target.dataset else target.name
+    for image in unique_images(ds.images):
+        held = by_tag.get(image.content_tag)
+        if held is None or held.image_name == image.remote_name:
+            continue
+        if any(i.content_tag == image.content_tag and i.remote_name == held.image_name for i in ds.images):
+            continue  # the old file is still in the spec too: a copy, not a rename
+        ctx.emit(
+            Action(
+                f"{address}.image[{image.key}]",
+                "noop",
+                f"renamed on disk: same content as {held.image_name}, already in {where}; nothing to upload "
+                f"(the image keeps that name)",
+                changes=(Change("image_name", held.image_name, image.remote_name),),
+                payload={"op": "moved", "dataset": ds.key, "key": image.key, "image_name": held.image_name},
+            )
+        )
 
 
 def plan_bulk(
@@ -88,7 +113,7 @@ def plan_bulk(
         )
         return [images_address], {}, set()
     if dataset is not None and dataset.count > 0:
-        return [], {i.image_name: i for i in dataset.images or ()}, set()
+        return [], {i.tag: i for i in dataset.images or ()}, set()
     source = f"the zip at {ds.zip_url}" if ds.zip_url else f"a zip of {len(ds.images)} images built and staged at apply time"
     ctx.emit(
         Action(
@@ -100,4 +125,4 @@ def plan_bulk(
             payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
         )
     )
-    return [images_address], {}, {i.remote_name for i in ds.images}
+    return [images_address], {}, {i.content_tag for i in ds.images}

@@ -47,10 +47,11 @@ def desired_caption(ctx: PlanContext, ds: DesiredDataset, image: ImageSource) ->
 
 
 def unique_images(images: tuple[ImageSource, ...]) -> list[ImageSource]:
+    """One image per content: two files with the same bytes are one image of the dataset."""
     seen: set[str] = set()
     out = []
     for image in images:
-        if image.remote_name not in seen:
-            seen.add(image.remote_name)
+        if image.content_tag not in seen:
+            seen.add(image.content_tag)
             out.append(image)
     return out

@@ -22,7 +22,7 @@ from ..state.observed import ObservedDataset
 from .actions import Action, Change
 from .context import DatasetOutcome, PlanContext, brief
 from .dataset_captions import plan_captions
-from .dataset_images import plan_bulk, plan_images
+from .dataset_images import plan_bulk, plan_images, plan_moved
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
 from .identity import Version, version_name
@@ -80,17 +80,25 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
 # --- choosing the version ---------------------------------------------------------------------
 
 
+def _is_current(ds: DesiredDataset, version: Version[ObservedDataset]) -> bool:
+    """Named after the spec's content: today's fingerprint, or the one earlier releases gave it
+    (under the image names the version holds, so a file renamed since still matches)."""
+    fingerprint = version.name.fingerprint
+    if fingerprint in ds.fingerprints:
+        return True
+    images = version.item.images
+    return images is not None and fingerprint == ds.legacy_fingerprint(version.item.image_names())
+
+
 def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[Version[ObservedDataset]]) -> Target:
-    current = sorted(
-        (v for v in versions if v.name.fingerprint == ds.fingerprint),
-        key=lambda v: (v.name.revision, v.item.id),
-    )
+    current = sorted((v for v in versions if _is_current(ds, v)), key=lambda v: (v.name.revision, v.item.id))
     if current:
         top = current[-1]
         mismatch = _mismatch(ctx, ds, top.item)
         if mismatch is None:
             return Target("current", str(top.name), top.item, top.renamed_to)
-        name = version_name(ds.key, ds.fingerprint, top.name.revision + 1)
+        revision = max((v.name.revision for v in current if v.name.fingerprint == ds.fingerprint), default=0) + 1
+        name = version_name(ds.key, ds.fingerprint, revision)
         if ds.upload_type == "basic" and top.item.images is not None:
             return Target("clone", name, top.item, mismatch=mismatch)
         return Target("create", name, None, mismatch=mismatch)
@@ -130,9 +138,9 @@ def _mismatch(ctx: PlanContext, ds: DesiredDataset, dataset: ObservedDataset) ->
         return "its visual schema differs from the one pinned in the lock file"
     if ds.zip_url is not None:
         return None
-    wanted = sorted(i.remote_name for i in unique_images(ds.images))
+    wanted = sorted(i.content_tag for i in unique_images(ds.images))
     if dataset.images is not None:
-        have = sorted(i.image_name for i in dataset.images)
+        have = sorted(i.tag for i in dataset.images)
         if have != wanted:
             missing = len(set(wanted) - set(have))
             extra = len(have) - (len(wanted) - missing)
@@ -141,7 +149,7 @@ def _mismatch(ctx: PlanContext, ds: DesiredDataset, dataset: ObservedDataset) ->
             want = desired_caption(ctx, ds, image)
             if want is None:
                 continue
-            obs = dataset.images_by_name().get(image.remote_name, [None])[0]
+            obs = dataset.images_by_tag().get(image.content_tag, [None])[0]
             if obs is not None and obs.caption != want:
                 return f"the caption of {image.key} differs from the spec"
     elif dataset.images_count is not None and dataset.images_count != len(wanted):
@@ -177,8 +185,8 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
     if target.mode == "clone":
         assert target.dataset is not None
         source = target.dataset
-        adds = len({i.remote_name for i in ds.images} - {i.image_name for i in source.images or ()})
-        drops = len({i.image_name for i in source.images or ()} - {i.remote_name for i in ds.images})
+        adds = len({i.content_tag for i in ds.images} - {i.tag for i in source.images or ()})
+        drops = len({i.tag for i in source.images or ()} - {i.content_tag for i in ds.images})
         if target.mismatch:
             reason = (
                 f"completed dataset {source.name} does not match the spec: {target.mismatch}; completed "
@@ -269,10 +277,11 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
                 payload={"op": "visual_schema", "dataset": ds.key, "source": "remote", "put": False},
             )
         )
-    by_name = dataset.images_by_name()
+    plan_moved(ctx, ds, target, address)
+    by_tag = dataset.images_by_tag()
     for image in ds.images:
         if image.caption_refine and ctx.lock.caption(image, vs) is None:
-            obs = by_name.get(image.remote_name, [None])[0]
+            obs = by_tag.get(image.content_tag, [None])[0]
             if obs is not None and obs.caption:
                 ctx.emit(
                     Action(
@@ -332,6 +341,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
                     "dataset": ds.key,
                     "source": "generate" if vs.samples else "refine",
                     "put": True,
+                    "refines": len(vs.refine),
                 },
             )
         )

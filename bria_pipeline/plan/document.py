@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .actions import Action, Change
+from .cost import Cost, plan_cost
 from .errors import PlanFileError, StalePlanError
 
 PLAN_FORMAT = "bria-pipeline-plan"
@@ -39,6 +40,7 @@ class Plan:
     notes: tuple[str, ...] = ()
     bindings: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # API requests observing cost
+    rate_per_minute: float | None = None  # the user's request limit: the cost says how long the requests take
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -56,6 +58,16 @@ class Plan:
     def billed(self) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.billed)
 
+    @property
+    def moved(self) -> tuple[Action, ...]:
+        """Files renamed on disk whose content is already there: shown, nothing sent."""
+        return tuple(a for a in self.actions if a.kind == "noop" and a.payload.get("op") == "moved")
+
+    @property
+    def cost(self) -> Cost:
+        """Billed work and requests of carrying it out (see plan/cost.py)."""
+        return plan_cost(self.actions)
+
     def counts(self) -> dict[str, int]:
         out = {kind: 0 for kind in (*COUNTED, "wait", "noop")}
         for action in self.actions:
@@ -64,7 +76,11 @@ class Plan:
 
     def summary_line(self) -> str:
         counts = self.counts()
+        moved = len(self.moved)
+        renamed = f"{moved} file{'s' if moved != 1 else ''} renamed on disk"
         if not self.has_changes:
+            if moved:
+                return f"No changes. The remote matches the spec ({renamed}: same content, nothing to send)."
             return "No changes. The remote matches the spec."
         line = (
             f"Plan: {counts['create']} to create, {counts['update']} to update, "
@@ -72,7 +88,9 @@ class Plan:
         )
         if counts["wait"]:
             line += f" {counts['wait']} to wait for."
-        return line
+        if moved:
+            line += f" {renamed} (same content, nothing to send)."
+        return f"{line} {self.cost.text(self.rate_per_minute)}"
 
     def action(self, address: str) -> Action | None:
         for a in self.actions:
@@ -118,6 +136,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "has_changes": plan.has_changes,
             "needs_approval": len(plan.needs_approval),
             "billed": len(plan.billed),
+            "moved": len(plan.moved),
+            "cost": {**plan.cost.as_dict(), "rate_per_minute": plan.rate_per_minute},
             "text": plan.summary_line(),
         },
         "bindings": dict(sorted(plan.bindings.items())),
@@ -165,6 +185,7 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
             notes=tuple(data.get("notes", ())),
             bindings={k: int(v) for k, v in (data.get("bindings") or {}).items()},
             requests=int(data.get("requests", 0)),
+            rate_per_minute=((data.get("summary") or {}).get("cost") or {}).get("rate_per_minute"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{source}: malformed plan ({exc})", hint="make the plan again") from None

@@ -20,7 +20,7 @@ from ..state.observed import ObservedModel
 from .actions import Action, Change
 from .context import ModelOutcome, PlanContext
 from .errors import PlanError
-from .identity import Version, model_base, version_name
+from .identity import Version, model_base, parse_version_name, version_name
 
 
 def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: frozenset[str] = frozenset()) -> ModelOutcome:
@@ -37,14 +37,14 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
             hint="remove `complete: false` from the dataset, or remove the model",
         )
     base = model_base(m.key)
-    fingerprint = m.fingerprint(ds)
+    fingerprints = model_fingerprints(ctx, m)
     versions = [
         v
         for v in ctx.model_versions(base)
         if v.item.id not in claimed
-        and (v.name.fingerprint == fingerprint or (v.name.fingerprint not in reserved and _same_member(m, v.item)))
+        and (v.name.fingerprint in fingerprints or (v.name.fingerprint not in reserved and _same_member(m, v.item)))
     ]
-    current = sorted((v for v in versions if v.name.fingerprint == fingerprint), key=lambda v: (v.name.revision, v.item.id))
+    current = sorted((v for v in versions if v.name.fingerprint in fingerprints), key=lambda v: (v.name.revision, v.item.id))
     desired_name = m.remote_name(ds)
 
     if current:
@@ -53,7 +53,7 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
         if problem is None:
             claimed.add(top.item.id)
             return _carry_on(ctx, m, top, dso.ready_after, str(top.name))
-        new_name = version_name(base, fingerprint, top.name.revision + 1)
+        new_name = version_name(base, top.name.fingerprint, top.name.revision + 1)
         return _new_model(ctx, m, new_name, f"{problem}: new model version {new_name}", top.item, dso.ready_after, replace=True)
 
     reusable = sorted(
@@ -93,6 +93,19 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     reason = f"new model {desired_name} on dataset {dso.remote_name}"
     gone = ctx.gone("model", m.key)
     return _new_model(ctx, m, desired_name, f"{gone}; {reason}" if gone else reason, None, dso.ready_after, replace=False)
+
+
+def model_fingerprints(ctx: PlanContext, m: DesiredModel) -> tuple[str, ...]:
+    """The fingerprints a version of this model may be named with: over the dataset's content
+    fingerprint (today's), over the legacy one, and over the dataset version the plan carries on
+    with (which may carry a legacy name, kept after a file was renamed on disk)."""
+    ds = ctx.desired.datasets[m.dataset]
+    out = [m.fingerprint(ds), m.fingerprint(ds.legacy_fingerprint())]
+    dso = ctx.dataset_outcomes.get(m.dataset)
+    parsed = parse_version_name(ds.key, dso.remote_name) if dso is not None else None
+    if parsed is not None:
+        out.append(m.fingerprint(parsed.fingerprint))
+    return tuple(dict.fromkeys(out))
 
 
 def _same_member(m: DesiredModel, model: ObservedModel) -> bool:

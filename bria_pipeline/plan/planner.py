@@ -21,7 +21,7 @@ from .document import Plan
 from .errors import PlanError
 from .generations import plan_generations
 from .identity import model_base
-from .models import plan_model
+from .models import model_fingerprints, plan_model
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
 
 
@@ -32,15 +32,15 @@ def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = Fals
     for dataset in desired.datasets.values():
         plan_dataset(ctx, dataset)
     claimed: set[int] = set()
+    own: dict[str, set[str]] = {}
     by_base: dict[str, set[str]] = {}
     for model in desired.models.values():
-        ds = desired.datasets.get(model.dataset)
-        if ds is not None:
-            by_base.setdefault(model_base(model.key), set()).add(model.fingerprint(ds))
+        if model.dataset in desired.datasets:
+            own[model.key] = set(model_fingerprints(ctx, model))
+            by_base.setdefault(model_base(model.key), set()).update(own[model.key])
     for model in desired.models.values():
-        ds = desired.datasets.get(model.dataset)
-        own = model.fingerprint(ds) if ds is not None else ""
-        plan_model(ctx, model, claimed, frozenset(by_base.get(model_base(model.key), set()) - {own}))
+        mine = own.get(model.key, set())
+        plan_model(ctx, model, claimed, frozenset(by_base.get(model_base(model.key), set()) - mine))
     plan_generations(ctx)
     plan_prune(ctx)
     return _finish(ctx, "apply", tuple(targets))

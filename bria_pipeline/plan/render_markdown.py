@@ -20,9 +20,16 @@ def render_markdown(plan: Plan) -> str:
     if approval:
         out.append(f"> **Needs approval:** {', '.join(f'`{a.address}`' for a in approval)} delete or supersede trained work.")
         out.append("")
+    cost = plan.cost
+    if plan.has_changes:
+        out.append("| Trainings | Image generations | Structured prompts | Videos | Visual schemas | Refine calls | Requests |")
+        out.append("|--:|--:|--:|--:|--:|--:|--:|")
+        out.append(f"| {cost.trainings} | {cost.image_generations} | {cost.structured_prompts} | {cost.videos} | "
+                   f"{cost.visual_schemas} | {cost.refines} | {cost.requests} |")
+        out.append("")
     billed = plan.billed
     if billed:
-        out.append(f"> **Billed:** {len(billed)} step(s) start paid work (training runs, generations).")
+        out.append(f"> **Billed:** {len(billed)} step(s) start paid work: {cost.billed_text()}.")
         out.append("")
     changes = plan.changes
     if changes:

@@ -55,7 +55,7 @@ def group_alike(actions: Iterable[Action]) -> list[list[Action]]:
 
 
 def render_action(action: Action, *, color: bool = False) -> list[str]:
-    symbol = f"{action.symbol:>3}"
+    symbol = f"{'=' if action.payload.get('op') == 'moved' else action.symbol:>3}"
     lines = [f"  {_paint(symbol, action.kind, color)} {_bold(action.address, color)}"]
     for change in action.changes:
         if action.kind == "create" or change.old is None and action.kind != "delete":
@@ -75,9 +75,11 @@ def render_action(action: Action, *, color: bool = False) -> list[str]:
 def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False) -> str:
     verb = "destroy" if plan.operation == "destroy" else "plan"
     lines = [f"bria-pipeline {verb}: project {plan.project_name!r} ({plan.spec_path})"]
-    shown = [a for a in plan.actions if a.is_change or show_noops]
+    moved = plan.moved
+    shown = [a for a in plan.actions if a.is_change or show_noops or a in moved]
     if shown:
-        lines.append("Symbols: + create, ~ update in place, -/+ new version, - delete, … wait")
+        symbols = "Symbols: + create, ~ update in place, -/+ new version, - delete, … wait"
+        lines.append(symbols + (", = renamed on disk (same content)" if moved else ""))
         lines.append("")
     for group in group_alike(shown):
         if len(group) < GROUP_MIN:

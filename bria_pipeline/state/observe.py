@@ -144,7 +144,7 @@ def datasets_needing_images(
         for v in versions:
             if not v.item.completed:
                 chosen[v.item.id] = v.item
-        current = sorted((v for v in versions if v.name.fingerprint == ds.fingerprint), key=lambda v: (v.name.revision, v.item.id))
+        current = sorted((v for v in versions if v.name.fingerprint in ds.fingerprints), key=lambda v: (v.name.revision, v.item.id))
         if current:
             top = current[-1].item
             if top.completed and _completed_needs_listing(ds, top, lock):
@@ -158,7 +158,7 @@ def datasets_needing_images(
 
 def _completed_needs_listing(ds: DesiredDataset, dataset: ObservedDataset, lock: Lock) -> bool:
     if ds.zip_url is None and dataset.images_count is not None:
-        if dataset.images_count != len({i.remote_name for i in ds.images}):
+        if dataset.images_count != len({i.content_tag for i in ds.images}):
             return True
     return any(i.caption_refine and lock.caption(i, ds.visual_schema) is None for i in ds.images)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..model import digest
+from ..model import content_tag, digest
 
 if TYPE_CHECKING:
     from ..generate.manifest import Manifest
@@ -45,6 +45,11 @@ class ObservedImage:
     def has_caption(self) -> bool:
         return bool(self.caption) and self.caption_source in ("automatic", "manual")
 
+    @property
+    def tag(self) -> str:
+        """What identifies it: the content hash its name carries (the whole name when it carries none)."""
+        return content_tag(self.image_name) or self.image_name
+
 
 @dataclass(frozen=True)
 class ObservedDataset:
@@ -73,6 +78,17 @@ class ObservedDataset:
         for image in self.images or ():
             out.setdefault(image.image_name, []).append(image)
         return out
+
+    def images_by_tag(self) -> dict[str, list[ObservedImage]]:
+        """Its images by the content hash their names carry: a file renamed on disk is found here."""
+        out: dict[str, list[ObservedImage]] = {}
+        for image in self.images or ():
+            out.setdefault(image.tag, []).append(image)
+        return out
+
+    def image_names(self) -> dict[str, str]:
+        """Content hash -> the image name it is held under (for `DesiredDataset.legacy_fingerprint`)."""
+        return {tag: images[0].image_name for tag, images in self.images_by_tag().items()}
 
 
 @dataclass(frozen=True)

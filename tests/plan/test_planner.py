@@ -148,7 +148,7 @@ def test_training_in_progress_is_waited_for_not_started_again():
     observed = replace(observed, models=(replace(observed.models[0], status="InProgress", checkpoint_steps=(500,)),))
     p = plan(d, observed, pinned(d))
     assert changes_only(p) == [("model.lucy-lora.training", "wait")]
-    assert p.summary_line().endswith("1 to wait for.")
+    assert " 1 to wait for. Cost: nothing billed; 0 requests" in p.summary_line()
 
 
 def test_project_renamed_in_the_console_is_renamed_back():

@@ -45,7 +45,10 @@ def test_text_output_shows_symbol_address_old_new_reason_and_summary():
     assert "-/+ model.lucy-lora" in text
     assert "rank: 64 -> 128" in text
     assert "# training parameter rank 64 -> 128 cannot change after training" in text
-    assert text.rstrip().endswith("Plan: 2 to create, 1 to update, 2 to replace, 1 to delete. 1 to wait for.")
+    assert text.rstrip().endswith(
+        "Plan: 2 to create, 1 to update, 2 to replace, 1 to delete. 1 to wait for. "
+        "Cost: 1 training; 6 requests, status polls not counted."
+    )
     assert "\x1b[" not in text
     assert "\x1b[" in render_text(_changed_plan(), color=True)
 
@@ -92,7 +95,8 @@ def test_schema_rejects_a_plan_with_an_unknown_kind():
 
 def test_markdown_has_the_summary_a_table_and_the_attribute_diff():
     md = render_markdown(_changed_plan())
-    assert "**Plan: 2 to create, 1 to update, 2 to replace, 1 to delete. 1 to wait for.**" in md
+    assert "**Plan: 2 to create, 1 to update, 2 to replace, 1 to delete. 1 to wait for. Cost: 1 training; 6 requests" in md
+    assert "| 1 | 0 | 0 | 0 | 0 | 0 | 6 |" in md
     assert "| `-/+` | `model.lucy-lora` | replace |" in md
     assert "```diff" in md and "! model.lucy-lora: rank 64 -> 128" in md
     assert "**Needs approval:**" in md

@@ -31,8 +31,11 @@ OUTPUTS = [
     "generation.portrait[seed3]",
     "video.beach-wave",
 ]
-DATASET_NAME = "lucy-e0a4367a"  # examples/lucy's dataset, content-addressed
-MODEL_NAME = "lucy-lora-fb60f1c3"
+DATASET_NAME = "lucy-720be995"  # examples/lucy's dataset, content-addressed
+MODEL_NAME = "lucy-lora-ce6edf7d"
+# The names earlier releases gave the same content (their fingerprint hashed the images' file names).
+LEGACY_DATASET_NAME = "lucy-e0a4367a"
+LEGACY_MODEL_NAME = "lucy-lora-fb60f1c3"
 UPLOADS = "POST /v1/tailored-gen/datasets/{dataset_id}/images"
 
 

@@ -20,7 +20,9 @@ def test_edited_description_is_one_in_place_update_and_nothing_else(team):
         ("project_description", "A girl with purple hair, drawn in flat colours", "Lucy, now with a red scarf")
     ]
     assert update.reason == "project_description differs from the spec: updated in place"
-    assert plan.summary_line() == "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete."
+    assert plan.summary_line() == (
+        "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete. Cost: nothing billed; 1 request, status polls not counted."
+    )
 
     before = team.stats()
     team.apply(plan)
@@ -65,10 +67,10 @@ def test_changed_ip_type_is_a_new_project_refused_without_approval(team):
     assert sorted(remote) == ["lucy-example", "lucy-example (replaced: was defined_character/illustration)"]
     old = remote["lucy-example (replaced: was defined_character/illustration)"]
     assert old["id"] == 10001 and old["ip_type"] == "defined_character"
-    assert list(old["datasets"]) == ["lucy-e0a4367a"] and list(old["models"]) == ["lucy-lora-fb60f1c3"]
+    assert list(old["datasets"]) == ["lucy-720be995"] and list(old["models"]) == ["lucy-lora-ce6edf7d"]
     new = remote["lucy-example"]
     assert new["ip_type"] == "object_variants"
-    assert new["datasets"]["lucy-e0a4367a"]["status"] == "completed"
-    assert new["models"]["lucy-lora-fb60f1c3"]["status"] == "Completed"
+    assert new["datasets"]["lucy-720be995"]["status"] == "completed"
+    assert new["models"]["lucy-lora-ce6edf7d"]["status"] == "Completed"
     assert len(list((team.dir / "outputs" / "places").glob("*.replaced-*.png"))) == 8  # the old model's, kept aside
     assert not team.plan().has_changes

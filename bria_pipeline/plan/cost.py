@@ -1,0 +1,126 @@
+"""What carrying out a plan costs, counted before anything is sent (as Infracost does beside Terraform).
+
+Billed work is counted per kind of paid call: training runs, image generations, structured-prompt
+calls, videos, visual-schema generations and refine calls (a visual schema's or a caption's
+refinements). Requests are the API calls the steps send, status polls left out (their number
+depends on how long the service takes); under a rate limit they take at least
+``requests / limit`` minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Iterable
+
+from .actions import Action
+
+# Requests a step sends, by payload op (steps whose count depends on the payload are below).
+_REQUESTS = {
+    "create_project": 1,
+    "update_project": 1,
+    "replace_project": 2,  # create the new project, rename or delete the old one
+    "create_dataset": 1,
+    "clone_dataset": 1,
+    "rename_dataset": 1,
+    "upload_image": 1,
+    "delete_image": 1,
+    "complete_dataset": 1,
+    "bulk_upload": 1,
+    "create_model": 1,
+    "update_model": 1,
+    "start_training": 1,
+    "delete_model": 1,
+    "delete_dataset": 1,
+    "delete_project": 1,
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    trainings: int = 0
+    image_generations: int = 0
+    structured_prompts: int = 0
+    videos: int = 0
+    visual_schemas: int = 0
+    refines: int = 0
+    requests: int = 0  # status polls not counted
+
+    @property
+    def billed(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self) if f.name != "requests")
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def as_dict(self) -> dict[str, int]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "billed": self.billed}
+
+    def billed_text(self) -> str:
+        """``1 training, 9 image generations, 1 video``; ``nothing billed`` when zero."""
+        words = (
+            ("trainings", "training", "trainings"),
+            ("image_generations", "image generation", "image generations"),
+            ("structured_prompts", "structured-prompt call", "structured-prompt calls"),
+            ("videos", "video", "videos"),
+            ("visual_schemas", "visual-schema generation", "visual-schema generations"),
+            ("refines", "refine call", "refine calls"),
+        )
+        parts = [f"{getattr(self, name)} {one if getattr(self, name) == 1 else many}" for name, one, many in words if getattr(self, name)]
+        return ", ".join(parts) if parts else "nothing billed"
+
+    def text(self, rate_per_minute: float | None = None) -> str:
+        """``Cost: 1 training, 9 image generations, 1 video; 24 requests (24 s at 60/min).``"""
+        requests = f"{self.requests} request{'s' if self.requests != 1 else ''}"
+        if rate_per_minute:
+            requests += f" ({duration(self.requests / rate_per_minute * 60)} at {rate_per_minute:g}/min)"
+        return f"Cost: {self.billed_text()}; {requests}, status polls not counted."
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cost_of(action: Action) -> Cost:
+    """What one step costs."""
+    if not action.is_change or action.kind == "wait":
+        return Cost()
+    p: dict[str, Any] = action.payload
+    op = p.get("op")
+    if op == "start_training":
+        return Cost(trainings=1, requests=1)
+    if op == "visual_schema":
+        source = p.get("source")
+        generate = 1 if source == "generate" else 0
+        refines = int(p.get("refines", 0)) if source in ("generate", "refine") else 0
+        put = 1 if p.get("put") else 0
+        return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
+    if op == "caption":
+        mode = p.get("mode")
+        if mode == "refine":
+            n = p.get("refines", 1)
+            return Cost(refines=n, requests=n + 1)
+        return Cost(requests=1 if mode in ("manual", "regenerate") else 0)
+    if op == "captions":
+        return Cost(requests=1 if p.get("regenerate") else 0)
+    if op in _REQUESTS:
+        return Cost(requests=_REQUESTS[op])
+    job = p.get("job")
+    if job == "image":
+        return Cost(image_generations=1, requests=1)
+    if job == "video":
+        return Cost(videos=1, requests=1)
+    if job == "structured_prompt" and action.billed:
+        calls = 2 if p.get("refine") else 1
+        return Cost(structured_prompts=calls, requests=calls)
+    return Cost()
+
+
+def plan_cost(actions: Iterable[Action]) -> Cost:
+    total = Cost()
+    for action in actions:
+        total = total + cost_of(action)
+    return total
