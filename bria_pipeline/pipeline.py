@@ -288,9 +288,9 @@ class Pipeline:
                     return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
                 approved = auto_approve or decision is True
                 if plan.needs_approval and not approved:
-                    listed = ", ".join(a.address for a in plan.needs_approval)
+                    listed = "".join(f"\n  {a.address}" for a in plan.needs_approval)
                     raise ApprovalRequired(
-                        f"this plan deletes or supersedes trained work ({listed}) and needs approval",
+                        f"this plan deletes or supersedes trained work and needs approval:{listed}",
                         hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
                     )
                 run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),

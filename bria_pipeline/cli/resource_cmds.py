@@ -56,7 +56,10 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
             return pipeline.destroy(auto_approve=auto_approve, on_progress=view, on_plan=ask)
 
     pipeline, result = run_pipeline(ctx, spec, spec_inputs, local_sandbox, destroy, lock_timeout=lock_timeout or 0.0)
-    print_result(result, diag)
+    if result.cancelled:
+        click.echo("Destroy cancelled: nothing was deleted.")
+    else:
+        print_result(result, diag)
     report_requests(ctx, pipeline, "destroy")
     ctx.exit(EXIT_ERROR if not result.ok or result.cancelled else EXIT_OK)
 

@@ -336,5 +336,18 @@ def run_delete(ctx: JobContext, action: Action) -> str:
     if file:
         path = inside(ctx.output_dir, file)
         path.unlink(missing_ok=True)
+        _remove_emptied(ctx.output_dir, path.parent)
     ctx.manifest.drop(action.payload["key"])
     return "deleted"
+
+
+def _remove_emptied(output_dir: Path, folder: Path) -> None:
+    """Folders under the output directory left empty by a deletion go too (``outputs/places/``)."""
+    root = output_dir.resolve()
+    folder = folder.resolve()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            return
+        folder = folder.parent

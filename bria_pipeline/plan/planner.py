@@ -90,7 +90,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
                 changes=(Change("project_name", observed.project.name, None),),
                 depends_on=tuple(model_addresses.values()) + tuple(dataset_addresses),
                 payload={"op": "delete_project", "project_id": observed.project.id},
-                approval=True,
+                approval=any(m.trained for _, m in models),
             )
         )
     if desired.generation is not None and observed.manifest is not None and len(observed.manifest):

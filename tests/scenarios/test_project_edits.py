@@ -58,7 +58,7 @@ def test_changed_ip_type_is_a_new_project_refused_without_approval(team):
 
     with pytest.raises(ApprovalRequired) as refused:
         team.pipeline().apply()
-    assert "deletes or supersedes trained work (project)" in str(refused.value)
+    assert str(refused.value) == "this plan deletes or supersedes trained work and needs approval:\n  project"
     assert "--auto-approve" in refused.value.describe()
     assert team.remote() == before_remote  # nothing was sent
 
