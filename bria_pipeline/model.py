@@ -371,6 +371,12 @@ class Desired:
     generation: DesiredGeneration | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     source_hash: str = ""  # sha256 of the rendered spec: a saved plan is refused if it changed
+    text_hash: str = ""  # sha256 of the rendered spec's text and variables alone (not the files it names)
+
+    @property
+    def files_hash(self) -> str:
+        """sha256 of what the spec's files hold (images, captions, schema inputs), by dataset."""
+        return digest({k: d.fingerprint for k, d in sorted(self.datasets.items())})
 
     def dataset_of(self, model: DesiredModel) -> DesiredDataset:
         return self.datasets[model.dataset]

@@ -277,7 +277,7 @@ class Pipeline:
                 store.save()
                 if saved is not None:
                     check_fresh(saved, source_hash=desired.source_hash, observed_hash=observed.fingerprint(),
-                                lock_hash=lock.fingerprint())
+                                lock_hash=lock.fingerprint(), text_hash=desired.text_hash, files_hash=desired.files_hash)
                     plan = saved
                 elif operation == "destroy":
                     plan = self._as_given(plan_destroy(desired, observed, lock))

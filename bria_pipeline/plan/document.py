@@ -40,6 +40,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     bindings: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # API requests observing cost
+    text_hash: str = ""  # the spec's text alone, and the files it names: a stale plan says which changed
+    files_hash: str = ""
     rate_per_minute: float | None = None  # the user's request limit: the cost says how long the requests take
 
     @property
@@ -124,7 +126,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "operation": plan.operation,
         "spec": plan.spec_path,
         "project": plan.project_name,
-        "fingerprints": {"spec": plan.source_hash, "remote": plan.observed_hash, "lock": plan.lock_hash},
+        "fingerprints": {"spec": plan.source_hash, "remote": plan.observed_hash, "lock": plan.lock_hash,
+                         "spec_text": plan.text_hash, "files": plan.files_hash},
         "options": {"prune": plan.prune, "targets": list(plan.targets)},
         "summary": {
             "create": counts["create"],
@@ -179,6 +182,8 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
             source_hash=fp["spec"],
             observed_hash=fp["remote"],
             lock_hash=fp["lock"],
+            text_hash=fp.get("spec_text", ""),
+            files_hash=fp.get("files", ""),
             operation=data.get("operation", "apply"),
             prune=bool(options.get("prune", False)),
             targets=tuple(options.get("targets", ())),
@@ -191,11 +196,19 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
         raise PlanFileError(f"{source}: malformed plan ({exc})", hint="make the plan again") from None
 
 
-def check_fresh(saved: Plan, *, source_hash: str, observed_hash: str, lock_hash: str) -> None:
-    """Refuse a saved plan whose spec, lock file or remote changed since it was made."""
+def check_fresh(
+    saved: Plan, *, source_hash: str, observed_hash: str, lock_hash: str, text_hash: str = "", files_hash: str = ""
+) -> None:
+    """Refuse a saved plan whose spec, the files it names, lock file or remote changed since it was
+    made, naming only what changed."""
     stale = []
     if saved.source_hash != source_hash:
-        stale.append("the spec changed")
+        known = all((saved.text_hash, text_hash, saved.files_hash, files_hash))
+        files = known and saved.files_hash != files_hash
+        if not files or saved.text_hash != text_hash:
+            stale.append("the spec changed")
+        if files:
+            stale.append("files the spec names changed on disk (images or schema files)")
     if saved.lock_hash != lock_hash:
         stale.append("the lock file changed")
     if saved.observed_hash != observed_hash:

@@ -86,13 +86,39 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
         ctx.model_outcomes[m.key] = outcome
         return outcome
 
-    previous = sorted((v for v in versions if v.item.trained or v.item.status == "Created"), key=lambda v: v.item.id)
-    if previous:
-        old = previous[-1].item
-        return _new_model(ctx, m, desired_name, _why_new_version(ctx, m, old, dso.remote_name, desired_name), old, dso.ready_after, replace=True)
     reason = f"new model {desired_name} on dataset {dso.remote_name}"
+    gone = _gone(ctx, m, base, fingerprints)
+    if gone:
+        # the spec's own version was deleted in the Console: that, not an earlier version, is why
+        return _new_model(ctx, m, desired_name, f"{gone}; {reason}", None, dso.ready_after, replace=False)
+    previous = [v for v in versions if v.item.trained or v.item.status == "Created"]
+    if previous:
+        # compare with the version in use: the earlier one closest to the spec (after a change and
+        # its revert, that is the reverted-to version, not the newest)
+        old = min(previous, key=lambda v: (_distance(ctx, m, v.item, dso.remote_name), -v.item.id)).item
+        return _new_model(ctx, m, desired_name, _why_new_version(ctx, m, old, dso.remote_name, desired_name), old, dso.ready_after, replace=True)
     gone = ctx.gone("model", m.key)
     return _new_model(ctx, m, desired_name, f"{gone}; {reason}" if gone else reason, None, dso.ready_after, replace=False)
+
+
+def _gone(ctx: PlanContext, m: DesiredModel, base: str, fingerprints: tuple[str, ...]) -> str | None:
+    """"model lucy-lora-1a2b3c4d (id 7) is gone: ..." when the version named after the spec's own
+    content, recorded in .bria/, is no longer listed."""
+    mine = [
+        r
+        for r in ctx.observed.vanished("model", m.key)
+        if (parsed := parse_version_name(base, r.name)) is not None and parsed.fingerprint in fingerprints
+    ]
+    if not mine:
+        return None
+    last = max(mine, key=lambda r: r.id)
+    return f"model {last.name} (id {last.id}) is gone: deleted outside bria-pipeline (drift)"
+
+
+def _distance(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_name: str) -> int:
+    """How many of mode, parameters and dataset differ between the spec and an earlier version."""
+    dataset = ctx.observed.dataset_by_id(model.dataset_id)
+    return len(_param_changes(m, model)) + (dataset is None or dataset.name != dataset_name)
 
 
 def model_fingerprints(ctx: PlanContext, m: DesiredModel) -> tuple[str, ...]:

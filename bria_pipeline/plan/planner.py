@@ -194,6 +194,8 @@ def _finish(ctx: PlanContext, operation: str, targets: tuple[str, ...]) -> Plan:
         spec_path=str(ctx.desired.spec_path),
         project_name=ctx.desired.project.name,
         source_hash=ctx.desired.source_hash,
+        text_hash=ctx.desired.text_hash,
+        files_hash=ctx.desired.files_hash,
         observed_hash=ctx.observed.fingerprint(),
         lock_hash=ctx.lock.fingerprint(),
         operation=operation,  # type: ignore[arg-type]

@@ -127,6 +127,7 @@ def check_spec(
                 "vars": variables,
                 "datasets": {k: d.fingerprint for k, d in sorted(datasets.items())},
             }),
+            text_hash=digest({"spec": doc.data, "vars": variables}),
         )
     return check
 

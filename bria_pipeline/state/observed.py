@@ -172,8 +172,10 @@ class Observed:
                             "captions": d.captions_update_status,
                             "schema": d.visual_schema,
                             "count": d.images_count,
+                            # a completed dataset is frozen: whether its images were listed
+                            # (which depends on the spec) says nothing about the remote
                             "images": None
-                            if d.images is None
+                            if d.images is None or d.completed
                             else sorted((i.id, i.image_name, i.caption, i.caption_source) for i in d.images),
                             "bulk": d.bulk_status,
                         }
