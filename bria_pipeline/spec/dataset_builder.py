@@ -174,7 +174,8 @@ class DatasetSection:
             ctx.error(urls[0].at, f"{urls[0].key}: an advanced dataset is uploaded as one zip built from local files; "
                       f"it cannot include image URLs ({len(urls)} listed)",
                       "download the images into the spec's directory and list the files, or use upload_type: basic")
-        if complete and zip_url is None and "images" in item.raw and count < COMPLETE_MIN:
+        if complete and zip_url is None and "images" in item.raw and count < COMPLETE_MIN \
+                and self.preflight.resolved(at + ("images",)):
             ctx.error(at + ("images",), f"a dataset needs at least {COMPLETE_MIN} images to be completed; this one lists {count}",
                       "add images, or set complete: false to keep it a draft")
 
@@ -195,8 +196,8 @@ class DatasetSection:
             key = written if written.startswith(("http://", "https://")) else normalise_key(written)
             here = at + (written,)
             if key not in index:
-                if key in listed:
-                    continue  # the image itself has a problem, already reported
+                if key in listed or not self.preflight.resolved(item.at + ("images",)):
+                    continue  # the image itself, or a glob naming nothing, is reported already
                 close = did_you_mean(key, list(index))
                 ctx.error(here, f"no image {written!r} in this dataset",
                           (f"did you mean '{close}'? " if close else "") + "caption keys are image paths relative to the spec, or URLs",

@@ -237,6 +237,11 @@ class GenerationSection:
     def _videos(self, raw: list[Any], requests: list[GenerationRequest]) -> list[VideoRequest]:
         ctx = self.ctx
         by_stem = {r.file_stem: r for r in requests}
+        # sets that made no request had a problem of their own (a wrong model, a bad template),
+        # reported there: a video made from one of them is not reported again
+        sets = ctx.get(("generate", "images"))
+        failed_sets = {slug(str(s.get("name", ""))) for s in sets if isinstance(s, dict)} if isinstance(sets, list) else set()
+        failed_sets -= {slug(r.set_name) for r in requests}
         out: list[VideoRequest] = []
         names: set[str] = set()
         for i, video in enumerate(raw):
@@ -249,6 +254,8 @@ class GenerationSection:
             names.add(slug(video["name"]))
             source = video["from"].strip().removesuffix(".png").strip("/")
             request = by_stem.get(source)
+            if request is None and source.split("/", 1)[0] in failed_sets:
+                continue
             if request is None:
                 close = did_you_mean(source, list(by_stem))
                 ctx.error(at + ("from",), f"no generated image {source!r}",

@@ -52,6 +52,11 @@ class ImagePreflight:
         self.files: list[Path] = []
         self.facts: dict[Path, ImageFacts] = {}
         self.stats = CacheStats()
+        self.unresolved: list[SpecPath] = []  # sources that named no file (reported once, there)
+
+    def resolved(self, at: SpecPath) -> bool:
+        """False when a source at or under `at` named no file: what depends on it is not reported again."""
+        return not any(u[: len(at)] == at for u in self.unresolved)
 
     # -- resolving ---------------------------------------------------------------------------
     def _locate(self, at: SpecPath, pattern: str, exclude: tuple[str, ...] = ()) -> list[LocalFile]:
@@ -59,6 +64,7 @@ class ImagePreflight:
             found, refused = locate(pattern, self.ctx.spec_dir, allow_outside=self.ctx.allow_outside, exclude=exclude)
         except LocateError as exc:
             self.ctx.error(at, str(exc), exc.hint)
+            self.unresolved.append(at)
             return []
         for exc in refused:
             self.ctx.error(at, str(exc), exc.hint)

@@ -28,7 +28,8 @@ from bria_pipeline.spec.problems import SpecErrors, SpecProblem, sort_problems
 from bria_pipeline.spec.project_builder import build_project
 from bria_pipeline.spec.schema import validate_against_schema
 from bria_pipeline.spec.templates import Renderer
-from bria_pipeline.spec.variables import NAME, RESERVED, check_names, effective_vars, read_var_files
+from bria_pipeline.spec.variables import (NAME, RESERVED, check_names, effective_vars, read_var_files, template_names,
+                                          unknown_cli_vars)
 from bria_pipeline.spec.yaml_source import read_document
 
 STATE_DIR = ".bria"  # beside the spec; the file-facts cache lives here unless cache_dir is given
@@ -91,6 +92,8 @@ def check_spec(
     spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
     problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
     variables = effective_vars(spec_vars, file_vars, vars)
+    used = template_names({k: v for k, v in doc.data.items() if k != "vars"})
+    problems += unknown_cli_vars(vars or {}, {*spec_vars, *file_vars, *used})
     renderer = Renderer(doc, variables)
     for section in list(doc.data):
         if section != "vars":

@@ -39,10 +39,59 @@ def format_path(path: Iterable[PathPart]) -> str:
     return out or "(top)"
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning `a` into `b`."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+_NUMBER = re.compile(r"0+(?=[0-9])")
+
+
+def _stem(text: str) -> str:
+    """What a person means by a name: the file stem, numbers without leading zeros (``fjell-07``
+    is ``fjell-7``)."""
+    name = text.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return _NUMBER.sub("", stem.lower())
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """The closest choice to a misspelt word, or None when nothing is close."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The closest choice to a misspelt word, or None when nothing is close.
+
+    Closest by edit distance on the stem (``fjell-7.png`` suggests ``fjell-07.png``, else
+    ``fjell-8.png`` or ``fjell-6.png`` before ``fjell-27.png``), then on the whole text, then the
+    nearest number, then by similarity.
+    """
+    word = str(word)
+    options = [str(c) for c in choices]
+    if not options:
+        return None
+    close = set(difflib.get_close_matches(word, options, n=len(options), cutoff=0.6))
+    stem = _stem(word)
+    limit = max(1, len(stem) // 3)
+    close |= {c for c in options if edit_distance(stem, _stem(c)) <= limit}
+    if not close:
+        return None
+    number = _number(stem)
+
+    def rank(c: str) -> tuple:
+        other = _number(_stem(c))
+        apart = abs(number - other) if number is not None and other is not None else float("inf")
+        return (edit_distance(stem, _stem(c)), edit_distance(word, c), apart,
+                -difflib.SequenceMatcher(None, word, c).ratio(), c)
+
+    return min(close, key=rank)
+
+
+def _number(stem: str) -> int | None:
+    found = re.findall(r"[0-9]+", stem)
+    return int(found[-1]) if found else None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,12 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from jinja2 import meta
+from jinja2.exceptions import TemplateSyntaxError
+
 from bria_pipeline.spec.document import Document
-from bria_pipeline.spec.problems import SpecProblem
+from bria_pipeline.spec.problems import SpecProblem, did_you_mean
+from bria_pipeline.spec.templates import ENVIRONMENT, has_template
 from bria_pipeline.spec.yaml_source import read_document
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -95,3 +99,38 @@ def effective_vars(
     out.update(file_vars)
     out.update(cli_vars or {})
     return out
+
+
+def template_names(data: Any) -> set[str]:
+    """Every variable name the spec's templates read (values only: keys are never rendered)."""
+    names: set[str] = set()
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and has_template(value):
+            try:
+                names |= meta.find_undeclared_variables(ENVIRONMENT.parse(value))
+            except TemplateSyntaxError:
+                continue  # reported where the value is rendered
+    return names
+
+
+def unknown_cli_vars(cli_vars: Mapping[str, Any], known: Iterable[str]) -> list[SpecProblem]:
+    """A `--var` no template reads and `vars:` does not declare is a typo until shown otherwise:
+    ``--var rnak=64`` would otherwise be silently ignored."""
+    known = sorted(set(known))
+    problems = []
+    for name in cli_vars:
+        if name in known or not NAME.match(name) or name in RESERVED:
+            continue
+        close = did_you_mean(name, known)
+        listed = ", ".join(known) or "none"
+        problems.append(SpecProblem(
+            "--var", 1, 1, name, f"the spec has no variable {name!r} to set",
+            (f"did you mean '{close}'? " if close else "") + f"variables of this spec: {listed}",
+        ))
+    return problems

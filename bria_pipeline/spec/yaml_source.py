@@ -273,6 +273,11 @@ def read_document(path: Path, file: str, *, max_bytes: int = MAX_SPEC_BYTES) -> 
             hint = "a spec is one document; remove the '---' line, or split it into two spec files"
         elif exc.context:
             message = f"{exc.context}: {message}"
+            opened = exc.context_mark
+            if opened is not None and exc.problem_mark is not None and opened.line != exc.problem_mark.line:
+                # an unclosed bracket or quote is found lines later: say where it opens too
+                message += f" (the {exc.context.removeprefix('while parsing a ')} opens at line {opened.line + 1}, column {opened.column + 1})"
+                hint = f"close it on line {opened.line + 1} (a missing ']', '}}' or quote), or quote the whole value"
         return fail(line, col, f"invalid YAML: {message}", hint)
     except yaml.YAMLError as exc:  # pragma: no cover - errors without a mark
         return fail(1, 1, f"invalid YAML: {exc}")
