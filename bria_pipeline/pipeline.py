@@ -41,6 +41,7 @@ from .generate.manifest import Manifest
 from .generate.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
+from .plan.context import same_caption
 from .plan.document import Plan, check_fresh
 from .plan.errors import PlanFileError
 from .plan.planner import plan as make_plan
@@ -475,25 +476,14 @@ REFINE_NOT_RUN = "caption refinement not run yet"
 REFINED_NOT_SENT = "refined caption pinned in the lock file, not sent yet"
 
 
-def _same_caption(a: str | None, b: str | None) -> bool:
-    import json
-
-    if a is None or b is None:
-        return a == b
-    try:
-        return json.loads(a) == json.loads(b)
-    except ValueError:
-        return a.strip() == b.strip()
-
-
 def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock: Lock) -> DatasetReview:
     """One dataset for the review sheet: the spec's images in order, each with the caption it has
     remotely (or the spec's manual one, not sent yet) and what is still pending; then images the
     remote dataset holds that the spec does not list."""
-    by_name = remote.images_by_name() if remote is not None else {}
+    by_name = remote.images_by_tag() if remote is not None else {}
     images: list[ReviewImage] = []
     for image in dataset.images:
-        found = by_name.pop(image.remote_name, [])
+        found = by_name.pop(image.content_tag, [])
         flags: list[str] = []
         caption = source = None
         if not found:
@@ -505,22 +495,22 @@ def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock
                 caption, source = found[0].caption, found[0].caption_source
             elif found[0].caption_source == "pending":
                 flags.append(CAPTION_PENDING)
-        if image.caption is not None:
-            if not _same_caption(caption, image.caption):
-                caption, source = image.caption, "manual"
-                flags.append(MANUAL_NOT_SENT)
-        elif image.caption_refine:
+        if image.caption_refine:  # refined (from the spec's caption or the automatic one): the pin is what is sent
             pinned = lock.caption(image, dataset.visual_schema)
             if pinned is None:
                 flags.append(REFINE_NOT_RUN)
-            elif not _same_caption(caption, pinned):
+            elif not same_caption(caption, pinned):
                 caption, source = pinned, "manual"
                 flags.append(REFINED_NOT_SENT)
+        elif image.caption is not None:
+            if not same_caption(caption, image.caption):
+                caption, source = image.caption, "manual"
+                flags.append(MANUAL_NOT_SENT)
         images.append(ReviewImage(image.remote_name, image.path, caption, source, tuple(flags), image.key, image.url,
                                   image.width, image.height))
-    for name, extra in sorted(by_name.items()):
+    for extra in sorted(by_name.values(), key=lambda found: found[0].image_name):
         seen = extra[0]
-        images.append(ReviewImage(name, caption=seen.caption if seen.has_caption else None,
+        images.append(ReviewImage(seen.image_name, caption=seen.caption if seen.has_caption else None,
                                   caption_source=seen.caption_source if seen.has_caption else None, flags=(NOT_IN_SPEC,)))
     schema = (remote.visual_schema if remote is not None else None) or lock.visual_schema(dataset.visual_schema) \
         or dataset.visual_schema.text

@@ -6,13 +6,14 @@ a set of functions over one `PlanContext`. Still pure: nothing here reads a file
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..lockfile import Lock
 from ..model import Desired
 from ..state.observed import Observed, ObservedDataset, ObservedModel
-from .actions import Action
+from .actions import Action, Change
 from .identity import Version, versions_of
 
 
@@ -94,3 +95,31 @@ def brief(value: Any, width: int = 60) -> Any:
     if isinstance(value, str) and len(value) > width:
         return value[: width - 3] + "..."
     return value
+
+
+def _json_map(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def same_caption(a: str | None, b: str | None) -> bool:
+    """Two caption texts say the same (a structured caption compared as JSON, not by spacing)."""
+    if a is None or b is None:
+        return a == b
+    ma, mb = _json_map(a), _json_map(b)
+    return ma == mb if ma is not None and mb is not None else a.strip() == b.strip()
+
+
+def caption_changes(old: str | None, new: str | None) -> tuple[Change, ...]:
+    """A structured caption's change as the fields that differ (``caption.action: "a" -> "b"``);
+    a plain text (or a first caption) as one change."""
+    before, after = _json_map(old), _json_map(new)
+    if before is None or after is None:
+        return (Change("caption", brief(old), brief(new)),)
+    fields = [k for k in after if before.get(k) != after[k]] + [k for k in before if k not in after]
+    return tuple(Change(f"caption.{k}", brief(before.get(k)), brief(after.get(k))) for k in fields) or (
+        Change("caption", brief(old), brief(new)),
+    )

@@ -6,7 +6,7 @@ from ..lockfile import caption_key
 from ..model import DesiredDataset, ImageSource
 from ..state.observed import ObservedImage
 from .actions import Action, Change
-from .context import PlanContext, brief
+from .context import PlanContext, brief, caption_changes, same_caption
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 
 
@@ -121,8 +121,11 @@ def plan_captions(
                 )
             addresses.append(caption_address)
             continue
-        if obs is not None and obs.caption == want and obs.caption_source == "manual" and not regenerate_all and target.mode != "clone":
-            continue
+        if obs is not None and not regenerate_all and (
+            (obs.caption == want and obs.caption_source == "manual")
+            or (target.mode == "clone" and same_caption(obs.caption, want))
+        ):
+            continue  # already right (a clone copies the captions of the version it is cloned from)
         reason = "refined caption pinned in the lock file" if image.caption_refine else "manual caption from the spec"
         if drift_possible and obs is not None and obs.caption_source == "manual" and obs.caption != want and not regenerate_all:
             reason += " (the dataset's caption was edited: drift)"
@@ -131,7 +134,7 @@ def plan_captions(
                 caption_address,
                 "update",
                 reason,
-                changes=(Change("caption", brief(obs.caption) if obs else None, brief(want)),),
+                changes=caption_changes(obs.caption if obs else None, want),
                 depends_on=caption_depends,
                 payload={
                     "op": "caption",

@@ -9,6 +9,7 @@ from scenario_helpers import DATASET_NAME, MODEL_NAME, OUTPUTS, UPLOADS, changes
 
 from bria_pipeline.apply.errors import ApprovalRequired
 from bria_pipeline.lockfile import load_lock
+from bria_pipeline.plan.render_text import render_text
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,8 +36,6 @@ def test_added_image_clones_a_new_version_uploads_only_it_and_trains_a_new_model
         ("dataset.lucy", "replace"),
         ("dataset.lucy.image[images/pose-11.png]", "create"),
         ("dataset.lucy.captions", "wait"),
-        ("dataset.lucy.caption[images/pose-02.png]", "update"),
-        ("dataset.lucy.caption[images/pose-04.png]", "update"),
         ("dataset.lucy.status", "update"),
         ("model.lucy-lora", "replace"),
         ("model.lucy-lora.training", "create"),
@@ -114,20 +113,24 @@ def test_changed_manual_caption_is_a_new_version_with_that_caption(team):
     assert without_outputs(changes(plan)) == [
         ("dataset.lucy", "replace"),
         ("dataset.lucy.caption[images/pose-02.png]", "update"),
-        ("dataset.lucy.caption[images/pose-04.png]", "update"),
         ("dataset.lucy.status", "update"),
         ("model.lucy-lora", "replace"),
         ("model.lucy-lora.training", "create"),
     ]
-    # the spec changed: nobody edited the dataset, so this is no drift
-    assert plan.action("dataset.lucy.caption[images/pose-02.png]").reason == "manual caption from the spec"
-    assert plan.action("dataset.lucy.caption[images/pose-04.png]").reason == "refined caption pinned in the lock file"
+    # the spec changed: nobody edited the dataset, so this is no drift; the clone copies the
+    # refined caption of pose-04, which is unchanged, so it is not sent again
+    caption = plan.action("dataset.lucy.caption[images/pose-02.png]")
+    assert caption.reason == "manual caption from the spec"
+    assert [(c.attribute, c.old, c.new) for c in caption.changes] == [
+        ("caption.action", "walking to the left, arms swinging", "running to the right")
+    ]
+    assert '        caption.action: "walking to the left, arms swinging" -> "running to the right"' in render_text(plan)
 
     before = team.stats()
     team.apply(plan, auto_approve=True)
     sent = team.sent(before, team.stats())
     assert UPLOADS not in sent
-    assert sent["PUT /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"] == 2
+    assert sent["PUT /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"] == 1
 
     async def caption_of_pose_02(client):
         [project] = [p for p in await client.list_projects() if p.name == "lucy-example"]
