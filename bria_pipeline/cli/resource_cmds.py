@@ -100,8 +100,9 @@ def state_text(state: dict[str, Any]) -> str:
     for m in state["models"]:
         mark = "*" if m["current"] else " "
         progress = f"  {m['progress']}" if m["progress"] else ""
+        twins = f"  ({m['same_name']} models share this name)" if m.get("same_name", 1) > 1 else ""
         lines.append(f"model   {mark} {m['key']:<12} {m['name']:<28} id {m['id']:<8} {m['status']:<10} "
-                     f"checkpoints {m['checkpoints'] or '-'}{progress}")
+                     f"checkpoints {m['checkpoints'] or '-'}{progress}{twins}")
     outputs = state["outputs"]
     if outputs.get("total"):
         parts = ", ".join(f"{v} {k}" for k, v in outputs.items() if k != "total" and v)

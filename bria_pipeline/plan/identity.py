@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..model import FINGERPRINT
 
@@ -119,4 +119,29 @@ def owners(items: Iterable[T], keys: Mapping[str, str], recorded: Mapping[int, R
             owner = record.key or record.name
         if owner is not None:
             out.append((owner, item))
+    return out
+
+
+def sweep_member(owner: str, parameters: Mapping[str, Any], members: Mapping[str, tuple[tuple[str, Any], ...]]) -> str:
+    """The sweep member a version of a sweep's model belongs to: the one whose sweep values it was
+    trained with (``lucy-lora[learning_rate=0.0005]``); `owner` when none (or several) match.
+
+    `members`: spec keys -> their sweep values, e.g. ``{"lucy-lora[rank=32]": (("rank", 32),)}``.
+    """
+    base = model_base(owner)
+    matching = [
+        key
+        for key, values in members.items()
+        if values and model_base(key) == base and all(name in parameters and parameters[name] == value for name, value in values)
+    ]
+    return matching[0] if len(matching) == 1 else owner
+
+
+def model_owner_keys(keys: Iterable[str]) -> dict[str, str]:
+    """Name base -> the spec key its versions belong to: the model's key, or for a sweep of several
+    members the sweep's name (``lucy-lora``), which `sweep_member` then narrows to one member."""
+    out: dict[str, str] = {}
+    for key in keys:
+        base = model_base(key)
+        out[base] = key if base not in out else base
     return out

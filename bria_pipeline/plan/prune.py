@@ -11,17 +11,18 @@ from __future__ import annotations
 from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
-from .identity import model_base, owners
+from .identity import model_base, model_owner_keys, owners, sweep_member
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
-    """Every remote model this spec owns, with the spec key (or recorded key) it belongs to; the
-    versions of a training sweep belong to the sweep's name (``lucy-lora``), not to one member."""
-    keys: dict[str, str] = {}
-    for key in ctx.desired.models:
-        base = model_base(key)
-        keys[base] = key if base not in keys else base
-    return owners(ctx.models, keys, ctx.observed.recorded_by_id("model"))
+    """Every remote model this spec owns, with the spec key (or recorded key) it belongs to; a
+    version of a training sweep belongs to the member trained with its values
+    (``lucy-lora[rank=32]``), else to the sweep's name (``lucy-lora``)."""
+    members = {key: m.sweep for key, m in ctx.desired.models.items()}
+    return [
+        (sweep_member(owner, model.training_parameters or {}, members), model)
+        for owner, model in owners(ctx.models, model_owner_keys(members), ctx.observed.recorded_by_id("model"))
+    ]
 
 
 def owned_datasets(ctx: PlanContext) -> list[tuple[str, ObservedDataset]]:

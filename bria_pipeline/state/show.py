@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ..model import Desired
 from ..plan.document import Plan
-from ..plan.identity import model_base, owners
+from ..plan.identity import model_owner_keys, owners, sweep_member
 from .observed import Observed, ObservedDataset
 from .store import StateStore
 
@@ -33,12 +34,15 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
         "requests": observed.requests,
     }
     datasets = owners(observed.datasets, {k: k for k in desired.datasets}, observed.recorded_by_id("dataset"))
-    # members of a training sweep share a name base: the plan's bindings say which version is whose
+    # members of a training sweep share a name base: the plan's bindings say which version is whose,
+    # an earlier version belongs to the member trained with its values
     bound = {model_id: address.split(".", 1)[1] for address, model_id in plan.bindings.items() if address.startswith("model.")}
+    members = {key: m.sweep for key, m in desired.models.items()}
     models = [
-        (bound.get(m.id, owner), m)
-        for owner, m in owners(observed.models, {model_base(k): k for k in desired.models}, observed.recorded_by_id("model"))
+        (bound.get(m.id) or sweep_member(owner, m.training_parameters or {}, members), m)
+        for owner, m in owners(observed.models, model_owner_keys(members), observed.recorded_by_id("model"))
     ]
+    named = Counter(m.name for _, m in models)
     for key, ds in desired.datasets.items():
         current = plan.bindings.get(f"dataset.{key}")
         for d in (d for owner, d in datasets if owner == key):
@@ -56,7 +60,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                     "current": d.id == current,
                 }
             )
-    for key in desired.models:
+    for key in [*desired.models, *sorted({owner for owner, _ in models} - set(desired.models))]:
         current = plan.bindings.get(f"model.{key}")
         for model in (m for owner, m in models if owner == key):
             total = model.training_parameters.get("total_training_steps")
@@ -75,6 +79,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                     "checkpoints": sorted(model.checkpoint_steps),
                     "progress": f"{reached}/{total} steps" if total else None,
                     "current": model.id == current,
+                    "same_name": named[model.name],  # > 1: remote models sharing one name
                 }
             )
     return out
