@@ -48,7 +48,7 @@ from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
 from .state.errors import StateError
 from .state.lock import StateLock
-from .state.observe import observe, record_owned
+from .state.observe import image_contents, mark_imported, observe, record_owned
 from .state.observed import Observed, ObservedDataset, ObservedImage
 from .state.show import describe_state
 from .state.store import STATE_DIR, StateStore, state_dir_for
@@ -378,7 +378,9 @@ class Pipeline:
                     found = [p for p in await client.list_projects() if p.id == remote_id]
                     if not found:
                         raise StateError(f"no project with id {remote_id} in the organisation")
-                    store.record("project", remote_id, desired.project.name)
+                    store.record("project", remote_id, desired.project.name, save=False)
+                    mark_imported(store, "project", remote_id)
+                    store.save()
                     return f"project {found[0].name!r} (id {remote_id}) is now this spec's project"
                 kind, _, key = address.partition(".")
                 project_id = store.project_id()
@@ -395,8 +397,14 @@ class Pipeline:
                     found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
                     if not found:
                         raise StateError(f"no dataset with id {remote_id} in project {project_id}")
-                    store.record("dataset", remote_id, desired.datasets[key].remote_name, key)
-                    return f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}"
+                    contents = await image_contents(client, remote_id)
+                    store.record("dataset", remote_id, desired.datasets[key].remote_name, key, save=False)
+                    mark_imported(store, "dataset", remote_id, contents)
+                    store.save()
+                    wanted = {i.content_tag for i in desired.datasets[key].images}
+                    same = len(wanted & set(contents.values()))
+                    return (f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}; "
+                            f"{same} of its {len(contents)} images are the spec's by content")
                 if kind == "model" and key in desired.models:
                     found = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
                     if not found:

@@ -26,6 +26,7 @@ class RemoteImage:
     name: str
     caption: str | None = None
     caption_source: str | None = None
+    content: str | None = None  # its content hash when its name carries none (an imported image)
 
 
 @dataclass
@@ -69,7 +70,8 @@ class RemoteIndex:
                 continue
             self.schemas[key] = dataset.visual_schema
             if dataset.images is not None:
-                self.set_images(key, [RemoteImage(i.id, i.image_name, i.caption, i.caption_source) for i in dataset.images])
+                self.set_images(key, [RemoteImage(i.id, i.image_name, i.caption, i.caption_source, i.content)
+                                      for i in dataset.images])
 
     def id(self, address: str) -> int:
         try:
@@ -78,8 +80,10 @@ class RemoteIndex:
             raise StepError(f"{address} has no remote id yet (the step that makes it did not run)") from None
 
     def set_images(self, dataset_key: str, images: list[RemoteImage]) -> None:
+        known = {i.id: i.content for found in self.images.get(dataset_key, {}).values() for i in found if i.content}
         table: dict[str, list[RemoteImage]] = {}
         for image in images:
+            image.content = image.content or known.get(image.id)
             table.setdefault(image.name, []).append(image)
         self.images[dataset_key] = table
 
@@ -92,7 +96,8 @@ class RemoteIndex:
         found = table.get(name)
         tag = content_tag(name)
         if not found and tag is not None:
-            found = next((images for other, images in table.items() if images and content_tag(other) == tag), None)
+            found = next((images for other, images in table.items()
+                          if images and tag in (content_tag(other), images[0].content)), None)
         return found[0] if found else None
 
 

@@ -83,6 +83,12 @@ class PlanContext:
         last = max(vanished, key=lambda r: r.id)
         return f"{kind} {last.name} (id {last.id}) is gone: deleted outside bria-pipeline (drift)"
 
+    def imported(self, kind: str, remote_id: int | None) -> bool:
+        """True when .bria/ records it as adopted with `import`: how it differs from the spec is a
+        difference, not drift."""
+        record = self.observed.recorded_by_id(kind).get(remote_id) if remote_id is not None else None
+        return bool(record and record.imported)
+
     def dataset_versions(self, key: str) -> list[Version[ObservedDataset]]:
         return versions_of(key, self.datasets, self.observed.recorded_by_id("dataset"))
 

@@ -28,13 +28,15 @@ def plan_captions(
     )
     will_have_schema = schema_set or target.base_schema is not None or desired_schema_text(ctx, ds) is not None
     regenerate_all = bool(kept) and (schema_set or (uncaptioned and will_have_schema and not in_progress))
+    # an imported dataset keeps the captions written for it (in the Console) unless the spec sets them
+    imported = target.dataset is not None and ctx.imported("dataset", target.dataset.id)
     overrides: list[tuple[ImageSource, ObservedImage | None]] = []
     drifted: list[tuple[ImageSource, ObservedImage]] = []
     for image in unique_images(ds.images):
         obs = None if image.content_tag in uploaded else kept.get(image.content_tag)
         if image.caption is not None or image.caption_refine:
             overrides.append((image, obs))
-        elif obs is not None and obs.caption_source == "manual" and not regenerate_all:
+        elif obs is not None and obs.caption_source == "manual" and not regenerate_all and not imported:
             drifted.append((image, obs))
 
     depends = ctx.deps(address, schema_address, *image_addresses)
@@ -73,7 +75,7 @@ def plan_captions(
 
     # Only the version named after the spec's own content was captioned from this very spec: a
     # difference there is drift. Any other version (cloned or reused) was made from an earlier spec.
-    drift_possible = target.mode == "current"
+    drift_possible = target.mode == "current" and not imported
     for image, obs in drifted:
         caption_address = f"{address}.caption[{image.key}]"
         ctx.emit(

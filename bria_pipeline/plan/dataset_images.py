@@ -49,7 +49,10 @@ def plan_images(
     uploads: list[str] = []
     uploaded: set[str] = set()
     kept: dict[str, ObservedImage] = {}
-    if target.mode == "current":
+    imported = target.dataset is not None and ctx.imported("dataset", target.dataset.id)
+    if target.mode == "current" and imported:
+        why = f"in the spec, not in imported dataset {target.renamed_to or target.name}"
+    elif target.mode == "current":
         why = f"missing from {target.name}: deleted outside bria-pipeline (drift), or never uploaded by an interrupted apply"
     else:
         why = f"not in {target.name if target.mode != 'clone' else target.name + ' (after cloning)'} yet"

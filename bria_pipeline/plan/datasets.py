@@ -246,11 +246,15 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
 
 
 def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> None:
+    if target.dataset is not None and ctx.imported("dataset", target.dataset.id):
+        reason = f"imported as {target.renamed_to!r}: renamed to {target.name}, the name that identifies the spec's content"
+    else:
+        reason = "renamed outside bria-pipeline (drift): the name that identifies it is restored"
     ctx.emit(
         Action(
             address,
             "update",
-            "renamed outside bria-pipeline (drift): the name that identifies it is restored",
+            reason,
             changes=(Change("name", target.renamed_to, target.name),),
             payload={"op": "rename_dataset", "dataset": ds.key, "name": target.name},
         )

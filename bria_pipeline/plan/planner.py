@@ -166,7 +166,11 @@ def _plan_project(ctx: PlanContext) -> None:
     if not changes:
         ctx.emit(Action("project", "noop", f"{have.name} (id {have.id}) matches the spec"))
         return
-    reason = "renamed outside bria-pipeline (drift): its name is restored" if have.name != want.name else ""
+    reason = ""
+    if have.name != want.name and ctx.imported("project", have.id):
+        reason = f"imported as {have.name!r}: project_name differs from the spec: updated in place"
+    elif have.name != want.name:
+        reason = "renamed outside bria-pipeline (drift): its name is restored"
     others = [c.attribute for c in changes if c.attribute != "project_name"]
     if others:
         verb = "differs" if len(others) == 1 else "differ"

@@ -13,13 +13,15 @@ deterministic name is adopted (its id recorded); otherwise the request never too
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..api.errors import NotFound
 from ..generate.manifest import Manifest
 from ..lockfile import Lock
-from ..model import Desired, DesiredDataset
+from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..plan.identity import model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
 from .observed import Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
@@ -59,7 +61,8 @@ async def observe(
     if images:
         wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock())
         listed = await asyncio.gather(*(client.list_images(d.id) for d in wanted))
-        by_id = {d.id: tuple(_image(i) for i in found) for d, found in zip(wanted, listed)}
+        contents = {r.id: r.contents for r in recorded if r.kind == "dataset" and r.contents}
+        by_id = {d.id: tuple(_image(i, contents.get(d.id)) for i in found) for d, found in zip(wanted, listed)}
         bulk = [d for d in datasets if d.upload_type == "advanced" and not d.completed and d.count == 0 and _owned(desired, d, recorded)]
         statuses = await asyncio.gather(*(_bulk_status(client, d.id) for d in bulk))
         bulk_by_id = {d.id: s for d, s in zip(bulk, statuses)}
@@ -240,13 +243,49 @@ def record_owned(
 # --- API types to observed types --------------------------------------------------------------------
 
 
-def _image(image: Any) -> ObservedImage:
+def _image(image: Any, contents: dict[str, str] | None = None) -> ObservedImage:
     return ObservedImage(
         id=image.id,
         image_name=image.image_name or "",
         caption=image.caption,
         caption_source=image.caption_source,
+        content=(contents or {}).get(str(image.id)),
     )
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+IMPORT_READS = 8  # image downloads in flight while `import` identifies a dataset's images
+
+
+async def image_contents(client: Any, dataset_id: int) -> dict[str, str]:
+    """Image id -> content hash of every image of a dataset, read once by `import`, so images
+    uploaded under other names (by hand, in the Console) are recognised by their content."""
+    images = await client.list_images(dataset_id)
+    gate = asyncio.Semaphore(IMPORT_READS)
+
+    async def read(image: Any) -> tuple[str, str] | None:
+        tag = content_tag(image.image_name)
+        if tag is not None:
+            return str(image.id), tag
+        if not image.image_url:
+            return None
+        async with gate:
+            data = await client.fetch_bytes(image.image_url)
+        return str(image.id), hashlib.sha256(data).hexdigest()[:SHORT_HASH]
+
+    found = await asyncio.gather(*(read(i) for i in images))
+    return dict(pair for pair in found if pair is not None)
+
+
+def mark_imported(store: StateStore, kind: str, id: int, contents: dict[str, str] | None = None) -> None:
+    """Flag a record as adopted with `import` (its differences from the spec are not drift)."""
+    store.records = [
+        replace(r, imported=True, contents=contents if contents is not None else r.contents)
+        if r.kind == kind and r.id == id
+        else r
+        for r in store.records
+    ]
 
 
 def _dataset(dataset: Any) -> ObservedDataset:

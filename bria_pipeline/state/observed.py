@@ -9,7 +9,7 @@ fingerprint of the spec's content is frozen, so listing it again would only cost
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..model import content_tag, digest
@@ -40,6 +40,7 @@ class ObservedImage:
     image_name: str
     caption: str | None = None
     caption_source: str | None = None  # automatic, manual, pending or None (uploaded before a schema)
+    content: str | None = None  # its content hash, when known without its name (an imported image)
 
     @property
     def has_caption(self) -> bool:
@@ -47,8 +48,9 @@ class ObservedImage:
 
     @property
     def tag(self) -> str:
-        """What identifies it: the content hash its name carries (the whole name when it carries none)."""
-        return content_tag(self.image_name) or self.image_name
+        """What identifies it: the content hash its name carries, or the one `import` read (the
+        whole name when neither is known)."""
+        return content_tag(self.image_name) or self.content or self.image_name
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,14 @@ class Recorded:
     id: int
     name: str  # the name this runner gave it
     key: str | None = None  # the spec's key (dataset or model), None for the project
+    imported: bool = False  # adopted with `import`: its differences from the spec are not drift
+    contents: dict[str, str] | None = None  # an imported dataset's images: image id -> content hash
+
+    def carried_from(self, previous: Recorded | None) -> Recorded:
+        """This record, keeping what `import` learnt about the same resource."""
+        if previous is None or previous.kind != self.kind or previous.id != self.id:
+            return self
+        return replace(self, imported=previous.imported, contents=previous.contents)
 
 
 @dataclass(frozen=True)

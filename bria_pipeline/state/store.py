@@ -129,8 +129,9 @@ class StateStore:
 
     def record(self, kind: str, id: int, name: str, key: str | None = None, *, save: bool = True) -> None:
         """Remember a remote resource this spec owns (one project per state)."""
+        previous = next((r for r in self.records if r.kind == kind and r.id == int(id)), None)
         keep = [r for r in self.records if not (r.kind == kind and (r.id == id or kind == "project"))]
-        keep.append(Recorded(kind=kind, id=int(id), name=name, key=key))
+        keep.append(Recorded(kind=kind, id=int(id), name=name, key=key).carried_from(previous))
         changed = keep != self.records
         self.records = keep
         if save and changed:
