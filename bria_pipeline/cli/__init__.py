@@ -1,6 +1,8 @@
 """The command line: click commands, the only place that prints or chooses exit codes.
 
-Commands are grouped by area, one module each, and registered here:
+Commands are grouped by area, one module each, and listed in `COMMANDS` below (name, where the
+command lives, its one-line help); a module is imported only when one of its commands runs, so
+`bria-pipeline --help` stays fast. To add a command, add its line to `COMMANDS`.
 
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
@@ -9,27 +11,58 @@ Commands are grouped by area, one module each, and registered here:
 - `sandbox_cmds`   sandbox serve
 
 Shared pieces: `exit_codes` (every code, in one place), `terminal` (colours, stderr diagnostics
-as text or JSON lines), `main_group` (errors, usage mistakes and Ctrl-C to exit codes),
+as text or JSON lines), `main_group` (lazy commands; errors, usage mistakes and Ctrl-C to exit
+codes), `global_options` (before or after the command, or from BRIA_PIPELINE_* variables),
 `spec_discovery` and `run_summary` (several specs in one run), `pipeline_options` (what the run
-commands share).
+commands share), `run_progress` (bars, log lines and heartbeats during apply and destroy).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import click
 
 from bria_pipeline import __version__
 
-from .main_group import MainGroup
-from .terminal import Diagnostics, colour_allowed, route_logging
+from .global_options import CliContext, context_from, global_options
+from .main_group import LazyCommand, MainGroup
+from .terminal import route_logging
+
+__all__ = ["COMMANDS", "CliContext", "main"]
+
+COMMANDS = (
+    LazyCommand("validate", "bria_pipeline.cli.spec_cmds:validate",
+                "Check specs without sending anything: YAML, templates, schema, contract rules, every image."),
+    LazyCommand("init", "bria_pipeline.cli.spec_cmds:init",
+                "Start a new spec from a recipe: DIRECTORY/spec.yaml with comments, images/, schema."),
+    LazyCommand("schema", "bria_pipeline.cli.spec_cmds:schema",
+                "Print the spec's JSON Schema (2020-12), for editors and other tools."),
+    LazyCommand("plan", "bria_pipeline.cli.run_cmds:plan_command", "Show what apply would change, and why."),
+    LazyCommand("apply", "bria_pipeline.cli.run_cmds:apply_command",
+                "Carry out specs (or a saved plan): idempotent, resumable, never duplicating."),
+    LazyCommand("destroy", "bria_pipeline.cli.resource_cmds:destroy_command",
+                "Delete what this spec owns, in reverse order: stop trainings (after asking), models, datasets, "
+                "then the project if nothing else is left in it."),
+    LazyCommand("show", "bria_pipeline.cli.resource_cmds:show_command",
+                "Every resource this spec owns: ids, status, training progress, checkpoints, outputs."),
+    LazyCommand("refresh", "bria_pipeline.cli.resource_cmds:refresh_command",
+                "Rebuild .bria/ (remote ids, pending requests) from the remote."),
+    LazyCommand("import", "bria_pipeline.cli.resource_cmds:import_command",
+                "Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY)."),
+    LazyCommand("review", "bria_pipeline.cli.review_cmds:review_command",
+                "Write the dataset review sheet: every training image with its caption, flagged problems."),
+    LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",
+                "A local, offline emulator of Bria's Tailored Generation API."),
+)
 
 EPILOG = """\b
 Exit codes: 0 ok; 1 error (bad spec, option, token, API error, failed step); 2 changes
 present (plan/apply with --detailed-exitcode); 130 interrupted. Several specs: the worst.
 \b
-Environment: BRIA_API_TOKEN (the API token; never printed), BRIA_API_URL, NO_COLOR.
+Global options also work after the command (bria-pipeline apply spec.yaml -v --api-url URL).
+\b
+Environment: BRIA_API_TOKEN (the API token; never printed), BRIA_API_URL, NO_COLOR;
+BRIA_PIPELINE_<OPTION> for each global option (BRIA_PIPELINE_LOG_FORMAT=json) and
+BRIA_PIPELINE_<COMMAND>_<OPTION> for each command's (BRIA_PIPELINE_APPLY_CONCURRENCY=8).
 \b
 Shell completion (add the line to your shell's start-up file):
   bash  eval "$(_BRIA_PIPELINE_COMPLETE=bash_source bria-pipeline)"     # ~/.bashrc
@@ -38,35 +71,13 @@ Shell completion (add the line to your shell's start-up file):
 """
 
 
-@dataclass
-class CliContext:
-    """Global options, shared by every command through click's context object."""
-
-    sandbox: bool = False
-    api_url: str | None = None
-    color: bool = True  # colour allowed; used only on a terminal (see terminal.Diagnostics)
-    verbose: int = 0
-    log_format: str = "text"
-
-    @property
-    def diagnostics(self) -> Diagnostics:
-        return Diagnostics(color=self.color, log_format=self.log_format, verbose=self.verbose)
-
-
-@click.group(cls=MainGroup, epilog=EPILOG,
+@click.group(cls=MainGroup, epilog=EPILOG, lazy=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="bria-pipeline")
-@click.option("--sandbox", is_flag=True, help="Run against the built-in sandbox (persisted in .bria/ beside the spec); no token needed.")
-@click.option("--api-url", metavar="URL", help="API root (default: $BRIA_API_URL, $BRIA_BASE_URL or https://engine.prod.bria-api.com).")
-@click.option("--no-color", is_flag=True,
-              help="No colours. Also off when NO_COLOR is set (non-empty), TERM=dumb, or output is not a terminal.")
-@click.option("-v", "--verbose", count=True,
-              help="More detail: request counts, info logs, the traceback of an unexpected error (-vv: every request, "
-                   "debug logs, every traceback).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Diagnostics on stderr: text, or one JSON object per line (no progress bars).")
+@global_options
 @click.pass_context
-def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool, verbose: int, log_format: str) -> None:
+def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool, verbose: int, log_format: str,
+         heartbeat: float | None) -> None:
     """Declarative pipelines for Bria's Tailored Generation API.
 
     \b
@@ -80,18 +91,5 @@ def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool,
       bria-pipeline plan specs/ --detailed-exitcode     # every spec below specs/
       bria-pipeline COMMAND --help                       # each command, with examples
     """
-    ctx.obj = CliContext(sandbox=sandbox, api_url=api_url, color=colour_allowed(no_color), verbose=verbose,
-                         log_format=log_format)
+    ctx.obj = context_from(sandbox, api_url, no_color, verbose, log_format, heartbeat)
     route_logging(ctx.obj.diagnostics)
-
-
-def _register() -> None:
-    from importlib import import_module
-
-    for name in ("spec_cmds", "run_cmds", "resource_cmds", "review_cmds", "sandbox_cmds"):
-        module = import_module(f"bria_pipeline.cli.{name}")
-        for command in getattr(module, "COMMANDS", ()):
-            main.add_command(command)
-
-
-_register()

@@ -9,16 +9,25 @@
 - Ctrl-C, or an aborted prompt: ``error: interrupted``, exit 130.
 
 With --log-format json each of these is one JSON line on stderr.
+
+Commands load lazily: the group knows each command's name, module and one-line help
+(`LazyCommand`), and imports a command's module only when that command runs (or its own
+--help is asked for). `bria-pipeline --help` therefore imports click and little else. Every
+command, once loaded, also takes the global options after its name (see global_options).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 import click
 
 from ..apply.errors import ApplyInterrupted
+from .global_options import accept_globals
 from .exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from .terminal import Diagnostics
 
@@ -30,7 +39,61 @@ def diagnostics_of(ctx: click.Context | None) -> Diagnostics:
     return found if isinstance(found, Diagnostics) else Diagnostics()
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command known by name before its module is imported: ``module:attribute`` and the
+    one line the top-level --help shows (kept equal to the command's own by a test)."""
+
+    name: str
+    target: str
+    short_help: str
+
+    def load(self) -> click.Command:
+        module, _, attribute = self.target.partition(":")
+        command = getattr(import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.target} is not a click command")
+        return command
+
+
 class MainGroup(click.Group):
+    """The top-level group: lazy commands, global options after any command, errors to exit codes."""
+
+    def __init__(self, *args: Any, lazy: Iterable[LazyCommand] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, LazyCommand] = {}
+        for entry in lazy:
+            self.add_lazy(entry)
+
+    def add_lazy(self, entry: LazyCommand) -> None:
+        """Register a command by name; its module is imported when the command is used."""
+        self.lazy[entry.name] = entry
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in self.lazy:
+            command = self.lazy[cmd_name].load()
+            self.commands[cmd_name] = command
+        return accept_globals(command) if command is not None else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of --help, from the lazy table: nothing is imported to show it."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands or name not in self.lazy:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+            else:
+                rows.append((name, self.lazy[name].short_help))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

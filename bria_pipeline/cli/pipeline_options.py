@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,42 +18,12 @@ import click
 from ..api.config import resolve_config
 from ..api.stats import ApiEvent
 from ..pipeline import Pipeline
+from .durations import converter, parse_duration, parse_rate
 from .main_group import diagnostics_of
 from .spec_cmds import SpecInputs
 from .terminal import Diagnostics
 
 T = TypeVar("T")
-_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``10m``, ``2h``, ``1h30m`` -> seconds."""
-    text = text.strip().lower()
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d|)", text)
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"{text!r} is not a duration (examples: 90s, 10m, 2h, 1h30m)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
-def parse_rate(text: str) -> float:
-    """``60/min``, ``2/s``, ``1000/h`` or ``60`` -> requests per minute."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|min|m|h|hour))?\s*", text.lower())
-    if not match:
-        raise ValueError(f"{text!r} is not a rate (examples: 60/min, 2/s, 1000/h)")
-    per = {"s": 60, "sec": 60, None: 1, "min": 1, "m": 1, "h": 1 / 60, "hour": 1 / 60}[match.group(2)]
-    return float(match.group(1)) * per
-
-
-def converter(parse: Callable[[str], float]) -> Callable[[click.Context, click.Parameter, Any], float | None]:
-    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
-        if value is None:
-            return None
-        try:
-            return parse(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-    return convert
 
 
 sandbox_flag = click.option("--sandbox", "local_sandbox", is_flag=True, help="Same as the global --sandbox.")

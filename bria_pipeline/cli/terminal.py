@@ -130,6 +130,15 @@ def _split_hint(exc: BriaPipelineError) -> tuple[str, str | None]:
     return text, None
 
 
+def is_api_event_record(record: logging.LogRecord) -> bool:
+    """The API client's own DEBUG copy of an ApiEvent (``request list_projects GET ... 200``).
+
+    The commands receive every ApiEvent through the client's `on_event` and print it as
+    ``  api: ...`` with its fields (operation, status, elapsed); the logger's copy would print
+    each request a second time."""
+    return record.name == "bria_pipeline.api" and record.funcName == "_emit" and record.levelno == logging.DEBUG
+
+
 class _DiagnosticsHandler(logging.Handler):
     """Python logging records of bria_pipeline (and of the sandbox server) through Diagnostics."""
 
@@ -138,6 +147,8 @@ class _DiagnosticsHandler(logging.Handler):
         self.diagnostics = Diagnostics()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if is_api_event_record(record):
+            return  # the command line prints API events itself, with their fields (-vv): once
         try:
             message = record.getMessage()
             level = record.levelname.lower()

@@ -20,7 +20,9 @@ needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason="the bria-pipeline
 
 def every_command(group: click.Group = main, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [path]
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             found += every_command(command, path + (name,))
         else:
