@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .api.client import AsyncBriaClient
-from .api.config import is_loopback
+from .api.config import URL_ENVS, is_loopback
 from .api.stats import EventHandler
 from .apply.context import ApplyOptions, RemoteIndex, Run
 from .apply.errors import ApplyInterrupted, ApprovalRequired
@@ -43,7 +44,7 @@ from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
 from .plan.context import same_caption
 from .plan.document import Plan, check_fresh
-from .plan.errors import PlanFileError
+from .plan.errors import PlanError, PlanFileError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
 from .state.errors import StateError
@@ -131,13 +132,20 @@ class Pipeline:
 
     # --- the client ------------------------------------------------------------------------------
 
+    @property
+    def effective_api_url(self) -> str | None:
+        """The API root this pipeline talks to: `api_url`, else BRIA_API_URL / BRIA_BASE_URL (as the
+        client decides it), so the variable means exactly what --api-url means; None: the default."""
+        return self.api_url or next((os.environ[name] for name in URL_ENVS if os.environ.get(name)), None)
+
     def _local_api(self) -> bool:
         """The sandbox, or an API on this machine (a served sandbox): waits take seconds there."""
         if self.sandbox:
             return True
-        if not self.api_url:
+        url = self.effective_api_url
+        if not url:
             return False
-        host = urlsplit(self.api_url if "//" in self.api_url else f"//{self.api_url}").hostname or ""
+        host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
         return is_loopback(host)
 
     def _sandbox_transport(self) -> httpx.AsyncBaseTransport:
@@ -199,6 +207,22 @@ class Pipeline:
 
         return target
 
+    def _refuse_what_cannot_run(self, plan: Plan, client: AsyncBriaClient) -> None:
+        """A step that cannot run against this API (a staging target that cannot work here, or
+        whose library is missing) is refused with the plan, before anything is created."""
+        from .bulk.errors import StagingError
+
+        staging = self._staging_factory(client)
+        for action in plan.actions:
+            dataset = self.desired.datasets.get(action.payload.get("dataset", ""))
+            if action.payload.get("op") != "bulk_upload" or dataset is None or not dataset.staging or dataset.zip_url:
+                continue
+            try:
+                staging(dataset)
+            except StagingError as exc:
+                raise PlanError(f"{action.address} cannot run against {client.api_url}: {exc.message}; nothing was sent",
+                                hint=exc.hint) from None
+
     # --- plan ------------------------------------------------------------------------------------
 
     async def _observe(self, client: AsyncBriaClient, store: StateStore, lock: Lock, *, images: bool = True) -> Observed:
@@ -211,7 +235,9 @@ class Pipeline:
         async with self.client() as client:
             observed = await self._observe(client, store, lock)
             self.last_requests = client.stats.as_dict()
-        return self._as_given(make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets)))
+            plan = self._as_given(make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets)))
+            self._refuse_what_cannot_run(plan, client)
+        return plan
 
     def _as_given(self, plan: Plan) -> Plan:
         """The plan names the spec as the caller did (a relative path stays relative in PR comments
@@ -284,6 +310,7 @@ class Pipeline:
                     plan = self._as_given(plan_destroy(desired, observed, lock))
                 else:
                     plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+                self._refuse_what_cannot_run(plan, client)
                 decision = on_plan(plan) if on_plan is not None else None
                 if decision is False:
                     return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)

@@ -4,7 +4,6 @@ which prints them (``error: ...`` + hint) and exits 1 (130 when interrupted)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,9 @@ import click
 
 from ..apply.result import ApplyResult
 from ..pipeline import Pipeline
-from ..plan.document import Plan
-from ..plan.render_text import render_text
 from .exit_codes import EXIT_ERROR, EXIT_OK
 from .pipeline_options import diagnostics, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
-from .run_cmds import print_result
+from .run_cmds import confirm_plan, print_result
 from .run_progress import progress_view
 from .spec_cmds import SpecInputs, spec_options
 
@@ -26,7 +23,7 @@ spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=
 @click.command("destroy")
 @spec_argument
 @spec_options
-@click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal).")
+@click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal: without it, nothing is deleted).")
 @lock_timeout_option
 @sandbox_flag
 @click.pass_context
@@ -42,14 +39,8 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
     """
     diag = diagnostics(ctx)
 
-    def ask(plan: Plan) -> bool:
-        click.echo(render_text(plan, color=diag.stdout_colour()))
-        if auto_approve or not plan.has_changes:
-            return True
-        if not sys.stdin.isatty():
-            diag.error("not on a terminal: destroy needs --auto-approve", hint="review the plan above, then run again with --auto-approve")
-            return False
-        return click.confirm("Really delete these resources? Trained models cannot be recovered", default=False)
+    ask = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered",
+                       operation="destroy")
 
     def destroy(pipeline: Pipeline) -> ApplyResult:
         with progress_view(diag) as view:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..apply.errors import ApprovalRequired
 from ..apply.result import ApplyResult
 from ..pipeline import load_plan_file, save_plan_file
 from ..plan.document import PLAN_FORMAT, Plan, plan_to_dict
@@ -125,17 +126,40 @@ def _is_plan_file(path: Path) -> bool:
         return False
 
 
-def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str) -> Callable[[Plan], bool | None]:
-    """Show the plan, then: --auto-approve approves; a terminal asks; elsewhere go on unapproved
-    (steps that replace or delete trained work then stop the run and ask for --auto-approve)."""
+MUTATING = ("create", "update", "replace", "delete")
+
+
+def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operation: str = "apply",
+                 saved_plan: bool = False) -> Callable[[Plan], bool | None]:
+    """Show the plan, then decide (what `Pipeline.apply(on_plan=...)` asks):
+
+    - --auto-approve approves (a saved plan, reviewed when it was made, approves what does not
+      touch trained work); a plan with nothing to send (no changes, or only waits) needs no yes;
+    - on a terminal, ask;
+    - off a terminal (CI, a pipe, </dev/null), refuse before anything is sent: ApprovalRequired,
+      exit 1, with how to approve.
+    """
 
     def ask(plan: Plan) -> bool | None:
         click.echo(render_text(plan, color=diag.stdout_colour()))
-        if auto_approve or not plan.has_changes:
+        if auto_approve:
             return True
-        if not sys.stdin.isatty():
-            return None
-        return click.confirm(question, default=False)
+        changing = [a for a in plan.actions if a.kind in MUTATING]
+        if not changing or (saved_plan and not plan.needs_approval):
+            return None  # nothing to approve, or approved when the plan was saved
+        if sys.stdin.isatty():
+            return click.confirm(question, default=False)
+        if saved_plan:
+            listed = ", ".join(a.address for a in plan.needs_approval)
+            raise ApprovalRequired(f"not on a terminal: this saved plan deletes or supersedes trained work ({listed}) "
+                                   f"and {operation} needs --auto-approve; nothing was sent",
+                                   hint="review the plan above, then run again with --auto-approve")
+        raise ApprovalRequired(
+            f"not on a terminal: {operation} needs --auto-approve to change anything "
+            f"({len(changing)} step{'' if len(changing) == 1 else 's'} in the plan); nothing was sent",
+            hint="review the plan above, then run again with --auto-approve"
+                 + (", or save it with `bria-pipeline plan SPEC --out plan.json` and apply that file "
+                    "(a saved plan is the approval)" if operation == "apply" else ""))
 
     return ask
 
@@ -195,8 +219,7 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
                                  rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
         # a saved plan was reviewed when it was made: it is applied without asking again
-        confirm = confirm_plan(diag, auto_approve or saved is not None and not saved.needs_approval,
-                               "Do you want to apply these changes?")
+        confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
         try:
             with progress_view(diag) as view:
                 result = pipeline.apply(saved, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
