@@ -41,6 +41,12 @@ def diagnostics(ctx: click.Context) -> Diagnostics:
     return diagnostics_of(ctx)
 
 
+def heartbeat_of(ctx: click.Context) -> float:
+    """Seconds between heartbeat lines in logs (--heartbeat), 0 for none."""
+    value = getattr(root_obj(ctx), "heartbeat", None)
+    return 60.0 if value is None else float(value)
+
+
 def uses_sandbox(ctx: click.Context, local_sandbox: bool) -> bool:
     return local_sandbox or bool(getattr(root_obj(ctx), "sandbox", False))
 

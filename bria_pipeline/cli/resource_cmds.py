@@ -12,7 +12,7 @@ import click
 from ..apply.result import ApplyResult
 from ..pipeline import Pipeline
 from .exit_codes import EXIT_ERROR, EXIT_OK
-from .pipeline_options import diagnostics, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
+from .pipeline_options import diagnostics, heartbeat_of, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
 from .run_cmds import confirm_plan, print_result
 from .run_progress import progress_view
 from .spec_cmds import SpecInputs, spec_options
@@ -43,7 +43,7 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
                        operation="destroy")
 
     def destroy(pipeline: Pipeline) -> ApplyResult:
-        with progress_view(diag) as view:
+        with progress_view(diag, heartbeat=heartbeat_of(ctx)) as view:
             return pipeline.destroy(auto_approve=auto_approve, on_progress=view, on_plan=ask)
 
     pipeline, result = run_pipeline(ctx, spec, spec_inputs, local_sandbox, destroy, lock_timeout=lock_timeout or 0.0)

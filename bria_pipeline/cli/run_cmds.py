@@ -21,6 +21,7 @@ from .exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from .pipeline_options import (
     converter,
     diagnostics,
+    heartbeat_of,
     lock_timeout_option,
     make_pipeline,
     parse_duration,
@@ -30,7 +31,7 @@ from .pipeline_options import (
     sandbox_flag,
     target_option,
 )
-from .run_progress import progress_view
+from .run_progress import checkpoint_intervals, progress_view
 from .run_summary import SpecOutcome, finish, run_each, select_specs
 from .spec_cmds import SpecInputs, spec_options
 from .terminal import Diagnostics
@@ -221,7 +222,8 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
         try:
-            with progress_view(diag) as view:
+            with progress_view(diag, heartbeat=heartbeat_of(ctx),
+                               checkpoint_intervals=checkpoint_intervals(pipeline.desired)) as view:
                 result = pipeline.apply(saved, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
                                         targets=targets, on_progress=view, on_plan=confirm)
         finally:
