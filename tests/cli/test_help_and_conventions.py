@@ -104,3 +104,53 @@ def test_usage_mistakes_exit_one_with_an_error_line_and_the_usage_as_hint(args: 
 def test_usage_mistake_with_detailed_exitcode_is_never_taken_for_changes(tmp_path: Path) -> None:
     result = run("--sandbox", "plan", str(tmp_path / "spec.yaml"), "--detailed-exitcode", "--target")
     assert result.exit_code == 1
+
+
+HEAVY = {"PIL", "rich", "filelock", "starlette", "uvicorn"}
+WHAT_LOADED = """
+import sys
+from bria_pipeline.cli import main
+try:
+    main(sys.argv[1:], prog_name="bria-pipeline")
+except SystemExit:
+    pass
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str, cwd: Path | None = None) -> set[str]:
+    """The top-level packages imported by one CLI run, in a fresh interpreter."""
+    done = run_child_code(WHAT_LOADED, *args, cwd=cwd)
+    return set(done.stderr.strip().splitlines()[-1].split())
+
+
+def run_child_code(code: str, *args: str, cwd: Path | None = None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd or REPO,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_help_imports_only_what_it_shows() -> None:
+    loaded = loaded_by("--help")
+    assert not loaded & HEAVY, loaded & HEAVY
+    assert not loaded & {"httpx", "jsonschema", "jinja2", "yaml"}, "the help needs none of the pipeline's libraries"
+
+
+def test_validate_imports_no_server_no_terminal_ui_and_no_http_client(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(REPO / "examples" / "lucy", tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs"))
+    loaded = loaded_by("validate", str(tmp_path / "lucy" / "spec.yaml"))
+    assert {"yaml", "jsonschema", "jinja2"} <= loaded  # it did validate
+    assert not loaded & {"rich", "filelock", "starlette", "uvicorn", "httpx"}, loaded
+
+
+def test_every_command_listed_in_the_help_says_what_its_own_help_says() -> None:
+    from bria_pipeline.cli import COMMANDS as LISTED
+
+    ctx = click.Context(main)
+    for entry in LISTED:
+        command = main.get_command(ctx, entry.name)
+        assert command is not None and command.get_short_help_str(1000) == entry.short_help, entry.name
