@@ -121,7 +121,7 @@ class Job:
         if self.address.endswith(".training"):
             return f"step {self.done}/{self.total}"
         if self.address.endswith(".images"):
-            return f"{self.done}%"
+            return f"{self.done}/{self.total} images"
         return f"{self.done}/{self.total} done"
 
     def left_text(self, now: float) -> str:

@@ -78,18 +78,18 @@ def test_captions_bulk_uploads_and_generations_have_heartbeats_too_and_json_logs
     view(ProgressEvent("begin", "dataset.lucy.captions", "wait for captions"))
     view(ProgressEvent("advance", "dataset.lucy.captions", "captions in_progress", 0, 10))
     view(ProgressEvent("begin", "dataset.big.images", "bulk upload"))
-    view(ProgressEvent("advance", "dataset.big.images", "bulk upload processing", 0, 100))
+    view(ProgressEvent("advance", "dataset.big.images", "processing", 0, 100))
     view(ProgressEvent("advance", "generation", "outputs", 0, 8))
     at(view, clock, 30)
     view(ProgressEvent("advance", "dataset.lucy.captions", "captions in_progress", 5, 10))
-    view(ProgressEvent("advance", "dataset.big.images", "bulk upload processing", 25, 100))
+    view(ProgressEvent("advance", "dataset.big.images", "processing", 25, 100))
     view(ProgressEvent("advance", "generation", "outputs", 2, 8))
     at(view, clock, 60)
     beats = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     messages = {b["message"] for b in beats if b.get("event") == "heartbeat"}
     assert messages == {
         "Still captioning dataset.lucy [1m elapsed, in_progress, 5/10 done, less than a minute left]",
-        "Still uploading dataset.big (bulk upload) [1m elapsed, processing, 25%, about 1m left]",
+        "Still uploading dataset.big (bulk upload) [1m elapsed, processing, 25/100 images, about 1m left]",
         "Still generating outputs [1m elapsed, 2/8 done, about 1m left]",
     }
     captions = next(b for b in beats if b.get("address") == "dataset.lucy.captions")
