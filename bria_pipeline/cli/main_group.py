@@ -27,8 +27,8 @@ from typing import Any
 import click
 
 from ..apply.errors import ApplyInterrupted
-from .global_options import accept_globals
 from .exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from .global_options import accept_globals
 from .terminal import Diagnostics
 
 

@@ -4,9 +4,12 @@ the way a user runs it (in process through click's runner, or as a child process
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -31,6 +34,36 @@ def run_child(*args: str, env: dict[str, str] | None = None, cwd: Path | None = 
     full_env = {**os.environ, **(env or {})}
     command = [str(SCRIPT)] if script else CLI
     return subprocess.run(command + list(args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    """The CLI with stdout and stderr on a pseudo-terminal, as in an interactive shell."""
+    master, slave = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    full_env.update({"TERM": "xterm-256color", "COLUMNS": "120"}, **env)
+    proc = subprocess.Popen(CLI + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=full_env)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+            raise AssertionError(f"{args} did not finish in {timeout} s")
+    finally:
+        os.close(master)
+    return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def write_spec(directory: Path, *, project: str, images: int = 6, broken: bool = False, complete: bool = False,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import socket
 import subprocess
 import time
@@ -16,40 +14,10 @@ import httpx
 import pytest
 
 from bria_pipeline.pipeline import Pipeline
-from cli_helpers import CLI, run, run_child, write_spec
+from cli_helpers import CLI, run, run_child, run_on_terminal, write_spec
 
 pytestmark = pytest.mark.timeout(120)
 ANSI = "\x1b["
-
-
-def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
-    """The CLI with stdout and stderr on a pseudo-terminal, as in an interactive shell."""
-    master, slave = pty.openpty()
-    full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    full_env.update({"TERM": "xterm-256color", "COLUMNS": "120"}, **env)
-    proc = subprocess.Popen(CLI + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=full_env)
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-            raise AssertionError(f"{args} did not finish in {timeout} s")
-    finally:
-        os.close(master)
-    return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", errors="replace")
 
 
 @pytest.fixture

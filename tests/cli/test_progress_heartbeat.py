@@ -13,8 +13,7 @@ import pytest
 from bria_pipeline.apply.progress import ProgressEvent
 from bria_pipeline.cli.run_progress import BarProgress, PlainProgress
 from bria_pipeline.cli.terminal import Diagnostics
-from cli_helpers import run_child, write_spec
-from test_output_modes import run_on_terminal
+from cli_helpers import run_child, run_on_terminal, write_spec
 
 pytestmark = pytest.mark.timeout(120)
 TRAINING = "model.lucy-lora.training"
