@@ -222,6 +222,11 @@ class Pipeline:
             except StagingError as exc:
                 raise PlanError(f"{action.address} cannot run against {client.api_url}: {exc.message}; nothing was sent",
                                 hint=exc.hint) from None
+            program = (dataset.staging.upload_command or [""])[0] if dataset.staging.kind == "url_template" else ""
+            if program and not _runnable(program, self.spec_path.parent):
+                raise PlanError(f"{action.address} cannot run: the staging upload_command {program!r} is not found "
+                                f"({'beside the spec' if '/' in program else 'on PATH'}); nothing was sent",
+                                hint="install the uploader, or give its path in upload_command")
 
     # --- plan ------------------------------------------------------------------------------------
 
@@ -501,6 +506,17 @@ class Pipeline:
             data["path"] = str(generation.output_dir / record.file) if record.file else None
             out.append(data)
         return out
+
+
+def _runnable(program: str, cwd: Path) -> bool:
+    """Whether `program` (an upload_command's first word) can be started from `cwd`: a path is
+    taken relative to it, a bare name is looked up on PATH, as the command runs."""
+    import shutil
+
+    if "/" in program:
+        path = Path(program) if Path(program).is_absolute() else cwd / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program) is not None
 
 
 NOT_UPLOADED = "not uploaded yet"

@@ -118,3 +118,25 @@ def test_a_step_that_cannot_run_against_this_api_is_refused_with_the_plan(spec_d
         assert counted["mutating"] == 0 and counted["total"] > 0  # observed, then refused: nothing created
     finally:
         app.state.sandbox.close()
+
+
+def test_a_staging_uploader_that_is_not_installed_is_refused_with_the_plan(spec_dir: SpecDir) -> None:
+    spec = spec_dir.write(models=False)
+    staging = ("    upload_type: advanced\n    staging:\n      kind: url_template\n"
+               "      url_template: https://files.example.com/{name}\n"
+               "      upload_command: [no-such-uploader-3f9a, '{file}', '{name}']\n    images:\n")
+    spec.write_text(spec.read_text().replace("    images:\n", staging, 1))
+    app = create_app(None)
+    try:
+        with pytest.raises(PlanError) as refused:
+            Pipeline(spec, sandbox=True, transport=httpx.ASGITransport(app=app)).apply(auto_approve=True)
+        assert "dataset.lucy.images cannot run: the staging upload_command 'no-such-uploader-3f9a' is not found" \
+            in str(refused.value)
+        assert sandbox_stats(app)["mutating"] == 0
+        uploader = spec_dir.root / "upload.sh"  # a path is taken relative to the spec, as the command runs
+        uploader.write_text("#!/bin/sh\nexit 0\n")
+        uploader.chmod(0o755)
+        spec.write_text(spec.read_text().replace("no-such-uploader-3f9a", "./upload.sh"))
+        assert Pipeline(spec, sandbox=True, transport=httpx.ASGITransport(app=app)).plan().has_changes
+    finally:
+        app.state.sandbox.close()
