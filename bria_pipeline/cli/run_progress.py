@@ -124,11 +124,14 @@ class Job:
             return f"{self.done}/{self.total} images"
         return f"{self.done}/{self.total} done"
 
-    def left_text(self, now: float) -> str:
+    def left_text(self, now: float, *, compact: bool = False) -> str:
+        """``about 20m left`` (``~20m left`` compact), ``less than a minute left`` (``<1m left``)."""
         left = self.remaining(now)
         if left is None:
             return ""
-        return "less than a minute left" if left < 60 else f"about {format_duration(left)} left"
+        if left < 60:
+            return "<1m left" if compact else "less than a minute left"
+        return f"{'~' if compact else 'about '}{format_duration(left)} left"
 
     def heartbeat(self, now: float) -> str:
         """``Still training model.lucy-lora [12m elapsed, InProgress, checkpoint 1/2, about 20m left]``."""
@@ -271,8 +274,10 @@ class _Ticker:
 class BarProgress:
     """rich progress bars: the whole run, plus one bar per long job while it runs."""
 
-    LABEL_WIDTH = 32
-    STATUS_WIDTH = 30
+    LABEL_WIDTH = 28
+    BAR_WIDTH = 20
+    COUNT_WIDTH = 9  # "1500/1500"
+    STATUS_WIDTH = 40
 
     def __init__(self, console: Any = None, *, clock: Clock = time.monotonic,
                  checkpoint_intervals: Mapping[str, int] | None = None, ticker: bool = True) -> None:
@@ -281,15 +286,18 @@ class BarProgress:
         from rich.table import Column
 
         self.console = console or Console(stderr=True)
+        # Fixed widths first, the elapsed time among them, so it is never cut; the status (and a
+        # job's estimate) takes what is left of the line and is shortened with an ellipsis.
+        self._status_column = Column(no_wrap=True, overflow="ellipsis")
+        self._bar = BarColumn(bar_width=self.BAR_WIDTH)
+        self._fit()
         self.progress = Progress(
             TextColumn("{task.description}", markup=False,
                        table_column=Column(max_width=self.LABEL_WIDTH, no_wrap=True, overflow="ellipsis")),
-            BarColumn(bar_width=24),
+            self._bar,
             MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}", markup=False,
-                       table_column=Column(max_width=self.STATUS_WIDTH, no_wrap=True, overflow="ellipsis")),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[left]}", markup=False, table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[status]}", markup=False, table_column=self._status_column),
             console=self.console,
             transient=False,
         )
@@ -316,7 +324,7 @@ class BarProgress:
         if event.kind == "plan":
             self.progress.start()
             # a short label: the plan's summary is on screen already, and a long one would squeeze the times
-            self.overall = self.progress.add_task("all steps", total=event.total or 0, status="", left="")
+            self.overall = self.progress.add_task("all steps", total=event.total or 0, status="")
             if self._ticker is not None:
                 self._ticker.start()
             return
@@ -343,14 +351,22 @@ class BarProgress:
             return
         now = self.tracker.clock()
         checkpoints = job.progress_text() if job.address.endswith(".training") else ""  # others: the M/N column says it
-        status = ", ".join(p for p in (job.status, checkpoints) if p)
+        # what matters most first: a narrow terminal cuts the end
+        status = ", ".join(p for p in (checkpoints, job.left_text(now, compact=True), job.status) if p)
         estimated = job.estimated_done(now) or 0.0
         if job.task is None:
-            job.task = self.progress.add_task(_short(job.address, self.LABEL_WIDTH), total=job.total, status=status, left="")
-        self.progress.update(job.task, completed=estimated, total=job.total, status=status, left=job.left_text(now))
+            job.task = self.progress.add_task(_short(job.address, self.LABEL_WIDTH), total=job.total, status=status)
+        self.progress.update(job.task, completed=estimated, total=job.total, status=status)
+
+    def _fit(self) -> None:
+        """Give the status column what the fixed columns leave of the terminal's width (now)."""
+        self._bar.bar_width = self.BAR_WIDTH if self.console.width >= 110 else self.BAR_WIDTH // 2
+        fixed = self.LABEL_WIDTH + self._bar.bar_width + self.COUNT_WIDTH + len("0:00:00") + 4  # + a space between columns
+        self._status_column.max_width = max(8, self.console.width - fixed - 1)
 
     def tick(self) -> None:
         """Move each job's bar on to where it probably is now, and its estimate with it."""
+        self._fit()
         for job in list(self.tracker.jobs.values()):
             if job.task is not None:
                 self._draw(job)
