@@ -137,8 +137,8 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
     - --auto-approve approves (a saved plan, reviewed when it was made, approves what does not
       touch trained work); a plan with nothing to send (no changes, or only waits) needs no yes;
     - on a terminal, ask;
-    - off a terminal (CI, a pipe, </dev/null), refuse before anything is sent: ApprovalRequired,
-      exit 1, with how to approve.
+    - off a terminal (CI, a pipe, </dev/null), refuse before anything is sent, exit 1, with how
+      to approve: apply raises ApprovalRequired; destroy says so and cancels.
     """
 
     def ask(plan: Plan) -> bool | None:
@@ -150,19 +150,26 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
             return None  # nothing to approve, or approved when the plan was saved
         if sys.stdin.isatty():
             return click.confirm(question, default=False)
+        if operation == "destroy":  # the command says "Destroy cancelled: nothing was deleted." after it
+            diag.error(f"not on a terminal: destroy needs --auto-approve ({_steps(changing)} in the plan)",
+                       hint="review the plan above, then run again with --auto-approve")
+            return False
         if saved_plan:
             listed = ", ".join(a.address for a in plan.needs_approval)
             raise ApprovalRequired(f"not on a terminal: this saved plan deletes or supersedes trained work ({listed}) "
                                    f"and {operation} needs --auto-approve; nothing was sent",
                                    hint="review the plan above, then run again with --auto-approve")
         raise ApprovalRequired(
-            f"not on a terminal: {operation} needs --auto-approve to change anything "
-            f"({len(changing)} step{'' if len(changing) == 1 else 's'} in the plan); nothing was sent",
-            hint="review the plan above, then run again with --auto-approve"
-                 + (", or save it with `bria-pipeline plan SPEC --out plan.json` and apply that file "
-                    "(a saved plan is the approval)" if operation == "apply" else ""))
+            f"not on a terminal: {operation} needs --auto-approve to change anything ({_steps(changing)} in the plan); "
+            "nothing was sent",
+            hint="review the plan above, then run again with --auto-approve, or save it with "
+                 "`bria-pipeline plan SPEC --out plan.json` and apply that file (a saved plan is the approval)")
 
     return ask
+
+
+def _steps(actions: list[Any]) -> str:
+    return f"{len(actions)} step{'' if len(actions) == 1 else 's'}"
 
 
 def apply_counts(result: ApplyResult) -> str:
