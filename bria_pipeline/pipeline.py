@@ -290,8 +290,11 @@ class Pipeline:
                 approved = auto_approve or decision is True
                 if plan.needs_approval and not approved:
                     listed = "".join(f"\n  {a.address}" for a in plan.needs_approval)
+                    outputs = sum(a.address.startswith(("generation.", "video.")) for a in plan.needs_approval)
+                    paid = ("trained work" if not outputs else "generated outputs (paid work)"
+                            if outputs == len(plan.needs_approval) else "trained work and generated outputs")
                     raise ApprovalRequired(
-                        f"this plan deletes or supersedes trained work and needs approval:{listed}",
+                        f"this plan deletes or supersedes {paid} and needs approval:{listed}",
                         hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
                     )
                 run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),

@@ -136,6 +136,19 @@ class OutputRecord(_JsonRecord):
     error: str | None = None
     retired: bool = False  # no longer in the spec; the file is kept until --prune
     order: int | None = None  # position in the spec's expansion: the gallery follows it
+    spec: str | None = None  # the file name of the spec that made it: only that spec's --prune deletes it
+
+    def belongs_to(self, spec: str, models: Iterable[str]) -> bool:
+        """Made by this spec: stamped with its file name, or (made before records were stamped)
+        by one of its models. Nothing deletes an output of another spec."""
+        if self.spec:
+            return self.spec == spec
+        return model_base(self.model) in {model_base(m) for m in models}
+
+
+def model_base(key: str) -> str:
+    """A sweep member ``lucy-lora[rank=32]`` belongs to ``lucy-lora``."""
+    return key.split("[", 1)[0]
 
 
 
@@ -190,6 +203,9 @@ class Manifest:
         # Observed files, by relative path. Filled by observe(); plain data for the planner.
         self.files: dict[str, FileState] = dict(files or {})
         self.warnings: list[str] = []
+        # Set when these records were found at the old default output folder (outputs/): the next
+        # apply moves them (and their files) here before anything else (generate.relocate).
+        self.moving_to: Path | None = None
         self._dirty = bool(self.outputs or self.structured_prompts)  # differs from manifest.json
 
     # -- reading ---------------------------------------------------------------------------
@@ -399,15 +415,23 @@ class Manifest:
             self.files.pop(record.file, None)
         self._journal({"drop": key})
 
-    def mark_current(self, keys: Iterable[str]) -> int:
-        """`keys` in spec order: the others are retired, these take their position. Returns changes."""
+    def mark_current(self, keys: Iterable[str], *, spec: str = "", models: Iterable[str] | None = None) -> int:
+        """`keys` in spec order: the others are retired, these take their position. Returns changes.
+
+        With `spec` (its file name) and `models` (its model keys), only that spec's records are
+        touched, and they are stamped with its name; another spec's records are left as they are.
+        """
         position = {key: i for i, key in enumerate(keys)}
+        models = tuple(models) if models is not None else None
         changed = 0
         for record in list(self.outputs.values()):
+            if models is not None and record.key not in position and not record.belongs_to(spec, models):
+                continue
             retired = record.key not in position
             order = position.get(record.key, record.order)
-            if record.retired != retired or record.order != order:
-                record.retired, record.order = retired, order
+            owner = spec or record.spec
+            if record.retired != retired or record.order != order or record.spec != owner:
+                record.retired, record.order, record.spec = retired, order, owner
                 self.put(record)
                 changed += 1
         return changed
