@@ -37,7 +37,7 @@ from .apply.errors import ApplyInterrupted, ApprovalRequired
 from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.result import ApplyResult
-from .generate.manifest import Manifest
+from .generate.relocate import load_generation_manifest
 from .generate.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
@@ -470,11 +470,11 @@ class Pipeline:
         generation = self.desired.generation
         if generation is None:
             return []
-        manifest = Manifest.load(generation.output_dir)
+        manifest = load_generation_manifest(generation, self.desired.models)  # not moved from outputs/ yet: there
         out = []
         for record in sorted(manifest, key=lambda r: (r.order if r.order is not None else 1 << 30, r.name)):
             data = record.to_json()
-            data["path"] = str(generation.output_dir / record.file) if record.file else None
+            data["path"] = str(manifest.output_dir / record.file) if record.file else None
             out.append(data)
         return out
 

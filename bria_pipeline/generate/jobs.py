@@ -27,7 +27,7 @@ from bria_pipeline.api.errors import AmbiguousResult, ApiError, NotFound, WaitTi
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
-from bria_pipeline.generate.output_files import check_download, inside, move_aside, place, sha256_file
+from bria_pipeline.generate.output_files import check_download, inside, move_aside, place, replaced_name, sha256_file
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
@@ -243,8 +243,16 @@ def _video_call(ctx: JobContext, model_id: str, fields: dict[str, Any]) -> Any:
 
 
 def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
-    """Move (or with --prune delete) the file of an output this one replaces."""
+    """Move (or with --prune delete) the file of an output this one replaces. A file whose content
+    is not the one recorded (edited by hand) is never deleted: it is kept as `.replaced-<sha8>`."""
     key, file, target = old["key"], old.get("file"), old.get("move_to")
+    record = ctx.manifest.get(key)
+    if file and target is None:
+        path = inside(ctx.output_dir, file)
+        sha = sha256_file(path) if path.is_file() else None
+        if sha is not None and (record is None or sha != record.sha256):
+            move_aside(ctx.output_dir, file, replaced_name(file, sha))
+            file = None
     if file:
         move_aside(ctx.output_dir, file, target)
     if key in ctx.manifest:

@@ -104,6 +104,13 @@ def move_aside(output_dir: Path, relative: str, target: str | None) -> None:
     os.replace(path, destination)
 
 
+def replaced_name(relative: str, sha256: str) -> str:
+    """Where a file that is not the recorded output (edited by hand, or unknown) is kept:
+    ``<name>.replaced-<sha8>.<ext>`` beside it."""
+    old = PurePosixPath(relative)
+    return str(old.with_name(f"{old.stem}.replaced-{sha256[:8]}{old.suffix}"))
+
+
 def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
     """Write `data` as ``<name>.<ext>``. A different file already there (edited by hand, or
     unknown to the manifest) is moved aside first. Returns the relative name and the sha256."""
@@ -114,8 +121,7 @@ def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
     if final.is_file():
         existing = sha256_file(final)
         if existing != sha:
-            old = PurePosixPath(relative)
-            target = str(old.with_name(f"{old.stem}.replaced-{existing[:8]}{old.suffix}"))
+            target = replaced_name(relative, existing)
             move_aside(output_dir, relative, target)
             aside.append((relative, target))
     write_atomic(final, data)
