@@ -127,7 +127,10 @@ def test_every_job_has_a_timeout_and_each_spec_one_concurrency_group():
     assert job["concurrency"] == {"group": "bria-apply-${{ matrix.spec }}", "cancel-in-progress": "false"}
     assert set(apply["on"]) == {"push", "schedule", "workflow_dispatch"}  # one apply job for all three triggers
     steps = {step.get("name"): step for step in job["steps"]}
-    assert "--no-wait" in steps["Apply"]["run"] and "--backend" in steps["Apply"]["run"]
+    assert "--no-wait" in steps["Apply"]["run"] and "--lock-timeout" in steps["Apply"]["run"]
+    for workflow in WORKFLOWS:  # every spec's state and outputs in the backend, the same one for plans and applies
+        assert load(workflow)["env"]["BRIA_PIPELINE_BACKEND"] == apply["env"]["BRIA_PIPELINE_BACKEND"]
+    assert load(GITLAB)["variables"]["BRIA_PIPELINE_BACKEND"] == apply["env"]["BRIA_PIPELINE_BACKEND"]
     assert steps["Upload the gallery"]["uses"].startswith("actions/upload-artifact@")
     assert "bria-pipeline --no-color pull" in steps["Fetch every output and the gallery from the backend"]["run"]
     gitlab = load(GITLAB)
@@ -211,11 +214,13 @@ def test_a_plan_without_a_token_says_it_ran_against_the_sandbox(gitops_copy, ci)
         pytest.skip("bash and the installed bria-pipeline script are needed")
     files = {name: gitops_copy / name for name in ("summary.md", "github_env")}
     if ci == "gitlab":
-        script, env, first = "\n".join(load(GITLAB)["plan"]["script"]), {}, "**No BRIA_API_TOKEN in this pipeline"
+        script, first = "\n".join(load(GITLAB)["plan"]["script"]), "**No BRIA_API_TOKEN in this pipeline"
+        env = {"BRIA_PIPELINE_BACKEND": load(GITLAB)["variables"]["BRIA_PIPELINE_BACKEND"]}
     else:
-        steps = load(EXAMPLE / ".github" / "workflows" / "bria-plan.yml")["jobs"]["plan"]["steps"]
-        script = next(s for s in steps if s.get("name") == "Plan every spec")["run"]
-        env = {"TRUSTED": "false", "GITHUB_STEP_SUMMARY": str(files["summary.md"]), "GITHUB_ENV": str(files["github_env"])}
+        workflow = load(EXAMPLE / ".github" / "workflows" / "bria-plan.yml")
+        script = next(s for s in workflow["jobs"]["plan"]["steps"] if s.get("name") == "Plan every spec")["run"]
+        env = {"TRUSTED": "false", "GITHUB_STEP_SUMMARY": str(files["summary.md"]), "GITHUB_ENV": str(files["github_env"]),
+               "BRIA_PIPELINE_BACKEND": workflow["env"]["BRIA_PIPELINE_BACKEND"]}  # a job's env holds the workflow's
         first = "> [!WARNING]\n> **No BRIA_API_TOKEN in this run"
     done = subprocess.run(["bash", "-e", "-c", script], cwd=gitops_copy, env=_cli_env({"CI": "true", **env}),
                           capture_output=True, text=True, timeout=120)
