@@ -174,7 +174,10 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
 def _output_claims(specs: tuple[Path, ...]) -> list[OutputClaim]:
     """The output folders of the specs of this run and of the specs beside them, as written."""
     paths = {spec.resolve(): spec for spec in specs}
+    folders = {}  # one spec per folder is enough to find the specs beside them all
     for spec in specs:
+        folders.setdefault(spec.resolve().parent, spec)
+    for spec in folders.values():
         for sibling in specs_beside(spec):
             paths.setdefault(sibling.resolve(), sibling)
     return [claim for claim in map(read_claim, paths.values()) if claim is not None]

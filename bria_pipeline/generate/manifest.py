@@ -337,13 +337,18 @@ class Manifest:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _journal(self, entry: dict[str, Any]) -> None:
+    def _journal(self, *entries: dict[str, Any]) -> None:
+        """Append the changes to the journal, one line each, with one fsync."""
+        if not entries:
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        data = b"".join((json.dumps(e, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+                        for e in entries)
         self._dirty = True
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            while data:
+                data = data[os.write(fd, data):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -415,6 +420,17 @@ class Manifest:
             self.files.pop(record.file, None)
         self._journal({"drop": key})
 
+    def discard(self, keys: Iterable[str], prompts: Iterable[str] = ()) -> None:
+        """Forget records in memory, not journaled: the next save() writes them away at once (the
+        records moved to another folder's manifest, written before)."""
+        for key in keys:
+            record = self.outputs.pop(key, None)
+            if record is not None and record.file:
+                self.files.pop(record.file, None)
+        for h in prompts:
+            self.structured_prompts.pop(h, None)
+        self._dirty = True
+
     def mark_current(self, keys: Iterable[str], *, spec: str = "", models: Iterable[str] | None = None) -> int:
         """`keys` in spec order: the others are retired, these take their position. Returns changes.
 
@@ -423,7 +439,7 @@ class Manifest:
         """
         position = {key: i for i, key in enumerate(keys)}
         models = tuple(models) if models is not None else None
-        changed = 0
+        changed = []
         for record in list(self.outputs.values()):
             if models is not None and record.key not in position and not record.belongs_to(spec, models):
                 continue
@@ -432,9 +448,9 @@ class Manifest:
             owner = spec or record.spec
             if record.retired != retired or record.order != order or record.spec != owner:
                 record.retired, record.order, record.spec = retired, order, owner
-                self.put(record)
-                changed += 1
-        return changed
+                changed.append({"output": record.to_json()})
+        self._journal(*changed)  # one fsync, however many (every record, the first run that stamps them)
+        return len(changed)
 
     def put_structured_prompt(self, record: StructuredPromptRecord) -> StructuredPromptRecord:
         self.structured_prompts[record.inputs_hash] = record

@@ -91,10 +91,7 @@ def move_outputs(manifest: Manifest, spec: str) -> int:
 def _forget_in(folder: Path, keys: set[str], prompts: set[str]) -> None:
     """Drop the moved records from the old folder's manifest; remove what is left of it once empty."""
     old = Manifest.load(folder, observe=False)
-    for key in keys & set(old.outputs):
-        old.drop(key)
-    for h in prompts & set(old.structured_prompts):
-        old.drop_structured_prompt(h)
+    old.discard(keys, prompts)
     if old.outputs or old.structured_prompts:
         old.save()
         old.observe()
