@@ -96,3 +96,21 @@ def test_an_explicit_output_dir_of_a_spec_alone_is_kept():
     assert desired.generation.output_dir == (REPO / "examples" / "lucy" / "outputs").resolve()
     assert desired.generation.legacy_output_dir is None
     assert validate(REPO / "examples" / "lucy" / "spec.yaml").exit_code == 0
+
+
+def test_outputs_at_the_old_default_folder_are_settled_into_the_spec_folder_for_a_copy(folder):
+    """What `state push` reads: the spec's own folder, with outputs made at outputs/ moved into it."""
+    from bria_pipeline.generate.manifest import Manifest, OutputRecord
+    from bria_pipeline.generate.output_files import sha256_bytes
+    from bria_pipeline.generate.relocate import settle_outputs
+
+    desired = load_spec(write(folder, "icons.yaml"))
+    (folder / "outputs" / "app").mkdir(parents=True)
+    (folder / "outputs" / "app" / "seed1.png").write_bytes(b"paid for")
+    Manifest(folder / "outputs", [OutputRecord(key="k", kind="image", name="app/seed1", set_name="app", model="lora",
+                                               status="done", file="app/seed1.png", sha256=sha256_bytes(b"paid for"))]).save()
+    manifest = settle_outputs(desired)
+    assert manifest.output_dir == folder.resolve() / "outputs" / "icons" and manifest.moving_to is None
+    assert (folder / "outputs" / "icons" / "app" / "seed1.png").read_bytes() == b"paid for"
+    assert manifest.is_complete("k") and manifest.get("k").spec == "icons.yaml"
+    assert not (folder / "outputs" / "manifest.json").exists()
