@@ -90,12 +90,23 @@ def move_outputs(manifest: Manifest, spec: str) -> int:
             new.parent.mkdir(parents=True, exist_ok=True)
             os.replace(old, new)
             moved += 1
+            _remove_empty(old.parent, source)
     manifest.output_dir, manifest.moving_to = target, None
     manifest._dirty = True
     manifest.save()
     manifest.observe()
     _forget_in(source, set(manifest.outputs), set(manifest.structured_prompts))
     return moved
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Remove `folder` and its parents up to `top` (excluded) while they are empty."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): stop there
+            return
+        folder = folder.parent
 
 
 def _forget_in(folder: Path, keys: set[str], prompts: set[str]) -> None:

@@ -81,6 +81,7 @@ def test_an_old_default_output_folder_is_found_and_moved_without_a_request(team)
     assert files_of(team.dir / "outputs" / "spec") == before_files  # byte-identical, in the new folder
     assert not (team.dir / "outputs" / "manifest.json").exists()
     assert not (team.dir / "outputs" / "index.html").exists()
+    assert sorted(p.name for p in (team.dir / "outputs").iterdir()) == ["spec"]  # emptied folders removed
     assert (team.dir / "outputs" / "spec" / "index.html").is_file()
     records = json.loads((team.dir / "outputs" / "spec" / "manifest.json").read_text())["outputs"]
     assert {r["spec"] for r in records.values()} == {"spec.yaml"}
