@@ -27,7 +27,15 @@ from bria_pipeline.api.errors import AmbiguousResult, ApiError, NotFound, WaitTi
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
-from bria_pipeline.generate.output_files import check_download, inside, move_aside, place, replaced_name, sha256_file
+from bria_pipeline.generate.output_files import (
+    check_download,
+    inside,
+    move_aside,
+    place,
+    remove_emptied,
+    replaced_name,
+    sha256_file,
+)
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
@@ -352,18 +360,8 @@ def run_delete(ctx: JobContext, action: Action) -> str:
         path = inside(ctx.output_dir, file)
         if path.is_file() and sha256_file(path) == record.sha256:
             path.unlink()
-            _remove_emptied(ctx.output_dir, path.parent)
+            remove_emptied(ctx.output_dir, path.parent)
     ctx.manifest.drop(key)
     return "deleted"
 
 
-def _remove_emptied(output_dir: Path, folder: Path) -> None:
-    """Folders under the output directory left empty by a deletion go too (``outputs/places/``)."""
-    root = output_dir.resolve()
-    folder = folder.resolve()
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()  # only when empty
-        except OSError:
-            return
-        folder = folder.parent

@@ -126,3 +126,15 @@ def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
             aside.append((relative, target))
     write_atomic(final, data)
     return Placed(relative, sha, tuple(aside))
+
+
+def remove_emptied(output_dir: Path, folder: Path) -> None:
+    """Folders under the output directory left empty by a deletion or a move go too (``outputs/places/``)."""
+    root = output_dir.resolve()
+    folder = folder.resolve()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            return
+        folder = folder.parent

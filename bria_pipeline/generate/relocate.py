@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bria_pipeline.generate.gallery import INDEX_FILE, write_gallery
 from bria_pipeline.generate.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, model_base
+from bria_pipeline.generate.output_files import remove_emptied
 from bria_pipeline.generate.thumbnails import THUMB_DIR
 from bria_pipeline.model import Desired, DesiredGeneration
 
@@ -90,23 +91,13 @@ def move_outputs(manifest: Manifest, spec: str) -> int:
             new.parent.mkdir(parents=True, exist_ok=True)
             os.replace(old, new)
             moved += 1
-            _remove_empty(old.parent, source)
+            remove_emptied(source, old.parent)
     manifest.output_dir, manifest.moving_to = target, None
     manifest._dirty = True
     manifest.save()
     manifest.observe()
     _forget_in(source, set(manifest.outputs), set(manifest.structured_prompts))
     return moved
-
-
-def _remove_empty(folder: Path, top: Path) -> None:
-    """Remove `folder` and its parents up to `top` (excluded) while they are empty."""
-    while folder != top and top in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (or gone): stop there
-            return
-        folder = folder.parent
 
 
 def _forget_in(folder: Path, keys: set[str], prompts: set[str]) -> None:
