@@ -357,6 +357,10 @@ class DesiredGeneration:
     images: tuple[GenerationRequest, ...] = ()
     videos: tuple[VideoRequest, ...] = ()
     mark: Mark | None = field(default=None, compare=False)
+    spec: str = ""  # the spec's file name: manifest records are stamped with it (whose outputs they are)
+    # Left out of the spec, output_dir is outputs/<spec stem>/; outputs made when the default was
+    # outputs/ itself are found there and moved (see generate.relocate).
+    legacy_output_dir: Path | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

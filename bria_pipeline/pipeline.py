@@ -38,7 +38,7 @@ from .apply.errors import ApplyInterrupted, ApprovalRequired
 from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.result import ApplyResult
-from .generate.manifest import Manifest
+from .generate.relocate import load_generation_manifest
 from .generate.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
@@ -322,8 +322,11 @@ class Pipeline:
                 approved = auto_approve or decision is True
                 if plan.needs_approval and not approved:
                     listed = "".join(f"\n  {a.address}" for a in plan.needs_approval)
+                    outputs = sum(a.address.startswith(("generation.", "video.")) for a in plan.needs_approval)
+                    paid = ("trained work" if not outputs else "generated outputs (paid work)"
+                            if outputs == len(plan.needs_approval) else "trained work and generated outputs")
                     raise ApprovalRequired(
-                        f"this plan deletes or supersedes trained work and needs approval:{listed}",
+                        f"this plan deletes or supersedes {paid} and needs approval:{listed}",
                         hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
                     )
                 run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),
@@ -499,11 +502,11 @@ class Pipeline:
         generation = self.desired.generation
         if generation is None:
             return []
-        manifest = Manifest.load(generation.output_dir)
+        manifest = load_generation_manifest(generation, self.desired.models)  # not moved from outputs/ yet: there
         out = []
         for record in sorted(manifest, key=lambda r: (r.order if r.order is not None else 1 << 30, r.name)):
             data = record.to_json()
-            data["path"] = str(generation.output_dir / record.file) if record.file else None
+            data["path"] = str(manifest.output_dir / record.file) if record.file else None
             out.append(data)
         return out
 

@@ -156,7 +156,7 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
             return False
         if saved_plan:
             listed = ", ".join(a.address for a in plan.needs_approval)
-            raise ApprovalRequired(f"not on a terminal: this saved plan deletes or supersedes trained work ({listed}) "
+            raise ApprovalRequired(f"not on a terminal: this saved plan deletes or supersedes paid work ({listed}) "
                                    f"and {operation} needs --auto-approve; nothing was sent",
                                    hint="review the plan above, then run again with --auto-approve")
         raise ApprovalRequired(

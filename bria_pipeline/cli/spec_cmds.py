@@ -16,7 +16,8 @@ import click
 
 from bria_pipeline.model import Desired
 from bria_pipeline.spec import SpecCheck, check_spec, load_spec
-from bria_pipeline.spec.problems import SpecProblem
+from bria_pipeline.spec.output_dirs import OutputClaim, claim_of, read_claim, shared_output_problems
+from bria_pipeline.spec.problems import SpecProblem, sort_problems
 from bria_pipeline.spec.recipes import RECIPES, ScaffoldError, scaffold
 from bria_pipeline.spec.schema import schema_text
 from bria_pipeline.spec.variables import parse_var_option
@@ -24,6 +25,7 @@ from bria_pipeline.spec.variables import parse_var_option
 from .exit_codes import EXIT_ERROR, EXIT_OK
 from .main_group import diagnostics_of
 from .run_summary import SpecOutcome, finish, run_each, select_specs
+from .spec_discovery import specs_beside
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,13 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
     color = diag.stdout_colour()
     reports = []
 
+    others = _output_claims(selection.specs)
+
     def check_one(spec: Path) -> SpecOutcome:
         check = spec_inputs.check(spec, cache_dir=cache_dir)
+        own = claim_of(check.desired, str(spec)) if check.desired is not None else None
+        if own is not None:  # specs of this run, and specs beside this one, never share outputs
+            check.problems = sort_problems(check.problems + shared_output_problems(own, others))
         errors, warnings = len(check.errors), len(check.warnings)
         if check.ok and check.desired is not None:
             detail = summary(check.desired) + (f"; {_plural(warnings, 'warning')}" if warnings else "")
@@ -162,6 +169,18 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
                     for o in outcomes if o.spec not in {r["spec"] for r in reports}]
         click.echo(json.dumps({"ok": all(o.code == EXIT_OK for o in outcomes), "specs": reports}, indent=2))
     finish(ctx, outcomes, diag, fmt=output_format)
+
+
+def _output_claims(specs: tuple[Path, ...]) -> list[OutputClaim]:
+    """The output folders of the specs of this run and of the specs beside them, as written."""
+    paths = {spec.resolve(): spec for spec in specs}
+    folders = {}  # one spec per folder is enough to find the specs beside them all
+    for spec in specs:
+        folders.setdefault(spec.resolve().parent, spec)
+    for spec in folders.values():
+        for sibling in specs_beside(spec):
+            paths.setdefault(sibling.resolve(), sibling)
+    return [claim for claim in map(read_claim, paths.values()) if claim is not None]
 
 
 @click.command("init")

@@ -91,6 +91,25 @@ def find_specs(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> SpecSe
     return SpecSelection(tuple(specs), tuple(empty), tuple(skipped))
 
 
+def specs_beside(path: Path) -> list[Path]:
+    """The other spec files in `path`'s own directory (not below it), by the same rules."""
+    folder = Path(path).parent
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    own = _key(path)
+    found = []
+    for name in names:
+        candidate = folder / name
+        if (name.startswith(".") or not name.lower().endswith(SUFFIXES) or name.lower().endswith(LOCK_SUFFIXES)
+                or _key(candidate) == own or not candidate.is_file()):
+            continue
+        if is_spec_file(candidate):
+            found.append(candidate)
+    return found
+
+
 def _key(path: Path) -> Path:
     try:
         return Path(path).resolve()

@@ -27,7 +27,15 @@ from bria_pipeline.api.errors import AmbiguousResult, ApiError, NotFound, WaitTi
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
-from bria_pipeline.generate.output_files import check_download, inside, move_aside, place
+from bria_pipeline.generate.output_files import (
+    check_download,
+    inside,
+    move_aside,
+    place,
+    remove_emptied,
+    replaced_name,
+    sha256_file,
+)
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
@@ -243,8 +251,16 @@ def _video_call(ctx: JobContext, model_id: str, fields: dict[str, Any]) -> Any:
 
 
 def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
-    """Move (or with --prune delete) the file of an output this one replaces."""
+    """Move (or with --prune delete) the file of an output this one replaces. A file whose content
+    is not the one recorded (edited by hand) is never deleted: it is kept as `.replaced-<sha8>`."""
     key, file, target = old["key"], old.get("file"), old.get("move_to")
+    record = ctx.manifest.get(key)
+    if file and target is None:
+        path = inside(ctx.output_dir, file)
+        sha = sha256_file(path) if path.is_file() else None
+        if sha is not None and (record is None or sha != record.sha256):
+            move_aside(ctx.output_dir, file, replaced_name(file, sha))
+            file = None
     if file:
         move_aside(ctx.output_dir, file, target)
     if key in ctx.manifest:
@@ -331,23 +347,21 @@ def _text(result: GenerationResult) -> str:
 
 
 def run_delete(ctx: JobContext, action: Action) -> str:
-    """--prune: delete an output's local file and forget it. Nothing remote exists to delete."""
-    file = action.payload.get("file")
-    if file:
+    """--prune: delete an output's local file and forget it. Nothing remote exists to delete.
+
+    Only a file this spec's manifest record wrote is deleted: a record stamped by another spec is
+    refused, and a file whose content is no longer the recorded one (edited, or replaced by hand)
+    is left on disk."""
+    key, file, spec = action.payload["key"], action.payload.get("file"), action.payload.get("spec")
+    record = ctx.manifest.get(key)
+    if record is not None and record.spec and spec is not None and record.spec != spec:
+        raise ActionFailed(f"{record.file or record.name} was made by {record.spec}, not by {spec}: not deleted")
+    if file and record is not None and record.file == file:
         path = inside(ctx.output_dir, file)
-        path.unlink(missing_ok=True)
-        _remove_emptied(ctx.output_dir, path.parent)
-    ctx.manifest.drop(action.payload["key"])
+        if path.is_file() and sha256_file(path) == record.sha256:
+            path.unlink()
+            remove_emptied(ctx.output_dir, path.parent)
+    ctx.manifest.drop(key)
     return "deleted"
 
 
-def _remove_emptied(output_dir: Path, folder: Path) -> None:
-    """Folders under the output directory left empty by a deletion go too (``outputs/places/``)."""
-    root = output_dir.resolve()
-    folder = folder.resolve()
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()  # only when empty
-        except OSError:
-            return
-        folder = folder.parent

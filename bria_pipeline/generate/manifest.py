@@ -136,6 +136,19 @@ class OutputRecord(_JsonRecord):
     error: str | None = None
     retired: bool = False  # no longer in the spec; the file is kept until --prune
     order: int | None = None  # position in the spec's expansion: the gallery follows it
+    spec: str | None = None  # the file name of the spec that made it: only that spec's --prune deletes it
+
+    def belongs_to(self, spec: str, models: Iterable[str]) -> bool:
+        """Made by this spec: stamped with its file name, or (made before records were stamped)
+        by one of its models. Nothing deletes an output of another spec."""
+        if self.spec:
+            return self.spec == spec
+        return model_base(self.model) in {model_base(m) for m in models}
+
+
+def model_base(key: str) -> str:
+    """A sweep member ``lucy-lora[rank=32]`` belongs to ``lucy-lora``."""
+    return key.split("[", 1)[0]
 
 
 
@@ -190,6 +203,9 @@ class Manifest:
         # Observed files, by relative path. Filled by observe(); plain data for the planner.
         self.files: dict[str, FileState] = dict(files or {})
         self.warnings: list[str] = []
+        # Set when these records were found at the old default output folder (outputs/): the next
+        # apply moves them (and their files) here before anything else (generate.relocate).
+        self.moving_to: Path | None = None
         self._dirty = bool(self.outputs or self.structured_prompts)  # differs from manifest.json
 
     # -- reading ---------------------------------------------------------------------------
@@ -321,13 +337,18 @@ class Manifest:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _journal(self, entry: dict[str, Any]) -> None:
+    def _journal(self, *entries: dict[str, Any]) -> None:
+        """Append the changes to the journal, one line each, with one fsync."""
+        if not entries:
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        data = b"".join((json.dumps(e, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+                        for e in entries)
         self._dirty = True
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            while data:
+                data = data[os.write(fd, data):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -399,18 +420,37 @@ class Manifest:
             self.files.pop(record.file, None)
         self._journal({"drop": key})
 
-    def mark_current(self, keys: Iterable[str]) -> int:
-        """`keys` in spec order: the others are retired, these take their position. Returns changes."""
+    def discard(self, keys: Iterable[str], prompts: Iterable[str] = ()) -> None:
+        """Forget records in memory, not journaled: the next save() writes them away at once (the
+        records moved to another folder's manifest, written before)."""
+        for key in keys:
+            record = self.outputs.pop(key, None)
+            if record is not None and record.file:
+                self.files.pop(record.file, None)
+        for h in prompts:
+            self.structured_prompts.pop(h, None)
+        self._dirty = True
+
+    def mark_current(self, keys: Iterable[str], *, spec: str = "", models: Iterable[str] | None = None) -> int:
+        """`keys` in spec order: the others are retired, these take their position. Returns changes.
+
+        With `spec` (its file name) and `models` (its model keys), only that spec's records are
+        touched, and they are stamped with its name; another spec's records are left as they are.
+        """
         position = {key: i for i, key in enumerate(keys)}
-        changed = 0
+        models = tuple(models) if models is not None else None
+        changed = []
         for record in list(self.outputs.values()):
+            if models is not None and record.key not in position and not record.belongs_to(spec, models):
+                continue
             retired = record.key not in position
             order = position.get(record.key, record.order)
-            if record.retired != retired or record.order != order:
-                record.retired, record.order = retired, order
-                self.put(record)
-                changed += 1
-        return changed
+            owner = spec or record.spec
+            if record.retired != retired or record.order != order or record.spec != owner:
+                record.retired, record.order, record.spec = retired, order, owner
+                changed.append({"output": record.to_json()})
+        self._journal(*changed)  # one fsync, however many (every record, the first run that stamps them)
+        return len(changed)
 
     def put_structured_prompt(self, record: StructuredPromptRecord) -> StructuredPromptRecord:
         self.structured_prompts[record.inputs_hash] = record

@@ -104,6 +104,13 @@ def move_aside(output_dir: Path, relative: str, target: str | None) -> None:
     os.replace(path, destination)
 
 
+def replaced_name(relative: str, sha256: str) -> str:
+    """Where a file that is not the recorded output (edited by hand, or unknown) is kept:
+    ``<name>.replaced-<sha8>.<ext>`` beside it."""
+    old = PurePosixPath(relative)
+    return str(old.with_name(f"{old.stem}.replaced-{sha256[:8]}{old.suffix}"))
+
+
 def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
     """Write `data` as ``<name>.<ext>``. A different file already there (edited by hand, or
     unknown to the manifest) is moved aside first. Returns the relative name and the sha256."""
@@ -114,9 +121,20 @@ def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
     if final.is_file():
         existing = sha256_file(final)
         if existing != sha:
-            old = PurePosixPath(relative)
-            target = str(old.with_name(f"{old.stem}.replaced-{existing[:8]}{old.suffix}"))
+            target = replaced_name(relative, existing)
             move_aside(output_dir, relative, target)
             aside.append((relative, target))
     write_atomic(final, data)
     return Placed(relative, sha, tuple(aside))
+
+
+def remove_emptied(output_dir: Path, folder: Path) -> None:
+    """Folders under the output directory left empty by a deletion or a move go too (``outputs/places/``)."""
+    root = output_dir.resolve()
+    folder = folder.resolve()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            return
+        folder = folder.parent

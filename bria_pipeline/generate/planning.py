@@ -14,7 +14,9 @@ that data. What it decides, per output key:
   (a changed prompt)                                         aside (``<name>.<key8>.<ext>``), or
                                                              deleted with --prune
 - in the manifest, no longer in the spec                     kept; with --prune: delete (the local
-                                                             file only, nothing remote exists)
+                                                             file only, nothing remote exists),
+                                                             with approval: it is paid work
+- in the manifest, made by another spec (a shared folder)   never touched, counted in the summary
 
 Structured prompts are pinned in spec.lock.yaml by `StructuredPromptSpec.inputs_hash`; a pin in
 the lock is used as is. Without one, a `structured_prompt.<set>` action generates it (and
@@ -133,6 +135,8 @@ class _Planner:
         self.lock = lock
         self.prune = prune
         self.desired_keys = self.expanded.keys
+        self.spec = gen.spec
+        self.model_keys = tuple(models) + tuple(r.model for r in gen.images) + tuple(v.model for v in gen.videos)
         self.actions: list[Action] = []
         self.sp_actions: dict[str, Action] = {}
         self.output_actions: dict[str, Action] = {}
@@ -143,6 +147,16 @@ class _Planner:
         for record in manifest:
             if record.file and record.file in manifest.files:
                 self.holders[_stem(record.file)] = record
+
+    def ours(self, record: OutputRecord) -> bool:
+        """This spec's output (see OutputRecord.belongs_to): only those are ever deleted."""
+        return record.key in self.desired_keys or record.belongs_to(self.spec, self.model_keys)
+
+    def _fields(self, out: DesiredOutput) -> dict[str, Any]:
+        fields = out.record_fields()
+        if self.spec:
+            fields["spec"] = self.spec
+        return fields
 
     # -- structured prompts -----------------------------------------------------------------
 
@@ -221,7 +235,7 @@ class _Planner:
         deps: list[str] = []
         if not out.ref.trained:
             deps.append(training_address(out.model))
-        payload: dict[str, Any] = {"job": out.kind, "key": out.key, "output": out.record_fields()}
+        payload: dict[str, Any] = {"job": out.kind, "key": out.key, "output": self._fields(out)}
         if out.kind == "video":
             source_action = self.output_actions.get(out.source_key or "")
             if source_action is not None:
@@ -271,20 +285,26 @@ class _Planner:
             # earlier name): this one takes a name of its own instead of replacing it.
             name = f"{out.name}-{out.key[:8]}"
             out = replace(out, name=name, address=address_for(out.set_name, name))
-            payload["output"] = out.record_fields()
+            payload["output"] = self._fields(out)
             holder = self.holders.get(out.name)
+        deletes = False
         if holder is not None and holder.key != out.key:
             kind = "replace"
             changes = _changes(holder, out)
             changed = ", ".join(c.attribute for c in changes) or "its request"
-            fate = "deleted (--prune)" if self.prune else f"kept as {self._aside(holder)}"
+            # a paid output is deleted only with --prune, only if it is this spec's, and with approval
+            deletes = self.prune and self.ours(holder)
+            fate = "deleted (--prune)" if deletes else f"kept as {self._aside(holder)}"
+            if not self.ours(holder):
+                fate += f", as it was made by {holder.spec or 'another spec'}"
             reason = f"{changed} changed: a new output replaces {holder.file} (the old file is {fate})"
             payload["superseded"] = [
-                {"key": holder.key, "file": holder.file, "move_to": None if self.prune else self._aside(holder)}
+                {"key": holder.key, "file": holder.file, "move_to": None if deletes else self._aside(holder)}
             ]
             self.superseded.add(holder.key)
         self.output_actions[out.key] = self._add(
-            Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), payload=payload, billed=True)
+            Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), payload=payload, billed=True,
+                   approval=deletes)
         )
 
     def _restore(self, out: DesiredOutput, record: OutputRecord) -> None:
@@ -296,7 +316,7 @@ class _Planner:
         if holder is not None and holder.key in self.desired_keys:
             self.up_to_date += 1  # the name belongs to another output the spec asks for: leave both
             return
-        payload: dict[str, Any] = {"job": "restore", "key": out.key, "file": record.file, "to": target, "output": out.record_fields()}
+        payload: dict[str, Any] = {"job": "restore", "key": out.key, "file": record.file, "to": target, "output": self._fields(out)}
         fate = ""
         if holder is not None:
             aside = self._aside(holder)
@@ -325,18 +345,27 @@ class _Planner:
 
     # -- outputs the spec no longer asks for ------------------------------------------------
 
-    def retired(self) -> int:
-        kept = 0
+    def retired(self) -> tuple[int, int]:
+        """Outputs the spec no longer asks for: (kept, another spec's). With --prune this spec's are
+        deleted, each a paid output, so each needs approval; another spec's are never touched."""
+        kept = foreign = 0
         for record in sorted(self.manifest, key=lambda r: (r.name, r.key)):
             if record.key in self.desired_keys or record.key in self.superseded:
                 continue
+            if not self.ours(record):
+                foreign += 1
+                continue
             has_file = bool(record.file) and record.file in self.manifest.files
-            payload = {"job": "delete", "key": record.key, "file": record.file if has_file else None}
+            payload = {"job": "delete", "key": record.key, "file": record.file if has_file else None, "spec": self.spec}
             address = _retired_address(record)
+            paid_request = record.status == "pending" and bool(record.request_id)
             if self.prune:
                 what = f"delete {record.file} (local file only; nothing remote exists)" if has_file else "forget it"
-                self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", payload=payload))
-            elif record.status == "pending" and record.request_id:
+                if paid_request and not has_file:
+                    what = f"forget request {record.request_id}, already paid for"
+                self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", payload=payload,
+                                 approval=has_file or paid_request))
+            elif paid_request:
                 self._add(
                     Action(
                         address,
@@ -349,7 +378,7 @@ class _Planner:
                 )
             elif has_file:
                 kept += 1
-        return kept
+        return kept, foreign
 
     def plan(self) -> list[Action]:
         for out in self.expanded.images:
@@ -357,11 +386,13 @@ class _Planner:
         for out in self.expanded.videos:
             self.output(out)
         self.repin()
-        kept = self.retired()
+        kept, foreign = self.retired()
         sp_actions = sorted(self.sp_actions.values(), key=lambda a: a.address)
         parts = [f"{self.up_to_date} output(s) up to date"]
         if kept:
             parts.append(f"{kept} kept from earlier specs (--prune deletes them)")
+        if foreign:
+            parts.append(f"{foreign} made by another spec in {self.manifest.output_dir.name}/ (never touched)")
         summary = Action(
             SUMMARY_ADDRESS,
             "noop",
@@ -371,6 +402,8 @@ class _Planner:
                 "desired": [o.key for o in self.expanded.outputs],
                 "up_to_date": self.up_to_date,
                 "kept": kept,
+                "spec": self.spec,
+                "models": sorted(set(self.model_keys)),
             },
         )
         return sp_actions + self.actions + [summary]

@@ -20,18 +20,20 @@ already in its journal.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bria_pipeline.atomic import sweep_partial_files
+from bria_pipeline.atomic import is_partial
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.jobs import ActionFailed, JobContext, run_delete, run_output, run_restore, run_structured_prompt
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.generate.manifest import MANIFEST_FILE, Manifest
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.planning import SUMMARY_ADDRESS
+from bria_pipeline.generate.relocate import move_outputs
 from bria_pipeline.plan.actions import Action
 
 ProgressCallback = Callable[[int, int], None]
@@ -131,7 +133,10 @@ async def run_generation(
     events = {a.address: asyncio.Event() for a in work}
     succeeded: dict[str, bool] = {}
     gate = asyncio.Semaphore(concurrency)
-    await asyncio.to_thread(sweep_partial_files, output_dir)
+    if manifest.moving_to is not None:  # found at the old default folder: moved here first, no request
+        summary = next((a.payload for a in mine if a.payload.get("job") == "summary"), {})
+        await asyncio.to_thread(move_outputs, manifest, summary.get("spec") or "")
+    await asyncio.to_thread(sweep_own_partial_files, output_dir)
 
     def progress() -> None:
         nonlocal finished
@@ -159,14 +164,31 @@ async def run_generation(
     try:
         await asyncio.gather(*(one(a) for a in work))
         for action in mine:
-            if action.payload.get("job") == "summary":
-                manifest.mark_current(action.payload.get("desired", ()))
+            p = action.payload
+            if p.get("job") == "summary":
+                manifest.mark_current(p.get("desired", ()), spec=p.get("spec") or "", models=p.get("models"))
     finally:
         report.billed_requests = ctx.posts
         report.paid_again = list(ctx.paid_again)
         report.elapsed = time.monotonic() - started
         manifest.save()
     return report
+
+
+def sweep_own_partial_files(output_dir: Path) -> int:
+    """Delete the temp files a killed run left in `output_dir`, not descending into a folder that
+    holds a manifest of its own (another spec's outputs, whose apply may be running)."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(output_dir):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not (here / d / MANIFEST_FILE).exists()]
+        for name in filenames:
+            if is_partial(here / name):
+                (here / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 async def _carry_out(ctx: JobContext, action: Action, report: RunReport) -> bool:

@@ -34,5 +34,10 @@ def plan_generations(ctx: PlanContext) -> None:
     manifest = ctx.observed.manifest
     if manifest is None:
         manifest = Manifest(generation.output_dir)
+    if manifest.moving_to is not None:
+        ctx.notes.append(
+            f"{len(manifest)} output(s) of this spec made when the default output_dir was {manifest.output_dir.name}/ "
+            f"are moved to {manifest.moving_to.parent.name}/{manifest.moving_to.name}/ by apply (no request)"
+        )
     for action in plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune):
         ctx.emit(action)

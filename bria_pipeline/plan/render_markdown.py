@@ -18,7 +18,7 @@ def render_markdown(plan: Plan) -> str:
     out.append("")
     approval = plan.needs_approval
     if approval:
-        out.append(f"> **Needs approval:** {', '.join(f'`{a.address}`' for a in approval)} delete or supersede trained work.")
+        out.append(f"> **Needs approval:** {', '.join(f'`{a.address}`' for a in approval)} delete or supersede paid work (trained models, generated outputs).")
         out.append("")
     cost = plan.cost
     if plan.has_changes:

@@ -66,7 +66,8 @@ def render_action(action: Action, *, color: bool = False) -> list[str]:
             lines.append(f"        {change.attribute}: {format_value(change.old)} -> {format_value(change.new)}")
     lines.append(f"        # {action.reason}")
     if action.approval:
-        lines.append("        ! needs approval: it deletes or supersedes trained work")
+        paid = "a generated output (paid work)" if action.address.startswith(("generation.", "video.")) else "trained work"
+        lines.append(f"        ! needs approval: it deletes or supersedes {paid}")
     if action.billed:
         lines.append("        $ starts billed work")
     return lines

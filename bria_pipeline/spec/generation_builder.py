@@ -23,6 +23,7 @@ from jinja2 import meta
 
 from bria_pipeline.model import DesiredGeneration, DesiredModel, GenerationRequest, StructuredPromptSpec, VideoRequest, slug
 from bria_pipeline.spec.context import BuildContext
+from bria_pipeline.spec.output_dirs import DEFAULT_OUTPUT_DIR, default_output_dir
 from bria_pipeline.spec.problems import SpecPath, did_you_mean
 from bria_pipeline.spec.templates import ENVIRONMENT, has_template
 
@@ -76,8 +77,13 @@ class GenerationSection:
         raw = ctx.get(("generate",))
         if not isinstance(raw, dict):
             return None
-        written_dir = raw.get("output_dir", "outputs")
-        output_dir = self._output_dir(written_dir if isinstance(written_dir, str) else "outputs")
+        spec_name = ctx.doc.path.name
+        written_dir = raw.get("output_dir")
+        if isinstance(written_dir, str):
+            output_dir, legacy = self._output_dir(written_dir), None
+        else:  # the default: a folder per spec, so specs sharing a directory never share outputs
+            output_dir = default_output_dir(ctx.spec_dir, spec_name)
+            legacy = ctx.spec_dir / DEFAULT_OUTPUT_DIR
         given = ctx.sound_fields(("generate", "defaults"), raw["defaults"]) if isinstance(raw.get("defaults"), dict) else {}
         defaults = {**CONTRACT_DEFAULTS, **self._params(given)}
         requests: list[GenerationRequest] = []
@@ -103,7 +109,8 @@ class GenerationSection:
         self._unique_stems(requests)
         videos = self._videos(raw.get("videos") if isinstance(raw.get("videos"), list) else [], requests)
         return DesiredGeneration(output_dir=output_dir, images=tuple(requests), videos=tuple(videos),
-                                 mark=ctx.mark(("generate",)))
+                                 mark=ctx.mark(("generate", "output_dir") if legacy is None else ("generate",)),
+                                 spec=spec_name, legacy_output_dir=legacy)
 
     # -- pieces ----------------------------------------------------------------------------------
     def _output_dir(self, written: str) -> Path:

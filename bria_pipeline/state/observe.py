@@ -20,6 +20,7 @@ from typing import Any
 
 from ..api.errors import NotFound
 from ..generate.manifest import Manifest
+from ..generate.relocate import load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..plan.identity import model_base, owners, parse_version_name, versions_of
@@ -316,6 +317,4 @@ def _model(model: Any) -> ObservedModel:
 
 
 def _load_manifest(desired: Desired) -> Manifest | None:
-    if desired.generation is None:
-        return None
-    return Manifest.load(desired.generation.output_dir)
+    return load_manifest(desired)  # also finds outputs made at the old default folder, outputs/

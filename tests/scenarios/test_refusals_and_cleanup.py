@@ -62,14 +62,20 @@ def test_a_prune_refusal_lists_one_address_per_line_and_emptied_output_folders_g
     team.edit('    - name: portrait\n      structured_prompt:\n        prompt: "A close-up portrait of {{ character }} smiling"\n'
               '        refine: Add soft evening light\n        seed: 7\n      seeds: [3]\n      aspect_ratio: "4:5"\n', "")
     plan = team.plan(prune=True)
-    assert sorted(a.address for a in plan.needs_approval) == sorted(f"model.lucy-lora.version[{name}]" for name in earlier)
+    models = sorted(a.address for a in plan.needs_approval if a.address.startswith("model."))
+    assert models == sorted(f"model.lucy-lora.version[{name}]" for name in earlier)
     assert len(earlier) == 2
+    # the outputs kept aside from the earlier models and the portrait's are paid work too
+    outputs = [a for a in plan.needs_approval if not a.address.startswith("model.")]
+    assert outputs and all(a.kind == "delete" and a.address.startswith(("generation.", "video.")) for a in outputs)
+    assert {a.address for a in outputs} == {a.address for a in plan.actions if a.kind == "delete" and a.payload.get("file")}
     with pytest.raises(ApprovalRequired) as refused:
         team.pipeline().apply(prune=True)
     lines = str(refused.value).splitlines()
-    assert lines[0] == "this plan deletes or supersedes trained work and needs approval:"
+    assert lines[0] == "this plan deletes or supersedes trained work and generated outputs and needs approval:"
     assert lines[1:] == [f"  {a.address}" for a in plan.needs_approval]
     assert "! needs approval: it deletes or supersedes trained work" in render_text(plan)
+    assert "! needs approval: it deletes or supersedes a generated output (paid work)" in render_text(plan)
 
     portrait = team.dir / "outputs" / "portrait"
     assert portrait.is_dir()
