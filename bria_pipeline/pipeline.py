@@ -305,6 +305,8 @@ class Pipeline:
             lock = load_lock(self.lock_path)
             store = StateStore.for_spec(self.spec_path)
             async with self.client() as client:
+                if timeout is not None:  # --timeout bounds every request too, retries included
+                    client.session.call_timeout = timeout
                 observed = await self._observe(client, store, lock, images=operation == "apply")
                 store.save()
                 if saved is not None:

@@ -25,14 +25,14 @@ import httpx
 from bria_pipeline.api import polling
 from bria_pipeline.api.clock import Clock
 from bria_pipeline.api.config import resolve_config
-from bria_pipeline.api.errors import ConfigError
+from bria_pipeline.api.errors import ApiError, BadRequest, ConfigError, ModerationError
 from bria_pipeline.api.operations import BY_NAME, Operation
 from bria_pipeline.api.pacing import RateLimiter
 from bria_pipeline.api.readback import FINDERS, Outcome
 from bria_pipeline.api.retry import RetryPolicy
 from bria_pipeline.api.secret import Secret
 from bria_pipeline.api.session import ApiSession, Call
-from bria_pipeline.api.stats import EventHandler, RequestStats
+from bria_pipeline.api.stats import ApiEvent, EventHandler, RequestStats
 from bria_pipeline.api.types import (
     AsyncJob,
     BulkUploadStatus,
@@ -52,6 +52,17 @@ from bria_pipeline.api.types import (
 )
 
 ImageInput = str | bytes | Path
+
+# The training family every dataset and model is created in. Transitional versions of Bria's docs
+# default to "max" (legacy) when it is not sent; the latest contract no longer lists the field.
+TRAINING_VERSION = "fibo"
+TRAINING_VERSION_FIELD = "training_version"
+
+
+def _names_field(exc: ApiError, name: str) -> bool:
+    """Does a 400/422 answer say that `name` is what it refuses?"""
+    text = " ".join(str(part) for part in (exc.bria_message, exc.message, exc.details) if part)
+    return name in text
 
 
 def _clean(**fields: Any) -> dict[str, Any]:
@@ -81,6 +92,8 @@ class AsyncBriaClient:
     rate_limit_per_endpoint  count the limit per endpoint, as Bria does, instead of overall
     max_concurrency       requests in flight at once
     timeout               seconds per request (connect, read, write each)
+    call_timeout          seconds one call may take in all, retries and pauses included (None:
+                          bounded by retry.max_elapsed and `timeout`)
     retry                 RetryPolicy (attempts, total time, backoff)
     on_event              called with an ApiEvent for every request and decision
     sandbox               target the local sandbox: no token needed, the environment's is not used
@@ -103,6 +116,7 @@ class AsyncBriaClient:
         clock: Clock | None = None,
         external_transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         if sandbox and transport is None and api_url is None:
             raise ConfigError(
@@ -122,8 +136,11 @@ class AsyncBriaClient:
             clock=clock,
             on_event=on_event,
             rng=rng,
+            call_timeout=call_timeout,
         )
         self._session.finders = FINDERS
+        # set once the API answered a definite 400/422 naming training_version: not sent again
+        self.training_version_refused = False
 
     def __repr__(self) -> str:
         return f"AsyncBriaClient(api_url={self.config.api_url!r}, token={self.config.token!r})"
@@ -210,9 +227,28 @@ class AsyncBriaClient:
 
     # ------------------------------------------------------------------ datasets
 
-    async def create_dataset(self, project_id: int, name: str, *, upload_type: str | None = None) -> Dataset:
+    async def _create_versioned(self, name: str, body: dict[str, Any], training_version: str | None) -> Any:
+        """A create_dataset / create_model call carrying `training_version`, unless the API refuses
+        that field: a definite 400/422 naming it had no side effect, so the same request is sent
+        again without it (and the field is left out for the rest of the session)."""
+        if training_version is None or self.training_version_refused:
+            return await self._call(name, json=body)
+        try:
+            return await self._call(name, json={**body, TRAINING_VERSION_FIELD: training_version})
+        except (BadRequest, ModerationError) as exc:
+            if not _names_field(exc, TRAINING_VERSION_FIELD):
+                raise
+            self.training_version_refused = True
+            op = BY_NAME[name]
+            self._session.emit(ApiEvent("retry", name, op.method, op.path, 1, exc.status,
+                                         message=f"sent again without {TRAINING_VERSION_FIELD} (the API refused it)"))
+            return await self._call(name, json=body)
+
+    async def create_dataset(self, project_id: int, name: str, *, upload_type: str | None = None,
+                             training_version: str | None = TRAINING_VERSION) -> Dataset:
+        """A new draft dataset, in the `fibo` training family unless told otherwise (None: not sent)."""
         body = _clean(project_id=project_id, name=name, upload_type=upload_type)
-        return Dataset.from_json(await self._call("create_dataset", json=body))
+        return Dataset.from_json(await self._create_versioned("create_dataset", body, training_version))
 
     async def list_datasets(self) -> list[Dataset]:
         return parse_list(Dataset, await self._call("list_datasets"))
@@ -353,9 +389,10 @@ class AsyncBriaClient:
         *,
         training_mode: str | None = None,
         description: str | None = None,
+        training_version: str | None = TRAINING_VERSION,
     ) -> Model:
         body = _clean(name=name, dataset_id=dataset_id, training_mode=training_mode, description=description)
-        return Model.from_json(await self._call("create_model", json=body))
+        return Model.from_json(await self._create_versioned("create_model", body, training_version))
 
     async def list_models(self, *, include_training_parameters: bool = False) -> list[Model]:
         params = {"include_training_parameters": include_training_parameters or None}
@@ -472,7 +509,11 @@ class AsyncBriaClient:
     async def generate_video(
         self, tailored_model_id: int | str, image: ImageInput, *, seed: int | None = None
     ) -> GenerationResult | AsyncJob:
-        body = _clean(tailored_model_id=str(tailored_model_id), image=encode_image(image), seed=seed)
+        """Image-to-video with a tailored model. The model goes as both `tailored_model_id` (the
+        contract) and `model_id` (Bria's SDK since "fix video payload", and one docs page), with
+        the same value, so either reading of the API finds it."""
+        model = str(tailored_model_id)
+        body = _clean(tailored_model_id=model, model_id=model, image=encode_image(image), seed=seed)
         return parse_generation(await self._call("generate_video", json=body))
 
     # ------------------------------------------------------------------ status and URLs

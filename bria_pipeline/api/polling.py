@@ -79,6 +79,20 @@ async def poll(
         pause = min(max_interval, pause * backoff)
 
 
+MAX_UNKNOWN = 3  # UNKNOWN answers in a row waited through (as Bria's SDK did); the next one fails the job
+
+
+def status_route_for(client: AsyncBriaClient, request_id: str, status_url: str | None) -> str | None:
+    """The status_url to poll, or None for the API root's /v2/status/{request_id}.
+
+    A status_url on another host than the configured API root (a proxy in between, an API URL
+    changed since the request was recorded) would be polled without the token, rightly, and
+    answer 401: the API root's own status route knows the same request id."""
+    if status_url and client.session.is_api_url(client.session.absolute(status_url)):
+        return status_url
+    return None
+
+
 async def wait_for_job(
     client: AsyncBriaClient,
     job: AsyncJob | str,
@@ -88,11 +102,18 @@ async def wait_for_job(
     max_interval: float = 10.0,
     on_progress: Progress | None = None,
 ) -> GenerationResult:
-    """Poll an async v2 request until COMPLETED; its status_url when known, else /v2/status/{id}."""
+    """Poll an async v2 request until COMPLETED; its status_url when it is on the API root, else
+    /v2/status/{id}.
+
+    IN_PROGRESS waits; UNKNOWN waits too, up to MAX_UNKNOWN answers in a row, then the job has
+    failed; COMPLETED returns; ERROR, FAILED or any other status ends the wait at once (JobFailed).
+    """
     if isinstance(job, AsyncJob):
         request_id, status_url = job.request_id, job.status_url
     else:
         request_id, status_url = job, None
+    status_url = status_route_for(client, request_id, status_url)
+    unknown_in_a_row = 0
 
     async def fetch() -> JobStatus:
         if status_url:
@@ -100,9 +121,13 @@ async def wait_for_job(
         return await client.get_status(request_id)
 
     def look(status: JobStatus) -> Look:
-        if status.failed:
+        nonlocal unknown_in_a_row
+        unknown_in_a_row = unknown_in_a_row + 1 if status.unknown else 0
+        if status.failed or unknown_in_a_row > MAX_UNKNOWN:
             error = status.error or {}
             reason = error.get("message") or error.get("details") or "no reason given"
+            if status.unknown:
+                reason = f"{unknown_in_a_row} UNKNOWN answers in a row ({reason})"
             raise JobFailed(
                 f"request {request_id} ended with status {status.status}: {reason}",
                 job_status=status.status,
@@ -113,10 +138,13 @@ async def wait_for_job(
                 operation="get_status",
                 hint=(
                     "UNKNOWN is an internal error on Bria's side: contact support@bria.ai with the "
-                    "request_id." if status.status == "UNKNOWN" else None
+                    "request_id." if status.unknown else None
                 ),
             )
         final = status.status == JOB_COMPLETED
+        if final and status.result is None:
+            raise JobFailed(f"request {request_id} is COMPLETED but its answer has no result",
+                            job_status=status.status, request_id=request_id, operation="get_status")
         return Look(final, 1 if final else 0, 1, status.status)
 
     status = await poll(client, f"request {request_id}", fetch, look, timeout=timeout, interval=interval,

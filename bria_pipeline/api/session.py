@@ -17,6 +17,7 @@ Every request of the client goes through `ApiSession.call` (operations of the ta
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json as jsonlib
 import logging
 import random
@@ -45,6 +46,12 @@ MAX_ERROR_TEXT = 500
 # Raised before a single byte of the request left: safe to send again, whatever the method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
+# Answers of a gateway in front of the API (Bad Gateway, Gateway Timeout, Cloudflare's 52x): the
+# API's own answer was lost, so the request's effect is unknown. A 500 or 503 is the API's own
+# word that the request failed, and for a request without a read-back (a generation) it is
+# taken at its word: nothing was done, nothing may have been paid.
+GATEWAY_STATUSES = frozenset({502, 504, 520, 521, 522, 523, 524, 525, 526, 527})
+
 
 @dataclass(frozen=True)
 class Call:
@@ -54,6 +61,10 @@ class Call:
     path_params: Mapping[str, Any]
     body: Any
     params: Mapping[str, Any] | None
+
+
+# The monotonic time by which the call being retried must be over (None: the policy's own bound).
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("bria_call_deadline", default=None)
 
 
 class _Ambiguous(Exception):
@@ -77,10 +88,17 @@ class ApiSession:
         clock: Clock | None = None,
         on_event: EventHandler | None = None,
         rng: random.Random | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise E.ConfigError("max_concurrency must be at least 1")
+        if call_timeout is not None and not call_timeout > 0:
+            raise E.ConfigError(f"call_timeout must be a positive number of seconds, not {call_timeout!r}")
         self.config = config
+        self.timeout = timeout
+        # seconds one call may take in all, retries and their pauses included (None: the retry
+        # policy's max_elapsed and the per-request timeout bound it)
+        self.call_timeout = call_timeout
         self.retry = retry or RetryPolicy()
         self.clock = clock or SystemClock()
         self.limiter = limiter or RateLimiter(None, clock=self.clock)
@@ -130,6 +148,10 @@ class ApiSession:
         """A server-given URL made absolute against the API root (relative ones are the API's)."""
         return urljoin(self.config.api_url + "/", url)
 
+    def emit(self, event: ApiEvent) -> None:
+        """Report an event (to the log at DEBUG and to `on_event`)."""
+        self._emit(event)
+
     def _emit(self, event: ApiEvent) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s", event.describe())
@@ -158,8 +180,23 @@ class ApiSession:
     async def _retrying(
         self, op: Operation, path: str, once: Callable[[int], Awaitable[Any]], call: Call | None = None
     ) -> Any:
-        """Run `once(attempt)` until it succeeds, a definite error comes, or the policy says stop."""
+        """Run `once(attempt)` until it succeeds, a definite error comes, or the policy says stop.
+
+        With `call_timeout` the whole call, retries and pauses included, ends by then: each send's
+        own timeout is cut to the time left, and no retry starts that could not finish in time."""
         started = self.clock.monotonic()
+        deadline = None if self.call_timeout is None else started + self.call_timeout
+        outer = _CALL_DEADLINE.get()
+        if outer is not None:
+            deadline = outer if deadline is None else min(deadline, outer)
+        token = _CALL_DEADLINE.set(deadline)
+        try:
+            return await self._attempts(op, path, once, call, started, deadline)
+        finally:
+            _CALL_DEADLINE.reset(token)
+
+    async def _attempts(self, op: Operation, path: str, once: Callable[[int], Awaitable[Any]], call: Call | None,
+                        started: float, deadline: float | None) -> Any:
         attempt = 0
         while True:
             attempt += 1
@@ -180,6 +217,8 @@ class ApiSession:
                 raise failure
             if not self.retry.allows(attempt, elapsed, pause):
                 raise failure
+            if deadline is not None and self.clock.monotonic() + pause >= deadline:
+                raise failure
             self.stats.retries += 1
             self._emit(ApiEvent("retry", op.name, op.method, path, attempt, failure.status, wait=pause,
                                 message=type(failure).__name__))
@@ -194,6 +233,8 @@ class ApiSession:
         except E.ServerError as exc:
             if op.idempotent:
                 raise
+            if op.readback is None and exc.status not in GATEWAY_STATUSES:
+                raise  # the API answered a failure itself: nothing was done, a retry is safe
             raise _Ambiguous(exc) from exc
         except E.TransportError as exc:
             if op.idempotent or isinstance(exc.__cause__, _NOT_SENT):
@@ -225,7 +266,8 @@ class ApiSession:
             t0 = self.clock.monotonic()
             try:
                 response = await http.request(
-                    op.method, url, json=json, params=_query(params), headers=headers
+                    op.method, url, json=json, params=_query(params), headers=headers,
+                    timeout=self._send_timeout(),
                 )
                 await response.aread()
             except httpx.HTTPError as exc:
@@ -247,6 +289,16 @@ class ApiSession:
                 self.limiter.on_success()
             return response
         raise self._error(op, path, response, api=token)
+
+    def _send_timeout(self) -> Any:
+        """The client's timeout, cut to what is left of the call's deadline."""
+        deadline = _CALL_DEADLINE.get()
+        if deadline is None:
+            return httpx.USE_CLIENT_DEFAULT
+        left = deadline - self.clock.monotonic()
+        if left <= 0:
+            raise httpx.PoolTimeout("the call's time was used up before this request left")
+        return min(self.timeout, left)
 
     def _where(self, url: str) -> str:
         origin = Origin.of(self.absolute(url))

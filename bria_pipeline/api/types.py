@@ -28,6 +28,42 @@ def _as_dict(value: Any) -> JSON:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
+# Statuses are compared without regard to case or separators: Bria's cookbook sends a dataset
+# status "Completed", uploaded models report "completed", the contract says "completed" and
+# "Completed". Parsing maps every spelling onto the contract's one, so the rest of the code
+# compares plain strings.
+DATASET_STATUSES = ("draft", "completed")
+MODEL_STATUSES = ("Created", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+
+
+def _status_key(value: str) -> str:
+    return "".join(ch for ch in value.lower() if ch.isalnum())
+
+
+_CANONICAL = {_status_key(s): s for s in DATASET_STATUSES + MODEL_STATUSES}
+_CANONICAL_MODEL = {_status_key(s): s for s in MODEL_STATUSES}
+_CANONICAL_DATASET = {_status_key(s): s for s in DATASET_STATUSES}
+
+
+def dataset_status(value: Any) -> str | None:
+    """A dataset status as the contract spells it ("draft", "completed"); others lower-cased."""
+    if not isinstance(value, str):
+        return None
+    return _CANONICAL_DATASET.get(_status_key(value), value.lower())
+
+
+def model_status(value: Any) -> str | None:
+    """A model status as the contract spells it ("InProgress"...), whatever the case the server used."""
+    if not isinstance(value, str):
+        return None
+    return _CANONICAL_MODEL.get(_status_key(value), value)
+
+
+def parse_training_version(value: Any) -> str | None:
+    """fibo, max, light... lower-cased; None when the server leaves it out (unlocked)."""
+    return value.strip().lower() or None if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class Project:
     id: int
@@ -54,7 +90,7 @@ class Project:
             ip_medium=d.get("ip_medium"),
             ip_type=d.get("ip_type"),
             status=d.get("status"),
-            training_version=d.get("training_version"),
+            training_version=parse_training_version(d.get("training_version")),
             created_at=d.get("created_at"),
             updated_at=d.get("updated_at"),
             raw=dict(d),
@@ -99,7 +135,7 @@ class Dataset:
     id: int
     project_id: int | None
     name: str
-    status: str | None  # draft | completed
+    status: str | None  # draft | completed (any case on the wire)
     captions_update_status: str | None  # empty | in_progress | completed
     upload_type: str | None  # basic | advanced
     visual_schema: str | None = field(repr=False)
@@ -109,6 +145,7 @@ class Dataset:
     created_at: str | None
     updated_at: str | None
     raw: JSON = field(repr=False, compare=False)
+    training_version: str | None = None  # fibo | max | light; None when the API does not say
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Dataset:
@@ -118,8 +155,8 @@ class Dataset:
             id=d["id"],
             project_id=d.get("project_id"),
             name=d.get("name", ""),
-            status=d.get("status"),
-            captions_update_status=d.get("captions_update_status"),
+            status=dataset_status(d.get("status")),
+            captions_update_status=dataset_status(d.get("captions_update_status")),
             upload_type=d.get("upload_type"),
             visual_schema=d.get("visual_schema"),
             images_count=_int(d.get("images_count")),
@@ -128,6 +165,7 @@ class Dataset:
             created_at=d.get("created_at"),
             updated_at=d.get("updated_at"),
             raw=dict(d),
+            training_version=parse_training_version(d.get("training_version")),
         )
 
     @property
@@ -188,7 +226,7 @@ class Model:
             id=d["id"],
             name=d.get("name", ""),
             description=d.get("description"),
-            status=d.get("status"),
+            status=model_status(d.get("status")),
             training_mode=d.get("training_mode"),
             project_id=d.get("project_id"),
             dataset_id=d.get("dataset_id"),
@@ -314,7 +352,8 @@ class GenerationResult:
 
 JOB_RUNNING = "IN_PROGRESS"
 JOB_COMPLETED = "COMPLETED"
-JOB_FAILED_STATUSES = frozenset({"ERROR", "UNKNOWN"})
+JOB_UNKNOWN = "UNKNOWN"  # transient: Bria's SDK polled through a few in a row (polling.MAX_UNKNOWN)
+JOB_FAILED_STATUSES = frozenset({"ERROR", "FAILED", "UNKNOWN"})  # the ones known; any other is a failure too
 
 
 @dataclass(frozen=True)
@@ -322,18 +361,24 @@ class JobStatus:
     """One answer of the status service."""
 
     request_id: str | None
-    status: str  # IN_PROGRESS | COMPLETED | ERROR | UNKNOWN
+    status: str  # IN_PROGRESS | COMPLETED | ERROR | UNKNOWN, upper-cased; FAILED or anything new
     result: GenerationResult | None
     error: JSON | None
     raw: JSON = field(repr=False, compare=False)
 
     @property
     def final(self) -> bool:
-        return self.status != JOB_RUNNING
+        return self.status not in (JOB_RUNNING, JOB_UNKNOWN)
+
+    @property
+    def unknown(self) -> bool:
+        """UNKNOWN: transient for a few answers in a row, then a failure (the waiter decides)."""
+        return self.status == JOB_UNKNOWN
 
     @property
     def failed(self) -> bool:
-        return self.status in JOB_FAILED_STATUSES
+        """ERROR, FAILED, or any status the contract does not name: the job did not succeed."""
+        return self.status not in (JOB_RUNNING, JOB_COMPLETED, JOB_UNKNOWN)
 
 
 def _result_part(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -390,7 +435,7 @@ def parse_status(body: Mapping[str, Any]) -> JobStatus:
     status = body.get("status")
     if not isinstance(status, str):
         status = JOB_COMPLETED if _has_result(body) else ("ERROR" if body.get("error") else JOB_RUNNING)
-    status = status.upper()
+    status = status.strip().upper().replace(" ", "_").replace("-", "_")
     error = body.get("error")
     request_id = body.get("request_id")
     return JobStatus(

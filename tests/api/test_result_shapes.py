@@ -35,7 +35,23 @@ def test_status_bodies_tell_running_completed_and_failed_apart():
     failed = parse_status({"status": "ERROR", "error": {"code": 500, "message": "boom", "details": "x"},
                            "request_id": "r"})
     assert failed.failed and failed.error["message"] == "boom" and failed.result is None
-    assert parse_status({"status": "UNKNOWN", "request_id": "r"}).failed
+    unknown = parse_status({"status": "UNKNOWN", "request_id": "r"})
+    assert unknown.unknown and not unknown.final and not unknown.failed  # transient, the waiter counts them
+    for other in ("FAILED", "failed", "CANCELLED", "Error", "something new"):
+        assert parse_status({"status": other, "request_id": "r"}).failed, other
+    assert not parse_status({"status": "in progress", "request_id": "r"}).final
+    assert parse_status({"status": "completed", "result": {"image_url": "u"}}).status == "COMPLETED"
+
+
+def test_dataset_and_model_statuses_compare_whatever_their_case():
+    from bria_pipeline.api.types import Dataset, Model
+
+    assert Dataset.from_json({"id": 1, "status": "Completed"}).completed
+    assert Dataset.from_json({"id": 1, "status": "DRAFT"}).status == "draft"
+    assert Dataset.from_json({"id": 1, "training_version": "MAX"}).training_version == "max"
+    for wire, canonical in (("completed", "Completed"), ("in_progress", "InProgress"), ("IN PROGRESS", "InProgress"),
+                            ("created", "Created"), ("STOPPED", "Stopped"), ("Failed", "Failed")):
+        assert Model.from_json({"id": 1, "status": wire}).status == canonical, wire
 
 
 @pytest.mark.anyio

@@ -112,24 +112,30 @@ def recorder_app(seen: list[tuple[str, dict[str, str]]]) -> Starlette:
         await record(request)
         return RedirectResponse(request.query_params["to"], status_code=302)
 
-    return Starlette(routes=[Route("/status/{rid}", status), Route("/files/{name}", file), Route("/hop", hop)])
+    return Starlette(routes=[Route("/status/{rid}", status), Route("/v2/status/{rid}", status),
+                             Route("/files/{name}", file), Route("/hop", hop)])
 
 
 def _tokens(seen: list[tuple[str, dict[str, str]]]) -> list[str | None]:
     return [headers.get("api_token") for _, headers in seen]
 
 
-async def test_a_status_url_and_result_url_on_a_foreign_host_are_fetched_without_the_token(sandbox_app):
+async def test_a_status_url_on_a_foreign_host_is_polled_at_the_api_roots_status_route():
+    """A stored status_url on another host (a proxy, a changed API URL) is not polled: it would get
+    no token and answer 401. The API root's /v2/status/{id} is asked instead, with the token; a
+    result URL elsewhere is fetched without it."""
     token = "tok-" + secrets.token_hex(8)
+    api_seen: list = []
     foreign: list = []
-    with running(recorder_app(foreign)) as other:
-        async with AsyncBriaClient(SANDBOX_URL, token=token, sandbox=True,
-                                   transport=httpx.ASGITransport(app=sandbox_app)) as client:
+    with running(recorder_app(api_seen)) as api, running(recorder_app(foreign)) as other:
+        async with AsyncBriaClient(api, token=token) as client:
             result = await client.wait_for_job(AsyncJob("r1", f"{other}/status/r1", {}), interval=0.01)
-            assert result.image_url == f"{other}/files/r1.png" and result.seed == 5
-            assert (await client.fetch_bytes(result.image_url)).startswith(b"\x89PNG")
-    assert [path for path, _ in foreign] == ["/status/r1", "/files/r1.png"]
-    assert _tokens(foreign) == [None, None]
+            assert result.image_url == f"{api}/files/r1.png" and result.seed == 5
+            assert (await client.fetch_bytes(f"{other}/files/r1.png")).startswith(b"\x89PNG")
+    assert [path for path, _ in api_seen] == ["/v2/status/r1"]
+    assert _tokens(api_seen) == [token]
+    assert [path for path, _ in foreign] == ["/files/r1.png"]
+    assert _tokens(foreign) == [None]
 
 
 async def test_the_token_goes_to_the_api_host_and_is_dropped_when_a_redirect_leaves_it():
