@@ -54,4 +54,8 @@ class ApplyResult:
         text += f" ({self.requests.get('total', 0)} requests, {self.requests.get('mutating', 0)} mutating, {self.elapsed:.1f} s)."
         if running:
             text += " Training in progress: the next apply picks it up."
+        report = self.generation
+        if report is not None and (report.billed_requests or report.unknown_effect):
+            text += f" Generation: {report.billed_requests} billed request(s)"
+            text += f", {report.unknown_effect} of unknown effect (answer lost)." if report.unknown_effect else "."
         return text

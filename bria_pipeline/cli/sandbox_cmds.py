@@ -69,8 +69,14 @@ def serve_command(ctx: click.Context, host: str, port: int, db: str | None, base
       curl -H 'api_token: any-token' http://127.0.0.1:8000/v1/tailored-gen/projects
       bria-pipeline sandbox serve --latency-ms 200 --error-rate 0.05 --rate-limit 60
     """
-    from bria_pipeline.sandbox import FaultPlan, create_app, serve
+    from bria_pipeline.sandbox import FaultPlan, serve
+    from bria_pipeline.sandbox.server import PortUnavailable, bind
 
+    try:  # before the banner: a busy port fails at once, saying so
+        sock = bind(host, port)
+    except PortUnavailable as exc:
+        raise click.ClickException(f"cannot serve the sandbox: {exc.strerror}") from None
+    port = sock.getsockname()[1]
     faults = FaultPlan(seed=seed, latency_ms=latency_ms, error_rate=error_rate, rate_limit_per_minute=rate_limit,
                        quota=quota, lose_response_rate=lose_response_rate, lose_mode=lose_mode,
                        generation_error_rate=generation_error_rate)
@@ -79,16 +85,13 @@ def serve_command(ctx: click.Context, host: str, port: int, db: str | None, base
     where = db or "memory (gone when stopped; use --db PATH to keep it)"
     diag.info(f"bria-pipeline sandbox on http://{shown}:{port}  (state: {where})")
     diag.info(f"  admin: http://{shown}:{port}/_sandbox/stats   stop: Ctrl+C")
+    options = dict(log_level=log_level, faults=faults, base_url=base_url, training_seconds=training_seconds)
     if not diag.json:
-        serve(host=host, port=port, db=db, log_level=log_level, faults=faults, base_url=base_url,
-              training_seconds=training_seconds)
+        serve(host=host, port=port, db=db, sock=sock, **options)
         return
-    import uvicorn
-
     # uvicorn's own records, one JSON object per line like every other diagnostic
     route_logging(diag, UVICORN_LOGGERS)
-    app = create_app(db, faults=faults, base_url=base_url, training_seconds=training_seconds)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http="h11", lifespan="off", log_config=None)
+    serve(host=host, port=port, db=db, sock=sock, log_config=None, **options)
 
 
 COMMANDS = [sandbox_group]

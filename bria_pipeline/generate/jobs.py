@@ -13,6 +13,14 @@ for nothing twice:
 A re-run finding (3) resumes polling the same request. One finding (1) without (3) cannot know
 whether the server acted: it POSTs again and the record says `paid_again`. A POST whose answer
 is lost (AmbiguousResult) is recorded as such; nothing retries it within the run.
+
+An accepted request id is polled until its final status is known. Only three outcomes let the
+output be requested again: the job ended in ERROR (or FAILED, or UNKNOWN past the allowed
+streak), the status service no longer knows it (404: gone), or its result expired before it was
+downloaded (Bria keeps results 3 days) and the status service has no fresh one. Each is written
+to the record's `previous` list. Anything else that stops a wait (5xx past the retries,
+401/403, timeouts, a lost connection) is an interrupted wait: the output stays pending with its
+request id, and the next apply polls that same request, paying nothing again.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bria_pipeline.api.errors import AmbiguousResult, ApiError, NotFound, WaitTimeout
+from bria_pipeline.api.errors import AmbiguousResult, ApiError, JobFailed, NotFound, WaitTimeout
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
@@ -55,13 +63,29 @@ IMAGE_PARAMETERS = frozenset(
 
 
 class ActionFailed(GenerationError):
-    """One action could not be carried out; `answer_lost` when a POST's outcome is unknown."""
+    """One action could not be carried out; `answer_lost` when a POST's outcome is unknown,
+    `still_running` when a wait timed out, `interrupted` when polling failed: in both of these
+    the request id is kept and the next apply polls it."""
 
     def __init__(self, message: str, *, answer_lost: bool = False, still_running: bool = False,
-                 hint: str | None = None) -> None:
+                 interrupted: bool = False, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.answer_lost = answer_lost
         self.still_running = still_running
+        self.interrupted = interrupted
+
+
+class _Gone(Exception):
+    """The accepted request can no longer give its result: a new request is the only way."""
+
+    def __init__(self, request_id: str | None, ended: str, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.ended = ended  # "gone" (the status service answers 404) or "expired" (result URL dead)
+        self.message = message
+
+
+KEPT_HINT = "The request id is kept: the next apply polls that same request, paying nothing again."
 
 
 @dataclass
@@ -76,7 +100,8 @@ class JobContext:
     wait_timeout: float = 600.0
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
-    posts: int = 0  # billed POSTs sent
+    posts: int = 0  # billed POSTs sent (a POST the client retried after a definite 5xx counts once)
+    accepted: int = 0  # of those, answered with a request id or a result: billed
     paid_again: list[str] = field(default_factory=list)
 
 
@@ -101,7 +126,7 @@ async def _post(ctx: JobContext, call: Any, on_intent: Any, on_lost: Any, on_err
     on_intent()
     ctx.posts += 1
     try:
-        return await call()
+        answer = await call()
     except AmbiguousResult as exc:
         on_lost(_describe(exc))
         raise ActionFailed(
@@ -112,12 +137,22 @@ async def _post(ctx: JobContext, call: Any, on_intent: Any, on_lost: Any, on_err
     except ApiError as exc:
         on_error(_describe(exc))
         raise ActionFailed(_describe(exc)) from None
+    ctx.accepted += 1
+    return answer
+
+
+def _request_id(job: GenerationResult | AsyncJob | str) -> str | None:
+    return job if isinstance(job, str) else job.request_id
 
 
 async def _wait(ctx: JobContext, job: GenerationResult | AsyncJob | str, on_error: Any) -> GenerationResult:
-    """Step 4: poll until completed. A wait that times out leaves the request pending."""
+    """Step 4: poll until the job's final status is known.
+
+    COMPLETED returns; ERROR and its kin record the failure (on_error) and raise; 404 raises
+    _Gone; a timeout or a failed poll leaves the request pending (its id recorded) and raises."""
     if isinstance(job, GenerationResult):
         return job
+    request_id = _request_id(job)
     try:
         return await ctx.client.wait_for_job(
             job, timeout=ctx.wait_timeout, interval=ctx.poll_interval, max_interval=ctx.max_poll_interval
@@ -126,18 +161,63 @@ async def _wait(ctx: JobContext, job: GenerationResult | AsyncJob | str, on_erro
         raise ActionFailed(
             f"still running after {ctx.wait_timeout:.0f} s: {_describe(exc)}",
             still_running=True,
-            hint="The request id is recorded: the next apply resumes waiting on it, paying nothing again.",
+            hint=KEPT_HINT,
         ) from None
-    except NotFound as exc:
-        on_error(f"the request expired or is unknown to the status service: {_describe(exc)}", True)
-        raise ActionFailed(f"request {job if isinstance(job, str) else job.request_id} is unknown to the status service") from None
-    except ApiError as exc:
-        on_error(_describe(exc), False)
+    except JobFailed as exc:
+        on_error(_describe(exc))
         raise ActionFailed(_describe(exc)) from None
+    except NotFound as exc:
+        raise _Gone(request_id, "gone", f"request {request_id} is unknown to the status service (gone): "
+                                        f"{_describe(exc)}") from None
+    except ApiError as exc:
+        raise ActionFailed(
+            f"the wait on request {request_id} was interrupted: {_describe(exc)}",
+            interrupted=True,
+            hint=KEPT_HINT,
+        ) from None
+
+
+async def _download(ctx: JobContext, job: GenerationResult | AsyncJob | str, result: GenerationResult,
+                    kind: str) -> tuple[bytes, str]:
+    """Step 5's fetch. A dead result URL (expired after 3 days, or on a host this run cannot
+    reach) is not the end: the status service, asked at the configured API root, hands out a
+    fresh one; a 404 there means the job is gone."""
+    url = result.video_url if kind == "video" else result.image_url
+    if not url:
+        raise ActionFailed(f"the completed request returned no {kind} URL")
+    try:
+        data = await ctx.client.fetch_bytes(url)
+        return data, check_download(data, kind, url)
+    except (ApiError, GenerationError) as exc:
+        first = _describe(exc)
+    request_id = _request_id(job) or result.request_id
+    if not request_id:
+        raise ActionFailed(f"downloading the {kind} failed: {first}")
+    try:
+        fresh = await ctx.client.get_status(request_id)
+    except NotFound:
+        raise _Gone(request_id, "expired", f"the result of request {request_id} expired before it was downloaded "
+                                           f"({first}) and the status service no longer has it") from None
+    except ApiError as exc:
+        raise ActionFailed(f"downloading the {kind} failed ({first}), and asking for a fresh result failed: "
+                           f"{_describe(exc)}", interrupted=True, hint=KEPT_HINT) from None
+    again = fresh.result.video_url if fresh.result and kind == "video" else fresh.result.image_url if fresh.result else None
+    if not again:
+        raise ActionFailed(f"downloading the {kind} failed ({first}); request {request_id} is {fresh.status} "
+                           "without a fresh result", interrupted=True, hint=KEPT_HINT)
+    try:
+        data = await ctx.client.fetch_bytes(again)
+        return data, check_download(data, kind, again)
+    except (ApiError, GenerationError) as exc:
+        raise ActionFailed(f"downloading the {kind} failed, also from a fresh result URL: {_describe(exc)}",
+                           interrupted=True, hint=KEPT_HINT) from None
 
 
 async def run_output(ctx: JobContext, action: Action) -> str:
-    """An image or video: create (POST, record, poll, download) or wait (poll a recorded job)."""
+    """An image or video: create (POST, record, poll, download) or wait (poll a recorded job).
+
+    A job found gone (404 at the status service, or its result expired) is requested once more in
+    the same run, and its record says so (`previous`, `paid_again`)."""
     payload = action.payload
     key: str = payload["key"]
     kind: str = payload["job"]
@@ -147,53 +227,52 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     if record is None and not fields:
         raise ActionFailed(f"output {key} is not in the manifest any more")
     model = fields.get("model") or (record.model if record else "")
-    sent_structured: str | None = None
 
     def lost(message: str) -> None:
         manifest.record_failed(key, message, answer_lost=True)
 
-    def failed(message: str, answer_lost: bool = False) -> None:
-        manifest.record_failed(key, message, answer_lost=answer_lost)
+    def failed(message: str) -> None:
+        manifest.record_failed(key, message, ended="error")
+
+    async def submit() -> GenerationResult | AsyncJob:
+        model_id = _model_id(ctx, fields.get("model_id") or (record.model_id if record else None), model)
+        fields["model_id"] = model_id
+        if kind == "video":
+            call, sent_structured = _video_call(ctx, model_id, fields), None
+        else:
+            sp_hash = payload.get("structured_prompt_hash") or fields.get("structured_prompt_hash")
+            call, sent_structured = _image_call(ctx, model_id, fields, sp_hash)
+        if sent_structured is not None:
+            fields["structured_prompt"] = sent_structured
+        current = manifest.get(key)
+        was_unanswered = current is not None and current.attempts > 0 and current.may_pay_again
+        answer = await _post(ctx, call, lambda: manifest.record_pending(key, None, **fields), lost, failed)
+        if was_unanswered:
+            ctx.paid_again.append(action.address)
+        if isinstance(answer, AsyncJob):
+            manifest.record_pending(key, answer.request_id)
+        else:
+            manifest.record_accepted(key)
+        return answer
 
     if action.kind == "wait":
         job: GenerationResult | AsyncJob | str = payload["request_id"]
         outcome = "resumed"
     else:
-        model_id = _model_id(ctx, fields.get("model_id"), model)
-        fields["model_id"] = model_id
-        if kind == "video":
-            call, sent_structured = _video_call(ctx, model_id, fields), None
-        else:
-            call, sent_structured = _image_call(ctx, model_id, fields, payload.get("structured_prompt_hash"))
-        if sent_structured is not None:
-            fields["structured_prompt"] = sent_structured
-        was_unanswered = record is not None and record.attempts > 0 and record.unanswered
-        answer = await _post(
-            ctx,
-            call,
-            lambda: manifest.record_pending(key, None, **fields),
-            lost,
-            lambda message: failed(message),
-        )
-        if was_unanswered:
-            ctx.paid_again.append(action.address)
-        if isinstance(answer, AsyncJob):
-            manifest.record_pending(key, answer.request_id)
-        job = answer
+        job = await submit()
         outcome = "generated"
 
-    result = await _wait(ctx, job, failed)
-    url = result.video_url if kind == "video" else result.image_url
-    if not url:
-        failed(f"the completed request returned no {kind} URL")
-        raise ActionFailed(f"the completed request returned no {kind} URL")
-    try:
-        data = await ctx.client.fetch_bytes(url)
-        ext = check_download(data, kind, url)
-    except (ApiError, GenerationError) as exc:
-        # The job is paid and done; its result may still be downloadable: keep it pending.
-        raise ActionFailed(f"downloading the {kind} failed: {_describe(exc)}",
-                           hint="The request id is kept: the next apply downloads it again without paying.") from None
+    for round_ in (1, 2):
+        try:
+            result = await _wait(ctx, job, failed)
+            data, ext = await _download(ctx, job, result, kind)
+            break
+        except _Gone as gone:
+            manifest.record_gone(key, gone.request_id, gone.ended, gone.message)
+            if round_ == 2 or not fields:
+                raise ActionFailed(gone.message, hint="The next apply requests it again (paid once more).") from None
+            job = await submit()  # the result is lost for good: paid once more, and recorded
+            outcome = "generated"
     record = manifest.get(key)
     assert record is not None
     name = fields.get("name") or record.name
@@ -204,7 +283,7 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     placed = await asyncio.to_thread(place, ctx.output_dir, name, ext, data)
     if kind == "image":  # the gallery's thumbnail, made while other jobs wait on the network
         await asyncio.to_thread(cached_thumbnail, ctx.output_dir, inside(ctx.output_dir, placed.file), placed.sha256)
-    request_id = job if isinstance(job, str) else result.request_id or getattr(job, "request_id", None)
+    request_id = _request_id(job) or result.request_id
     done_fields: dict[str, Any] = {"request_id": request_id or record.request_id}
     if kind == "image" and record.structured_prompt is None and result.structured_prompt:
         done_fields["structured_prompt"] = result.structured_prompt
@@ -297,15 +376,24 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
         record.mark_failed(message, True)
         manifest.put_structured_prompt(record)
 
-    def failed(message: str, answer_lost: bool = False) -> None:
-        record.mark_failed(message, answer_lost)
+    def failed(message: str) -> None:
+        record.mark_failed(message, False, "error")
         manifest.put_structured_prompt(record)
 
     def intent() -> None:
-        if record.attempts and record.unanswered:
+        if record.may_pay_again:
             ctx.paid_again.append(action.address)
         record.mark_pending(None)
         manifest.put_structured_prompt(record)
+
+    async def waited(job: GenerationResult | AsyncJob | str) -> str:
+        try:
+            return _text(await _wait(ctx, job, failed))
+        except _Gone as gone:
+            record.request_id = record.request_id or gone.request_id
+            record.mark_failed(gone.message, False, gone.ended)
+            manifest.put_structured_prompt(record)
+            raise ActionFailed(gone.message, hint="The next apply requests it again (paid once more).") from None
 
     async def step(stage: str, **body: Any) -> str:
         record.stage = stage  # type: ignore[assignment]
@@ -314,15 +402,17 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
             lambda: ctx.client.generate_structured_prompt(model_id, seed=p.get("seed"), sync=False, **body),
             intent,
             lost,
-            lambda message: failed(message),
+            failed,
         )
         if isinstance(answer, AsyncJob):
             record.mark_pending(answer.request_id)
             manifest.put_structured_prompt(record)
-        return _text(await _wait(ctx, answer, failed))
+        else:
+            record.billed += 1
+        return await waited(answer)
 
     if action.kind == "wait" and record.request_id:
-        text = _text(await _wait(ctx, record.request_id, failed))
+        text = await waited(record.request_id)
         resumed_stage = record.stage
     elif record.stage == "refine" and record.draft:
         text, resumed_stage = record.draft, "generate"  # the first call's text is kept: refine only

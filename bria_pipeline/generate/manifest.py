@@ -22,7 +22,16 @@ A record's lifecycle::
                                  answer never arrived (the server may have done it, and billed)
 
 A new POST over an unanswered one (pending without request_id, or answer_lost) sets `paid_again`:
-that output may have been paid for twice, and the manifest says so.
+that output may have been paid for twice, and the manifest says so. So does a new POST after an
+accepted request whose job or result is gone (404 at the status service, a result expired before
+it was downloaded): that one was paid for, and nothing of it can be had any more.
+
+The money record, per output and structured prompt: `attempts` (POSTs sent), `billed` (POSTs the
+service accepted: it answered with a request id or a result), `unknown_effect` (POSTs whose answer
+was lost after the request left: the service may or may not have made and billed them), and
+`previous` (earlier request ids and how they ended: error, gone, expired). A POST answered with
+an error (a 4xx, or a 500 from the API itself) did nothing and counts in none but `attempts`.
+The top-level `requests` object sums them over the manifest.
 """
 
 from __future__ import annotations
@@ -78,28 +87,50 @@ class _JsonRecord:
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    billed: int
+    unknown_effect: int
+    previous: list[dict[str, Any]]
+
     @property
     def unanswered(self) -> bool:
         """A POST may have reached the server, but its answer was never recorded."""
         return (self.status == "pending" and self.request_id is None) or self.answer_lost
 
+    @property
+    def paid_work_lost(self) -> bool:
+        """The last accepted request's job or result is gone: a new one pays once more."""
+        return self.status == "failed" and bool(self.previous) and self.previous[-1].get("ended") in ("gone", "expired")
+
+    @property
+    def may_pay_again(self) -> bool:
+        """A new POST now may pay for this output a second time."""
+        return bool(self.attempts) and (self.unanswered or self.paid_work_lost)
+
     def mark_pending(self, request_id: str | None) -> None:
         """`request_id=None`: about to POST (a new attempt); else: the POST's answer named the job."""
         if request_id is None:
-            if self.attempts and self.unanswered:
+            if self.may_pay_again:
                 self.paid_again = True
             self.attempts += 1
             self.answer_lost = False
             self.error = None
             self.created = self.created or now_iso()
+        elif request_id != self.request_id:
+            self.billed += 1
         self.status = "pending"
         self.request_id = request_id
 
-    def mark_failed(self, error: str, answer_lost: bool) -> None:
+    def mark_failed(self, error: str, answer_lost: bool, ended: str | None = None) -> None:
+        """`answer_lost`: the POST's effect is unknown. `ended` ("error", "gone", "expired"): the
+        accepted request ended so; it goes to `previous`."""
+        if ended and self.request_id:
+            self.previous.append({"request_id": self.request_id, "ended": ended, "at": now_iso()})
         self.status = "failed"
         self.error = error
         self.answer_lost = answer_lost
         if answer_lost:
+            self.unknown_effect += 1
+        if answer_lost or ended:
             self.request_id = None
 
 
@@ -137,6 +168,9 @@ class OutputRecord(_JsonRecord):
     retired: bool = False  # no longer in the spec; the file is kept until --prune
     order: int | None = None  # position in the spec's expansion: the gallery follows it
     spec: str | None = None  # the file name of the spec that made it: only that spec's --prune deletes it
+    billed: int = 0  # POSTs the service accepted
+    unknown_effect: int = 0  # POSTs whose answer was lost: made and billed, or not
+    previous: list[dict[str, Any]] = field(default_factory=list)  # earlier requests and how they ended
 
     def belongs_to(self, spec: str, models: Iterable[str]) -> bool:
         """Made by this spec: stamped with its file name, or (made before records were stamped)
@@ -173,6 +207,9 @@ class StructuredPromptRecord(_JsonRecord):
     answer_lost: bool = False
     paid_again: bool = False
     error: str | None = None
+    billed: int = 0
+    unknown_effect: int = 0
+    previous: list[dict[str, Any]] = field(default_factory=list)
 
 
 
@@ -401,11 +438,38 @@ class Manifest:
             self.files[file] = FileState(sha256, st.st_size, st.st_mtime_ns)
         return self.put(record)
 
-    def record_failed(self, key: str, error: str, *, answer_lost: bool = False, **details: Any) -> OutputRecord:
-        """The request or the job failed. `answer_lost`: the POST's outcome is unknown."""
+    def record_failed(self, key: str, error: str, *, answer_lost: bool = False, ended: str | None = None,
+                      **details: Any) -> OutputRecord:
+        """The request or the job failed. `answer_lost`: the POST's outcome is unknown; `ended`:
+        how the accepted request ended ("error"), kept in `previous`."""
         record = self._record(key, details)
-        record.mark_failed(error, answer_lost)
+        record.mark_failed(error, answer_lost, ended)
         return self.put(record)
+
+    def record_gone(self, key: str, request_id: str | None, ended: str, error: str) -> OutputRecord:
+        """The accepted request's job ("gone") or result ("expired") can no longer be had: the
+        next POST for this output pays once more, and says so."""
+        record = self._record(key, {})
+        if request_id and not record.request_id:
+            record.request_id = request_id
+        record.mark_failed(error, False, ended)
+        return self.put(record)
+
+    def record_accepted(self, key: str) -> OutputRecord:
+        """A synchronous answer: the request was accepted (and billed) without a job to poll."""
+        record = self._record(key, {})
+        record.billed += 1
+        return self.put(record)
+
+    def money(self) -> dict[str, int]:
+        """The money record summed over outputs and structured prompts (the manifest's `requests`)."""
+        records = [*self.outputs.values(), *self.structured_prompts.values()]
+        return {
+            "sent": sum(r.attempts for r in records),
+            "billed": sum(r.billed for r in records),
+            "unknown_effect": sum(r.unknown_effect for r in records),
+            "paid_again": sum(1 for r in records if r.paid_again),
+        }
 
     def update(self, key: str, **details: Any) -> OutputRecord:
         """Change fields of an existing record (a file moved aside, retired)."""
@@ -474,7 +538,7 @@ class Manifest:
             data = sp.to_json()
             del data["inputs_hash"]
             sps[sp.inputs_hash] = data
-        return {"version": FORMAT_VERSION, "outputs": body, "structured_prompts": sps}
+        return {"version": FORMAT_VERSION, "requests": self.money(), "outputs": body, "structured_prompts": sps}
 
     def save(self) -> Path:
         """Write manifest.json atomically, then fold the journal away (nothing to do: no write)."""

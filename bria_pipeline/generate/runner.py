@@ -54,9 +54,16 @@ class RunReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (address, the failed dependency)
     answer_lost: list[str] = field(default_factory=list)  # POSTs whose outcome is unknown
     still_running: list[str] = field(default_factory=list)  # waits that timed out; resumable
-    paid_again: list[str] = field(default_factory=list)  # POSTed again over a lost answer
-    billed_requests: int = 0
+    interrupted: list[str] = field(default_factory=list)  # waits stopped by a failed poll; resumable
+    paid_again: list[str] = field(default_factory=list)  # POSTed again over a lost answer or lost paid work
+    billed_requests: int = 0  # paid requests the service accepted (a request id or a result came back)
+    sent_requests: int = 0  # paid requests sent; those neither billed nor unknown were refused
     elapsed: float = 0.0
+
+    @property
+    def unknown_effect(self) -> int:
+        """Paid requests whose answer was lost after they left: made and billed, or not."""
+        return len(self.answer_lost)
 
     @property
     def ok(self) -> bool:
@@ -76,8 +83,14 @@ class RunReport:
                 f"{len(self.still_running)} request(s) still running: their request ids are recorded, "
                 "a re-run resumes waiting on them without paying again."
             )
+        if self.interrupted:
+            notes.append(
+                f"{len(self.interrupted)} wait(s) interrupted by failed status polls: the request ids are kept, "
+                "a re-run polls the same requests and pays nothing again."
+            )
         if self.paid_again:
-            notes.append(f"{len(self.paid_again)} output(s) were requested again after a lost answer.")
+            notes.append(f"{len(self.paid_again)} output(s) were requested again after a lost answer or a "
+                         "result that was gone: they may have been paid twice (paid_again in the manifest).")
         return notes
 
     def summary(self) -> str:
@@ -87,7 +100,10 @@ class RunReport:
                              ("failed", self.failed), ("skipped", self.skipped)):
             if items:
                 parts.append(f"{len(items)} {label}")
-        return f"generation: {', '.join(parts)}; {self.billed_requests} billed request(s) in {self.elapsed:.1f} s"
+        money = f"{self.billed_requests} billed request(s)"
+        if self.unknown_effect:
+            money += f", {self.unknown_effect} of unknown effect (answer lost)"
+        return f"generation: {', '.join(parts)}; {money} in {self.elapsed:.1f} s"
 
 
 def _is_generation_action(action: Action) -> bool:
@@ -168,7 +184,8 @@ async def run_generation(
             if p.get("job") == "summary":
                 manifest.mark_current(p.get("desired", ()), spec=p.get("spec") or "", models=p.get("models"))
     finally:
-        report.billed_requests = ctx.posts
+        report.billed_requests = ctx.accepted
+        report.sent_requests = ctx.posts
         report.paid_again = list(ctx.paid_again)
         report.elapsed = time.monotonic() - started
         manifest.save()
@@ -208,6 +225,8 @@ async def _carry_out(ctx: JobContext, action: Action, report: RunReport) -> bool
             report.answer_lost.append(action.address)
         if exc.still_running:
             report.still_running.append(action.address)
+        if exc.interrupted:
+            report.interrupted.append(action.address)
         return False
     except (GenerationError, OSError) as exc:
         report.failed.append((action.address, exc.describe() if isinstance(exc, GenerationError) else str(exc)))

@@ -2,13 +2,14 @@
 wrapped in the gate every Bria API request passes (stats, api_token, quota, rate limit,
 latency, 5xx, response lost after commit).
 
-    create_app(db=None, *, clock=None, faults=None, base_url=None, training_seconds=3.0) -> Starlette
+    create_app(db=None, *, clock=None, faults=None, base_url=None, training_seconds=3.0, variant=None) -> Starlette
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from bria_pipeline.sandbox.problems import (QUOTA_MESSAGE, RATE_MESSAGE, V1, V2,
 from bria_pipeline.sandbox.routes import (admin, bulk_upload, datasets, files, generation, images, models, projects,
                                           status, structured)
 from bria_pipeline.sandbox.store import BlobStore, Database, org_of
+from bria_pipeline.sandbox.variant import ApiVariant
 
 TG = "/v1/tailored-gen"
 
@@ -85,6 +87,10 @@ ADMIN_ROUTES = [
     Route("/_sandbox/clock/advance", admin.advance_clock, methods=["POST"]),
     Route("/_sandbox/models/{model_id}/fail", admin.fail_model, methods=["POST"]),
     Route("/_sandbox/requests/{request_id}/fail", admin.fail_request, methods=["POST"]),
+    Route("/_sandbox/requests/{request_id}/expire", admin.expire_request, methods=["POST"]),
+    Route("/_sandbox/variant", admin.get_variant, methods=["GET"]),
+    Route("/_sandbox/variant", admin.set_variant, methods=["POST", "PUT"]),
+    Route("/_sandbox/projects/{project_id}/training_version", admin.set_training_version, methods=["POST"]),
     Route("/_sandbox/staging/{name}", files.put_staging, methods=["PUT"]),
     Route("/_sandbox/staging/{name}", files.serve_file, methods=["GET"]),
     Route("/_sandbox/files/{path:path}", files.serve_file, methods=["GET"]),
@@ -127,6 +133,12 @@ class SandboxApp(Starlette):
         verdict = sandbox.gate.admit(org, f"{method} {template}", method, template, sandbox.now())
         if verdict.latency_s:
             await asyncio.sleep(verdict.latency_s)
+        if verdict.error:
+            status = verdict.status or 500
+            problem = ApiProblem(status, f"{HTTPStatus(status).phrase} (emulated by the sandbox fault plan; nothing "
+                                         "was done).")
+            await self._answer(scope, receive, counted_send, problem_body(problem, style), status)
+            return
         if verdict.status == 403:
             body = QUOTA_MESSAGE.format(quota=sandbox.gate.plan.quota)
             await self._answer(scope, receive, counted_send, body, 403)
@@ -135,10 +147,6 @@ class SandboxApp(Starlette):
             problem = ApiProblem(429, RATE_MESSAGE.format(limit=sandbox.gate.plan.rate_limit_per_minute))
             await self._answer(scope, receive, counted_send, problem_body(problem, style), 429,
                                {"Retry-After": str(verdict.retry_after)})
-            return
-        if verdict.status == 500:
-            problem = ApiProblem(500, "Internal server error (emulated by the sandbox fault plan; nothing was done).")
-            await self._answer(scope, receive, counted_send, problem_body(problem, style), 500)
             return
         scope.setdefault("state", {})["org"] = org
         if not verdict.lose_response:
@@ -210,6 +218,7 @@ def create_app(
     faults: FaultPlan | None = None,
     base_url: str | None = None,
     training_seconds: float = 3.0,
+    variant: ApiVariant | None = None,
 ) -> Starlette:
     """Build a sandbox app. `db=None` keeps everything in memory (files in a temporary directory);
     a path persists the database there and files beside it in `<db>.files/`."""
@@ -224,5 +233,6 @@ def create_app(
         gate=FaultGate(faults),
         timings=Timings(training_seconds=training_seconds),
         base_url=base_url,
+        variant=variant,
     )
     return app

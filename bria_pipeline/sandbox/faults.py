@@ -14,9 +14,12 @@ import random
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 LOSE_MODES = ("drop", "502")
+ERROR_STATUSES = (500, 502, 503, 504, 401, 403)
+MAX_LATENCY_MS = 60_000.0
+_S = TypeVar("_S")
 
 
 class FaultPlanError(ValueError):
@@ -27,8 +30,10 @@ class FaultPlanError(ValueError):
 class FaultPlan:
     """What the sandbox does wrong on purpose.
 
-    - latency_ms: added to every API request (real time, not clock time)
-    - error_rate: share of API requests answered 500 before doing anything
+    - latency_ms: added to every API request (real time, not clock time), at most a minute
+    - error_rate: share of API requests answered `error_status` (500) before doing anything;
+      error_routes limits it to some endpoints (as lose_response_routes does), e.g.
+      ["GET /v2/status/{request_id}"] for a status service failing while generations go through
     - rate_limit_per_minute: per token and per endpoint (method + route template); 429 + Retry-After
     - quota: total API requests per token; then 403 "Quota exceeded: ..."
     - lose_response_rate: share of mutating requests (POST/PUT/DELETE) whose response is lost
@@ -47,6 +52,8 @@ class FaultPlan:
     lose_response_routes: list[str] | None = None
     lose_mode: str = "drop"
     generation_error_rate: float = 0.0
+    error_routes: list[str] | None = None
+    error_status: int = 500
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "lose_response_rate", "generation_error_rate"):
@@ -55,33 +62,47 @@ class FaultPlan:
                 raise FaultPlanError(f"{name} must be a number between 0 and 1, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise FaultPlanError(f"seed must be an integer, got {self.seed!r}")
-        if not isinstance(self.latency_ms, (int, float)) or isinstance(self.latency_ms, bool) or self.latency_ms < 0:
-            raise FaultPlanError(f"latency_ms must be a number >= 0, got {self.latency_ms!r}")
+        latency = self.latency_ms
+        if not isinstance(latency, (int, float)) or isinstance(latency, bool) or not 0 <= latency <= MAX_LATENCY_MS:
+            raise FaultPlanError(f"latency_ms must be a number from 0 to {MAX_LATENCY_MS:.0f} (a minute), got {latency!r}")
+        if self.seed < 0 or self.seed >= 2**63:
+            raise FaultPlanError(f"seed must be from 0 to 2**63-1, got {self.seed!r}")
+        if self.error_status not in ERROR_STATUSES or isinstance(self.error_status, bool):
+            raise FaultPlanError(f"error_status must be one of {', '.join(map(str, ERROR_STATUSES))}, "
+                                 f"got {self.error_status!r}")
         for name in ("rate_limit_per_minute", "quota"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise FaultPlanError(f"{name} must be a non-negative integer or null, got {value!r}")
         if self.lose_mode not in LOSE_MODES:
             raise FaultPlanError(f"lose_mode must be one of {', '.join(LOSE_MODES)}, got {self.lose_mode!r}")
-        routes = self.lose_response_routes
-        if routes is not None and (not isinstance(routes, list) or not all(isinstance(r, str) for r in routes)):
-            raise FaultPlanError("lose_response_routes must be a list of strings or null")
+        for name in ("lose_response_routes", "error_routes"):
+            routes = getattr(self, name)
+            if routes is not None and (not isinstance(routes, list) or len(routes) > 100
+                                       or not all(isinstance(r, str) and len(r) <= 300 for r in routes)):
+                raise FaultPlanError(f"{name} must be a list of at most 100 route strings, or null")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Any) -> FaultPlan:
-        if not isinstance(data, dict):
-            raise FaultPlanError("a fault plan is a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise FaultPlanError(f"unknown fault plan field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        try:
-            return cls(**data)
-        except TypeError as exc:  # pragma: no cover - guarded by the field check above
-            raise FaultPlanError(str(exc)) from exc
+        return settings_from_json(cls, data, "a fault plan", FaultPlanError)
+
+
+def settings_from_json(cls: type[_S], data: Any, what: str, error: type[ValueError]) -> _S:
+    """A settings dataclass from a JSON object: unknown fields refused by name, each value checked
+    by the class itself (its __post_init__ raises `error`)."""
+    if not isinstance(data, dict):
+        raise error(f"{what} is a JSON object")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise error(f"unknown field(s) of {what}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except TypeError as exc:  # pragma: no cover - guarded by the field check above
+        raise error(str(exc)) from exc
 
 
 @dataclass
@@ -89,6 +110,7 @@ class Admission:
     """The gate's verdict for one request."""
 
     status: int | None = None  # None: let it through
+    error: bool = False  # an injected error (the status is the plan's error_status)
     retry_after: int | None = None
     lose_response: bool = False
     latency_s: float = 0.0
@@ -147,24 +169,23 @@ class FaultGate:
                 window.append(now)
             if plan.quota is not None:
                 self._counters.quota_used[org] = self._counters.quota_used.get(org, 0) + 1
-            if plan.error_rate and self._errors.random() < plan.error_rate:
-                verdict.status = 500
+            if plan.error_rate and _route_listed(plan.error_routes, method, template) \
+                    and self._errors.random() < plan.error_rate:
+                verdict.status, verdict.error = plan.error_status, True
                 return verdict
-            if method in ("POST", "PUT", "DELETE") and plan.lose_response_rate and self._route_may_lose(plan, method, template):
+            if method in ("POST", "PUT", "DELETE") and plan.lose_response_rate \
+                    and _route_listed(plan.lose_response_routes, method, template):
                 verdict.lose_response = self._losses.random() < plan.lose_response_rate
             return verdict
-
-    @staticmethod
-    def _route_may_lose(plan: FaultPlan, method: str, template: str) -> bool:
-        if plan.lose_response_routes is None:
-            return True
-        for entry in plan.lose_response_routes:
-            entry = entry.strip()
-            if entry == template or entry == f"{method} {template}":
-                return True
-        return False
 
     def generation_fails(self) -> bool:
         with self._lock:
             rate = self._plan.generation_error_rate
             return bool(rate) and self._generations.random() < rate
+
+
+def _route_listed(routes: list[str] | None, method: str, template: str) -> bool:
+    """No list: every route; else the route's template, alone or after its method."""
+    if routes is None:
+        return True
+    return any(entry.strip() in (template, f"{method} {template}") for entry in routes)

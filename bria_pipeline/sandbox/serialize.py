@@ -42,6 +42,7 @@ def dataset_json(row: sqlite3.Row, *, images_count: int | None = None) -> dict[s
         "status": row["status"],
         "captions_update_status": row["captions_update_status"],
         "upload_type": row["upload_type"],
+        "training_version": row["training_version"],
     }
     if images_count is not None:
         data["images_count"] = images_count

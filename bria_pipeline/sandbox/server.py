@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import threading
@@ -20,22 +21,49 @@ from starlette.applications import Starlette
 from bria_pipeline.sandbox.app import create_app
 
 
+class PortUnavailable(OSError):
+    """The address to serve on cannot be bound (in use, not this machine's, not allowed)."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or PortUnavailable saying why and what to do: bound
+    before anything is printed, so a busy port fails at once and clearly."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it every small response waits on Nagle + delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        reason = "is already in use (another sandbox or server listens there)" \
+            if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc.strerror or exc}"
+        raise PortUnavailable(exc.errno or 0, f"{shown}:{port} {reason}; choose another with --port "
+                                              "(--port 0 picks a free one)") from None
+    return sock
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, db: str | os.PathLike | None = None, *,
-          log_level: str = "warning", **app_options: Any) -> None:
-    """Serve a new sandbox app until interrupted (app_options go to create_app)."""
+          log_level: str = "warning", sock: socket.socket | None = None, log_config: Any = uvicorn.config.LOGGING_CONFIG,
+          **app_options: Any) -> None:
+    """Serve a new sandbox app until interrupted (app_options go to create_app). `sock`: an
+    already bound socket (from `bind`); else host:port is bound here (PortUnavailable if busy)."""
     app = create_app(db, **app_options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http="h11", lifespan="off")
+    sock = sock or bind(host, port)
+    config = uvicorn.Config(app, log_level=log_level, http="h11", lifespan="off", log_config=log_config)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
 def running(app: Starlette, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0,
             log_level: str = "warning") -> Iterator[str]:
     """Run `app` under uvicorn in a daemon thread; yields its base URL; stops it on exit."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit it: without it every small response waits on Nagle + delayed ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level=log_level, http="h11", lifespan="off", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     name TEXT NOT NULL, description TEXT, visual_schema TEXT,
     status TEXT NOT NULL DEFAULT 'draft', captions_update_status TEXT NOT NULL DEFAULT 'empty',
     captions_ready_at REAL, upload_type TEXT NOT NULL DEFAULT 'basic',
-    created_at REAL NOT NULL, updated_at REAL NOT NULL
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, training_version TEXT
 );
 CREATE INDEX IF NOT EXISTS datasets_org ON datasets(org);
 CREATE INDEX IF NOT EXISTS datasets_project ON datasets(project_id);
@@ -110,6 +110,9 @@ class Database:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=OFF")
             self._conn.executescript(SCHEMA)
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(datasets)")}
+            if "training_version" not in columns:  # a database written before datasets had one
+                self._conn.execute("ALTER TABLE datasets ADD COLUMN training_version TEXT")
             for table, offset in ID_OFFSETS.items():
                 row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
                 if row is None:

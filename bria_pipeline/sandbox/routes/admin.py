@@ -9,6 +9,11 @@
     POST /_sandbox/clock/advance            {"seconds": n}   (ManualClock only)
     POST /_sandbox/models/{id}/fail         an InProgress training becomes Failed
     POST /_sandbox/requests/{id}/fail       an unfinished generation job will end with status ERROR
+    POST /_sandbox/requests/{id}/expire     its result URLs die now; {"gone": true}: the job is forgotten too (404)
+    GET  /_sandbox/variant                  the current ApiVariant as JSON
+    POST /_sandbox/variant                  replace it (JSON with ApiVariant field names; missing = default)
+    POST /_sandbox/projects/{id}/training_version   {"training_version": "max"}: a legacy project
+                                            (its datasets too), as made before fibo existed
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from bria_pipeline.sandbox.clock import ManualClock, iso
 from bria_pipeline.sandbox.context import Sandbox
 from bria_pipeline.sandbox.faults import FaultPlan, FaultPlanError
 from bria_pipeline.sandbox.routes.generation import EMULATED_FAILURE
+from bria_pipeline.sandbox.serialize import project_json
+from bria_pipeline.sandbox.variant import TRAINING_VERSIONS, ApiVariant, ApiVariantError
 
 
 def _sandbox(request: Request) -> Sandbox:
@@ -145,3 +152,68 @@ def _fail_request(sandbox: Sandbox, request_id: str) -> JSONResponse:
 
 async def fail_request(request: Request) -> Response:
     return await run_in_threadpool(_fail_request, _sandbox(request), request.path_params["request_id"])
+
+
+def _expire_request(sandbox: Sandbox, request_id: str, gone: bool) -> JSONResponse:
+    with sandbox.db.tx() as db:
+        row = db.execute("SELECT result FROM requests WHERE request_id=?", (request_id,)).fetchone()
+        if row is None:
+            return _error(f"request {request_id} not found", 404)
+        if gone:
+            db.execute("DELETE FROM requests WHERE request_id=?", (request_id,))
+    result = json.loads(row["result"]) if row["result"] else {}
+    for key in ("image_url", "video_url"):
+        if isinstance(result.get(key), str):
+            sandbox.kill_urls(result[key])
+    return JSONResponse({"request_id": request_id, "urls": "expired", "job": "gone" if gone else "kept"})
+
+
+async def expire_request(request: Request) -> Response:
+    try:
+        body = await _json(request)
+    except FaultPlanError as exc:
+        return _error(str(exc))
+    gone = body.get("gone", False)
+    if not isinstance(gone, bool):
+        return _error("gone must be true or false")
+    return await run_in_threadpool(_expire_request, _sandbox(request), request.path_params["request_id"], gone)
+
+
+async def get_variant(request: Request) -> Response:
+    return JSONResponse(_sandbox(request).variant.to_json())
+
+
+async def set_variant(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    try:
+        variant = ApiVariant.from_json(await _json(request))
+    except (FaultPlanError, ApiVariantError, TypeError) as exc:
+        return _error(str(exc))
+    sandbox.variant = variant
+    return JSONResponse(variant.to_json())
+
+
+def _set_training_version(sandbox: Sandbox, project_id: int, version: str) -> JSONResponse:
+    with sandbox.db.tx() as db:
+        row = db.execute("SELECT * FROM projects WHERE id=?", (project_id,)).fetchone()
+        if row is None:
+            return _error(f"project {project_id} not found", 404)
+        db.execute("UPDATE projects SET training_version=? WHERE id=?", (version, project_id))
+        db.execute("UPDATE datasets SET training_version=? WHERE project_id=?", (version, project_id))
+        row = db.execute("SELECT * FROM projects WHERE id=?", (project_id,)).fetchone()
+    return JSONResponse(project_json(row))
+
+
+async def set_training_version(request: Request) -> Response:
+    try:
+        project_id = int(request.path_params["project_id"])
+    except ValueError:
+        return _error("project id must be an integer", 404)
+    try:
+        body = await _json(request)
+    except FaultPlanError as exc:
+        return _error(str(exc))
+    version = body.get("training_version")
+    if version not in TRAINING_VERSIONS:
+        return _error(f"training_version must be one of {', '.join(TRAINING_VERSIONS)}, got {version!r}")
+    return await run_in_threadpool(_set_training_version, _sandbox(request), project_id, version)

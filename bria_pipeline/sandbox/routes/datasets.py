@@ -13,9 +13,17 @@ from bria_pipeline.sandbox.descriptions import parse_json_text
 from bria_pipeline.sandbox.fields import Fields, path_int, query_bool
 from bria_pipeline.sandbox.problems import ApiProblem
 from bria_pipeline.sandbox.serialize import dataset_json, image_json, model_json
+from bria_pipeline.sandbox.variant import LEGACY_VERSIONS, TRAINING_VERSIONS
 
 UPLOAD_TYPES = ("basic", "advanced")
 MIN_IMAGES_TO_COMPLETE = 5
+
+
+def training_version_field(call: Call, f: Fields) -> str | None:
+    """The request's training_version, read as the sandbox's variant says (None: not sent)."""
+    if call.sandbox.variant.training_version == "refuse_field" and "training_version" in f.body:
+        raise ApiProblem(422, "Unknown field training_version: extra inputs are not permitted.")
+    return f.enum("training_version", TRAINING_VERSIONS)
 
 
 def create_dataset(call: Call) -> Response:
@@ -23,11 +31,21 @@ def create_dataset(call: Call) -> Response:
     project_id = f.int("project_id", required=True)
     name = f.str("name", required=True, allow_empty=False)
     upload_type = f.enum("upload_type", UPLOAD_TYPES, default="basic")
+    asked = training_version_field(call, f)
+    variant = call.sandbox.variant
     with call.sandbox.db.tx() as db:
-        lookups.project(db, call.org, project_id)
+        project = lookups.project(db, call.org, project_id)
+        locked = project["training_version"]
+        version = asked or ("max" if variant.transitional else locked or "fibo")
+        if variant.transitional and locked is not None and version != locked:
+            raise ApiProblem(400, f"Cannot create a {version} dataset in project {project_id}, which is locked to "
+                                  f"training_version '{locked}'; create a new project for {version} datasets.")
+        if locked is None:
+            db.execute("UPDATE projects SET training_version=? WHERE id=?", (version, project_id))
         cur = db.execute(
-            "INSERT INTO datasets(org, project_id, name, upload_type, created_at, updated_at) VALUES (?,?,?,?,?,?)",
-            (call.org, project_id, name, upload_type, call.now, call.now),
+            "INSERT INTO datasets(org, project_id, name, upload_type, training_version, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (call.org, project_id, name, upload_type, version, call.now, call.now),
         )
         row = lookups.dataset(db, call.org, cur.lastrowid)
     return reply(dataset_json(row), 201)
@@ -102,11 +120,18 @@ def update_dataset(call: Call) -> Response:
     name = f.str("name", allow_empty=False)
     schema_given = "visual_schema" in f.body
     schema = f.str("visual_schema") if schema_given else None
-    status = f.enum("status", ("draft", "completed"))
+    status = f.str("status")
+    if status is not None:  # the real API takes "Completed" (Bria's cookbook sends it) as "completed"
+        if status.strip().lower() not in ("draft", "completed"):
+            f.enum("status", ("draft", "completed"))
+        status = status.strip().lower()
     if schema_given and schema is not None:
         parse_json_text(schema, "visual_schema")
     with call.sandbox.db.tx() as db:
         row = lookups.dataset(db, call.org, dataset_id)
+        if schema_given and schema and call.sandbox.variant.transitional and row["training_version"] in LEGACY_VERSIONS:
+            raise ApiProblem(400, f"Dataset {dataset_id} has training_version '{row['training_version']}': a visual "
+                                  "schema is supported for fibo datasets only.")
         if schema_given and row["status"] == "completed" and schema != row["visual_schema"]:
             raise ApiProblem(409, "Cannot update visual_schema for a completed dataset; clone it as a draft instead.")
         if status == "draft" and row["status"] == "completed":
@@ -168,10 +193,10 @@ def clone_dataset(call: Call) -> Response:
         source = lookups.dataset(db, call.org, dataset_id)
         cur = db.execute(
             "INSERT INTO datasets(org, project_id, name, description, visual_schema, status, captions_update_status,"
-            " upload_type, created_at, updated_at) VALUES (?,?,?,?,?,'draft',?,?,?,?)",
+            " upload_type, training_version, created_at, updated_at) VALUES (?,?,?,?,?,'draft',?,?,?,?,?)",
             (call.org, source["project_id"], name or f"Copy of {source['name']}", description, source["visual_schema"],
              "completed" if source["captions_update_status"] != "empty" else "empty", source["upload_type"],
-             call.now, call.now),
+             source["training_version"], call.now, call.now),
         )
         clone_id = cur.lastrowid
         db.execute(

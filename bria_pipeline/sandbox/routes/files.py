@@ -31,8 +31,10 @@ _BLOB = re.compile(r"^/_sandbox/files/(images|generated|videos)/([0-9a-f]{64})\.
 _THUMB = re.compile(r"^/_sandbox/files/thumbnails/([0-9a-f]{64})\.png$")
 _DATASET = re.compile(r"^/_sandbox/files/datasets/(\d+)-([0-9a-f]{20})(-captions\.json|\.zip)$")
 _MODEL = re.compile(r"^/_sandbox/files/models/(\d+)-([0-9a-f]{20})\.safetensors$")
-_STAGING = re.compile(r"^/_sandbox/staging/([A-Za-z0-9._-]{1,200})$")
-STAGING_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+# a staged name: letters, digits, '.', '_', '-', not starting with a dot (no "..", no hidden file)
+_STAGING = re.compile(r"^/_sandbox/staging/([A-Za-z0-9_-][A-Za-z0-9._-]{0,199})$")
+STAGING_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+MAX_STAGING_BYTES = 8 * 1024**3  # an advanced dataset of 5,000 images fits; more is refused with 413
 
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "avi": "video/x-msvideo", "mp4": "video/mp4",
                "zip": "application/zip", "json": "application/json", "safetensors": "application/octet-stream"}
@@ -109,6 +111,9 @@ def _model_file(sandbox: Sandbox, model_id: int) -> Path | None:
 async def serve_file(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     path = request.url.path
+    if sandbox.url_alive(path, request.query_params) is False:
+        return JSONResponse({"message": "Request has expired: this result URL is no longer valid; ask the status "
+                                        "service for a fresh one (results are kept 3 days)."}, status_code=403)
     found = await run_in_threadpool(local_path, sandbox, path)
     if found is None:
         return JSONResponse({"message": f"No file at {path}"}, status_code=404)
@@ -120,17 +125,30 @@ async def put_staging(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     name = request.path_params["name"]
     if not STAGING_NAME.match(name):
-        return JSONResponse({"message": "staging names use letters, digits, '.', '_' and '-' only"}, status_code=400)
+        return JSONResponse({"message": "a staging name is 1-200 letters, digits, '.', '_' and '-', not starting "
+                                        f"with a dot: {name[:80]!r} is refused"}, status_code=400)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_STAGING_BYTES:
+        return _too_large()
     tmp, handle = sandbox.blobs.open_writer()
     size = 0
     try:
         with handle:
             async for chunk in request.stream():
                 size += len(chunk)
+                if size > MAX_STAGING_BYTES:
+                    break
                 handle.write(chunk)
     except BaseException:
         sandbox.blobs.discard(tmp)
         raise
+    if size > MAX_STAGING_BYTES:
+        sandbox.blobs.discard(tmp)
+        return _too_large()
     sandbox.blobs.commit_staging(tmp, name)
     base = sandbox.base_url or str(request.base_url).rstrip("/")
     return JSONResponse({"name": name, "size": size, "url": f"{base}/_sandbox/staging/{name}"}, status_code=201)
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"message": f"a staged file is at most {MAX_STAGING_BYTES // 1024**3} GiB"}, status_code=413)

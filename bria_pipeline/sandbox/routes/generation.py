@@ -19,6 +19,8 @@ from bria_pipeline.sandbox import descriptions, imaging, moderation, rendering, 
 from bria_pipeline.sandbox.calls import Call, reply
 from bria_pipeline.sandbox.fields import Fields
 from bria_pipeline.sandbox.problems import ApiProblem, new_request_id
+from bria_pipeline.sandbox.routes.status import fresh_result
+from bria_pipeline.sandbox.variant import LEGACY_VERSIONS
 
 EMULATED_FAILURE = {"code": 500, "message": "Internal Server Error",
                     "details": "Emulated generation failure (sandbox fault plan generation_error_rate)."}
@@ -46,8 +48,11 @@ def _tailored_model(call: Call, value: Any, *, missing_status: int) -> tuple[Any
         if row["status"] != "Completed":
             raise ApiProblem(403, f"Tailored model {model_id} is not available for generation: status {row['status']} "
                                   "(generation needs a Completed model).")
-        dataset = db.execute("SELECT visual_schema FROM datasets WHERE id=?", (row["dataset_id"],)).fetchone() \
-            if row["dataset_id"] is not None else None
+        dataset = db.execute("SELECT visual_schema, training_version FROM datasets WHERE id=?",
+                             (row["dataset_id"],)).fetchone() if row["dataset_id"] is not None else None
+    if call.sandbox.variant.transitional and dataset is not None and dataset["training_version"] in LEGACY_VERSIONS:
+        raise ApiProblem(400, f"Tailored model {model_id} was trained with training_version "
+                              f"'{dataset['training_version']}': v2 tailored generation supports fibo models only.")
     return row, (dataset["visual_schema"] if dataset else None)
 
 
@@ -59,6 +64,7 @@ def _derived_seed(material: dict[str, Any]) -> int:
 def _save_job(call: Call, kind: str, model_id: int, result: dict[str, Any], delay: float) -> tuple[str, bool]:
     request_id = new_request_id()
     failed = call.sandbox.gate.generation_fails()
+    call.sandbox.stats.record_billed(kind)
     with call.sandbox.db.tx() as db:
         db.execute(
             "INSERT INTO requests(request_id, org, kind, model_id, status, result, error, created_at, ready_at)"
@@ -76,7 +82,7 @@ def _answer(call: Call, kind: str, model_id: int, result: dict[str, Any], *, syn
         return reply({"request_id": request_id, "status_url": call.url(f"/v2/status/{request_id}")}, 202)
     if failed:
         return reply({"error": EMULATED_FAILURE, "request_id": request_id}, 500)
-    return reply({"result": result, "request_id": request_id})
+    return reply({"result": fresh_result(call.sandbox, result, call.now), "request_id": request_id})
 
 
 def generate_image(call: Call) -> Response:
@@ -163,7 +169,13 @@ def _source_image(call: Call, value: str) -> tuple[bytes, Image.Image]:
 
 def generate_video(call: Call) -> Response:
     f = Fields(call.body)
+    # the contract names it tailored_model_id; Bria's SDK (since "fix video payload") and one
+    # docs page send model_id: either is accepted, and both must agree when both are sent
     model_value = f.body.get("tailored_model_id")
+    other = f.body.get("model_id")
+    if model_value is not None and other is not None and str(model_value) != str(other):
+        raise ApiProblem(400, f"tailored_model_id {model_value!r} and model_id {other!r} name different models.")
+    model_value = model_value if model_value is not None else other
     if model_value is None:
         f.str("tailored_model_id", required=True)
     image_value = f.str("image", required=True, allow_empty=False)

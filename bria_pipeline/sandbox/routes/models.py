@@ -11,6 +11,7 @@ from starlette.responses import Response
 from bria_pipeline.sandbox import lookups
 from bria_pipeline.sandbox.calls import Call, reply
 from bria_pipeline.sandbox.fields import Fields, path_int, query_bool
+from bria_pipeline.sandbox.routes.datasets import training_version_field
 from bria_pipeline.sandbox.problems import STRING, ApiProblem
 from bria_pipeline.sandbox.routes.projects import insert_project, validate_new_project
 from bria_pipeline.sandbox.serialize import checkpoint_json, model_json
@@ -35,8 +36,13 @@ def create_model(call: Call) -> Response:
     dataset_id = f.int("dataset_id", required=True)
     mode = f.enum("training_mode", TRAINING_MODES, default="fully_automated")
     description = f.str("description", default="")
+    asked = training_version_field(call, f)
     with call.sandbox.db.tx() as db:
         dataset = lookups.dataset(db, call.org, dataset_id)
+        have = dataset["training_version"]
+        if call.sandbox.variant.transitional and asked is not None and have is not None and asked != have:
+            raise ApiProblem(400, f"training_version '{asked}' does not match dataset {dataset_id}'s '{have}': a "
+                                  "model trains in its dataset's training version.")
         cur = db.execute(
             "INSERT INTO models(org, project_id, dataset_id, name, description, training_mode, status, created_at,"
             " updated_at) VALUES (?,?,?,?,?,?,'Created',?,?)",
@@ -140,6 +146,7 @@ def start_training(call: Call) -> Response:
             "UPDATE models SET status='InProgress', params=?, started_at=?, duration=?, updated_at=? WHERE id=?",
             (json.dumps(params), call.now, call.sandbox.timings.training_seconds, call.now, model_id),
         )
+        call.sandbox.stats.record_billed("training")
         return _model_reply(db, lookups.model(db, call.org, model_id))
 
 
