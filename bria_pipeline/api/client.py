@@ -59,10 +59,17 @@ TRAINING_VERSION = "fibo"
 TRAINING_VERSION_FIELD = "training_version"
 
 
-def _names_field(exc: ApiError, name: str) -> bool:
-    """Does a 400/422 answer say that `name` is what it refuses?"""
-    text = " ".join(str(part) for part in (exc.bria_message, exc.message, exc.details) if part)
-    return name in text
+# Words an API uses when it does not know a field at all (pydantic's "extra_forbidden", "Extra
+# inputs are not permitted", "unknown field", "unexpected keyword"...), as opposed to a 400 that
+# names the field for another reason ("locked to training_version 'max'").
+_UNKNOWN_FIELD_WORDS = ("extra", "unknown", "unexpected", "not permitted", "not allowed", "unrecognized",
+                        "unrecognised", "not supported", "unsupported", "no longer")
+
+
+def _refuses_field(exc: ApiError, name: str) -> bool:
+    """Does a 400/422 answer say that the API does not take the field `name` at all?"""
+    text = " ".join(str(part) for part in (exc.bria_message, exc.message, exc.details) if part).lower()
+    return name in text and any(word in text for word in _UNKNOWN_FIELD_WORDS)
 
 
 def _clean(**fields: Any) -> dict[str, Any]:
@@ -236,7 +243,7 @@ class AsyncBriaClient:
         try:
             return await self._call(name, json={**body, TRAINING_VERSION_FIELD: training_version})
         except (BadRequest, ModerationError) as exc:
-            if not _names_field(exc, TRAINING_VERSION_FIELD):
+            if not _refuses_field(exc, TRAINING_VERSION_FIELD):
                 raise
             self.training_version_refused = True
             op = BY_NAME[name]

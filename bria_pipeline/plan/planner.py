@@ -18,9 +18,9 @@ from .actions import Action, Change
 from .context import PlanContext
 from .datasets import plan_dataset
 from .document import Plan
-from .errors import PlanError
+from .errors import LegacyTrainingVersion, PlanError
 from .generations import plan_generations
-from .identity import model_base
+from .identity import model_base, owners
 from .models import model_fingerprints, plan_model
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
 
@@ -28,6 +28,7 @@ from .prune import delete_dataset_action, delete_model_action, owned_datasets, o
 def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
     """Compare what the spec asks for with what exists; return the ordered actions to get there."""
     ctx = PlanContext(desired, observed, lock, prune=prune, datasets=observed.datasets, models=observed.models)
+    refuse_legacy(desired, observed)
     _plan_project(ctx)
     for dataset in desired.datasets.values():
         plan_dataset(ctx, dataset)
@@ -96,6 +97,39 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
     if desired.generation is not None and observed.manifest is not None and len(observed.manifest):
         ctx.notes.append(f"generated outputs in {desired.generation.output_dir} are local files and are kept")
     return _finish(ctx, "destroy", ())
+
+
+# --- training version -------------------------------------------------------------------------
+
+LEGACY_TRAINING_VERSIONS = ("max", "light")
+WHY_FIBO = ("visual schemas, structured captions and v2 tailored generation work only with fibo, "
+            "and a fibo dataset cannot be created in a legacy project")
+
+
+def refuse_legacy(desired: Desired, observed: Observed) -> None:
+    """A project or owned dataset made for a legacy training version (max, light; e.g. an old
+    project with the spec's name) is refused before anything is sent: nothing this spec makes can
+    go into it. A project not locked yet (None) or a fibo one is fine."""
+    project = observed.project
+    if project is None:
+        return
+    spec = desired.spec_path
+    if (project.training_version or "").lower() in LEGACY_TRAINING_VERSIONS:
+        raise LegacyTrainingVersion(
+            f"project {project.name!r} (id {project.id}) has training_version {project.training_version!r}, a legacy "
+            f"training version: {WHY_FIBO}; nothing was sent",
+            hint=f"give the spec another project name (project.name in {spec}) so a new fibo project is made, or "
+                 f"adopt a fibo project: bria-pipeline import {spec} project <ID>",
+        )
+    recorded = {r.id: r for r in observed.recorded if r.kind == "dataset"}
+    for _, dataset in owners(observed.datasets, {key: key for key in desired.datasets}, recorded):
+        if (dataset.training_version or "").lower() in LEGACY_TRAINING_VERSIONS:
+            raise LegacyTrainingVersion(
+                f"dataset {dataset.name!r} (id {dataset.id}) in project {project.name!r} has training_version "
+                f"{dataset.training_version!r}, a legacy training version: {WHY_FIBO}; nothing was sent",
+                hint=f"give the spec another project name (project.name in {spec}) so a new fibo project is made, "
+                     f"or delete that dataset in the Console",
+            )
 
 
 # --- project ------------------------------------------------------------------------------------

@@ -88,7 +88,9 @@ class Sandbox:
                  base_url: str | None, variant: ApiVariant | None = None) -> None:
         self.variant = variant or ApiVariant()
         self.unknown_answers: Counter[str] = Counter()  # request_id -> UNKNOWN answers given
-        self.dead_urls: dict[str, float] = {}  # file path -> URLs issued until then are dead
+        self.dead_urls: dict[str, int] = {}  # file path -> URLs issued up to this serial are dead
+        self._url_serial = 0  # counts signed URLs: `issued` in each, so a fresh one differs from a killed one
+        self._serial_lock = threading.Lock()
         self.db = db
         self.blobs = blobs
         self.clock = clock
@@ -108,13 +110,17 @@ class Sandbox:
     def signed_url(self, url: str, expires: float) -> str:
         """A result URL that dies at `expires` (clock seconds), as a pre-signed storage URL does."""
         path = _path_of(url)
-        issued, stamp = repr(self.now()), int(math.ceil(expires))
+        with self._serial_lock:
+            self._url_serial += 1
+            issued = str(self._url_serial)
+        stamp = int(math.ceil(expires))
         signature = self.sign("url", f"{path}:{issued}:{stamp}")
         return f"{url.split('?', 1)[0]}?issued={issued}&expires={stamp}&signature={signature}"
 
     def kill_urls(self, url: str) -> None:
         """Every URL of this file handed out until now is dead (fresh ones signed later live)."""
-        self.dead_urls[_path_of(url)] = self.now()
+        with self._serial_lock:
+            self.dead_urls[_path_of(url)] = self._url_serial
 
     def url_alive(self, path: str, query: Mapping[str, str]) -> bool | None:
         """None for an unsigned URL; else whether it is rightly signed, unexpired and not killed."""
@@ -124,7 +130,7 @@ class Sandbox:
         if not hmac.compare_digest(signature or "", self.sign("url", f"{path}:{issued}:{expires}")):
             return False
         try:
-            born, stamp = float(issued or ""), int(expires or "")
+            born, stamp = int(issued or ""), int(expires or "")
         except ValueError:
             return False
         dead_since = self.dead_urls.get(path)

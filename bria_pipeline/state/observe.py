@@ -86,6 +86,7 @@ async def observe(
         description=project.description,
         ip_name=project.ip_name,
         ip_description=project.ip_description,
+        training_version=project.training_version,
     )
     _resolve_intents(store, project=observed_project, datasets=datasets, models=models)
     _forget_vanished(store, datasets, models)
@@ -299,6 +300,7 @@ def _dataset(dataset: Any) -> ObservedDataset:
         visual_schema=dataset.visual_schema,
         images_count=dataset.images_count,
         images=tuple(_image(i) for i in dataset.images) if dataset.images else None,
+        training_version=getattr(dataset, "training_version", None),
     )
 
 

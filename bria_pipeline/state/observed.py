@@ -32,6 +32,7 @@ class ObservedProject:
     description: str | None = None
     ip_name: str | None = None
     ip_description: str | None = None
+    training_version: str | None = None  # fibo, max (legacy), light; None: not locked yet
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ObservedDataset:
     images_count: int | None = None
     images: tuple[ObservedImage, ...] | None = None  # None: not listed (see the module docstring)
     bulk_status: str | None = None  # advanced datasets: the bulk upload's status when it was read
+    training_version: str | None = None  # fibo, max (legacy), light; None when the API does not say
 
     @property
     def completed(self) -> bool:
