@@ -114,22 +114,26 @@ def refuse_legacy(desired: Desired, observed: Observed) -> None:
     if project is None:
         return
     spec = desired.spec_path
-    if (project.training_version or "").lower() in LEGACY_TRAINING_VERSIONS:
-        raise LegacyTrainingVersion(
-            f"project {project.name!r} (id {project.id}) has training_version {project.training_version!r}, a legacy "
-            f"training version: {WHY_FIBO}; nothing was sent",
-            hint=f"give the spec another project name (project.name in {spec}) so a new fibo project is made, or "
-                 f"adopt a fibo project: bria-pipeline import {spec} project <ID>",
-        )
+    other_name = f"give the spec another project name (project.name in {spec}) so a new fibo project is made"
+    if _legacy(project.training_version):
+        raise _refusal(f"project {project.name!r} (id {project.id})", project.training_version,
+                       f"{other_name}, or adopt a fibo project: bria-pipeline import {spec} project <ID>")
     recorded = {r.id: r for r in observed.recorded if r.kind == "dataset"}
     for _, dataset in owners(observed.datasets, {key: key for key in desired.datasets}, recorded):
-        if (dataset.training_version or "").lower() in LEGACY_TRAINING_VERSIONS:
-            raise LegacyTrainingVersion(
-                f"dataset {dataset.name!r} (id {dataset.id}) in project {project.name!r} has training_version "
-                f"{dataset.training_version!r}, a legacy training version: {WHY_FIBO}; nothing was sent",
-                hint=f"give the spec another project name (project.name in {spec}) so a new fibo project is made, "
-                     f"or delete that dataset in the Console",
-            )
+        if _legacy(dataset.training_version):
+            raise _refusal(f"dataset {dataset.name!r} (id {dataset.id}) in project {project.name!r}",
+                           dataset.training_version, f"{other_name}, or delete that dataset in the Console")
+
+
+def _legacy(version: str | None) -> bool:
+    return (version or "").lower() in LEGACY_TRAINING_VERSIONS
+
+
+def _refusal(what: str, version: str | None, fix: str) -> LegacyTrainingVersion:
+    return LegacyTrainingVersion(
+        f"{what} has training_version {version!r}, a legacy training version: {WHY_FIBO}; nothing was sent",
+        hint=fix,
+    )
 
 
 # --- project ------------------------------------------------------------------------------------
