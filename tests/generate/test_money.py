@@ -8,16 +8,16 @@ answer reached the client: that is what the organisation pays for.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
-from test_runner_sandbox import FAST, models_for, plan_and_run
+from test_runner_sandbox import crash_while_polling, plan_and_run
 
 from bria_pipeline.api import RetryPolicy
 from bria_pipeline.generate.jobs import JobContext, _download
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.planning import changed_actions, plan_generation
-from bria_pipeline.generate.runner import run_generation
+from bria_pipeline.generate.planning import changed_actions
 from bria_pipeline.model import StructuredPromptSpec
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,6 +32,15 @@ async def billed(world) -> int:
     return (await world.stats())["billed"]["total"]
 
 
+async def run_quick(build, gen, model_id, world, **kw):
+    """plan_and_run with a client that gives up on a failing request within milliseconds."""
+    client = world.client(retry=QUICK)
+    try:
+        return await plan_and_run(build, gen, model_id, client=client, **kw)
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize("status", [503, 401, 403])
 def test_a_failing_status_service_interrupts_the_wait_and_the_next_apply_polls_the_same_request(build, fast_world, status):
     gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
@@ -41,11 +50,7 @@ def test_a_failing_status_service_interrupts_the_wait_and_the_next_apply_polls_t
         await fast_world.reset_stats()
         await fast_world.admin("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_routes": [STATUS],
                                                            "error_status": status})
-        client = fast_world.client(retry=QUICK)
-        try:
-            _, report, _ = await plan_and_run(build, gen, model_id, client=client)
-        finally:
-            await client.aclose()
+        _, report, _ = await run_quick(build, gen, model_id, fast_world)
         assert report.interrupted == [report.failed[0][0]] and not report.answer_lost
         assert report.billed_requests == 1 and await billed(fast_world) == 1
         assert "pays nothing again" in " ".join(report.notes)
@@ -75,12 +80,8 @@ def test_a_structured_prompt_whose_status_poll_fails_is_resumed_not_paid_again(b
         model_id = await fast_world.new_trained_model()
         await fast_world.reset_stats()
         await fast_world.admin("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_routes": [STATUS]})
-        client = fast_world.client(retry=QUICK)
         pins: dict[str, str] = {}
-        try:
-            _, report, _ = await plan_and_run(build, gen, model_id, client=client, pins=pins)
-        finally:
-            await client.aclose()
+        _, report, _ = await run_quick(build, gen, model_id, fast_world, pins=pins)
         assert report.interrupted == [f"structured_prompt.{sp_set(gen)}"]
         record = Manifest.load(build.out).structured_prompts[sp.inputs_hash]
         assert record.status == "pending" and record.request_id
@@ -109,11 +110,7 @@ def test_the_money_record_flags_exactly_the_requests_whose_effect_is_unknown(bui
         model_id = await fast_world.new_trained_model()
         await fast_world.reset_stats()
         await fast_world.admin("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_routes": [IMAGE]})
-        client = fast_world.client(retry=QUICK)
-        try:
-            _, report, _ = await plan_and_run(build, gen, model_id, client=client)
-        finally:
-            await client.aclose()
+        _, report, _ = await run_quick(build, gen, model_id, fast_world)
         assert len(report.failed) == 2 and not report.answer_lost and report.unknown_effect == 0
         assert report.billed_requests == 0 and await billed(fast_world) == 0
         assert (await fast_world.stats())["routes"][IMAGE] == 2 * QUICK.max_attempts  # retried: nothing was done
@@ -134,7 +131,6 @@ def test_the_money_record_flags_exactly_the_requests_whose_effect_is_unknown(bui
     manifest = Manifest.load(build.out)
     assert manifest.money() == {"sent": 6, "billed": 2, "unknown_effect": 2, "paid_again": 2}
     assert all(r.paid_again and r.unknown_effect == 1 and r.billed == 1 for r in manifest)
-    import json
     assert json.loads(manifest.path.read_text())["requests"] == manifest.money()
 
 
@@ -166,19 +162,7 @@ def test_a_job_gone_after_three_days_is_generated_again_once_and_the_manifest_sa
     async def scenario():
         model_id = await still_world.new_trained_model()
         await still_world.reset_stats()
-        manifest = Manifest.load(build.out)
-        actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
-        (key,) = [a.payload["key"] for a in changed_actions(actions)]
-        client = still_world.client()
-        run = asyncio.create_task(run_generation(actions, client, manifest, build.out, lock_pins={}, **FAST))
-        for _ in range(2000):  # the request id is recorded, the job still IN_PROGRESS: then the crash
-            if (manifest.get(key) or None) is not None and manifest.get(key).request_id:
-                break
-            await asyncio.sleep(0.005)
-        run.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await run
-        await client.aclose()
+        key = await crash_while_polling(build, gen, model_id, still_world)
         first = Manifest.load(build.out).get(key).request_id
 
         await still_world.advance(3 * 24 * 3600 + 1)  # resumed days later: the job is gone

@@ -167,32 +167,38 @@ def test_a_reverted_prompt_takes_its_kept_file_back_without_a_request(build, fas
     assert sha256_file(build.out / aside.file) == changed.sha256
 
 
+async def crash_while_polling(build, gen, model_id, world) -> str:
+    """Run the one output of `gen` until its request id is recorded and a few polls went by (the
+    job stays IN_PROGRESS: sandbox time stands still), then die: the loop is cancelled mid-wait.
+    Returns the output's key."""
+    manifest = Manifest.load(build.out)
+    actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
+    (key,) = [a.payload["key"] for a in changed_actions(actions)]
+    client = world.client()
+    run = asyncio.create_task(run_generation(actions, client, manifest, build.out, concurrency=1,
+                                             lock_pins={}, **FAST))
+    for _ in range(2000):
+        record = manifest.get(key)
+        if record is not None and record.request_id:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)  # a few polls
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await client.aclose()
+    return key
+
+
 def test_crash_while_polling_resumes_the_same_request_and_pays_once(build, still_world):
     gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
 
     async def scenario():
         model_id = await still_world.new_trained_model()
         await still_world.reset_stats()
-        manifest = Manifest.load(build.out)
-        actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
-        (key,) = [a.payload["key"] for a in changed_actions(actions)]
-        client = still_world.client()
-        run = asyncio.create_task(run_generation(actions, client, manifest, build.out, concurrency=1,
-                                                 lock_pins={}, **FAST))
-        # The job stays IN_PROGRESS (sandbox time stands still): wait until its id is recorded...
-        for _ in range(2000):
-            record = manifest.get(key)
-            if record is not None and record.request_id:
-                break
-            await asyncio.sleep(0.005)
-        recorded = Manifest.load(build.out).get(key)  # ...on disk, not just in memory
+        key = await crash_while_polling(build, gen, model_id, still_world)
+        recorded = Manifest.load(build.out).get(key)  # on disk, not just in memory
         assert recorded.status == "pending" and recorded.request_id
-        await asyncio.sleep(0.05)  # a few polls
-        # ...then the process dies: the loop is cancelled mid-wait.
-        run.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await run
-        await client.aclose()
         assert not any(p.suffix == ".png" for p in build.out.rglob("*.png"))
 
         await still_world.advance(60)
