@@ -24,7 +24,8 @@ from bria_pipeline.sandbox.calls import endpoint
 from bria_pipeline.sandbox.clock import Clock, ScaledClock
 from bria_pipeline.sandbox.context import Sandbox, Timings
 from bria_pipeline.sandbox.faults import FaultGate, FaultPlan
-from bria_pipeline.sandbox.problems import (QUOTA_MESSAGE, RATE_MESSAGE, V1, V2, ApiProblem, problem_body)
+from bria_pipeline.sandbox.problems import (QUOTA_MESSAGE, RATE_MESSAGE, THROTTLE_MESSAGE, V1, V2, ApiProblem,
+                                           problem_body)
 from bria_pipeline.sandbox.routes import (admin, bulk_upload, datasets, files, generation, images, models, projects,
                                           status, structured)
 from bria_pipeline.sandbox.store import BlobStore, Database, org_of
@@ -144,7 +145,8 @@ class SandboxApp(Starlette):
             await self._answer(scope, receive, counted_send, body, 403)
             return
         if verdict.status == 429:
-            problem = ApiProblem(429, RATE_MESSAGE.format(limit=sandbox.gate.plan.rate_limit_per_minute))
+            limit = sandbox.gate.plan.rate_limit_per_minute
+            problem = ApiProblem(429, RATE_MESSAGE.format(limit=limit) if limit is not None else THROTTLE_MESSAGE)
             await self._answer(scope, receive, counted_send, problem_body(problem, style), 429,
                                {"Retry-After": str(verdict.retry_after)})
             return

@@ -41,6 +41,8 @@ class FaultPlan:
       ("POST /v1/tailored-gen/datasets" or just "/v1/tailored-gen/datasets"); lose_mode "drop"
       closes the connection without an answer, "502" answers 502 Bad Gateway
     - generation_error_rate: share of generation jobs that end with status ERROR
+    - throttle_rate: share of API requests answered 429 with `Retry-After: throttle_retry_after`
+      seconds, whatever the rate limit (another process of the organisation using the quota)
     """
 
     seed: int = 0
@@ -54,9 +56,11 @@ class FaultPlan:
     generation_error_rate: float = 0.0
     error_routes: list[str] | None = None
     error_status: int = 500
+    throttle_rate: float = 0.0
+    throttle_retry_after: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "lose_response_rate", "generation_error_rate"):
+        for name in ("error_rate", "lose_response_rate", "generation_error_rate", "throttle_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise FaultPlanError(f"{name} must be a number between 0 and 1, got {value!r}")
@@ -67,6 +71,9 @@ class FaultPlan:
             raise FaultPlanError(f"latency_ms must be a number from 0 to {MAX_LATENCY_MS:.0f} (a minute), got {latency!r}")
         if self.seed < 0 or self.seed >= 2**63:
             raise FaultPlanError(f"seed must be from 0 to 2**63-1, got {self.seed!r}")
+        wait = self.throttle_retry_after
+        if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= 3600:
+            raise FaultPlanError(f"throttle_retry_after must be an integer from 0 to 3600 seconds, got {wait!r}")
         if self.error_status not in ERROR_STATUSES or isinstance(self.error_status, bool):
             raise FaultPlanError(f"error_status must be one of {', '.join(map(str, ERROR_STATUSES))}, "
                                  f"got {self.error_status!r}")
@@ -140,6 +147,7 @@ class FaultGate:
             self._errors = random.Random(f"{plan.seed}:errors")
             self._losses = random.Random(f"{plan.seed}:losses")
             self._generations = random.Random(f"{plan.seed}:generations")
+            self._throttles = random.Random(f"{plan.seed}:throttles")
             self._counters = _Counters()
 
     def reset_usage(self) -> None:
@@ -167,6 +175,9 @@ class FaultGate:
                     verdict.retry_after = max(1, math.ceil(oldest + 60.0 - now))
                     return verdict
                 window.append(now)
+            if plan.throttle_rate and self._throttles.random() < plan.throttle_rate:
+                verdict.status, verdict.retry_after = 429, plan.throttle_retry_after
+                return verdict
             if plan.quota is not None:
                 self._counters.quota_used[org] = self._counters.quota_used.get(org, 0) + 1
             if plan.error_rate and _route_listed(plan.error_routes, method, template) \

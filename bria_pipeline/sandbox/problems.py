@@ -22,6 +22,7 @@ QUOTA_MESSAGE = (
     "(sandbox fault plan). Raise or clear the quota with POST /_sandbox/faults."
 )
 RATE_MESSAGE = "Request limit exceeded: more than {limit} requests per minute to this endpoint (sandbox fault plan)."
+THROTTLE_MESSAGE = "Too many requests: the organisation's request limit is used up for now (sandbox fault plan)."
 
 
 class ApiProblem(Exception):
