@@ -292,7 +292,7 @@ class BulkUploadStatus:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BulkUploadStatus:
         return cls(
-            status=d.get("status"),
+            status=d["status"].strip().lower() if isinstance(d.get("status"), str) else None,
             progress_percentage=_int(d.get("progress_percentage")),
             total_processed=_int(d.get("total_processed")),
             done=_int(d.get("done")),
