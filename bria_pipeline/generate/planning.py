@@ -273,6 +273,9 @@ class _Planner:
             elif record.unanswered:
                 reason = f"{_describe(out)}; {MAY_PAY_AGAIN}"
                 payload["may_pay_again"] = True
+            elif record.paid_work_lost:
+                reason = f"{_describe(out)}; its paid job or result is gone ({_short(record.error, 120)}): generated again, paid once more"
+                payload["may_pay_again"] = True
             elif record.status == "failed":
                 reason = f"the last attempt failed ({_short(record.error, 120)}): trying again; {_describe(out)}"
             elif record.status == "done" and record.file and record.file not in self.manifest.files:

@@ -64,7 +64,8 @@ def _derived_seed(material: dict[str, Any]) -> int:
 def _save_job(call: Call, kind: str, model_id: int, result: dict[str, Any], delay: float) -> tuple[str, bool]:
     request_id = new_request_id()
     failed = call.sandbox.gate.generation_fails()
-    call.sandbox.stats.record_billed(kind)
+    if not failed:  # a job that ends in ERROR is not charged
+        call.sandbox.stats.record_billed(kind)
     with call.sandbox.db.tx() as db:
         db.execute(
             "INSERT INTO requests(request_id, org, kind, model_id, status, result, error, created_at, ready_at)"
