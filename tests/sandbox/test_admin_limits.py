@@ -64,3 +64,18 @@ def test_absurd_fault_and_variant_settings_are_refused_and_the_plan_stays(served
             assert answer.status_code == 400 and answer.json()["message"], bad
         assert http.get("/_sandbox/faults").json()["latency_ms"] == 0
         assert http.get("/_sandbox/variant").json()["training_version"] == "latest"
+
+
+def test_sandbox_serve_on_a_busy_port_fails_at_once_before_its_banner():
+    from click.testing import CliRunner
+
+    from bria_pipeline.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["sandbox", "serve", "--port", str(port)], prog_name="bria-pipeline")
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is already in use" in result.output and "--port" in result.output
+    assert "bria-pipeline sandbox on" not in result.output  # no banner for a server that never ran
