@@ -115,14 +115,18 @@ def refuse_legacy(desired: Desired, observed: Observed) -> None:
         return
     spec = desired.spec_path
     other_name = f"give the spec another project name (project.name in {spec}) so a new fibo project is made"
+    fix = f"{other_name}, or adopt a fibo project: bria-pipeline import {spec} project <ID>"
     if _legacy(project.training_version):
-        raise _refusal(f"project {project.name!r} (id {project.id})", project.training_version,
-                       f"{other_name}, or adopt a fibo project: bria-pipeline import {spec} project <ID>")
+        raise _refusal(f"project {project.name!r} (id {project.id})", project.training_version, fix)
     recorded = {r.id: r for r in observed.recorded if r.kind == "dataset"}
     for _, dataset in owners(observed.datasets, {key: key for key in desired.datasets}, recorded):
         if _legacy(dataset.training_version):
             raise _refusal(f"dataset {dataset.name!r} (id {dataset.id}) in project {project.name!r}",
                            dataset.training_version, f"{other_name}, or delete that dataset in the Console")
+    legacy = [d for d in observed.datasets if _legacy(d.training_version)]
+    if project.training_version is None and legacy:  # not locked by the API, but legacy inside
+        raise _refusal(f"project {project.name!r} (id {project.id}) holds dataset {legacy[0].name!r}, which",
+                       legacy[0].training_version, fix)
 
 
 def _legacy(version: str | None) -> bool:
