@@ -235,7 +235,7 @@ async def run_output(ctx: JobContext, action: Action) -> str:
         manifest.record_failed(key, message, ended="error")
 
     async def submit() -> GenerationResult | AsyncJob:
-        model_id = _model_id(ctx, fields.get("model_id") or (record.model_id if record else None), model)
+        model_id = _model_id(ctx, fields.get("model_id"), model)
         fields["model_id"] = model_id
         if kind == "video":
             call, sent_structured = _video_call(ctx, model_id, fields), None
