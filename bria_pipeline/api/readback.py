@@ -30,6 +30,7 @@ from typing import Any
 from bria_pipeline.api import errors as E
 from bria_pipeline.api.operations import BY_NAME
 from bria_pipeline.api.session import ApiSession, Call
+from bria_pipeline.api.types import model_status
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ async def uploaded_model_by_name(session: ApiSession, call: Call) -> Outcome:
 
 async def training_started(session: ApiSession, call: Call) -> Outcome:
     model = await session.call(BY_NAME["get_model"], call.path_params)
-    status = model.get("status")
+    status = model_status(model.get("status"))  # any case: "created" is Created too
     if status == "Created":
         return Outcome.nothing("the model is still Created: training did not start")
     return Outcome.adopt(model, f"the model's status is {status}: training did start")
@@ -154,7 +155,7 @@ async def training_started(session: ApiSession, call: Call) -> Outcome:
 
 async def training_stopped(session: ApiSession, call: Call) -> Outcome:
     model = await session.call(BY_NAME["get_model"], call.path_params)
-    status = model.get("status")
+    status = model_status(model.get("status"))
     if status in ("Stopping", "Stopped"):
         return Outcome.adopt(model, f"the model's status is {status}: the stop arrived")
     if status == "InProgress":

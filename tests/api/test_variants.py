@@ -201,3 +201,23 @@ async def test_an_expired_result_url_gets_a_fresh_one_from_the_status_service_an
         await client.get_status(job.request_id)
     with pytest.raises(Exception, match="403"):
         await client.fetch_bytes(fresh.result.image_url)
+
+
+@pytest.mark.parametrize("spelled, started", [("created", False), ("Created", False), ("in_progress", True),
+                                              ("COMPLETED", True)])
+async def test_reading_back_a_lost_start_training_reads_the_model_status_in_any_case(spelled, started):
+    """A lost start_training answer is resolved by the model's status: "created" (as uploaded
+    models and some answers spell it) means the paid training did not start, so it may be sent."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from bria_pipeline.api import AsyncBriaClient
+
+    async def model(request):
+        return JSONResponse({"id": 7, "name": "m", "status": spelled})
+
+    api = Starlette(routes=[Route("/v1/tailored-gen/models/{model_id}", model)])
+    async with AsyncBriaClient("http://api.test", token="t", transport=httpx.ASGITransport(app=api)) as client:
+        outcome = await client.read_back("start_training", {"model_id": 7})
+    assert (outcome.found, outcome.absent) == (started, not started)
