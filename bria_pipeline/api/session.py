@@ -63,8 +63,16 @@ class Call:
     params: Mapping[str, Any] | None
 
 
-# The monotonic time by which the call being retried must be over (None: the policy's own bound).
-_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("bria_call_deadline", default=None)
+@dataclass
+class _Budget:
+    """Seconds the call being carried out may still spend waiting on the API: its sends and the
+    backoff between them. Pacing and the pauses a 429 asks for are not counted: they are waiting
+    for a turn, not on an API that does not answer."""
+
+    left: float
+
+
+_CALL_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("bria_call_budget", default=None)
 
 
 class _Ambiguous(Exception):
@@ -182,21 +190,21 @@ class ApiSession:
     ) -> Any:
         """Run `once(attempt)` until it succeeds, a definite error comes, or the policy says stop.
 
-        With `call_timeout` the whole call, retries and pauses included, ends by then: each send's
-        own timeout is cut to the time left, and no retry starts that could not finish in time."""
+        With `call_timeout`, the call (its read-backs included) spends at most that long waiting
+        on the API, sends and backoff together: each send's own timeout is cut to what is left,
+        and no retry starts once it is used up."""
         started = self.clock.monotonic()
-        deadline = None if self.call_timeout is None else started + self.call_timeout
-        outer = _CALL_DEADLINE.get()
-        if outer is not None:
-            deadline = outer if deadline is None else min(deadline, outer)
-        token = _CALL_DEADLINE.set(deadline)
+        if _CALL_BUDGET.get() is not None or self.call_timeout is None:
+            return await self._attempts(op, path, once, call, started)
+        token = _CALL_BUDGET.set(_Budget(self.call_timeout))
         try:
-            return await self._attempts(op, path, once, call, started, deadline)
+            return await self._attempts(op, path, once, call, started)
         finally:
-            _CALL_DEADLINE.reset(token)
+            _CALL_BUDGET.reset(token)
 
     async def _attempts(self, op: Operation, path: str, once: Callable[[int], Awaitable[Any]], call: Call | None,
-                        started: float, deadline: float | None) -> Any:
+                        started: float) -> Any:
+        budget = _CALL_BUDGET.get()
         attempt = 0
         while True:
             attempt += 1
@@ -217,8 +225,10 @@ class ApiSession:
                 raise failure
             if not self.retry.allows(attempt, elapsed, pause):
                 raise failure
-            if deadline is not None and self.clock.monotonic() + pause >= deadline:
-                raise failure
+            if budget is not None and not isinstance(failure, E.RateLimited):
+                if pause >= budget.left:
+                    raise failure
+                budget.left -= pause
             self.stats.retries += 1
             self._emit(ApiEvent("retry", op.name, op.method, path, attempt, failure.status, wait=pause,
                                 message=type(failure).__name__))
@@ -264,14 +274,17 @@ class ApiSession:
             if token:  # paced inside the slot, so the request leaves right at its pace
                 await self.limiter.acquire(f"{op.method} {op.path}")
             t0 = self.clock.monotonic()
+            budget = _CALL_BUDGET.get()
             try:
                 response = await http.request(
                     op.method, url, json=json, params=_query(params), headers=headers,
-                    timeout=self._send_timeout(),
+                    timeout=self._send_timeout(budget),
                 )
                 await response.aread()
             except httpx.HTTPError as exc:
                 elapsed = self.clock.monotonic() - t0
+                if budget is not None:
+                    budget.left -= elapsed
                 if token:
                     self.stats.record(op.name, op.mutating, elapsed, failed=True)
                 text = self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
@@ -281,6 +294,8 @@ class ApiSession:
                     operation=op.name, method=op.method, path=path,
                 ) from exc
         elapsed = self.clock.monotonic() - t0
+        if budget is not None:
+            budget.left -= elapsed
         if token:
             self.stats.record(op.name, op.mutating, elapsed, failed=response.status_code >= 400)
         self._emit(ApiEvent("request", op.name, op.method, path, attempt, response.status_code, elapsed))
@@ -290,15 +305,13 @@ class ApiSession:
             return response
         raise self._error(op, path, response, api=token)
 
-    def _send_timeout(self) -> Any:
-        """The client's timeout, cut to what is left of the call's deadline."""
-        deadline = _CALL_DEADLINE.get()
-        if deadline is None:
+    def _send_timeout(self, budget: _Budget | None) -> Any:
+        """The client's timeout, cut to what is left of the call's budget."""
+        if budget is None:
             return httpx.USE_CLIENT_DEFAULT
-        left = deadline - self.clock.monotonic()
-        if left <= 0:
+        if budget.left <= 0:
             raise httpx.PoolTimeout("the call's time was used up before this request left")
-        return min(self.timeout, left)
+        return min(self.timeout, budget.left)
 
     def _where(self, url: str) -> str:
         origin = Origin.of(self.absolute(url))

@@ -1,0 +1,64 @@
+"""call_timeout (the CLI's apply --timeout) bounds the time one call spends waiting on the API,
+retries and backoff included; waiting for a turn (pacing, a 429's Retry-After) is not counted."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+
+from against_sandbox import make_project
+from bria_pipeline.api import AsyncBriaClient, TransportError
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+async def test_an_api_that_never_answers_fails_the_call_after_call_timeout_not_after_two_minutes():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        async with AsyncBriaClient(url, token="t", call_timeout=1.0) as client:
+            started = time.monotonic()
+            with pytest.raises(TransportError):
+                await client.list_projects()
+            elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert 0.9 <= elapsed < 2.5, elapsed
+    assert len(held) >= 1
+
+
+async def test_pacing_and_retry_after_pauses_do_not_count_against_call_timeout(make_client, admin):
+    # 6 requests a minute: the fourth call waits 30 s (sandbox clock) for its turn
+    client = make_client(rate_limit_per_minute=6, call_timeout=1.0)
+    projects = await asyncio.gather(*(make_project(client, f"p{i}") for i in range(4)))
+    assert len({p.id for p in projects}) == 4
+    assert client.session.limiter.stats.waited_seconds >= 30
+    # half the requests answered 429 with Retry-After: 2
+    await admin.faults(throttle_rate=0.5, throttle_retry_after=2, seed=3)
+    throttled = make_client(call_timeout=1.0)
+    for _ in range(6):
+        await throttled.list_projects()
+    assert throttled.stats.rate_limited >= 1
