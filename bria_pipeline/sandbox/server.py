@@ -83,3 +83,32 @@ def running(app: Starlette, host: str = "127.0.0.1", port: int = 0, *, startup_t
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextlib.contextmanager
+def silent(host: str = "127.0.0.1") -> Iterator[str]:
+    """An API that never answers: a server on a free port that accepts connections and holds them
+    without a byte in reply (a hung gateway). Yields its base URL; closes everything on exit."""
+    listener = bind(host, 0)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, name="bria-silent-api", daemon=True)
+    thread.start()
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{shown}:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()

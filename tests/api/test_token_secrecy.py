@@ -25,7 +25,7 @@ from bria_pipeline.api import (
 )
 from bria_pipeline.sandbox import running
 
-from against_sandbox import SANDBOX_URL, make_dataset_with_images, make_project, png_bytes
+from against_sandbox import make_dataset_with_images, make_project, png_bytes
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

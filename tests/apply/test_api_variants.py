@@ -4,8 +4,6 @@ versions, a field the API no longer knows), in process and served; and an API th
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ from bria_pipeline.api import AsyncBriaClient, TransportError
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.errors import LegacyTrainingVersion
 from bria_pipeline.sandbox import running
+from bria_pipeline.sandbox.server import silent
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -109,38 +108,9 @@ def test_a_legacy_project_with_the_specs_name_is_refused_before_any_mutating_req
     assert stats["mutating"] == 0 and stats["total"] == 6  # list_projects, its datasets and models: plan, then apply
 
 
-@contextmanager
-def silent_api() -> Iterator[str]:
-    """A server on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in held:
-            conn.close()
-        listener.close()
-
-
 def test_apply_timeout_bounds_every_request_with_its_retries_against_an_api_that_never_answers(spec_dir):
     spec_dir.write(models=False)
-    with silent_api() as url:
+    with silent() as url:
         pipeline = Pipeline(spec_dir.spec, api_url=url, token=TOKEN)
         started = time.monotonic()
         with pytest.raises(TransportError):
