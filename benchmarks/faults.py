@@ -38,7 +38,8 @@ def row(label: str, rounds: list[Round], clean_billed: int, seconds: float) -> l
     return [
         label,
         str(len(rounds)),
-        str(sum(r.killed for r in rounds)) if label == "kill" else "-",
+        (f"{sum(r.killed for r in rounds)} ({sum(bool(r.requests_at_kill) for r in rounds)} mid-run)"
+         if label == "kill" else "-"),
         str(sum(r.applies for r in rounds)),
         str(sum(len(r.duplicates) for r in rounds)),
         str(sum(len(r.lost) for r in rounds)),

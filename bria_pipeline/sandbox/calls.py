@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from bria_pipeline.sandbox import timeline
@@ -103,6 +103,8 @@ def endpoint(handler: Callable[[Call], Response], *, style: str = V1, multipart:
             body = await read_body(request, multipart=multipart) if request.method in ("POST", "PUT", "PATCH") else None
         except ApiProblem as problem:
             return problem_response(problem, style)
+        except ClientDisconnect:  # the client went away mid-request (killed): nothing was done
+            return Response(status_code=400)
         call = Call(
             sandbox=sandbox,
             org=request.scope["state"]["org"],

@@ -50,8 +50,9 @@ class QuickPipeline(Pipeline):
 @dataclass
 class Round:
     token: str
-    kill_after: float | None = None  # seconds after the start (kill loop)
+    kill_after: float | None = None  # seconds after the start, or after its first request (kill loop)
     killed: bool = False
+    requests_at_kill: int | None = None  # requests the sandbox had seen from the run when it was killed
     applies: int = 0  # applies it took to converge
     billed: int = 0
     unknown_effect: int = 0
@@ -186,21 +187,30 @@ def fault_round(n: int, template_dir: Path, work: Path, url: str, http: httpx.Cl
     return round_
 
 
+def requests_seen(http: httpx.Client, url: str) -> int:
+    return http.get(f"{url}/_sandbox/stats").json()["total"]
+
+
 def kill_round(n: int, template_dir: Path, work: Path, url: str, http: httpx.Client, clean: Clean, *,
-               rng: random.Random, max_delay: float = 5.0) -> Round:
-    """`bria-pipeline apply` as a process, SIGKILLed after 0.1-max_delay s (drawn by `rng`), then
-    applied again in process until it succeeds, and compared with the clean run."""
+               rng: random.Random, max_delay: float = 5.0, from_first_request: bool = False) -> Round:
+    """`bria-pipeline apply` as a process, SIGKILLed 0.1-max_delay s (drawn by `rng`) after it
+    started, or after its first request reached the sandbox (so the kill lands mid-run, not while
+    Python starts); then applied again in process until it succeeds, and compared with the clean run."""
     round_ = Round(token=f"kill-{n}-{rng.random():.6f}", kill_after=round(rng.uniform(0.1, max_delay), 2))
     spec = copy_spec(template_dir, work / f"kill-{n}")
-    before = billed(http, url)
+    before, seen = billed(http, url), requests_seen(http, url)
     env = {**os.environ, "BRIA_API_TOKEN": round_.token, "NO_COLOR": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "bria_pipeline", "--api-url", url, "apply", str(spec), "--auto-approve"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=spec.parent)
+    deadline = time.monotonic() + 30
+    while from_first_request and proc.poll() is None and requests_seen(http, url) == seen and time.monotonic() < deadline:
+        time.sleep(0.005)
     try:
         proc.wait(timeout=round_.kill_after)
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         round_.killed = True
+        round_.requests_at_kill = requests_seen(http, url) - seen
     proc.wait(timeout=30)
     try:
         round_.applies = apply_until_ok(spec, url, round_.token, 3)
