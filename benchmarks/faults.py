@@ -3,6 +3,7 @@ images) against a served sandbox, each compared with one clean run. Prints one t
 
     python benchmarks/faults.py                         25 fault rounds, 25 kill rounds
     python benchmarks/faults.py --fault-rounds 5 --kill-rounds 5 --seed 3
+    python benchmarks/faults.py --fault-rounds 0 --from-first-request --max-kill-delay 1.5
 
 Fault rounds: 20% of API requests answered 500, 20% of POST/PUT/DELETE carried out with their
 answer lost, 10% answered 429, until an apply succeeds. Kill rounds: `bria-pipeline apply` as a
@@ -57,6 +58,8 @@ def main() -> int:
     parser.add_argument("--kill-rounds", type=int, default=25)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-kill-delay", type=float, default=5.0)
+    parser.add_argument("--from-first-request", action="store_true",
+                        help="draw the kill instant after the run's first request instead of after its start")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bria-faults-") as tmp:
         root = Path(tmp)
@@ -69,8 +72,8 @@ def main() -> int:
             fault_seconds = time.monotonic() - started
             rng = random.Random(args.seed)
             started = time.monotonic()
-            kills = [kill_round(n, base, root, url, http, clean, rng=rng, max_delay=args.max_kill_delay)
-                     for n in range(args.kill_rounds)]
+            kills = [kill_round(n, base, root, url, http, clean, rng=rng, max_delay=args.max_kill_delay,
+                                from_first_request=args.from_first_request) for n in range(args.kill_rounds)]
             kill_seconds = time.monotonic() - started
         app.state.sandbox.close()
     header = ["loop", "rounds", "killed", "applies", "duplicates", "lost", "billed", "beyond clean",
