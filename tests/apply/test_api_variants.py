@@ -13,6 +13,7 @@ import pytest
 from apply_helpers import TOKEN, console, remote_snapshot, sandbox_stats
 
 from bria_pipeline.api import AsyncBriaClient, TransportError
+from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.errors import LegacyTrainingVersion
 from bria_pipeline.sandbox import running
@@ -118,3 +119,25 @@ def test_apply_timeout_bounds_every_request_with_its_retries_against_an_api_that
         elapsed = time.monotonic() - started
         pipeline.close()
     assert elapsed < 4.0, f"gave up after {elapsed:.1f} s instead of about 1.5 s"
+
+
+def test_a_job_reported_failed_ends_the_wait_at_once_and_the_next_apply_makes_it_again(spec_dir, sandbox_app):
+    """Served: jobs end with FAILED (other published material's word), spelled in title case; the
+    wait ends at the first such answer, and only those outputs are requested again."""
+    admin(sandbox_app, "POST", "/_sandbox/variant", {"job_failure_status": "FAILED", "job_status_case": "title"})
+    admin(sandbox_app, "POST", "/_sandbox/faults", {"generation_error_rate": 1.0})
+    spec_dir.write(generate=True)
+    with pipeline_on(sandbox_app, spec_dir.spec, served=True) as pipeline:
+        started = time.monotonic()
+        first = pipeline.apply(auto_approve=True)
+        assert time.monotonic() - started < 30  # not the 10-minute wait timeout
+        failed = [s for s in first.steps if s.status == "failed"]
+        assert len(failed) == 2 and all("status FAILED" in s.message for s in failed)
+        admin(sandbox_app, "POST", "/_sandbox/faults", {})
+        assert pipeline.apply(auto_approve=True).ok
+    stats = sandbox_stats(sandbox_app)
+    assert stats["routes"]["POST /v2/image/generate/tailored"] == 4
+    assert stats["billed"] == {"total": 3, "training": 1, "image": 2}  # failed jobs are not charged
+    records = list(Manifest.load(spec_dir.root / "outputs"))
+    assert len(records) == 2 and all(r.status == "done" and [p["ended"] for p in r.previous] == ["error"] and not r.paid_again
+               for r in records)
