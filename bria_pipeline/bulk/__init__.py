@@ -12,11 +12,11 @@ from .advanced import upload_advanced_dataset
 from .errors import BulkError, BulkUploadError, StagingError, StagingUnavailable, ZipBuildError
 from .staging import FsspecTarget, SandboxStagingTarget, StagingTarget, UrlTemplateTarget, probe_url, target_for
 from .upload import BulkProgress, BulkReport, BulkUploadFailed, FailedImage, bulk_upload_dataset, member_keys
-from .zipbuild import DatasetZip, ZipMember, build_zip, iter_zip, zip_members
+from .zipbuild import DatasetZip, ZipMember, build_zip, zip_members
 
 __all__ = [
     "BulkError", "BulkProgress", "BulkReport", "BulkUploadError", "BulkUploadFailed", "DatasetZip", "FailedImage",
     "FsspecTarget", "SandboxStagingTarget", "StagingError", "StagingTarget", "StagingUnavailable", "UrlTemplateTarget",
-    "ZipBuildError", "ZipMember", "build_zip", "bulk_upload_dataset", "iter_zip", "member_keys", "probe_url",
+    "ZipBuildError", "ZipMember", "build_zip", "bulk_upload_dataset", "member_keys", "probe_url",
     "target_for", "upload_advanced_dataset", "zip_members",
 ]
