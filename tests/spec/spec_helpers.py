@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,15 @@ def png_bytes(width: int = 1024, height: int = 1024, shade: int = 0, fmt: str = 
     img.paste((255 - shade % 256, 10, 10), (0, 0, 8 + shade % 50, 8))
     buf = io.BytesIO()
     img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def photo_jpeg(width: int = 1024, height: int = 1024, seed: int = 0, **save: object) -> bytes:
+    """A photo-like JPEG (noise over a gradient, so the entropy-coded data is dense), distinct per seed."""
+    noise = Image.frombytes("RGB", (width, height), random.Random(seed).randbytes(width * height * 3))
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    buf = io.BytesIO()
+    Image.blend(gradient, noise, 0.25).save(buf, "JPEG", quality=90, **save)
     return buf.getvalue()
 
 

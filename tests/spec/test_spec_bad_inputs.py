@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from spec_helpers import BASE_DATASETS, Project, line_of, png_bytes, run_validate
+from spec_helpers import BASE_DATASETS, Project, line_of, photo_jpeg, png_bytes, run_validate
 
 
 @dataclass
@@ -498,6 +498,24 @@ def _(p: Project) -> Expect:
     p.image("images/07.png", bytes(data))
     spec = p.spec(datasets=datasets_with("      - path: images/*.png #!\n"))
     return Expect(spec, "images/07.png: the image is corrupt or truncated", col=15)
+
+
+@case("jpeg-truncated")
+def _(p: Project) -> Expect:
+    data = photo_jpeg(seed=85)
+    p.image("photos/a.jpg", data[: len(data) * 2 // 3])
+    spec = p.spec(datasets=datasets_with("      - path: images/*.png\n      - path: photos/a.jpg #!\n"))
+    return Expect(spec, "photos/a.jpg: the image is corrupt or truncated (truncated", col=15)
+
+
+@case("jpeg-bad-huffman-table")
+def _(p: Project) -> Expect:
+    data = bytearray(photo_jpeg(seed=86))
+    dht = data.index(b"\xff\xc4") + 4
+    data[dht] = 0x7F  # table class 7 does not exist
+    p.image("photos/a.jpg", bytes(data))
+    spec = p.spec(datasets=datasets_with("      - path: images/*.png\n      - path: photos/a.jpg #!\n"))
+    return Expect(spec, "photos/a.jpg: the image is corrupt or truncated (malformed Huffman table", col=15)
 
 
 @case("duplicate-image-content")
