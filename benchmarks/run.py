@@ -195,9 +195,9 @@ def run_child(sandbox: ServedSandbox, command: str, spec: Path, *extra: str, tim
 
 
 def facts_cache(spec: Path) -> Path:
-    from bria_pipeline.state.store import state_dir_for
+    from bria_pipeline.spec.image_facts import CACHE_FILE, default_cache_dir
 
-    return state_dir_for(spec) / "filefacts.json"
+    return default_cache_dir(spec.resolve().parent) / CACHE_FILE
 
 
 def row_noop(table: Table, work: Path, sandbox: ServedSandbox, basic: int, advanced: int, seeds: int) -> None:

@@ -37,6 +37,7 @@ from .apply.context import ApplyOptions, RemoteIndex, Run
 from .apply.errors import ApplyInterrupted, ApprovalRequired
 from .apply.progress import ProgressCallback
 from .apply.executor import execute
+from .apply.file_check import stale_images
 from .apply.result import ApplyResult
 from .generate.relocate import load_generation_manifest
 from .generate.review import DatasetReview, ReviewImage, write_review_sheet
@@ -44,7 +45,7 @@ from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
 from .plan.context import same_caption
 from .plan.document import Plan, check_fresh
-from .plan.errors import PlanError, PlanFileError
+from .plan.errors import PlanError, PlanFileError, StalePlanError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
 from .state.errors import StateError
@@ -317,6 +318,13 @@ class Pipeline:
                     plan = self._as_given(plan_destroy(desired, observed, lock))
                 else:
                     plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+                stale = await asyncio.to_thread(stale_images, desired, plan) if operation == "apply" else []
+                if stale:  # the file-facts cache disagreed with the files: they win, before any request
+                    if saved is not None:
+                        raise StalePlanError(f"the saved plan is stale: {_listed(stale)} not what the plan was made from",
+                                             hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN")
+                    desired = self.validate()
+                    plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
                 self._refuse_what_cannot_run(plan, client)
                 decision = on_plan(plan) if on_plan is not None else None
                 if decision is False:
@@ -339,6 +347,9 @@ class Pipeline:
                 except asyncio.CancelledError:
                     store.end_apply("interrupted")
                     raise
+                if stale:
+                    result.notes.append(f"{_listed(stale)} hashed again: the file-facts cache disagreed with the "
+                                        "file, and the file was used")
                 self.last_requests = client.stats.as_dict()
                 result.requests = self.last_requests  # observing included
             status = "ok" if result.ok else "failed"
@@ -572,6 +583,10 @@ def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock
         or dataset.visual_schema.text
     return DatasetReview(dataset.key, tuple(images), remote_name=remote.name if remote is not None else dataset.remote_name,
                          status=remote.status if remote is not None else "not created yet", visual_schema=schema)
+
+
+def _listed(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def load_plan_file(path: str | Path) -> Plan:

@@ -114,7 +114,7 @@ def _echo_problem(problem: SpecProblem, color: bool) -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: one line per problem (file:line:col: path: message); json: a document for tools.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
-              help="Where the image facts cache lives (default: .bria/ beside each spec).")
+              help="Where the image facts cache lives (default: the user cache directory, e.g. ~/.cache/bria-pipeline).")
 @click.pass_context
 def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, output_format: str,
              cache_dir: Path | None) -> None:

@@ -1,10 +1,13 @@
 """What a local image file is: content hash, format by content, size in pixels, soundness.
 
-Reading and decoding 5,000 images takes a while, so facts are cached in
-``<cache_dir>/filefacts.json`` keyed by (absolute path, size, mtime_ns): a second validation
-stats each file and reads none that did not change. Files not in the cache are read
-concurrently (hashing and decoding release the GIL). The cache is a convenience, never the
-authority: delete it and the next run rebuilds it.
+Reading 5,000 images takes a while, so facts are cached in the user's cache directory (see
+`default_cache_dir`: never in the repository the spec lives in), one file per spec directory,
+keyed by absolute path and checked against the file's size, mtime_ns, inode and ctime_ns: a
+second validation stats each file and reads none that did not change. A file rewritten with its
+old size and modification time (``cp -p``, ``rsync -t``, tools that keep the date) has a new
+ctime or inode, so it is read again. Files not in the cache are read concurrently (hashing and
+the stream checks release the GIL). The cache is a convenience, never the authority: delete it
+and the next run rebuilds it; `recheck_hashes` reads files again where a run must be sure.
 """
 
 from __future__ import annotations
@@ -13,20 +16,23 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, Iterable
 
 from ..atomic import write_atomic
 from .jpeg_stream import jpeg_problem
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 CACHE_FILE = "filefacts.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry inode and ctime_ns
+CACHE_DIR_ENV = "BRIA_PIPELINE_CACHE_DIR"  # overrides where the caches go (default: the platform's user cache dir)
 MAX_IMAGE_BYTES = 12 * 1024 * 1024  # the largest training image accepted (12 MB)
 MAX_PIXELS = 64_000_000  # larger images are refused before decoding (decompression bombs)
 ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WEBP"}
@@ -43,6 +49,8 @@ class ImageFacts:
     width: int | None = None
     height: int | None = None
     problem: str | None = None  # "too-big", "not-an-image", "corrupt: ...", "too-many-pixels", "unreadable: ..."
+    inode: int = 0  # with ctime_ns, tells a rewritten file that kept its size and mtime
+    ctime_ns: int = 0
 
 
 @dataclass
@@ -57,18 +65,20 @@ class CacheStats:
 
 def inspect_file(path: Path) -> ImageFacts:
     """Read one file: hash it and check its whole stream, without trusting its extension."""
+    from PIL import Image, UnidentifiedImageError  # here: a warm cache never needs Pillow
     try:
         st = path.stat()
     except OSError as exc:
         return ImageFacts(0, 0, problem=f"unreadable: {exc.strerror or exc}")
+    stamp = dict(inode=st.st_ino, ctime_ns=st.st_ctime_ns)
     if st.st_size > MAX_IMAGE_BYTES:
-        return ImageFacts(st.st_size, st.st_mtime_ns, problem="too-big")
+        return ImageFacts(st.st_size, st.st_mtime_ns, problem="too-big", **stamp)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return ImageFacts(st.st_size, st.st_mtime_ns, problem=f"unreadable: {exc.strerror or exc}")
+        return ImageFacts(st.st_size, st.st_mtime_ns, problem=f"unreadable: {exc.strerror or exc}", **stamp)
     digest = hashlib.sha256(data).hexdigest()
-    base = dict(size=len(data), mtime_ns=st.st_mtime_ns, sha256=digest)
+    base = dict(size=len(data), mtime_ns=st.st_mtime_ns, sha256=digest, **stamp)
     fmt = None
     try:
         with warnings.catch_warnings():
@@ -91,7 +101,7 @@ class DamagedImage(Exception):
     """The stream of an image is truncated or malformed."""
 
 
-def _check_stream(img: Image.Image, data: bytes) -> None:
+def _check_stream(img: "Image.Image", data: bytes) -> None:
     """Read the whole stream, as cheaply as the format allows; raise if it is not whole.
 
     JPEG: a walk over the markers to EOI (jpeg_stream; about 25x cheaper than decoding a photo).
@@ -108,31 +118,58 @@ def _check_stream(img: Image.Image, data: bytes) -> None:
         img.load()
 
 
+def user_cache_root() -> Path:
+    """Where bria-pipeline keeps caches for this user: $BRIA_PIPELINE_CACHE_DIR, else the platform's
+    cache directory ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS,
+    %LOCALAPPDATA% on Windows) / bria-pipeline."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "bria-pipeline" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "bria-pipeline"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "bria-pipeline"
+
+
+def default_cache_dir(spec_dir: Path) -> Path:
+    """The file-facts cache of the specs in `spec_dir`: one directory per spec directory, named by
+    a hash of its absolute path, so repositories and checkouts never share (or fight over) a file."""
+    where = os.path.abspath(spec_dir)
+    return user_cache_root() / "filefacts" / hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
 @dataclass
 class FileFactsCache:
-    """The on-disk cache of `ImageFacts`, keyed by absolute path and checked by size and mtime_ns."""
+    """The on-disk cache of `ImageFacts`, keyed by absolute path and checked by size, mtime_ns,
+    inode and ctime_ns."""
 
     path: Path | None
     entries: dict[str, ImageFacts] = field(default_factory=dict)
     dirty: bool = False
+    about: str | None = None  # the spec directory, written into the file for people who look
 
     @classmethod
-    def open(cls, cache_dir: Path | None) -> "FileFactsCache":
+    def open(cls, cache_dir: Path | None, about: str | None = None) -> "FileFactsCache":
         if cache_dir is None:
             return cls(None)
         path = Path(cache_dir) / CACHE_FILE
-        cache = cls(path)
+        cache = cls(path, about=about)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             if raw.get("version") == CACHE_VERSION:
                 cache.entries = {k: ImageFacts(**v) for k, v in raw.get("files", {}).items()}
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, AttributeError):
             pass  # missing or unreadable: start empty, it is only a cache
         return cache
 
-    def get(self, path: Path, size: int, mtime_ns: int) -> ImageFacts | None:
+    def get(self, path: Path, st: os.stat_result) -> ImageFacts | None:
         facts = self.entries.get(str(path))
-        if facts and facts.size == size and facts.mtime_ns == mtime_ns:
+        if facts and (facts.size, facts.mtime_ns, facts.inode, facts.ctime_ns) == (
+            st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+        ):
             return facts
         return None
 
@@ -143,11 +180,16 @@ class FileFactsCache:
         self.entries[str(path)] = facts
         self.dirty = True
 
+    def forget(self, path: Path) -> None:
+        if self.entries.pop(str(path), None) is not None:
+            self.dirty = True
+
     def save(self) -> None:
         """Atomic write (temp file, fsync, rename); a cache that cannot be written is skipped."""
         if self.path is None or not self.dirty:
             return
-        payload = {"version": CACHE_VERSION, "files": {k: asdict(v) for k, v in sorted(self.entries.items())}}
+        payload = {"version": CACHE_VERSION, "spec_dir": self.about,
+                   "files": {k: asdict(v) for k, v in sorted(self.entries.items())}}
         try:
             write_atomic(self.path, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
             self.dirty = False
@@ -155,17 +197,43 @@ class FileFactsCache:
             pass
 
 
+def recheck_hashes(files: Iterable[tuple[Path, str]], cache_dir: Path | None) -> list[Path]:
+    """Hash each (path, expected sha256) again, from the file, never the cache.
+
+    Returns the paths whose content is not what was expected (or that cannot be read), and
+    drops their cached facts so the next validation reads them afresh.
+    """
+    wrong: list[Path] = []
+    for path, expected in files:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            actual: str | None = digest.hexdigest()
+        except OSError:
+            actual = None
+        if actual != expected:
+            wrong.append(path)
+    if wrong:
+        cache = FileFactsCache.open(cache_dir)
+        for path in wrong:
+            cache.forget(path)
+        cache.save()
+    return wrong
+
+
 def default_workers() -> int:
     return max(2, min(16, (os.cpu_count() or 2) * 2))
 
 
 def inspect_images(
-    paths: Iterable[Path], cache_dir: Path | None, *, workers: int | None = None
+    paths: Iterable[Path], cache_dir: Path | None, *, workers: int | None = None, about: str | None = None
 ) -> tuple[dict[Path, ImageFacts], CacheStats]:
     """Facts for every path (resolved, absolute), from the cache where the file is unchanged."""
     started = time.perf_counter()
     stats = CacheStats()
-    cache = FileFactsCache.open(cache_dir)
+    cache = FileFactsCache.open(cache_dir, about=about)
     facts: dict[Path, ImageFacts] = {}
     todo: list[Path] = []
     for path in dict.fromkeys(paths):
@@ -174,7 +242,7 @@ def inspect_images(
         except OSError as exc:
             facts[path] = ImageFacts(0, 0, problem=f"unreadable: {exc.strerror or exc}")
             continue
-        hit = cache.get(path, st.st_size, st.st_mtime_ns)
+        hit = cache.get(path, st)
         if hit is not None:
             facts[path] = hit
             stats.hits += 1

@@ -107,7 +107,7 @@ class ImagePreflight:
 
     # -- inspecting ---------------------------------------------------------------------------
     def inspect(self, cache_dir: Path | None) -> None:
-        self.facts, self.stats = inspect_images(self.files, cache_dir)
+        self.facts, self.stats = inspect_images(self.files, cache_dir, about=str(self.ctx.spec_dir))
 
     # -- checking -----------------------------------------------------------------------------
     def _check_file(self, image: PendingImage, facts: ImageFacts) -> bool:

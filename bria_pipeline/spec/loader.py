@@ -21,7 +21,7 @@ from bria_pipeline.model import Desired, digest
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.dataset_builder import DatasetSection
 from bria_pipeline.spec.generation_builder import GenerationSection, deferred_path
-from bria_pipeline.spec.image_facts import CacheStats
+from bria_pipeline.spec.image_facts import CacheStats, default_cache_dir
 from bria_pipeline.spec.image_preflight import ImagePreflight
 from bria_pipeline.spec.model_builder import ModelSection
 from bria_pipeline.spec.problems import SpecErrors, SpecProblem, sort_problems
@@ -32,7 +32,7 @@ from bria_pipeline.spec.variables import (NAME, RESERVED, check_names, effective
                                           unknown_cli_vars)
 from bria_pipeline.spec.yaml_source import read_document
 
-STATE_DIR = ".bria"  # beside the spec; the file-facts cache lives here unless cache_dir is given
+STATE_DIR = ".bria"  # beside the spec (state); the file-facts cache is in the user's cache directory
 
 
 @dataclass
@@ -107,7 +107,7 @@ def check_spec(
     preflight = ImagePreflight(ctx)
     datasets_section = DatasetSection(ctx, preflight)
     datasets_section.prepare()
-    preflight.inspect(Path(cache_dir) if cache_dir is not None else spec_dir / STATE_DIR)
+    preflight.inspect(Path(cache_dir) if cache_dir is not None else default_cache_dir(spec_dir))
     project = build_project(ctx)
     datasets = datasets_section.build()
     models = ModelSection(ctx).build()

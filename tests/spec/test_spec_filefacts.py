@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bria_pipeline.spec import check_spec
-from bria_pipeline.spec.image_facts import CACHE_FILE, inspect_images
+from bria_pipeline.spec.image_facts import CACHE_DIR_ENV, CACHE_FILE, default_cache_dir, inspect_images, recheck_hashes, user_cache_root
 from spec_helpers import Project, png_bytes
 
 
@@ -18,8 +18,8 @@ def test_second_validation_answers_every_image_from_the_cache(project: Project) 
     assert cold.preflight.bytes_read == sum(len(b) for b in project.images[:6])
     warm = check_spec(spec)
     assert warm.ok and warm.preflight.hits == 6 and warm.preflight.misses == 0 and warm.preflight.bytes_read == 0
-    cache = json.loads((project.root / ".bria" / CACHE_FILE).read_text())
-    assert len(cache["files"]) == 6
+    cache = json.loads((default_cache_dir(project.root) / CACHE_FILE).read_text())
+    assert len(cache["files"]) == 6 and cache["spec_dir"] == str(project.root.resolve())
     assert warm.desired.datasets == cold.desired.datasets
 
 
@@ -70,3 +70,51 @@ def test_an_unwritable_cache_directory_does_not_fail_validation(project: Project
     blocker.write_text("x")
     check = check_spec(project.spec(), cache_dir=blocker / "cache")
     assert check.ok and check.preflight.misses == 6
+
+
+def test_validation_writes_nothing_beside_the_spec(project: Project) -> None:
+    spec = project.spec()
+    before = sorted(p.relative_to(project.root) for p in project.root.rglob("*"))
+    assert check_spec(spec).ok and check_spec(spec).preflight.hits == 6
+    assert sorted(p.relative_to(project.root) for p in project.root.rglob("*")) == before
+
+
+def test_the_cache_lives_in_the_user_cache_directory_one_per_spec_directory(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(CACHE_DIR_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert user_cache_root() == tmp_path / "xdg" / "bria-pipeline"
+    one, two = default_cache_dir(tmp_path / "repo-a"), default_cache_dir(tmp_path / "repo-b")
+    assert one != two and one.parent == two.parent == tmp_path / "xdg" / "bria-pipeline" / "filefacts"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "mine"))
+    assert default_cache_dir(tmp_path / "repo-a").parent == tmp_path / "mine" / "filefacts"
+
+
+def test_a_file_rewritten_with_its_old_size_and_mtime_is_read_again(project: Project) -> None:
+    spec = project.spec()
+    first = check_spec(spec)
+    path = project.root / "images" / "04.png"
+    stat = path.stat()
+    replacement = next(data for shade in range(100, 256) if len(data := png_bytes(shade=shade)) == stat.st_size)
+    path.write_bytes(replacement)  # as `cp -p` or `rsync -t` would leave it: same size and mtime
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = check_spec(spec)
+    assert again.preflight.misses == 1
+    sha = {i.key: i.sha256 for i in again.desired.datasets["main"].images}
+    assert sha["images/04.png"] != {i.key: i.sha256 for i in first.desired.datasets["main"].images}["images/04.png"]
+
+
+def test_recheck_finds_a_poisoned_entry_and_drops_it(project: Project) -> None:
+    spec = project.spec()
+    check_spec(spec)
+    cache_file = default_cache_dir(project.root) / CACHE_FILE
+    raw = json.loads(cache_file.read_text())
+    key = str((project.root / "images" / "02.png").resolve())
+    truth = raw["files"][key]["sha256"]
+    raw["files"][key]["sha256"] = "0" * 64
+    cache_file.write_text(json.dumps(raw))
+    poisoned = {i.key: i for i in check_spec(spec).desired.datasets["main"].images}
+    assert poisoned["images/02.png"].sha256 == "0" * 64  # a cache that matches the file's stat is believed...
+    wrong = recheck_hashes([(i.path, i.sha256) for i in poisoned.values()], default_cache_dir(project.root))
+    assert wrong == [poisoned["images/02.png"].path]  # ...until the file is read where it matters
+    fixed = {i.key: i.sha256 for i in check_spec(spec).desired.datasets["main"].images}
+    assert fixed["images/02.png"] == truth
