@@ -134,9 +134,20 @@ def test_init_without_images_explains_what_to_add_and_refuses_to_overwrite(tmp_p
     assert run_validate(cli, str(target / "spec.yaml")).exit_code == 1  # no images yet: told so
 
 
-def test_pre_commit_hook_runs_validate() -> None:
+def test_pre_commit_hook_validates_specs_and_skips_other_yaml(project: Project, capsys) -> None:
     import yaml
 
+    from bria_pipeline.cli import precommit_hook
+
     (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    assert hook["id"] == "bria-pipeline-validate" and hook["entry"] == "bria-pipeline validate"
+    assert hook["id"] == "bria-pipeline-validate" and hook["entry"] == "python -m bria_pipeline.cli.precommit_hook"
     assert hook["pass_filenames"] is True
+    openapi = project.root / "openapi-spec.yaml"
+    openapi.write_text("openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths: {}\n")
+    spec = project.spec()
+    assert precommit_hook.main([str(openapi)]) == 0
+    assert precommit_hook.main(["--format", "text", str(openapi), str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {openapi}: not a bria-pipeline spec" in out and "OK: " in out
+    spec.write_text(spec.read_text().replace("ip_medium:", "ip_mediun:"))
+    assert precommit_hook.main([str(spec)]) == 1
