@@ -53,7 +53,7 @@ detailed_exitcode_option = click.option(
               help="Save the plan: `apply PLAN` then does exactly this, and refuses it if anything changed.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
-              help="text: Terraform-style; json: per schemas/plan.schema.json (a list for several specs); "
+              help="text: Terraform-style; json: per the schema `bria-pipeline schema --plan` prints (a list for several specs); "
                    "markdown: for a pull-request comment.")
 @detailed_exitcode_option
 @target_option

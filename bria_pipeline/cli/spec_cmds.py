@@ -213,13 +213,21 @@ def init(ctx: click.Context, recipe: str, directory: Path, placeholder_images: b
 
 
 @click.command("schema")
-def schema() -> None:
+@click.option("--plan", "plan_schema", is_flag=True,
+              help="Print the schema of plan documents instead (plan --format json, saved plan files).")
+def schema(plan_schema: bool) -> None:
     """Print the spec's JSON Schema (2020-12), for editors and other tools.
 
     \b
-    Example:
+    Examples:
       bria-pipeline schema > spec.schema.json
+      bria-pipeline schema --plan > plan.schema.json
     """
+    if plan_schema:
+        from importlib import resources
+
+        click.echo(resources.files("bria_pipeline").joinpath("data/plan.schema.json").read_text(encoding="utf-8"), nl=False)
+        return
     click.echo(schema_text(), nl=False)
 
 
