@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from ..api.errors import ApiError
 from ..errors import BriaPipelineError
-from ..generate.gallery import write_gallery
+from ..generate.gallery import gallery_title, write_gallery
 from ..generate.manifest import Manifest
 from ..generate.outputs import ModelRef
 from ..generate.runner import run_generation
@@ -174,7 +174,7 @@ async def _generate(run: Run, plan: Plan, actions: list[Action], outcome: dict[s
         result.steps.append(step)
         run.report(kinds[step.status], step.address, step.message)
     try:
-        write_gallery(generation.output_dir, manifest)
+        write_gallery(generation.output_dir, manifest, title=gallery_title(run.desired.project.name, run.desired.spec_path))
     except (OSError, BriaPipelineError) as exc:
         result.notes.append(f"the gallery could not be written: {exc}")
     result.notes.extend(report.notes)

@@ -9,9 +9,13 @@ Layout, per prompt set (in spec order):
 - a set without variables is a row of cards, one per seed.
 
 Each card links to the full file and opens a <details> block with the prompt, the structured
-prompt and every parameter. Videos get <video> players (the source image as poster). Outputs
-the spec no longer asks for are listed apart. Links are relative, so the folder can be moved or
-zipped whole. Thumbnails are cached under `output_dir/.thumbs/`, named by content hash.
+prompt and every parameter. A video that browsers play (an MP4, WebM or Ogg file, by its
+content) gets a <video> player with the source image as poster and a visible link to the file;
+any other video (the sandbox's MJPEG AVI without PyAV) is never a dead player: its source frame
+is shown, linked to the file, with a note saying why it does not play inline. Outputs the spec
+no longer asks for are listed apart. Cards sit in a grid that follows the window's width. Links
+are relative, so the folder can be moved or zipped whole. Thumbnails are cached under
+`output_dir/.thumbs/`, named by content hash.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from bria_pipeline.generate.thumbnails import cached_thumbnail, sweep_thumbnails
 from bria_pipeline.model import digest, slug
 
 INDEX_FILE = "index.html"
+PLAYABLE = {"mp4": "video/mp4", "webm": "video/webm", "ogg": "video/ogg"}  # container -> the <source> type
 
 
 @dataclass
@@ -40,6 +45,12 @@ class GalleryItem:
     thumb: str | None
     poster: str | None = None
     label: str = ""
+    container: str | None = None  # videos: "mp4", "webm", "ogg", "avi" or None, read from the file's first bytes
+
+    @property
+    def playable(self) -> bool:
+        """A video file browsers play inline (MP4, WebM, Ogg)."""
+        return self.container in PLAYABLE
 
     def __getattr__(self, name: str) -> Any:  # the record's fields, for the template
         return getattr(self.record, name)
@@ -188,15 +199,36 @@ def _set_view(name: str, items: list[GalleryItem]) -> SetView:
     return view
 
 
+def video_container(path: Path) -> str | None:
+    """The container of a video file by its first bytes, whatever its name says."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return None
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    return None
+
+
 def _item(output_dir: Path, record: OutputRecord) -> GalleryItem:
     path = output_dir / record.file if record.file else None
     present = path is not None and path.is_file()
     link = href(record.file) if present and record.file else None
     thumb = None
+    container = None
     if present and record.kind == "image" and path is not None:
         rel = cached_thumbnail(output_dir, path, _content_hash(record))
         thumb = href(rel) if rel else None
-    return GalleryItem(record=record, href=link, thumb=thumb, label=record.name)
+    elif present and record.kind == "video" and path is not None:
+        container = video_container(path)
+    return GalleryItem(record=record, href=link, thumb=thumb, label=record.name, container=container)
 
 
 def _content_hash(record: OutputRecord) -> str:
@@ -207,8 +239,17 @@ def _order(record: OutputRecord) -> tuple[int, str]:
     return (record.order if record.order is not None else 1 << 30, record.name)
 
 
+def gallery_title(project: str, spec: Path) -> str:
+    """``lucy-example · lucy/spec.yaml``: the project and the spec (with its folder) the outputs are of."""
+    return f"{project} · {spec.parent.name}/{spec.name}" if spec.parent.name else f"{project} · {spec.name}"
+
+
 def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = None) -> Path:
-    """Write `output_dir/index.html` from the manifest; returns its path."""
+    """Write `output_dir/index.html` from the manifest; returns its path.
+
+    `title` names what the outputs are of (see `gallery_title`); the page's title reads
+    "<title> · generated outputs".
+    """
     output_dir = Path(output_dir)
     records = sorted(manifest, key=_order)
     items = {r.key: _item(output_dir, r) for r in records}
@@ -232,7 +273,8 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
     }
     html = render(
         "gallery.html.j2",
-        title=title or "Generated outputs",
+        title=f"{title} · generated outputs" if title else "Generated outputs",
+        playable_types=PLAYABLE,
         folder=output_dir.name,
         version=__version__,
         latest=max((r.completed for r in records if r.completed), default=None),

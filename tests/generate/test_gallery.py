@@ -123,8 +123,10 @@ def test_videos_get_players_and_retired_outputs_are_listed_apart(build):
     manifest.mark_current([o.key for o in outs if o.set_name != "old"])
     tree = parse(write_gallery(build.out, manifest))
     video = next(tree.root.iter("video"))
-    assert video.attrs["src"] == "videos/walk.mp4" and "controls" in video.attrs
-    assert video.attrs["poster"].startswith(".thumbs/")
+    assert "controls" in video.attrs and video.attrs["poster"].startswith(".thumbs/")
+    assert [(s.attrs["src"], s.attrs["type"]) for s in video.iter("source")] == [("videos/walk.mp4", "video/mp4")]
+    card = video.parent
+    assert [a.attrs["href"] for a in card.iter("a") if a.has_class("file")] == ["videos/walk.mp4"]  # visible, not fallback
     retired = next(n for n in tree.root.iter("section") if n.attrs.get("id") == "retired")
     assert "old/seed1" in retired.all_text()
     assert not any(n.attrs.get("id") == "set-old" for n in tree.root.iter("section"))
@@ -185,3 +187,26 @@ def test_structured_prompt_is_shown_pretty_printed(build):
     tree = parse(write_gallery(build.out, manifest))
     pres = [p.all_text() for p in tree.root.iter("pre")]
     assert '{\n  "short_description": "Lucy",\n  "objects": []\n}' in pres
+
+
+def test_a_video_browsers_cannot_play_is_its_source_frame_with_a_visible_link_never_a_player(build):
+    models = build.models()
+    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}),
+                           videos=(VideoRequest("walk", "lucy-lora", "places/beach-seed1"),))
+    manifest = Manifest(build.out)
+    for out in expand_outputs(gen, models).outputs:
+        if out.kind == "video":  # named .mp4, but an MJPEG AVI by content: the content decides
+            (build.out / "videos").mkdir(parents=True, exist_ok=True)
+            (build.out / "videos" / "walk.mp4").write_bytes(b"RIFF\x10\x00\x00\x00AVI LIST")
+            finish(manifest, out, data_path=build.out / "videos" / "walk.mp4", ext="mp4")
+        else:
+            finish(manifest, out)
+    tree = parse(write_gallery(build.out, manifest, title="lucy-example · lucy/spec.yaml"))
+    assert not list(tree.root.iter("video"))
+    card = next(f for f in tree.root.iter("figure") if "walk" in f.all_text())
+    frame = next(a for a in card.iter("a") if a.has_class("frame"))
+    assert frame.attrs["href"] == "videos/walk.mp4" and next(frame.iter("img")).attrs["src"].startswith(".thumbs/")
+    note = next(d for d in card.iter("div") if d.has_class("note"))
+    assert "AVI video, which browsers do not play inline" in note.all_text()
+    assert next(note.iter("a")).attrs["href"] == "videos/walk.mp4"
+    assert next(tree.root.iter("title")).all_text() == "lucy-example · lucy/spec.yaml · generated outputs"
