@@ -70,15 +70,18 @@ def make_photos(directory: Path, count: int, width: int, height: int) -> list[Pa
     return paths
 
 
-def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None, fresh_dir: Path | None = None) -> tuple[float, float]:
-    """Best wall time of `repeat` runs of `cmd` and the CPU time of that run."""
+def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None, fresh_dir: Path | None = None,
+          cwd: Path | None = None) -> tuple[float, float]:
+    """Best wall time of `repeat` runs of `cmd` and the CPU time of that run (run in `cwd`, so that
+    `python -m` imports bria_pipeline from PYTHONPATH, not from the current directory)."""
     best = (float("inf"), 0.0)
     for n in range(repeat):
         if fresh_dir is not None:
             shutil.rmtree(fresh_dir, ignore_errors=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)
+        result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600,
+                                cwd=cwd)
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode != 0:
@@ -164,17 +167,17 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve()), "--workdir", str(work), "--child"]
     cache = work / "empty-cache"
     rows = [
-        ("sha256sum", timed(["sha256sum", *map(str, photos)], args.repeat)),
+        ("sha256sum", timed(["sha256sum", *map(str, photos)], args.repeat, cwd=work)),
         ("validate (cold)", timed([sys.executable, "-m", "bria_pipeline", "validate", str(spec), "--cache-dir", str(cache)],
-                                  args.repeat, env, fresh_dir=cache)),
-        ("inspect (cold)", timed([*me, "inspect"], args.repeat, env)),
-        ("full decode (before)", timed([*me, "full"], args.repeat, env)),
-        ("draft decode, 1/8 scale", timed([*me, "draft"], args.repeat, env)),
+                                  args.repeat, env, fresh_dir=cache, cwd=work)),
+        ("inspect (cold)", timed([*me, "inspect"], args.repeat, env, cwd=work)),
+        ("full decode (before)", timed([*me, "full"], args.repeat, env, cwd=work)),
+        ("draft decode, 1/8 scale", timed([*me, "draft"], args.repeat, env, cwd=work)),
     ]
     if args.before:
         rows.insert(2, (f"validate (cold), {args.before}",
                         timed([sys.executable, "-m", "bria_pipeline", "validate", str(spec), "--cache-dir", str(cache)],
-                              args.repeat, env_for(args.before.resolve()), fresh_dir=cache)))
+                              args.repeat, env_for(args.before.resolve()), fresh_dir=cache, cwd=work)))
     base_wall, base_cpu = rows[0][1]
     print(f"\n{len(photos)} JPEG photos, {args.width}x{args.height}, {total / 1e6:.0f} MB; best of {args.repeat}; "
           f"{os.cpu_count()} cores\n")
