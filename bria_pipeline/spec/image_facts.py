@@ -161,6 +161,7 @@ class FileFactsCache:
             raw = json.loads(path.read_text(encoding="utf-8"))
             if raw.get("version") == CACHE_VERSION:
                 cache.entries = {k: ImageFacts(**v) for k, v in raw.get("files", {}).items()}
+                cache.about = about or raw.get("spec_dir")
         except (OSError, ValueError, TypeError, AttributeError):
             pass  # missing or unreadable: start empty, it is only a cache
         return cache
@@ -197,24 +198,27 @@ class FileFactsCache:
             pass
 
 
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def recheck_hashes(files: Iterable[tuple[Path, str]], cache_dir: Path | None) -> list[Path]:
     """Hash each (path, expected sha256) again, from the file, never the cache.
 
     Returns the paths whose content is not what was expected (or that cannot be read), and
     drops their cached facts so the next validation reads them afresh.
     """
-    wrong: list[Path] = []
-    for path, expected in files:
-        digest = hashlib.sha256()
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-            actual: str | None = digest.hexdigest()
-        except OSError:
-            actual = None
-        if actual != expected:
-            wrong.append(path)
+    pairs = list(files)
+    with ThreadPoolExecutor(max_workers=min(default_workers(), max(1, len(pairs))), thread_name_prefix="recheck") as pool:
+        actual = list(pool.map(_file_sha256, (path for path, _ in pairs)))
+    wrong = [path for (path, expected), found in zip(pairs, actual) if found != expected]
     if wrong:
         cache = FileFactsCache.open(cache_dir)
         for path in wrong:
