@@ -84,10 +84,11 @@ def inspect_file(path: Path) -> ImageFacts:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
-                fmt, (width, height) = img.format, img.size
+                # an MPO (phones, stereo cameras) is a JPEG whose APP2 segment indexes more images after its EOI
+                fmt, (width, height) = ("JPEG" if img.format == "MPO" else img.format), img.size
                 if width * height > MAX_PIXELS:
                     return ImageFacts(**base, format=fmt, width=width, height=height, problem="too-many-pixels")
-                _check_stream(img, data)
+                _check_stream(img, fmt, data)
     except UnidentifiedImageError:
         return ImageFacts(**base, problem="not-an-image")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -101,18 +102,18 @@ class DamagedImage(Exception):
     """The stream of an image is truncated or malformed."""
 
 
-def _check_stream(img: "Image.Image", data: bytes) -> None:
+def _check_stream(img: "Image.Image", fmt: str | None, data: bytes) -> None:
     """Read the whole stream, as cheaply as the format allows; raise if it is not whole.
 
     JPEG: a walk over the markers to EOI (jpeg_stream; about 25x cheaper than decoding a photo).
     PNG: every chunk's CRC-32 up to IEND (Pillow's verify), which catches truncation and any
     changed byte without inflating the pixels. Other formats: a full decode.
     """
-    if img.format == "JPEG":
+    if fmt == "JPEG":
         problem = jpeg_problem(data)
         if problem:
             raise DamagedImage(problem)
-    elif img.format == "PNG":
+    elif fmt == "PNG":
         img.verify()
     else:
         img.load()

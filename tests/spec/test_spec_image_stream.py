@@ -68,3 +68,14 @@ def test_inspection_reports_a_damaged_jpeg_and_png_and_keeps_sound_facts(tmp_pat
     for name in ("cut.jpg", "cut.png", "flipped.png"):
         assert (facts[name].problem or "").startswith("corrupt: "), (name, facts[name])
     assert facts["cut.jpg"].sha256 is not None  # still hashed: the cache remembers the verdict for this content
+
+
+def test_a_multi_picture_jpeg_from_a_phone_is_a_jpeg(tmp_path: Path) -> None:
+    first, second = Image.new("RGB", (1100, 1100), (200, 10, 10)), Image.new("RGB", (1100, 1100), (10, 200, 10))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])  # what Pillow calls MPO: JPEG + APP2 MPF
+    (tmp_path / "portrait.jpg").write_bytes(buf.getvalue())
+    facts = inspect_file(tmp_path / "portrait.jpg")
+    assert (facts.format, facts.width, facts.problem) == ("JPEG", 1100, None)
+    (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[:3000])
+    assert (inspect_file(tmp_path / "cut.jpg").problem or "").startswith("corrupt: ")
