@@ -210,13 +210,31 @@ def _file_sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
+# Files this process has itself read and hashed (not taken from the cache): path -> (stamp, sha256).
+# A recheck skips them while their stamp is unchanged: they were read, not believed.
+_READ_HERE: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def _read_in_this_process(path: Path, expected: str) -> bool:
+    seen = _READ_HERE.get(str(path))
+    try:
+        return seen is not None and seen == (_stamp(path.stat()), expected)
+    except OSError:
+        return False
+
+
 def recheck_hashes(files: Iterable[tuple[Path, str]], cache_dir: Path | None) -> list[Path]:
     """Hash each (path, expected sha256) again, from the file, never the cache.
 
+    Files this process read itself since (validation with a cold cache) are not read twice.
     Returns the paths whose content is not what was expected (or that cannot be read), and
     drops their cached facts so the next validation reads them afresh.
     """
-    pairs = list(files)
+    pairs = [(path, expected) for path, expected in files if not _read_in_this_process(path, expected)]
     with ThreadPoolExecutor(max_workers=min(default_workers(), max(1, len(pairs))), thread_name_prefix="recheck") as pool:
         actual = list(pool.map(_file_sha256, (path for path, _ in pairs)))
     wrong = [path for (path, expected), found in zip(pairs, actual) if found != expected]
@@ -263,6 +281,8 @@ def inspect_images(
         for path, result in zip(todo, results):
             facts[path] = result
             cache.put(path, result)
+            if result.sha256:
+                _READ_HERE[str(path)] = ((result.size, result.mtime_ns, result.inode, result.ctime_ns), result.sha256)
             stats.misses += 1
             stats.bytes_read += result.size if result.sha256 else 0
         cache.save()

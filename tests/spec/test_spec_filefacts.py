@@ -118,3 +118,16 @@ def test_recheck_finds_a_poisoned_entry_and_drops_it(project: Project) -> None:
     assert wrong == [poisoned["images/02.png"].path]  # ...until the file is read where it matters
     fixed = {i.key: i.sha256 for i in check_spec(spec).desired.datasets["main"].images}
     assert fixed["images/02.png"] == truth
+
+
+def test_recheck_does_not_read_again_what_this_process_just_read(project: Project, tmp_path: Path, monkeypatch) -> None:
+    from bria_pipeline.spec import image_facts
+
+    read: list[Path] = []
+    real = image_facts._file_sha256
+    monkeypatch.setattr(image_facts, "_file_sha256", lambda path: read.append(path) or real(path))
+    check = check_spec(project.spec(), cache_dir=tmp_path / "cold")  # a cold cache: every file read here
+    images = check.desired.datasets["main"].images
+    os.utime(images[0].path)  # touched since: read again
+    assert recheck_hashes([(i.path, i.sha256) for i in images], tmp_path / "cold") == []
+    assert read == [images[0].path]
