@@ -29,7 +29,7 @@ from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.templates import href, render
-from bria_pipeline.generate.thumbnails import cached_thumbnail, sweep_thumbnails, thumbnail_name
+from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails, thumbnail_name
 from bria_pipeline.model import digest, slug
 
 INDEX_FILE = "index.html"
@@ -263,6 +263,9 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
         elif record.kind == "video":
             source = items.get(record.source or "")
             item.poster = source.thumb if source else None
+            if item.poster is None and item.container == "avi" and record.file:  # its own first frame
+                rel = cached_frame_thumbnail(output_dir, output_dir / record.file, _content_hash(record))
+                item.poster = href(rel) if rel else None
             item.label = record.set_name
             videos.append(item)
         else:
@@ -292,5 +295,5 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
     if not unchanged:  # the page depends only on the manifest and files: same inputs, same bytes
         write_atomic(target, data)
     # thumbnails of outputs pruned or replaced since would pile up in .thumbs/ forever
-    sweep_thumbnails(output_dir, {thumbnail_name(_content_hash(r)) for r in records if r.file and r.kind == "image"})
+    sweep_thumbnails(output_dir, {thumbnail_name(_content_hash(r)) for r in records if r.file and r.kind in ("image", "video")})
     return target

@@ -19,7 +19,21 @@ THUMB_DIR = ".thumbs"
 THUMB_SIZE = (320, 320)
 
 
-def _jpeg_thumbnail(source: Path, size: tuple[int, int]) -> bytes | None:
+MAX_FRAME_SEARCH = 4 << 20  # bytes of a video read to find its first JPEG frame
+
+
+def _first_frame(source: Path) -> io.BytesIO | None:
+    """The first frame of an MJPEG video (each frame a whole JPEG), or None."""
+    try:
+        with open(source, "rb") as f:
+            head = f.read(MAX_FRAME_SEARCH)
+    except OSError:
+        return None
+    start = head.find(b"\xff\xd8\xff")
+    return io.BytesIO(head[start:]) if start >= 0 else None
+
+
+def _jpeg_thumbnail(source: Path | io.BytesIO, size: tuple[int, int]) -> bytes | None:
     try:
         with Image.open(source) as im:
             im.draft("RGB", size)
@@ -51,6 +65,19 @@ def cached_thumbnail(output_dir: Path, source: Path, sha256: str) -> str | None:
     if data is None:
         return None
     write_atomic(target, data)
+    return rel
+
+
+def cached_frame_thumbnail(output_dir: Path, video: Path, sha256: str) -> str | None:
+    """The thumbnail of an MJPEG video's first frame (as `cached_thumbnail`); None for other videos."""
+    rel = thumbnail_name(sha256)
+    if (output_dir / rel).is_file():
+        return rel
+    frame = _first_frame(video)
+    data = _jpeg_thumbnail(frame, THUMB_SIZE) if frame is not None else None
+    if data is None:
+        return None
+    write_atomic(output_dir / rel, data)
     return rel
 
 

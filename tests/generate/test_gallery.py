@@ -12,6 +12,7 @@ from bria_pipeline.generate.gallery import write_gallery
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import VideoRequest
+from bria_pipeline.sandbox.rendering import render_video
 from html_tree import parse
 
 
@@ -210,3 +211,25 @@ def test_a_video_browsers_cannot_play_is_its_source_frame_with_a_visible_link_ne
     assert "AVI video, which browsers do not play inline" in note.all_text()
     assert next(note.iter("a")).attrs["href"] == "videos/walk.mp4"
     assert next(tree.root.iter("title")).all_text() == "lucy-example · lucy/spec.yaml · generated outputs"
+
+
+def test_an_avi_whose_source_image_is_gone_shows_its_own_first_frame(build):
+    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}),
+                           videos=(VideoRequest("walk", "lucy-lora", "places/beach-seed1"),))
+    manifest = Manifest(build.out)
+    for out in expand_outputs(gen, build.models()).outputs:
+        if out.kind == "video":
+            data, ext = render_video(Image.new("RGB", (300, 200), (30, 160, 60)), 1, seconds=1, container="avi")
+            (build.out / "videos").mkdir(parents=True, exist_ok=True)
+            (build.out / "videos" / "walk.avi").write_bytes(data)
+            finish(manifest, out, data_path=build.out / "videos" / "walk.avi", ext=ext)
+        else:
+            finish(manifest, out)
+            (build.out / f"{out.name}.png").unlink()  # the source image is gone
+    tree = parse(write_gallery(build.out, manifest))
+    card = next(f for f in tree.root.iter("figure") if "walk" in f.all_text())
+    src = next(next(a for a in card.iter("a") if a.has_class("frame")).iter("img")).attrs["src"]
+    with Image.open(build.out / src) as thumb:
+        assert thumb.format == "JPEG" and thumb.getpixel((thumb.width // 2, thumb.height // 3))[1] > 120  # the green frame
+    write_gallery(build.out, manifest)
+    assert (build.out / src).is_file()  # kept by the next gallery's sweep
