@@ -197,7 +197,7 @@ def run_child(sandbox: ServedSandbox, command: str, spec: Path, *extra: str, tim
 def facts_cache(spec: Path) -> Path:
     from bria_pipeline.spec.image_facts import CACHE_FILE, default_cache_dir
 
-    return default_cache_dir(spec.resolve().parent) / CACHE_FILE
+    return (default_cache_dir(spec.resolve().parent) or Path(".")) / CACHE_FILE
 
 
 def row_noop(table: Table, work: Path, sandbox: ServedSandbox, basic: int, advanced: int, seeds: int) -> None:

@@ -119,27 +119,38 @@ def _check_stream(img: "Image.Image", fmt: str | None, data: bytes) -> None:
         img.load()
 
 
-def user_cache_root() -> Path:
+def user_cache_root() -> Path | None:
     """Where bria-pipeline keeps caches for this user: $BRIA_PIPELINE_CACHE_DIR, else the platform's
     cache directory ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS,
-    %LOCALAPPDATA% on Windows) / bria-pipeline."""
+    %LOCALAPPDATA% on Windows) / bria-pipeline. None when there is no home directory to put it in
+    (then nothing is cached: a shared temporary directory is no place for facts to be trusted)."""
     override = os.environ.get(CACHE_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "bria-pipeline" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "bria-pipeline"
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "bria-pipeline" / "Cache"
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "bria-pipeline"
+    if sys.platform not in ("win32", "darwin") and xdg and os.path.isabs(xdg):
+        return Path(xdg) / "bria-pipeline"
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):
+        return None
+    if sys.platform == "win32":
+        return home / "AppData" / "Local" / "bria-pipeline" / "Cache"
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "bria-pipeline"
+    return home / ".cache" / "bria-pipeline"
 
 
-def default_cache_dir(spec_dir: Path) -> Path:
+def default_cache_dir(spec_dir: Path) -> Path | None:
     """The file-facts cache of the specs in `spec_dir`: one directory per spec directory, named by
     a hash of its absolute path, so repositories and checkouts never share (or fight over) a file."""
+    root = user_cache_root()
+    if root is None:
+        return None
     where = os.path.abspath(spec_dir)
-    return user_cache_root() / "filefacts" / hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return root / "filefacts" / hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 @dataclass

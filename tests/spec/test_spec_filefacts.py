@@ -89,6 +89,15 @@ def test_the_cache_lives_in_the_user_cache_directory_one_per_spec_directory(monk
     assert default_cache_dir(tmp_path / "repo-a").parent == tmp_path / "mine" / "filefacts"
 
 
+def test_without_a_home_directory_nothing_is_cached_and_validation_still_works(project: Project, monkeypatch) -> None:
+    for name in (CACHE_DIR_ENV, "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
+    assert user_cache_root() is None and default_cache_dir(project.root) is None
+    spec = project.spec()
+    assert check_spec(spec).ok and check_spec(spec).preflight.misses == 6  # read every time, trusted never
+
+
 def test_a_file_rewritten_with_its_old_size_and_mtime_is_read_again(project: Project) -> None:
     spec = project.spec()
     first = check_spec(spec)
