@@ -376,6 +376,7 @@ class Desired:
     vars: dict[str, Any] = field(default_factory=dict)
     source_hash: str = ""  # sha256 of the rendered spec: a saved plan is refused if it changed
     text_hash: str = ""  # sha256 of the rendered spec's text and variables alone (not the files it names)
+    backend_url: str | None = None  # the spec's `backend: {url: ...}` (state/backend.py)
 
     @property
     def files_hash(self) -> str:

@@ -38,7 +38,8 @@ from .apply.errors import ApplyInterrupted, ApprovalRequired
 from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.file_check import stale_images
-from .apply.result import ApplyResult
+from .apply.result import ApplyResult, StepResult
+from .generate.manifest import Manifest
 from .generate.relocate import load_generation_manifest
 from .generate.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
@@ -48,6 +49,8 @@ from .plan.document import Plan, check_fresh
 from .plan.errors import PlanError, PlanFileError, StalePlanError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
+from .state import lineage
+from .state.backend import Backend, backend_key, resolve_backend_url, spec_identity
 from .state.errors import StateError
 from .state.lock import StateLock
 from .state.observe import image_contents, mark_imported, observe, record_owned
@@ -78,6 +81,7 @@ class Pipeline:
         on_event: EventHandler | None = None,
         allow_outside: bool = False,
         sandbox_options: Mapping[str, Any] | None = None,
+        backend: str | None = None,
     ) -> None:
         self.spec_path = Path(spec_path)
         self.vars = dict(vars or {})
@@ -93,6 +97,9 @@ class Pipeline:
         self.allow_outside = allow_outside
         self.sandbox_options = dict(sandbox_options or {})
         self._sandbox_app: Any = None
+        self.backend_flag = backend
+        self._backend: Backend | None = None
+        self.backend_requests = 0  # requests the last run sent to the backend
         self._desired: Desired | None = None
         self.last_requests: dict[str, Any] = {}
 
@@ -112,6 +119,61 @@ class Pipeline:
     @property
     def sandbox_db(self) -> Path:
         return self.spec_path.parent / STATE_DIR / SANDBOX_DB
+
+    # --- where state lives ------------------------------------------------------------------------
+
+    @property
+    def backend_url(self) -> str | None:
+        """`backend=` (the --backend flag), else BRIA_PIPELINE_BACKEND, else the spec's `backend.url`."""
+        return resolve_backend_url(self.backend_flag, self.desired.backend_url)
+
+    def backend(self) -> Backend | None:
+        url = self.backend_url
+        if url is None:
+            return None
+        if self._backend is None or self._backend.url != url:
+            self._backend = Backend.for_spec(self.spec_path, url)
+        return self._backend
+
+    def working_copy(self) -> Any:
+        from .state.working_copy import WorkingCopy
+
+        backend = self.backend()
+        assert backend is not None
+        generation = self.desired.generation
+        return WorkingCopy(backend, self.state_dir / "state.json", generation.output_dir if generation else None)
+
+    def _open_state(self, *, write_local: bool, check: bool = True) -> tuple[StateStore, Any, Any]:
+        """(state, manifest or True to load it locally, working copy or None), lineage checked.
+        No API request is sent before this returns."""
+        backend = self.backend()
+        copy = None
+        if backend is None:
+            store, manifest = StateStore.for_spec(self.spec_path), True
+        else:
+            copy = self.working_copy()
+            before = backend.requests
+            opened = copy.open(write_local=write_local)
+            self.backend_requests = backend.requests - before
+            store, manifest = opened.store, (opened.manifest if opened.manifest is not None else True)
+        if check:
+            where = backend.where("state.json") if backend is not None else store.path
+            lineage.check(store, self.desired, spec_identity(self.spec_path), backend.key if backend else None, where=where)
+        return store, manifest, copy
+
+    def _ci_warning(self, plan: Plan) -> Plan:
+        """In CI without a backend: say that nothing outlives the runner, and what that may cost."""
+        import os
+
+        if not os.environ.get("CI") or self.backend_url is not None:
+            return plan
+        billed = sum(1 for a in plan.actions if a.is_change and a.billed and "job" in a.payload)
+        note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
+                "runner and are lost with it; "
+                + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
+                   "paid for, and would be paid again. " if billed else "")
+                + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
+        return dataclasses.replace(plan, notes=(note, *plan.notes))
 
     # --- the spec --------------------------------------------------------------------------------
 
@@ -231,19 +293,21 @@ class Pipeline:
 
     # --- plan ------------------------------------------------------------------------------------
 
-    async def _observe(self, client: AsyncBriaClient, store: StateStore, lock: Lock, *, images: bool = True) -> Observed:
-        return await observe(client, self.desired, store, lock=lock, images=images)
+    async def _observe(self, client: AsyncBriaClient, store: StateStore, lock: Lock, *, images: bool = True,
+                       manifest: Any = True) -> Observed:
+        return await observe(client, self.desired, store, lock=lock, images=images, manifest=manifest)
 
     async def aplan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
-        """What apply would do. Reads only: list calls, no state written."""
+        """What apply would do. Reads only: list calls (and a consistent read of the backend), no
+        state written, no lock taken."""
         lock = load_lock(self.lock_path)
-        store = StateStore.for_spec(self.spec_path)
+        store, manifest, _copy = self._open_state(write_local=False)
         async with self.client() as client:
-            observed = await self._observe(client, store, lock)
+            observed = await self._observe(client, store, lock, manifest=manifest)
             self.last_requests = client.stats.as_dict()
             plan = self._as_given(make_plan(self.desired, observed, lock, prune=prune, targets=tuple(targets)))
             self._refuse_what_cannot_run(plan, client)
-        return plan
+        return self._ci_warning(plan)
 
     def _as_given(self, plan: Plan) -> Plan:
         """The plan names the spec as the caller did (a relative path stays relative in PR comments
@@ -255,9 +319,9 @@ class Pipeline:
 
     async def aplan_destroy(self) -> Plan:
         lock = load_lock(self.lock_path)
-        store = StateStore.for_spec(self.spec_path)
+        store, manifest, _copy = self._open_state(write_local=False)
         async with self.client() as client:
-            observed = await self._observe(client, store, lock, images=False)
+            observed = await self._observe(client, store, lock, images=False, manifest=manifest)
             self.last_requests = client.stats.as_dict()
         return self._as_given(plan_destroy(self.desired, observed, lock))
 
@@ -299,67 +363,128 @@ class Pipeline:
     def destroy(self, **kw: Any) -> ApplyResult:
         return _run(self.adestroy(**kw))
 
+    def _run_lock(self, command: str) -> Any:
+        """The apply lock: in the backend when there is one (create-if-absent, refreshed), else the
+        OS file lock in .bria/."""
+        backend = self.backend()
+        if backend is None:
+            return StateLock(self.state_dir, timeout=self.lock_timeout, command=command, spec=str(self.spec_path))
+        from .state.remote_lock import RemoteLock
+
+        return RemoteLock(backend, command=command, spec=str(self.spec_path), timeout=self.lock_timeout)
+
     async def _carry_out(self, operation: str, saved: Plan | None, *, auto_approve: bool, wait: bool, timeout: float | None,
                          prune: bool, targets: tuple[str, ...], on_progress: ProgressCallback | None, on_plan: Any) -> ApplyResult:
-        desired = self.desired
-        with StateLock(self.state_dir, timeout=self.lock_timeout, command=operation, spec=str(self.spec_path)):
-            lock = load_lock(self.lock_path)
-            store = StateStore.for_spec(self.spec_path)
-            async with self.client() as client:
-                if timeout is not None:  # --timeout bounds every request too, retries included
-                    client.session.call_timeout = timeout
-                observed = await self._observe(client, store, lock, images=operation == "apply")
-                store.save()
-                if saved is not None:
-                    check_fresh(saved, source_hash=desired.source_hash, observed_hash=observed.fingerprint(),
-                                lock_hash=lock.fingerprint(), text_hash=desired.text_hash, files_hash=desired.files_hash)
-                    plan = saved
-                elif operation == "destroy":
-                    plan = self._as_given(plan_destroy(desired, observed, lock))
-                else:
-                    plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
-                stale = await asyncio.to_thread(stale_images, desired, plan) if operation == "apply" else []
-                if stale:  # the file-facts cache disagreed with the files: they win, before any request
-                    if saved is not None:
-                        raise StalePlanError(f"the saved plan is stale: {_listed(stale)} not what the plan was made from",
-                                             hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN")
-                    desired = self.validate()
-                    plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
-                self._refuse_what_cannot_run(plan, client)
-                decision = on_plan(plan) if on_plan is not None else None
-                if decision is False:
-                    return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
-                approved = auto_approve or decision is True
-                if plan.needs_approval and not approved:
-                    listed = "".join(f"\n  {a.address}" for a in plan.needs_approval)
-                    outputs = sum(a.address.startswith(("generation.", "video.")) for a in plan.needs_approval)
-                    paid = ("trained work" if not outputs else "generated outputs (paid work)"
-                            if outputs == len(plan.needs_approval) else "trained work and generated outputs")
-                    raise ApprovalRequired(
-                        f"this plan deletes or supersedes {paid} and needs approval:{listed}",
-                        hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
-                    )
-                run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),
-                          self._options(wait=wait, timeout=timeout, client=client), on_progress, observed)
-                store.start_apply(operation)
-                try:
-                    result = await execute(plan, run)
-                except asyncio.CancelledError:
-                    store.end_apply("interrupted")
-                    raise
-                if stale:
-                    result.notes.append(f"{_listed(stale)} hashed again: the file-facts cache disagreed with the "
-                                        "file, and the file was used")
-                self.last_requests = client.stats.as_dict()
-                result.requests = self.last_requests  # observing included
-            status = "ok" if result.ok else "failed"
-            if result.ok and result.still_running:
-                status = "running"
-            store.end_apply(status, result.summary())
-            if operation == "apply" and result.ok and not targets and not plan.targets:
-                self._tidy_lock(lock)
-        result.lock_written = True
+        backend = self.backend()
+        before = backend.requests if backend is not None else 0
+        try:
+            with self._run_lock(operation) as run_lock:
+                result = await self._locked(operation, saved, run_lock, auto_approve=auto_approve, wait=wait,
+                                            timeout=timeout, prune=prune, targets=targets, on_progress=on_progress,
+                                            on_plan=on_plan)
+        finally:
+            if backend is not None:
+                self.backend_requests = backend.requests - before
+        if not result.cancelled:
+            result.lock_written = True
         return result
+
+    async def _locked(self, operation: str, saved: Plan | None, run_lock: Any, *, auto_approve: bool, wait: bool,
+                      timeout: float | None, prune: bool, targets: tuple[str, ...], on_progress: ProgressCallback | None,
+                      on_plan: Any) -> ApplyResult:
+        desired = self.desired
+        lock = load_lock(self.lock_path)
+        store, manifest, copy = self._open_state(write_local=True)
+        backend = self.backend()
+        async with self.client() as client:
+            if timeout is not None:  # --timeout bounds every request too, retries included
+                client.session.call_timeout = timeout
+            observed = await self._observe(client, store, lock, images=operation == "apply", manifest=manifest)
+            lineage.stamp(store, desired, spec_identity(self.spec_path), backend.key if backend else None)
+            store.save()
+            if saved is not None:
+                check_fresh(saved, source_hash=desired.source_hash, observed_hash=observed.fingerprint(),
+                            lock_hash=lock.fingerprint(), text_hash=desired.text_hash, files_hash=desired.files_hash)
+                plan = saved
+            elif operation == "destroy":
+                plan = self._as_given(plan_destroy(desired, observed, lock))
+            else:
+                plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+            stale = await asyncio.to_thread(stale_images, desired, plan) if operation == "apply" else []
+            if stale:  # the file-facts cache disagreed with the files: they win, before any request
+                if saved is not None:
+                    raise StalePlanError(f"the saved plan is stale: {_listed(stale)} not what the plan was made from",
+                                         hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN")
+                desired = self.validate()
+                plan = self._as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+            self._refuse_what_cannot_run(plan, client)
+            plan = self._ci_warning(plan)
+            decision = on_plan(plan) if on_plan is not None else None
+            if decision is False:
+                return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
+            approved = auto_approve or decision is True
+            if plan.needs_approval and not approved:
+                listed = "".join(f"\n  {a.address}" for a in plan.needs_approval)
+                outputs = sum(a.address.startswith(("generation.", "video.")) for a in plan.needs_approval)
+                paid = ("trained work" if not outputs else "generated outputs (paid work)"
+                        if outputs == len(plan.needs_approval) else "trained work and generated outputs")
+                raise ApprovalRequired(
+                    f"this plan deletes or supersedes {paid} and needs approval:{listed}",
+                    hint="review the plan, then apply with --auto-approve (or answer yes at the prompt)",
+                )
+            if copy is not None and observed.manifest is not None:
+                copy.fetch(files_needed(plan, observed.manifest))
+            run = Run(client, desired, store, lock, self.lock_path, RemoteIndex(plan.bindings, observed, desired),
+                      self._options(wait=wait, timeout=timeout, client=client), on_progress, observed)
+            store.start_apply(operation)
+            syncing = asyncio.ensure_future(self._keep_synced(copy, store)) if copy is not None else None
+            try:
+                result = await execute(plan, run)
+            except asyncio.CancelledError:
+                store.end_apply("interrupted")
+                raise
+            finally:
+                if syncing is not None:
+                    syncing.cancel()
+                    await asyncio.gather(syncing, return_exceptions=True)
+            if stale:
+                result.notes.append(f"{_listed(stale)} hashed again: the file-facts cache disagreed with the "
+                                    "file, and the file was used")
+            self.last_requests = client.stats.as_dict()
+            result.requests = self.last_requests  # observing included
+        status = "ok" if result.ok else "failed"
+        if result.ok and result.still_running:
+            status = "running"
+        store.end_apply(status, result.summary())
+        if operation == "apply" and result.ok and not targets and not plan.targets:
+            self._tidy_lock(lock)
+        if copy is not None:
+            if getattr(run_lock, "lost", False):
+                result.notes.append("the backend lock was forced away during this run: nothing was pushed; "
+                                    "this run's work is kept in the working copy")
+            else:
+                try:
+                    await asyncio.to_thread(copy.push, store)
+                except StateError as exc:
+                    result.steps.append(StepResult("backend", "failed", f"{exc.describe()}; this run's state and outputs "
+                                                   "are kept in the working copy: the next apply pushes them"))
+        return result
+
+    async def _keep_synced(self, copy: Any, store: StateStore) -> None:
+        """While apply runs: push state and manifest (and the files it names) every few seconds, so
+        a runner lost mid-apply leaves its request ids and outputs in the backend."""
+        from .state.remote_lock import refresh_seconds
+
+        period = max(0.2, min(10.0, refresh_seconds()))
+        while True:
+            await asyncio.sleep(period)
+            # a copy taken on the loop's thread (the steps go on changing the original); the
+            # manifest is read from the working copy's files, whose journal is written line by line
+            state = StateStore(store.path, store.as_data())
+            try:
+                await asyncio.to_thread(copy.push, state, gallery=False)
+            except StateError:
+                continue  # the end of the run pushes again, and says so if it fails
 
     def _tidy_lock(self, lock: Lock) -> None:
         desired = self.desired
@@ -376,9 +501,9 @@ class Pipeline:
     async def ashow(self) -> dict[str, Any]:
         """Every resource this spec owns: ids, status, training progress, checkpoints, counts."""
         lock = load_lock(self.lock_path)
-        store = StateStore.for_spec(self.spec_path)
+        store, manifest, _copy = self._open_state(write_local=False)
         async with self.client() as client:
-            observed = await self._observe(client, store, lock)
+            observed = await self._observe(client, store, lock, manifest=manifest)
             self.last_requests = client.stats.as_dict()
         plan = make_plan(self.desired, observed, lock)
         return describe_state(self.desired, observed, plan, store)
@@ -388,20 +513,28 @@ class Pipeline:
 
     async def arefresh(self) -> Observed:
         """Rebuild `.bria/` from the remote: records of everything the spec owns, intents resolved."""
-        with StateLock(self.state_dir, timeout=self.lock_timeout, command="refresh", spec=str(self.spec_path)):
+        with self._run_lock("refresh"):
             lock = load_lock(self.lock_path)
-            old = StateStore.for_spec(self.spec_path)
+            old, _manifest, copy = self._open_state(write_local=True, check=False)
             store = StateStore(old.path)
-            store.intents = list(old.intents)
-            store.last_apply = old.last_apply
-            store.reset_records([r for r in old.records if r.kind == "project"])
+            backend = self.backend()
+            adopt = lineage.mismatch(old, self.desired, spec_identity(self.spec_path), backend.key if backend else None)
+            if adopt is None:  # this spec's own state: keep what only it knows (renamed resources, intents)
+                store.intents = list(old.intents)
+                store.last_apply = old.last_apply
+                store.reset_records([r for r in old.records if r.kind == "project"])
+                old_records = old.records
+            else:  # another spec's state: adopt by name, keep nothing of it
+                old_records = []
+            lineage.stamp(store, self.desired, spec_identity(self.spec_path), backend.key if backend else None,
+                          fresh=adopt is not None)
             async with self.client() as client:
                 observed = await self._observe(client, store, lock, images=False)
                 self.last_requests = client.stats.as_dict()
             if observed.project is not None:
                 # keep the records of renamed resources the old state knew about
                 ids = {d.id for d in observed.datasets} | {m.id for m in observed.models}
-                for record in old.records:
+                for record in old_records:
                     if record.kind != "project" and record.id in ids and not any(
                         r.kind == record.kind and r.id == record.id for r in store.records
                     ):
@@ -410,6 +543,8 @@ class Pipeline:
             else:
                 store.reset_records([])
             store.save()
+            if copy is not None:
+                copy.push(store, with_outputs=False)
         return observed
 
     def refresh(self) -> Observed:
@@ -417,54 +552,105 @@ class Pipeline:
 
     async def aimport_(self, address: str, remote_id: int) -> str:
         """Adopt an existing remote resource as the spec's `address` (project, dataset.KEY, model.KEY)."""
-        desired = self.desired
         remote_id = int(remote_id)
-        with StateLock(self.state_dir, timeout=self.lock_timeout, command="import", spec=str(self.spec_path)):
-            store = StateStore.for_spec(self.spec_path)
-            async with self.client() as client:
-                if address == "project":
-                    found = [p for p in await client.list_projects() if p.id == remote_id]
-                    if not found:
-                        raise StateError(f"no project with id {remote_id} in the organisation")
-                    store.record("project", remote_id, desired.project.name, save=False)
-                    mark_imported(store, "project", remote_id)
-                    store.save()
-                    return f"project {found[0].name!r} (id {remote_id}) is now this spec's project"
-                kind, _, key = address.partition(".")
-                project_id = store.project_id()
-                if project_id is None:
-                    named = [p for p in await client.list_projects() if p.name == desired.project.name]
-                    if len(named) != 1:
-                        raise StateError(
-                            f"{len(named)} projects are named {desired.project.name!r}: say which is this spec's first",
-                            hint=f"bria-pipeline import {self.spec_path} project ID",
-                        )
-                    project_id = named[0].id
-                    store.record("project", project_id, desired.project.name, save=False)
-                if kind == "dataset" and key in desired.datasets:
-                    found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
-                    if not found:
-                        raise StateError(f"no dataset with id {remote_id} in project {project_id}")
-                    contents = await image_contents(client, remote_id)
-                    store.record("dataset", remote_id, desired.datasets[key].remote_name, key, save=False)
-                    mark_imported(store, "dataset", remote_id, contents)
-                    store.save()
-                    wanted = {i.content_tag for i in desired.datasets[key].images}
-                    same = len(wanted & set(contents.values()))
-                    return (f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}; "
-                            f"{same} of its {len(contents)} images are the spec's by content")
-                if kind == "model" and key in desired.models:
-                    found = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
-                    if not found:
-                        raise StateError(f"no model with id {remote_id} in project {project_id}")
-                    model = desired.models[key]
-                    store.record("model", remote_id, model.remote_name(desired.dataset_of(model)), key)
-                    return f"model {found[0].name!r} (id {remote_id}) is now model.{key}"
+        with self._run_lock("import"):
+            store, _manifest, copy = self._open_state(write_local=True)
+            try:
+                return await self._import(store, address, remote_id)
+            finally:
+                store.save()
+                if copy is not None:
+                    copy.push(store, with_outputs=False)
+
+    async def _import(self, store: StateStore, address: str, remote_id: int) -> str:
+        desired = self.desired
+        async with self.client() as client:
+            if address == "project":
+                found = [p for p in await client.list_projects() if p.id == remote_id]
+                if not found:
+                    raise StateError(f"no project with id {remote_id} in the organisation")
+                store.record("project", remote_id, desired.project.name, save=False)
+                mark_imported(store, "project", remote_id)
+                store.save()
+                return f"project {found[0].name!r} (id {remote_id}) is now this spec's project"
+            kind, _, key = address.partition(".")
+            project_id = store.project_id()
+            if project_id is None:
+                named = [p for p in await client.list_projects() if p.name == desired.project.name]
+                if len(named) != 1:
+                    raise StateError(
+                        f"{len(named)} projects are named {desired.project.name!r}: say which is this spec's first",
+                        hint=f"bria-pipeline import {self.spec_path} project ID",
+                    )
+                project_id = named[0].id
+                store.record("project", project_id, desired.project.name, save=False)
+            if kind == "dataset" and key in desired.datasets:
+                found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
+                if not found:
+                    raise StateError(f"no dataset with id {remote_id} in project {project_id}")
+                contents = await image_contents(client, remote_id)
+                store.record("dataset", remote_id, desired.datasets[key].remote_name, key, save=False)
+                mark_imported(store, "dataset", remote_id, contents)
+                store.save()
+                wanted = {i.content_tag for i in desired.datasets[key].images}
+                same = len(wanted & set(contents.values()))
+                return (f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}; "
+                        f"{same} of its {len(contents)} images are the spec's by content")
+            if kind == "model" and key in desired.models:
+                found = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
+                if not found:
+                    raise StateError(f"no model with id {remote_id} in project {project_id}")
+                model = desired.models[key]
+                store.record("model", remote_id, model.remote_name(desired.dataset_of(model)), key)
+                return f"model {found[0].name!r} (id {remote_id}) is now model.{key}"
         known = ["project"] + [f"dataset.{k}" for k in desired.datasets] + [f"model.{k}" for k in desired.models]
         raise StateError(f"cannot import {address!r}", hint=f"addresses of this spec: {', '.join(known)}")
 
     def import_(self, address: str, remote_id: int) -> str:
         return _run(self.aimport_(address, remote_id))
+
+    # --- backend ---------------------------------------------------------------------------------
+
+    def _require_backend(self, what: str) -> Backend:
+        backend = self.backend()
+        if backend is None:
+            raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
+                             hint="set `backend: {url: ...}` in the spec, pass --backend URL or set BRIA_PIPELINE_BACKEND")
+        return backend
+
+    def pull(self) -> tuple[int, int]:
+        """Fetch every output (verified by sha256), the thumbnails and the gallery from the backend
+        into output_dir, and the state into .bria/. Returns (fetched, already there). No API request."""
+        backend = self._require_backend("pull")
+        before = backend.requests
+        try:
+            if self.desired.generation is None:
+                self.working_copy().open(write_local=True)
+                return 0, 0
+            return self.working_copy().pull_outputs()
+        finally:
+            self.backend_requests = backend.requests - before
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        """Release the backend lock if `lock_id` holds it; returns the holder it named."""
+        from .state.remote_lock import force_unlock
+
+        return force_unlock(self._require_backend("force-unlock"), str(self.spec_path), lock_id)
+
+    def state_push(self) -> str:
+        """Move local state and outputs into the backend: idempotent, resumable, verified by hash."""
+        from .state.migrate import push_local_state
+
+        backend = self._require_backend("state push")
+        before = backend.requests
+        with self._run_lock("state push"):
+            store = StateStore.for_spec(self.spec_path)
+            lineage.check(store, self.desired, spec_identity(self.spec_path), None, where=store.path)
+            lineage.stamp(store, self.desired, spec_identity(self.spec_path), backend.key)
+            try:
+                return push_local_state(self.working_copy(), store)
+            finally:
+                self.backend_requests = backend.requests - before
 
     # --- review ----------------------------------------------------------------------------------
 
@@ -473,9 +659,9 @@ class Pipeline:
         captions the dataset the spec uses has now (none before it exists), and what is pending.
         Reads only: the observing list calls, plus one image listing of a completed dataset."""
         lock = load_lock(self.lock_path)
-        store = StateStore.for_spec(self.spec_path)
+        store, manifest, _copy = self._open_state(write_local=False)
         async with self.client() as client:
-            observed = await self._observe(client, store, lock)
+            observed = await self._observe(client, store, lock, manifest=manifest)
             bindings = make_plan(self.desired, observed, lock).bindings
             reviews = []
             for key, dataset in self.desired.datasets.items():
@@ -587,6 +773,23 @@ def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock
 
 def _listed(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def files_needed(plan: Plan, manifest: Manifest) -> list[str]:
+    """Output files the plan's generation steps read or move (a video's source image, a file kept
+    aside or taking its name back): fetched from the backend when the working copy lacks them."""
+    files: list[str] = []
+    for action in plan.actions:
+        if not action.is_change or "job" not in action.payload:
+            continue
+        payload = action.payload
+        files += [s["file"] for s in payload.get("superseded", ()) if s.get("file")]
+        if payload.get("job") in ("restore", "delete") and payload.get("file"):
+            files.append(payload["file"])
+        source = manifest.get((payload.get("output") or {}).get("source") or "")
+        if source is not None and source.file:
+            files.append(source.file)
+    return [f for f in files if f in manifest.files and not manifest.files[f].local]
 
 
 def load_plan_file(path: str | Path) -> Plan:

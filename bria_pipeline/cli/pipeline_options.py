@@ -68,6 +68,7 @@ def make_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, *, sa
         api_url=getattr(obj, "api_url", None),
         allow_outside=spec_inputs.allow_outside,
         on_event=on_event,
+        backend=getattr(obj, "backend", None),  # --backend (backend_cmds.backend_option)
         **kw,
     )
 

@@ -11,6 +11,7 @@ import click
 
 from ..apply.result import ApplyResult
 from ..pipeline import Pipeline
+from .backend_cmds import backend_option
 from .exit_codes import EXIT_ERROR, EXIT_OK
 from .pipeline_options import diagnostics, heartbeat_of, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
 from .run_cmds import confirm_plan, print_result
@@ -21,6 +22,7 @@ spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=
 
 
 @click.command("destroy")
+@backend_option
 @spec_argument
 @spec_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal: without it, nothing is deleted).")
@@ -56,6 +58,7 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
 
 
 @click.command("show")
+@backend_option
 @spec_argument
 @spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -109,6 +112,7 @@ def state_text(state: dict[str, Any]) -> str:
 
 
 @click.command("refresh")
+@backend_option
 @spec_argument
 @spec_options
 @sandbox_flag
@@ -129,6 +133,7 @@ def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, loc
 
 
 @click.command("import")
+@backend_option
 @spec_argument
 @click.argument("address", metavar="ADDR")
 @click.argument("remote_id", type=int, metavar="ID")

@@ -17,6 +17,7 @@ from ..pipeline import load_plan_file, save_plan_file
 from ..plan.document import PLAN_FORMAT, Plan, plan_to_dict
 from ..plan.render_markdown import render_markdown
 from ..plan.render_text import render_text
+from .backend_cmds import backend_option
 from .exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from .pipeline_options import (
     converter,
@@ -47,6 +48,7 @@ detailed_exitcode_option = click.option(
 
 
 @click.command("plan")
+@backend_option
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @spec_options
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), metavar="PLAN",
@@ -178,6 +180,7 @@ def apply_counts(result: ApplyResult) -> str:
 
 
 @click.command("apply")
+@backend_option
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @spec_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask; also approves replacing or deleting trained work.")

@@ -217,17 +217,18 @@ def video_container(path: Path) -> str | None:
     return None
 
 
-def _item(output_dir: Path, record: OutputRecord) -> GalleryItem:
+def _item(output_dir: Path, record: OutputRecord, elsewhere: bool = False) -> GalleryItem:
+    """`elsewhere`: the file is not in this working copy but beside the page in the backend."""
     path = output_dir / record.file if record.file else None
-    present = path is not None and path.is_file()
+    present = path is not None and (path.is_file() or elsewhere)
     link = href(record.file) if present and record.file else None
     thumb = None
     container = None
     if present and record.kind == "image" and path is not None:
         rel = cached_thumbnail(output_dir, path, _content_hash(record))
         thumb = href(rel) if rel else None
-    elif present and record.kind == "video" and path is not None:
-        container = video_container(path)
+    elif present and record.kind == "video" and path is not None:  # in the backend only: by its name
+        container = video_container(path) if path.is_file() else (path.suffix.lstrip(".").lower() or None)
     return GalleryItem(record=record, href=link, thumb=thumb, label=record.name, container=container)
 
 
@@ -252,7 +253,7 @@ def write_gallery(output_dir: Path, manifest: Manifest, *, title: str | None = N
     """
     output_dir = Path(output_dir)
     records = sorted(manifest, key=_order)
-    items = {r.key: _item(output_dir, r) for r in records}
+    items = {r.key: _item(output_dir, r, r.file in manifest.files and not manifest.files[r.file].local) for r in records}
     sets: dict[str, list[GalleryItem]] = {}
     videos: list[GalleryItem] = []
     retired: list[GalleryItem] = []

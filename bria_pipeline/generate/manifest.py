@@ -220,6 +220,7 @@ class FileState:
     sha256: str
     size: int
     mtime_ns: int
+    local: bool = True  # False: not in the working copy, but held by the backend with this sha256
 
 
 class Manifest:
@@ -265,6 +266,32 @@ class Manifest:
             manifest.observe()
         return manifest
 
+    @classmethod
+    def from_bytes(cls, output_dir: Path, data: bytes, *, source: str | None = None) -> Manifest:
+        """A manifest read from elsewhere (a backend), for `output_dir` as its working copy."""
+        manifest = cls(Path(output_dir))
+        try:
+            manifest._read_text(data.decode("utf-8"), source)
+        except UnicodeDecodeError:
+            raise ManifestError(source or manifest.path, "not UTF-8 text") from None
+        manifest._dirty = False
+        return manifest
+
+    def as_bytes(self) -> bytes:
+        """The compacted manifest, as `save()` writes it (the journal folded in)."""
+        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+    def mark_stored(self, stored: dict[str, str]) -> int:
+        """Done outputs whose file is not in the working copy but is in the backend (`stored`:
+        file -> sha256) count as present: a no-op from a fresh checkout fetches nothing."""
+        count = 0
+        for record in self.outputs.values():
+            if (record.status == "done" and record.file and record.file not in self.files
+                    and record.sha256 and stored.get(record.file) == record.sha256):
+                self.files[record.file] = FileState(record.sha256, record.size or 0, 0, local=False)
+                count += 1
+        return count
+
     def _read_json(self) -> None:
         try:
             text = self.path.read_text(encoding="utf-8")
@@ -272,16 +299,20 @@ class Manifest:
             return
         except UnicodeDecodeError:
             raise ManifestError(self.path, "not UTF-8 text") from None
+        self._read_text(text)
+
+    def _read_text(self, text: str, source: str | None = None) -> None:
+        where = source or self.path
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ManifestError(self.path, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+            raise ManifestError(where, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
         if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
-            raise ManifestError(self.path, "not a bria-pipeline manifest (expected an object with 'outputs')")
+            raise ManifestError(where, "not a bria-pipeline manifest (expected an object with 'outputs')")
         version = data.get("version")
         if version != FORMAT_VERSION:
             raise ManifestError(
-                self.path,
+                where,
                 f"manifest format version {version!r} is not supported (this bria-pipeline reads {FORMAT_VERSION})",
                 hint="Use the bria-pipeline version that wrote it, or upgrade this one.",
             )
@@ -291,7 +322,7 @@ class Manifest:
             for key, raw in data.get("structured_prompts", {}).items():
                 self.structured_prompts[key] = StructuredPromptRecord.from_json({**raw, "inputs_hash": key})
         except TypeError as exc:
-            raise ManifestError(self.path, f"a record is incomplete: {exc}") from None
+            raise ManifestError(where, f"a record is incomplete: {exc}") from None
 
     def _replay_journal(self) -> bool:
         """Apply the journal's changes; True when there were any."""
@@ -544,8 +575,7 @@ class Manifest:
         """Write manifest.json atomically, then fold the journal away (nothing to do: no write)."""
         if not self._dirty and self.path.exists():
             return self.path
-        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
-        write_atomic(self.path, text.encode("utf-8"))
+        write_atomic(self.path, self.as_bytes())
         if self.journal_path.exists():
             self.journal_path.unlink()
             fsync_dir(self.output_dir)

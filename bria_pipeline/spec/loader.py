@@ -125,6 +125,7 @@ def check_spec(
             models=models,
             generation=generation,
             vars=variables,
+            backend_url=(doc.data.get("backend") or {}).get("url") if isinstance(doc.data.get("backend"), dict) else None,
             source_hash=digest({
                 "spec": doc.data,
                 "vars": variables,

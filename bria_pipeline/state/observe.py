@@ -38,14 +38,17 @@ async def observe(
     *,
     lock: Lock | None = None,
     images: bool = True,
-    manifest: bool = True,
+    manifest: bool | Manifest = True,
 ) -> Observed:
     """Read what exists. Updates `store` in memory (records, resolved intents); the caller saves."""
     before = client.stats.total
     projects = await client.list_projects()
     project = _find_project(projects, desired, store)
     recorded = store.recorded()
-    output_manifest = _load_manifest(desired) if manifest else None
+    if isinstance(manifest, Manifest):  # read from a backend by the caller
+        output_manifest: Manifest | None = manifest
+    else:
+        output_manifest = _load_manifest(desired) if manifest else None
     if project is None:
         _resolve_intents(store, project=None, datasets=[], models=[])
         store.reset_records([])  # whatever was recorded went with the project

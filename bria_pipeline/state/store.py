@@ -11,6 +11,8 @@ It holds
   on the next run means the answer was never seen: it is resolved by reading (list, match the
   deterministic name), never by sending again blindly.
 - *last_apply*: when the last apply started and how it ended, for `show` and resume hints.
+- *lineage*: which spec this state belongs to (see `lineage.py`); a state made for another spec
+  is refused before any request.
 
 Every change is written atomically (temp file, fsync, rename). Images are not recorded: their
 names carry content hashes, so listing a dataset says exactly which are there.
@@ -71,6 +73,7 @@ class StateStore:
         self.records: list[Recorded] = [Recorded(**r) for r in data.get("records", [])]
         self.intents: list[Intent] = [Intent(**i) for i in data.get("intents", [])]
         self.last_apply: dict[str, Any] = dict(data.get("last_apply") or {})
+        self.lineage: dict[str, Any] = dict(data.get("lineage") or {})  # whose state this is (lineage.py)
 
     @classmethod
     def for_spec(cls, spec_path: Path) -> StateStore:
@@ -107,6 +110,7 @@ class StateStore:
             "records": [asdict(r) for r in sorted(self.records, key=lambda r: (r.kind, r.id))],
             "intents": [asdict(i) for i in self.intents],
             "last_apply": self.last_apply,
+            **({"lineage": self.lineage} if self.lineage else {}),
         }
 
     def save(self) -> None:

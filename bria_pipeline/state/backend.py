@@ -1,0 +1,104 @@
+"""A spec's backend: where its state, manifest, outputs and apply lock live when they must outlive
+the machine that ran apply (a CI runner, a laptop).
+
+    backend = Backend.for_spec(spec_path, "s3://bucket/bria")
+    backend.key                       # "brands/lucy/spec": the spec's path in its repository
+    backend.state_key                 # "brands/lucy/spec/state.json"
+
+Layout under the URL, one folder per spec (its *backend key*)::
+
+    <key>/state.json        records, intents, lineage; the manifest version it goes with
+    <key>/manifest.json     the generation manifest (its journal folded in)
+    <key>/lock.json         the apply lock, while a run holds it
+    <key>/outputs/...       every generated file, .thumbs/ and index.html (relative links: the
+                            gallery opens from the bucket)
+
+Which URL: `--backend URL`, else ``BRIA_PIPELINE_BACKEND``, else the spec's ``backend: {url:}``.
+None of them: state stays in ``.bria/`` and outputs in ``output_dir``, as without this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .objects import ObjectStore, check_backend_url, open_store
+
+ENV_BACKEND = "BRIA_PIPELINE_BACKEND"
+STATE_OBJECT = "state.json"
+MANIFEST_OBJECT = "manifest.json"
+LOCK_OBJECT = "lock.json"
+OUTPUTS_PREFIX = "outputs"
+
+
+def repo_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding `.git` (a repository or a worktree)."""
+    start = Path(start).absolute()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def spec_identity(spec_path: Path) -> str:
+    """The spec's path as its lineage and backend key name it: relative to its repository
+    (``brands/lucy/spec.yaml``); outside a repository, its folder and name (``lucy/spec.yaml``)."""
+    spec = Path(spec_path).absolute()
+    root = repo_root(spec.parent)
+    if root is not None:
+        try:
+            return spec.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return f"{spec.parent.name}/{spec.name}" if spec.parent.name else spec.name
+
+
+def backend_key(spec_path: Path) -> str:
+    return str(PurePosixPath(spec_identity(spec_path)).with_suffix(""))
+
+
+def resolve_backend_url(flag: str | None, spec_url: str | None) -> str | None:
+    """The flag wins, then the environment, then the spec."""
+    url = flag or os.environ.get(ENV_BACKEND) or spec_url
+    return check_backend_url(url) if url else None
+
+
+@dataclass
+class Backend:
+    url: str
+    key: str
+    store: ObjectStore = field(repr=False)
+
+    @classmethod
+    def for_spec(cls, spec_path: Path, url: str, store: ObjectStore | None = None) -> Backend:
+        return cls(url, backend_key(spec_path), store if store is not None else open_store(url))
+
+    def _k(self, name: str) -> str:
+        return f"{self.key}/{name}"
+
+    @property
+    def state_key(self) -> str:
+        return self._k(STATE_OBJECT)
+
+    @property
+    def manifest_key(self) -> str:
+        return self._k(MANIFEST_OBJECT)
+
+    @property
+    def lock_key(self) -> str:
+        return self._k(LOCK_OBJECT)
+
+    def output_key(self, file: str) -> str:
+        return self._k(f"{OUTPUTS_PREFIX}/{file}")
+
+    @property
+    def outputs_prefix(self) -> str:
+        return self._k(OUTPUTS_PREFIX) + "/"
+
+    def where(self, name: str) -> str:
+        return f"{self.url.rstrip('/')}/{self._k(name)}"
+
+    @property
+    def requests(self) -> int:
+        return self.store.requests

@@ -1,0 +1,67 @@
+"""Whose state is this? A state knows the spec it was made for, as Terraform's state lineage does.
+
+    lineage = {"id": "3f9c...", "project": "lucy-brand", "spec": "brands/lucy/spec.yaml",
+               "backend_key": "brands/lucy/spec", "created_at": "..."}
+
+Made at the first apply, kept by every later one. A state whose lineage names another project,
+another spec path or another backend key (a folder copied with `cp -r brands/lucy brands/mira`,
+its untracked `.bria/` included, names edited; a state file put in the wrong place) is never
+used to act: the run stops before any request and says what to do. A state made before
+lineages existed is checked by the project name it recorded.
+
+So drift means "the remote changed", never "the spec changed": a project renamed in the spec is
+a new project (after `refresh`), not a remote project to rename back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from ..model import Desired
+from .errors import StateError
+from .store import StateStore, now_iso
+
+
+class LineageError(StateError):
+    """The state belongs to another spec."""
+
+
+def mismatch(store: StateStore, desired: Desired, spec: str, backend_key: str | None) -> str | None:
+    """What makes `store` another spec's state, or None when it is this spec's (or empty)."""
+    lineage = store.lineage
+    if lineage:
+        if lineage.get("project") != desired.project.name:
+            return f"it was made for project {lineage.get('project')!r} (spec {lineage.get('spec')}), " \
+                   f"and this spec names project {desired.project.name!r}"
+        if lineage.get("spec") and lineage.get("spec") != spec:
+            return f"it was made for the spec {lineage.get('spec')}, not {spec}"
+        if backend_key and lineage.get("backend_key") and lineage.get("backend_key") != backend_key:
+            return f"it was made for the backend key {lineage.get('backend_key')}, not {backend_key}"
+        return None
+    for record in store.records:
+        if record.kind == "project" and record.name != desired.project.name:
+            return f"it records project {record.name!r} (id {record.id}), and this spec names project {desired.project.name!r}"
+    return None
+
+
+def check(store: StateStore, desired: Desired, spec: str, backend_key: str | None, *, where: str | Path) -> None:
+    why = mismatch(store, desired, spec, backend_key)
+    if why is None:
+        return
+    raise LineageError(
+        f"the state in {where} belongs to another spec: {why}. Nothing was sent",
+        hint=(f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {desired.spec_path.name}` "
+              f"(it rebuilds the state from the remote); or delete {where} if it was copied from elsewhere"),
+    )
+
+
+def stamp(store: StateStore, desired: Desired, spec: str, backend_key: str | None, *, fresh: bool = False) -> bool:
+    """Give `store` this spec's lineage (a new id when it has none, or `fresh`). True if changed."""
+    want = {"project": desired.project.name, "spec": spec, "backend_key": backend_key}
+    if store.lineage and not fresh and all(store.lineage.get(k) == v for k, v in want.items()):
+        return False
+    lineage_id = store.lineage.get("id") if store.lineage and not fresh else None
+    store.lineage = {**want, "id": lineage_id or secrets.token_hex(8),
+                     "created_at": store.lineage.get("created_at") if lineage_id else now_iso()}
+    return True

@@ -1,0 +1,95 @@
+"""`bria-pipeline state push SPEC --backend URL`: a spec's local state and outputs into a backend.
+
+Order, so an interrupted push is resumed by running it again and never leaves a backend whose
+manifest names a file it does not hold:
+
+1. every output file the manifest records as done: uploaded, then read back and its sha256
+   compared with the manifest's (a file already there with the right content is only checked);
+2. thumbnails and the gallery;
+3. the manifest (compare-and-swap), then the state with its lineage (compare-and-swap).
+
+Run on a backend already holding exactly this state and manifest, it reads two objects and
+stops. A backend holding another lineage's state for the same key is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..generate.manifest import Manifest
+from ..generate.output_files import sha256_file
+from ..generate.thumbnails import THUMB_DIR
+from .errors import StateError
+from .store import StateStore
+from .working_copy import GALLERY_FILE, WorkingCopy, state_digest, stored_files
+
+
+def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
+    backend = copy.backend
+    snap = copy.snapshot()
+    output_dir = copy.output_dir
+    has_manifest = output_dir is not None and ((output_dir / "manifest.json").exists()
+                                               or (output_dir / "manifest.journal").exists())
+    manifest = Manifest.load(output_dir) if has_manifest and output_dir is not None else None
+    manifest_bytes = manifest.as_bytes() if manifest is not None else None
+    if snap.state is not None:
+        theirs = (snap.state.get("lineage") or {}).get("id")
+        if theirs and store.lineage.get("id") and theirs != store.lineage.get("id"):
+            raise StateError(
+                f"the backend {backend.where('state.json')} already holds the state of another lineage ({theirs}, "
+                f"project {(snap.state.get('lineage') or {}).get('project')!r}); nothing was pushed",
+                hint="push to another backend URL, or remove that state first if it is obsolete",
+            )
+    same_state = snap.state is not None and state_digest(snap.state) == state_digest(store.as_data())
+    same_manifest = manifest_bytes is None or snap.manifest == manifest_bytes
+    copy.base = {"state_version": snap.state_version, "manifest_version": snap.manifest_version}
+    if same_state and same_manifest:
+        copy.base.update(state_sha=state_digest(store.as_data()),
+                         manifest_sha=hashlib.sha256(manifest_bytes).hexdigest() if manifest_bytes else None)
+        copy._save_base()
+        return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
+    uploaded = checked = missing = 0
+    manifest_version = snap.manifest_version
+    if manifest is not None and manifest_bytes is not None and output_dir is not None:
+        listed = backend.store.list(backend.outputs_prefix)
+        for file, sha in sorted(stored_files(manifest).items()):
+            path = output_dir / file
+            if not path.is_file():
+                missing += 1
+                continue
+            if sha256_file(path) != sha:
+                raise StateError(f"{path}: its content is not what the manifest recorded (sha256 {sha[:12]})",
+                                 hint="it was changed by hand: apply first (it keeps the changed file aside and "
+                                      "makes the output again), then push")
+            key = backend.output_key(file)
+            if listed.get(key) == path.stat().st_size and _remote_sha(copy, key) == sha:
+                checked += 1
+                continue
+            backend.store.write(key, path.read_bytes())
+            if _remote_sha(copy, key) != sha:
+                raise StateError(f"{backend.where('outputs/' + file)}: read back with another sha256 than {sha[:12]}",
+                                 hint="the backend altered the upload: check it, then run state push again")
+            uploaded += 1
+        for path in sorted((output_dir / THUMB_DIR).glob("*.jpg")) if (output_dir / THUMB_DIR).is_dir() else ():
+            backend.store.write(backend.output_key(f"{THUMB_DIR}/{path.name}"), path.read_bytes())
+        if (output_dir / GALLERY_FILE).is_file():
+            backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
+        if not same_manifest:
+            manifest_version = copy._write(backend.manifest_key, manifest_bytes, "manifest")
+        copy.base.update(manifest_version=manifest_version, manifest_sha=hashlib.sha256(manifest_bytes).hexdigest())
+    body = store.as_data()
+    body["backend"] = {"manifest_version": manifest_version, "key": backend.key}
+    version = copy._write(backend.state_key, (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+                          .encode("utf-8"), "state")
+    copy.base.update(state_version=version, state_sha=state_digest(body))
+    copy._save_base()
+    store.save()
+    gaps = f"; {missing} output(s) recorded done have no local file (the next apply makes them again)" if missing else ""
+    return (f"Pushed the state and {uploaded} output file(s) to {backend.where('')} ({checked} already there, "
+            f"verified by sha256){gaps}. Later runs read and write it there.")
+
+
+def _remote_sha(copy: WorkingCopy, key: str) -> str | None:
+    blob = copy.backend.store.read(key)
+    return hashlib.sha256(blob.data).hexdigest() if blob is not None else None
