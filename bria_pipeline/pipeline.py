@@ -158,7 +158,8 @@ class Pipeline:
             store, manifest = opened.store, (opened.manifest if opened.manifest is not None else True)
         if check:
             where = backend.where("state.json") if backend is not None else store.path
-            lineage.check(store, self.desired, spec_identity(self.spec_path), backend.key if backend else None, where=where)
+            lineage.check(store, self.desired, spec_identity(self.spec_path), backend.key if backend else None, where=where,
+                          spec_arg=str(self.spec_path))
         return store, manifest, copy
 
     def _ci_warning(self, plan: Plan) -> Plan:
@@ -385,6 +386,10 @@ class Pipeline:
         finally:
             if backend is not None:
                 self.backend_requests = backend.requests - before
+        if getattr(run_lock, "release_error", None):
+            result.steps.append(StepResult("backend.lock", "failed", (
+                f"the lock {run_lock.id} could not be released ({run_lock.release_error}); once the backend answers "
+                f"again: bria-pipeline force-unlock {self.spec_path} {run_lock.id}")))
         if not result.cancelled:
             result.lock_written = True
         return result
@@ -645,7 +650,8 @@ class Pipeline:
         before = backend.requests
         with self._run_lock("state push"):
             store = StateStore.for_spec(self.spec_path)
-            lineage.check(store, self.desired, spec_identity(self.spec_path), None, where=store.path)
+            lineage.check(store, self.desired, spec_identity(self.spec_path), None, where=store.path,
+                          spec_arg=str(self.spec_path))
             lineage.stamp(store, self.desired, spec_identity(self.spec_path), backend.key)
             try:
                 return push_local_state(self.working_copy(), store)

@@ -45,13 +45,14 @@ def mismatch(store: StateStore, desired: Desired, spec: str, backend_key: str | 
     return None
 
 
-def check(store: StateStore, desired: Desired, spec: str, backend_key: str | None, *, where: str | Path) -> None:
+def check(store: StateStore, desired: Desired, spec: str, backend_key: str | None, *, where: str | Path,
+          spec_arg: str | None = None) -> None:
     why = mismatch(store, desired, spec, backend_key)
     if why is None:
         return
     raise LineageError(
         f"the state in {where} belongs to another spec: {why}. Nothing was sent",
-        hint=(f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {desired.spec_path.name}` "
+        hint=(f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {spec_arg or spec}` "
               f"(it rebuilds the state from the remote); or delete {where} if it was copied from elsewhere"),
     )
 

@@ -110,6 +110,7 @@ class RemoteLock:
         self.refresh = refresh_seconds()
         self.version: str | None = None
         self.lost = False
+        self.release_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         started = _iso(_now())
@@ -198,9 +199,8 @@ class RemoteLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
             self.release()
-        except StateError:
-            if exc is None:
-                raise
+        except StateError as failed:  # the backend went away: say so, never hide the run's own outcome
+            self.release_error = failed.message
 
 
 def force_unlock(backend: Backend, spec: str, lock_id: str) -> dict[str, Any]:

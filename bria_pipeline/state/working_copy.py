@@ -153,7 +153,7 @@ class WorkingCopy:
         if remote_version is None:
             if local_digest is None:
                 return "none"
-            if base_version is None and what == "state":
+            if not self.base and what == "state":  # never synced with this backend
                 raise StateError(
                     f"this spec has local state ({self.state_path}) and the backend {self.backend.where('')} has none",
                     hint=f"move it there first: bria-pipeline state push SPEC --backend {self.backend.url}",
