@@ -70,8 +70,7 @@ class CloudObjectStore:
             return None
         except Exception as exc:
             raise self._fail(key, exc) from None
-        meta = got.meta
-        return Blob(data, str(meta.get("e_tag") or meta.get("version") or ""))
+        return Blob(data, _version(got.meta))
 
     def write(self, key: str, data: bytes, *, expect: str | None = None) -> str:
         self.requests += 1
@@ -79,7 +78,8 @@ class CloudObjectStore:
         if expect == ABSENT:
             mode = "create"
         elif expect is not None:
-            mode = {"e_tag": expect}
+            e_tag, _, version = expect.partition(VERSION_SEP)
+            mode = {k: v for k, v in (("e_tag", e_tag), ("version", version)) if v}
         try:
             result = self._ob.put(self._store, key, data, mode=mode)
         except (self._ob.exceptions.AlreadyExistsError, self._ob.exceptions.PreconditionError):
@@ -87,7 +87,7 @@ class CloudObjectStore:
             raise ObjectConflict(f"backend {self.url}: {key} {what}") from None
         except Exception as exc:
             raise self._fail(key, exc) from None
-        return str(result.get("e_tag") or result.get("version") or "")
+        return _version(result)
 
     def delete(self, key: str) -> None:
         self.delete_many([key])
@@ -125,6 +125,15 @@ class CloudObjectStore:
         except Exception as exc:
             raise self._fail(key, exc) from None
         return True
+
+
+VERSION_SEP = "\n"  # an ETag and, where the store has one (GCS generation, S3 version id), a version
+
+
+def _version(meta: dict) -> str:
+    """What a compare-and-swap compares: S3 and Azure match the ETag, GCS the generation."""
+    e_tag, version = meta.get("e_tag") or "", meta.get("version") or ""
+    return f"{e_tag}{VERSION_SEP}{version}" if version else str(e_tag)
 
 
 def _short(exc: BaseException) -> str:
