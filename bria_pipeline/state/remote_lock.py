@@ -185,7 +185,7 @@ class RemoteLock:
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)  # a refresh caught mid-write fails its own compare-and-swap
         if self.lost:
             return
         holder = self.holder()

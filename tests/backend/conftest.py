@@ -43,8 +43,10 @@ class S3Server:
                 time.sleep(0.05)
 
     def stop(self) -> None:
+        """Down as a crashed server is: connections refused (the listening socket closed too)."""
         if self.server is not None:
             self.server.stop()
+            self.server._server.server_close()
             self.server = None
 
     @property
