@@ -3,32 +3,15 @@ no outputs; the lock file as committed). With a backend, only the first run pays
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import billed, sandbox_stats, sent
+from backend_helpers import billed, checkout, files_of, sandbox_stats, sent
 
 from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
 TOKEN = "ci-token"
-
-
-def checkout(root: Path, name: str, lock_from: Path | None = None) -> Path:
-    """A fresh clone of the repository's examples/lucy: no .bria/, no outputs."""
-    where = root / name / "lucy"
-    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
-    if lock_from is not None:  # committed after the first run
-        shutil.copy(lock_from, where / "spec.lock.yaml")
-    return where / "spec.yaml"
-
-
-def files_of(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "manifest.journal"}
 
 
 def test_second_and_third_ci_runs_pay_nothing_and_pull_restores_the_outputs(tmp_path: Path, served, s3_url: str):

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import sandbox_stats, sent, subprocess_env
-from test_ci_runs import checkout
+from backend_helpers import checkout, sandbox_stats, sent, subprocess_env
 
 from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.cli import main

@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import billed, sandbox_stats, sent
-from test_ci_runs import checkout, files_of
+from backend_helpers import billed, checkout, files_of, sandbox_stats, sent
 
 from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline

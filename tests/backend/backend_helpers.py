@@ -1,0 +1,98 @@
+"""What the backend tests share: the S3 server, fresh checkouts, sandbox request counts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+
+STARTUP_SECONDS = 15.0
+
+
+class S3Server:
+    """moto's S3 in server mode, in a thread; `stop()` and `start()` again on the same port keep
+    its buckets (they live in this process)."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._cls = ThreadedMotoServer
+        self.port = 0
+        self.server = None
+
+    def start(self) -> None:
+        self.server = self._cls(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        self.port = self.server.get_host_and_port()[1]
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                httpx.get(self.endpoint, timeout=1.0)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto did not answer on {self.endpoint} within {STARTUP_SECONDS} s")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Down as a crashed server is: connections refused (the listening socket closed too)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server._server.server_close()
+            self.server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def bucket(self) -> str:
+        name = f"bria-{secrets.token_hex(4)}"
+        answer = httpx.put(f"{self.endpoint}/{name}", timeout=5.0)
+        answer.raise_for_status()
+        return name
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
+
+
+def checkout(root: Path, name: str, lock_from: Path | None = None) -> Path:
+    """A fresh clone of the repository's examples/lucy: no .bria/, no outputs."""
+    where = root / name / "lucy"
+    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    if lock_from is not None:  # committed after the first run
+        shutil.copy(lock_from, where / "spec.lock.yaml")
+    return where / "spec.yaml"
+
+
+def files_of(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "manifest.journal"}
+
+
+def sandbox_stats(url: str) -> dict:
+    return httpx.get(f"{url}/_sandbox/stats", timeout=5.0).json()
+
+
+BILLED = ("POST /v2/image/generate/tailored", "POST /v2/structured_prompt/generate/tailored",
+          "POST /v2/video/generate/tailored/image-to-video", "POST /v1/tailored-gen/models/{model_id}/start_training")
+
+
+def sent(before: dict, after: dict) -> dict[str, int]:
+    """Requests per route between two stats snapshots."""
+    return {k: n - before["routes"].get(k, 0) for k, n in after["routes"].items() if n - before["routes"].get(k, 0)}
+
+
+def billed(routes: dict[str, int]) -> int:
+    return sum(n for k, n in routes.items() if k in BILLED)
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.update(extra or {})
+    return env
