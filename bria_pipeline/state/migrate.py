@@ -22,7 +22,7 @@ from ..generate.output_files import sha256_file
 from ..generate.thumbnails import THUMB_DIR
 from .errors import StateError
 from .store import StateStore
-from .working_copy import GALLERY_FILE, WorkingCopy, state_digest, stored_files
+from .working_copy import GALLERY_FILE, WorkingCopy, publishable, state_digest, stored_files
 
 
 def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
@@ -32,7 +32,8 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
     has_manifest = output_dir is not None and ((output_dir / "manifest.json").exists()
                                                or (output_dir / "manifest.journal").exists())
     manifest = Manifest.load(output_dir) if has_manifest and output_dir is not None else None
-    manifest_bytes = manifest.as_bytes() if manifest is not None else None
+    manifest_bytes = publishable(manifest).as_bytes() if manifest is not None else None  # what the backend gets
+    local_sha = hashlib.sha256(manifest.as_bytes()).hexdigest() if manifest is not None else None
     if snap.state is not None:
         theirs = (snap.state.get("lineage") or {}).get("id")
         if theirs and store.lineage.get("id") and theirs != store.lineage.get("id"):
@@ -45,8 +46,7 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
     same_manifest = manifest_bytes is None or snap.manifest == manifest_bytes
     copy.base = {"state_version": snap.state_version, "manifest_version": snap.manifest_version}
     if same_state and same_manifest:
-        copy.base.update(state_sha=state_digest(store.as_data()),
-                         manifest_sha=hashlib.sha256(manifest_bytes).hexdigest() if manifest_bytes else None)
+        copy.base.update(state_sha=state_digest(store.as_data()), manifest_sha=local_sha)
         copy._save_base()
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
@@ -77,7 +77,7 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
             backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
         if not same_manifest:
             manifest_version = copy._write(backend.manifest_key, manifest_bytes, "manifest")
-        copy.base.update(manifest_version=manifest_version, manifest_sha=hashlib.sha256(manifest_bytes).hexdigest())
+        copy.base.update(manifest_version=manifest_version, manifest_sha=local_sha)
     body = store.as_data()
     body["backend"] = {"manifest_version": manifest_version, "key": backend.key}
     version = copy._write(backend.state_key, (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

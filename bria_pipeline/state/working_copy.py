@@ -69,6 +69,19 @@ def stored_thumbnails(manifest: Manifest | None) -> set[str]:
     return {thumbnail_name(r.sha256) for r in manifest if r.status == "done" and r.kind == "image" and r.sha256}
 
 
+def publishable(manifest: Manifest) -> Manifest:
+    """The manifest as the backend may hold it: an output recorded done whose file is neither in
+    the working copy (with its recorded sha256) nor in the backend is published as failed, so
+    the backend's manifest never names a file it does not hold (the next apply makes it again,
+    as it would locally)."""
+    out = Manifest.from_bytes(manifest.output_dir, manifest.as_bytes())
+    for record in out:
+        found = manifest.files.get(record.file or "")
+        if record.status == "done" and (found is None or found.sha256 != record.sha256):
+            record.status, record.error = "failed", f"its file {record.file} was missing or changed when it was pushed"
+    return out
+
+
 @dataclass
 class Snapshot:
     state: dict[str, Any] | None
@@ -254,13 +267,16 @@ class WorkingCopy:
         pushed = False
         manifest_version = self.base.get("manifest_version")
         if manifest is not None and self.output_dir is not None:
-            data = manifest.as_bytes()
-            if _sha(data) != self.base.get("manifest_sha") or manifest_version is None and len(manifest):
+            local = manifest.as_bytes()
+            if _sha(local) != self.base.get("manifest_sha") or manifest_version is None and len(manifest):
                 self._push_outputs(manifest, gallery=gallery)
+                published = publishable(manifest)
+                data = published.as_bytes()
                 manifest_version = self._write(self.backend.manifest_key, data, "manifest")
-                self._drop_stale(manifest)
-                self.remote_manifest = Manifest.from_bytes(self.output_dir, data)
-                self.base.update(manifest_version=manifest_version, manifest_sha=_sha(data))
+                self._drop_stale(published)
+                self.remote_manifest = published
+                # the base is the working copy as it was pushed: unchanged since, the backend's is taken
+                self.base.update(manifest_version=manifest_version, manifest_sha=_sha(local))
                 self._save_base()
                 pushed = True
         body = store.as_data()
@@ -288,9 +304,9 @@ class WorkingCopy:
         assert self.output_dir is not None
         stored = stored_files(self.remote_manifest)
         for file, sha in sorted(stored_files(manifest).items()):
-            path = self.output_dir / file
-            if stored.get(file) != sha and path.is_file():
-                self._put_file(file, path)
+            found = manifest.files.get(file)
+            if stored.get(file) != sha and found is not None and found.local and found.sha256 == sha:
+                self._put_file(file, self.output_dir / file)
         thumbs = stored_thumbnails(self.remote_manifest)
         for name in sorted(stored_thumbnails(manifest) - thumbs):
             if (self.output_dir / name).is_file():

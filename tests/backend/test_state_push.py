@@ -3,6 +3,7 @@ every output checked by sha256; afterwards a fresh checkout pays nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,11 @@ from click.testing import CliRunner
 from backend_helpers import billed, checkout, files_of, sandbox_stats, sent
 
 from bria_pipeline.cli import main
+from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
+from bria_pipeline.state.backend import Backend
+from bria_pipeline.state.store import StateStore
+from bria_pipeline.state.working_copy import WorkingCopy
 
 TOKEN = "push-token"
 
@@ -43,3 +48,29 @@ def test_state_push_is_resumable_verified_and_idempotent(tmp_path: Path, served)
     assert Pipeline(fresh, backend=backend).pull() == (10, 0)
     made = {f: h for f, h in files_of(outputs).items() if f.endswith((".png", ".mp4"))}
     assert {f: h for f, h in files_of(fresh.parent / "outputs").items() if f.endswith((".png", ".mp4"))} == made
+
+
+def test_the_backend_manifest_never_names_a_file_the_backend_does_not_hold(tmp_path: Path):
+    """An output recorded done whose file went missing (or was edited) before a push is published
+    as failed: a fresh checkout makes it again instead of trusting a file that is not there."""
+    outputs = tmp_path / "spec" / "outputs"
+    manifest = Manifest(outputs)
+    for name, data in (("kept", b"kept bytes"), ("lost", b"lost bytes"), ("edited", b"edited bytes")):
+        (outputs / "set").mkdir(parents=True, exist_ok=True)
+        (outputs / "set" / f"{name}.png").write_bytes(data)
+        manifest.record_pending(name, "req-" + name, kind="image", name=f"set/{name}", set_name="set", model="m")
+        manifest.record_done(name, file=f"set/{name}.png", sha256=hashlib.sha256(data).hexdigest())
+    manifest.save()
+    (outputs / "set" / "lost.png").unlink()
+    (outputs / "set" / "edited.png").write_bytes(b"changed by hand")
+    spec = tmp_path / "spec" / "spec.yaml"
+    backend = Backend.for_spec(spec, (tmp_path / "backend").as_uri())
+    copy = WorkingCopy(backend, tmp_path / "spec" / ".bria" / "spec" / "state.json", outputs)
+    copy.open(write_local=True)
+    assert copy.push(StateStore(copy.state_path))
+    published = Manifest.from_bytes(outputs, backend.store.read(backend.manifest_key).data)
+    assert {r.key: r.status for r in published} == {"kept": "done", "lost": "failed", "edited": "failed"}
+    assert sorted(backend.store.list(backend.outputs_prefix)) == [backend.output_key("index.html"),
+                                                                 backend.output_key("set/kept.png")]
+    fresh = WorkingCopy(backend, tmp_path / "fresh" / ".bria" / "spec" / "state.json", tmp_path / "fresh" / "outputs")
+    assert fresh.pull_outputs() == (1, 0)
