@@ -170,7 +170,7 @@ class Pipeline:
             return plan
         billed = sum(1 for a in plan.actions if a.is_change and a.billed and "job" in a.payload)
         note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
-                "runner and are lost with it; "
+                "runner and are lost with it. "
                 + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
                    "paid for, and would be paid again. " if billed else "")
                 + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
@@ -447,6 +447,13 @@ class Pipeline:
                 result = await execute(plan, run)
             except asyncio.CancelledError:
                 store.end_apply("interrupted")
+                if copy is not None:  # Ctrl-C: what finished goes to the backend too, before the lock is released
+                    if syncing is not None:
+                        syncing.cancel()
+                    try:
+                        await asyncio.to_thread(copy.push, store)
+                    except StateError:
+                        pass  # kept in the working copy: the next apply from it pushes
                 raise
             finally:
                 if syncing is not None:
