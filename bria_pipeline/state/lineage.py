@@ -27,6 +27,12 @@ class LineageError(StateError):
     """The state belongs to another spec."""
 
 
+def same_spec(recorded: str, spec: str) -> bool:
+    """The same spec file, also once its folder became a repository (or moved into a bigger one):
+    ``lucy/spec.yaml`` and ``brands/lucy/spec.yaml`` are; ``brands/lucy/...`` and ``brands/mira/...`` are not."""
+    return recorded == spec or recorded.endswith("/" + spec) or spec.endswith("/" + recorded)
+
+
 def mismatch(store: StateStore, desired: Desired, spec: str, backend_key: str | None) -> str | None:
     """What makes `store` another spec's state, or None when it is this spec's (or empty)."""
     lineage = store.lineage
@@ -34,7 +40,7 @@ def mismatch(store: StateStore, desired: Desired, spec: str, backend_key: str | 
         if lineage.get("project") != desired.project.name:
             return f"it was made for project {lineage.get('project')!r} (spec {lineage.get('spec')}), " \
                    f"and this spec names project {desired.project.name!r}"
-        if lineage.get("spec") and lineage.get("spec") != spec:
+        if lineage.get("spec") and not same_spec(lineage["spec"], spec):
             return f"it was made for the spec {lineage.get('spec')}, not {spec}"
         if backend_key and lineage.get("backend_key") and lineage.get("backend_key") != backend_key:
             return f"it was made for the backend key {lineage.get('backend_key')}, not {backend_key}"

@@ -52,3 +52,4 @@ def test_backend_urls_carry_no_credentials(url: str):
     with pytest.raises(StateError) as refused:
         open_store(url)
     assert "secret" not in refused.value.message
+
