@@ -715,6 +715,8 @@ class Pipeline:
         if generation is None:
             return []
         manifest = load_generation_manifest(generation, self.desired.models)  # not moved from outputs/ yet: there
+        if self.backend_url is not None:  # the backend's records (a fresh checkout has none); files after `pull`
+            manifest = self.working_copy().open(write_local=False).manifest or manifest
         out = []
         for record in sorted(manifest, key=lambda r: (r.order if r.order is not None else 1 << 30, r.name)):
             data = record.to_json()

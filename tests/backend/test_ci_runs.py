@@ -35,6 +35,7 @@ def test_second_and_third_ci_runs_pay_nothing_and_pull_restores_the_outputs(tmp_
         assert billed(routes) == 0 and sandbox_stats(url)["mutating"] == before["mutating"], routes
         assert pipeline.backend_requests <= 6  # lock, state, manifest, (state), lock, unlock: never one per output
         assert not (spec.parent / "outputs" / "places").exists()  # a no-op fetches no output
+    assert len([o for o in pipeline.outputs() if o["status"] == "done"]) == 10  # known from the backend
 
     pulled = CliRunner().invoke(main, ["pull", str(spec), "--backend", s3_url])
     assert pulled.exit_code == 0, pulled.output
