@@ -171,3 +171,24 @@ def test_a_backend_lost_mid_apply_loses_nothing_and_the_next_apply_converges(tmp
     fresh = Pipeline(checkout(tmp_path, "fresh", lock_from=spec.parent / "spec.lock.yaml"), api_url=url, token=TOKEN,
                      backend=s3_url).plan()
     assert not fresh.has_changes, [(a.address, a.reason) for a in fresh.changes]
+
+
+def test_a_state_written_behind_a_runs_back_is_never_overwritten(tmp_path: Path, served):
+    url, _app = served
+    spec = checkout(tmp_path, "runner")
+    backend_url = (tmp_path / "backend").as_uri()
+    assert Pipeline(spec, api_url=url, token=TOKEN, backend=backend_url).apply(auto_approve=True).ok
+    backend = Backend.for_spec(spec, backend_url)
+    spec.write_text(spec.read_text(encoding="utf-8").replace("seeds: [1, 2]", "seeds: [1, 2, 3]"), encoding="utf-8")
+
+    def meanwhile(plan):  # another writer (a forced lock, a hand edit) changes the state while this run works
+        state = backend.store.read(backend.state_key)
+        backend.store.write(backend.state_key, state.data.replace(b'"records"', b'"other": 1, "records"'),
+                            expect=state.version)
+        return True
+
+    result = Pipeline(spec, api_url=url, token=TOKEN, backend=backend_url).apply(on_plan=meanwhile)
+    failed = {s.address: s.message for s in result.by_status("failed")}
+    assert list(failed) == ["backend"] and "changed since this run read it: it was not overwritten" in failed["backend"]
+    assert b'"other": 1' in backend.store.read(backend.state_key).data
+    assert len(list((spec.parent / "outputs" / "places").glob("*-seed3.png"))) == 4  # this run's outputs kept locally
