@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 from collections.abc import Iterable, Mapping
@@ -483,18 +484,24 @@ class Pipeline:
         return result
 
     async def _keep_synced(self, copy: Any, store: StateStore) -> None:
-        """While apply runs: push state and manifest (and the files it names) every few seconds, so
-        a runner lost mid-apply leaves its request ids and outputs in the backend."""
+        """While apply runs: push state and manifest (and the files it names) about a second after
+        they change, so a runner lost mid-apply leaves its request ids and outputs in the backend.
+        A run that only waits (a long training) sends nothing."""
         from .state.remote_lock import refresh_seconds
 
-        period = max(0.2, min(10.0, refresh_seconds()))
+        period = max(0.2, min(1.0, refresh_seconds()))
+        last: Any = None
         while True:
             await asyncio.sleep(period)
             # a copy taken on the loop's thread (the steps go on changing the original); the
             # manifest is read from the working copy's files, whose journal is written line by line
             state = StateStore(store.path, store.as_data())
+            seen = (json.dumps(state.as_data(), sort_keys=True, default=str), copy.manifest_signature())
+            if seen == last:
+                continue
             try:
                 await asyncio.to_thread(copy.push, state, gallery=False)
+                last = seen
             except StateError:
                 continue  # the end of the run pushes again, and says so if it fails
 

@@ -234,6 +234,19 @@ class WorkingCopy:
             manifest.mark_stored(stored)
         return Opened(store, manifest, stored, {"state": state_side, "manifest": manifest_side})
 
+    def manifest_signature(self) -> tuple:
+        """Sizes and times of the working copy's manifest files: changed, something to push."""
+        if self.output_dir is None:
+            return ()
+        out = []
+        for name in (MANIFEST_FILE, JOURNAL_FILE):
+            try:
+                st = (self.output_dir / name).stat()
+                out.append((name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((name, None, None))
+        return tuple(out)
+
     # --- files --------------------------------------------------------------------------------
 
     def fetch(self, files: list[str]) -> int:

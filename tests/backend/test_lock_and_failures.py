@@ -22,6 +22,7 @@ from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
+from bria_pipeline.sandbox.context import Timings
 from bria_pipeline.state.errors import LockHeldError
 
 pytestmark = pytest.mark.timeout(180)
@@ -192,3 +193,36 @@ def test_a_state_written_behind_a_runs_back_is_never_overwritten(tmp_path: Path,
     assert list(failed) == ["backend"] and "changed since this run read it: it was not overwritten" in failed["backend"]
     assert b'"other": 1' in backend.store.read(backend.state_key).data
     assert len(list((spec.parent / "outputs" / "places").glob("*-seed3.png"))) == 4  # this run's outputs kept locally
+
+
+def test_a_runner_lost_while_generating_costs_nothing_twice(tmp_path: Path, served, s3_url: str, s3_env: dict):
+    """The request ids of accepted generations reach the backend within a second: a runner killed
+    while they run leaves them there, and the next runner (another checkout) polls the same jobs."""
+    url, app = served
+    app.state.sandbox.timings = Timings(training_seconds=0.2, generation_seconds=1.0, video_seconds=0.1,
+                                        caption_min_seconds=0.05)
+    spec = checkout(tmp_path, "lost-runner")
+    proc = apply_process(spec, url, s3_url, {**s3_env, "BRIA_PIPELINE_LOCK_REFRESH": "0.2"}, "--concurrency", "10")
+    backend = Backend.for_spec(spec, s3_url)
+
+    def request_ids_pushed() -> int:
+        blob = backend.store.read(backend.manifest_key)
+        outputs = json.loads(blob.data)["outputs"] if blob is not None else {}
+        return sum(1 for o in outputs.values() if o["status"] == "pending" and o["request_id"])
+
+    try:
+        wait_for(lambda: request_ids_pushed() >= 8 or proc.poll() is not None, "the accepted generations in the backend")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL  # killed with 8 accepted generations running
+    images = "POST /v2/image/generate/tailored"
+    paid = sandbox_stats(url)["routes"][images]
+    holder = lock_holder(spec, s3_url)
+    Pipeline(spec, backend=s3_url).force_unlock(holder["id"])
+    nxt = checkout(tmp_path, "next-runner", lock_from=spec.parent / "spec.lock.yaml")
+    result = Pipeline(nxt, api_url=url, token=TOKEN, backend=s3_url, concurrency=10).apply(auto_approve=True)
+    assert result.ok, [s for s in result.steps if s.status != "done"]
+    assert sandbox_stats(url)["routes"][images] == max(paid, 9)  # the portrait, if it was not sent yet; nothing twice
+    assert len([o for o in Pipeline(nxt, backend=s3_url).outputs() if o["status"] == "done"]) == 10
