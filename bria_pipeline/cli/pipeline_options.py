@@ -105,3 +105,6 @@ def report_requests(ctx: click.Context, pipeline: Pipeline, what: str) -> None:
     diag.line(f"{what}: {stats.get('total', 0)} requests ({stats.get('mutating', 0)} mutating): {ops}",
               event="requests", message=what, total=stats.get("total", 0), mutating=stats.get("mutating", 0),
               operations=stats.get("operations", {}))
+    if pipeline.backend_requests:
+        diag.line(f"{what}: {pipeline.backend_requests} backend request(s)", event="backend_requests", message=what,
+                  total=pipeline.backend_requests)
