@@ -142,8 +142,12 @@ class RemoteLock:
                 break
             except ObjectConflict:
                 holder = self.holder()
-                if holder is None:
-                    continue  # released between our write and our read: try again at once
+                if holder is None:  # released between our write and our read: try again
+                    if time.monotonic() > deadline + 10:
+                        raise StateError(f"the lock {self.backend.where('lock.json')} keeps appearing and vanishing",
+                                         hint="another run is taking and releasing it: try again in a moment")
+                    time.sleep(0.05)
+                    continue
                 stale, age = lock_status(holder)
                 if stale:
                     raise self._held(holder, stale=True, age=age)
