@@ -53,11 +53,11 @@ COMMANDS = (
     LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",
                 "A local, offline emulator of Bria's Tailored Generation API."),
     LazyCommand("pull", "bria_pipeline.cli.backend_cmds:pull_command",
-                "Fetch the spec's outputs, thumbnails and gallery from its backend, verified by sha256."),
+                "Fetch the spec's outputs, thumbnails and gallery from its backend into output_dir."),
     LazyCommand("force-unlock", "bria_pipeline.cli.backend_cmds:force_unlock_command",
                 "Release the backend lock of SPEC held by LOCK_ID (a run that was killed, a lost runner)."),
     LazyCommand("state", "bria_pipeline.cli.backend_cmds:state_group",
-                "Move a spec's state and outputs between the working copy and a backend (state push)."),
+                "Move a spec's state between the working copy and a backend."),
 )
 
 EPILOG = """\b
