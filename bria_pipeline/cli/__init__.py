@@ -9,6 +9,7 @@ command lives, its one-line help); a module is imported only when one of its com
 - `resource_cmds`  destroy, show, refresh, import
 - `review_cmds`    review (the dataset review sheet)
 - `sandbox_cmds`   sandbox serve
+- `backend_cmds`   pull, force-unlock, state push; the --backend option
 
 Shared pieces: `exit_codes` (every code, in one place), `terminal` (colours, stderr diagnostics
 as text or JSON lines), `main_group` (lazy commands; errors, usage mistakes and Ctrl-C to exit
