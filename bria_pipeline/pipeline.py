@@ -658,6 +658,7 @@ class Pipeline:
 
     def state_push(self) -> str:
         """Move local state and outputs into the backend: idempotent, resumable, verified by hash."""
+        from .generate.relocate import settle_outputs
         from .state.migrate import push_local_state
 
         backend = self._require_backend("state push")
@@ -667,6 +668,7 @@ class Pipeline:
             lineage.check(store, self.desired, spec_identity(self.spec_path), None, where=store.path,
                           spec_arg=str(self.spec_path))
             lineage.stamp(store, self.desired, spec_identity(self.spec_path), backend.key)
+            settle_outputs(self.desired)  # outputs still in the old shared outputs/ folder move in first
             try:
                 return push_local_state(self.working_copy(), store)
             finally:

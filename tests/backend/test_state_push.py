@@ -74,3 +74,29 @@ def test_the_backend_manifest_never_names_a_file_the_backend_does_not_hold(tmp_p
                                                                  backend.output_key("set/kept.png")]
     fresh = WorkingCopy(backend, tmp_path / "fresh" / ".bria" / "spec" / "state.json", tmp_path / "fresh" / "outputs")
     assert fresh.pull_outputs() == (1, 0)
+
+
+def test_state_push_takes_outputs_still_in_the_old_shared_outputs_folder(tmp_path: Path):
+    """A spec with no output_dir applied before outputs got a folder per spec left its files in
+    outputs/: `state push` moves them into the spec's folder first, so the backend holds them and
+    a fresh checkout does not pay for them again."""
+    from bria_pipeline.generate.manifest import OutputRecord
+    from bria_pipeline.generate.output_files import sha256_bytes
+
+    spec = checkout(tmp_path, "laptop")
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text("\n".join(line for line in text.splitlines() if not line.strip().startswith("output_dir:")) + "\n",
+                    encoding="utf-8")
+    old = spec.parent / "outputs"
+    (old / "places").mkdir(parents=True)
+    (old / "places" / "seed1.png").write_bytes(b"paid for")
+    model = next(line.split(":")[1].strip() for line in text.splitlines() if line.strip().startswith("model:"))
+    Manifest(old, [OutputRecord(key="k", kind="image", name="places/seed1", set_name="places", model=model,
+                                status="done", file="places/seed1.png", sha256=sha256_bytes(b"paid for"))]).save()
+    backend_dir = tmp_path / "backend"
+
+    pushed = CliRunner().invoke(main, ["state", "push", str(spec), "--backend", backend_dir.as_uri()])
+    assert pushed.exit_code == 0, pushed.output
+    stored = [p for p in backend_dir.rglob("seed1.png")]
+    assert len(stored) == 1 and stored[0].read_bytes() == b"paid for", sorted(backend_dir.rglob("*"))
+    assert (spec.parent / "outputs" / "spec" / "places" / "seed1.png").read_bytes() == b"paid for"
