@@ -8,9 +8,9 @@ keeps the expression's type when it is a number or a boolean, so ``total_trainin
 What a template can do: read variables, use filters (``upper``, ``join``, ``default``, ...),
 ``{% if %}`` and ``{% set %}``. What it cannot: reach Python internals (``''.__class__`` and
 friends are refused by Jinja's sandbox), read files (``import``, ``include``, ``extends`` are
-refused, and there is no loader), read the environment, loop (``for``), define macros, or build
-huge values (``'a' * 10**9``, ``10 ** 10 ** 10``, padding methods and filters are refused).
-Results are deterministic: ``random`` and ``lipsum`` are not available.
+refused, and there is no loader), read the environment, loop (``for``), define macros, mutate a
+list or map, or build huge values: every step is bounded in size, integer width, total work and
+time before it allocates (see `template_limits`). Results are deterministic: ``random`` and ``lipsum`` are not available.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from jinja2 import StrictUndefined, Template, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bria_pipeline.spec import template_limits as limits
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecPath, SpecProblem, did_you_mean
 
-MAX_RENDERED = 64 * 1024  # characters one rendered value may have
+MAX_RENDERED = limits.MAX_VALUE  # characters one rendered value may have
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 _SINGLE_EXPRESSION = re.compile(r"^\{\{-?\s*(?P<expr>(?:(?!\{\{|\}\}).)+?)\s*-?\}\}$", re.S)
 _REFUSED_NODES: dict[type, str] = {
@@ -41,23 +43,39 @@ _REFUSED_NODES: dict[type, str] = {
     nodes.Macro: "macro",
     nodes.CallBlock: "call",
 }
-_UNSAFE_STR_METHODS = frozenset({"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs"})
+_UNSAFE_STR_METHODS = frozenset(
+    {"format", "format_map", "ljust", "rjust", "center", "zfill", "expandtabs", "translate", "maketrans"})
 _REMOVED_FILTERS = ("center", "indent", "format", "wordwrap", "slice", "random", "filesizeformat")
 
 
-class SpecTemplateEnvironment(SandboxedEnvironment):
-    """Jinja's sandbox, narrowed to filling in values."""
+class _CheckedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with ``~`` (concatenation) going through the environment's check."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class SpecTemplateEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, narrowed to filling in values, with every step bounded (template_limits)."""
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    intercepted_unops = frozenset({"+", "-"})
+    code_generator_class = _CheckedCodeGenerator
 
     def __init__(self) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                         finalize=_finalize)
         self.globals.clear()
         for name in _REMOVED_FILTERS:
             self.filters.pop(name, None)
+        self.filters = {name: limits.checked_filter(name, func) for name, func in self.filters.items()}
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _UNSAFE_STR_METHODS:
+        if isinstance(obj, (str, bytes, bytearray)) and attr in _UNSAFE_STR_METHODS:
             return False
         return super().is_safe_attribute(obj, attr, value)
 
@@ -66,17 +84,37 @@ class SpecTemplateEnvironment(SandboxedEnvironment):
         return None
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if not isinstance(right, (int, float)) or abs(right) > 64 or (
-                isinstance(left, (int, float)) and abs(left) > 10**6
-            ):
-                raise SecurityError("exponents above 64 (or bases above a million) are not allowed in spec templates")
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
-                    if len(seq) * count > MAX_RENDERED:
-                        raise SecurityError(f"the value would exceed {MAX_RENDERED} characters")
-        return super().call_binop(context, operator, left, right)
+        limits.before_binop(operator, left, right)
+        return limits.result(super().call_binop(context, operator, left, right), f"'{operator}'")
+
+    def call_unop(self, context: Any, operator: str, arg: Any) -> Any:
+        limits.read(arg)
+        return super().call_unop(context, operator, arg)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
+        args = limits.before_method(__obj, args, kwargs)
+        name = getattr(__obj, "__name__", "the call")
+        return limits.result(super().call(__context, __obj, *args, **kwargs), f"'{name}()'")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        limits.budget().tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        limits.budget().tick()
+        return super().getitem(obj, argument)
+
+    def checked_concat(self, values: tuple[Any, ...]) -> str:
+        """``a ~ b``: the operands weighed and the result estimated before joining."""
+        limits.read(*values)
+        limits.expect(sum(limits.weight(v) for v in values), "'~'")
+        return "".join(map(str, values))
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ ... }}`` output: weighed and charged, so repeated outputs cannot pile up."""
+    limits.read(value)
+    return value
 
 
 ENVIRONMENT = SpecTemplateEnvironment()
@@ -97,7 +135,7 @@ def _compile(text: str) -> tuple[Template | None, tuple[str, int] | None]:
         found = next(iter(tree.find_all(node_type)), None)
         if found is not None:
             return None, (word, found.lineno)
-    return ENVIRONMENT.from_string(text), None
+    return ENVIRONMENT.from_string(tree), None
 
 
 def _template_line(exc: BaseException) -> int:
@@ -119,6 +157,10 @@ class Renderer:
         self.variables = dict(variables)
         self.problems: list[SpecProblem] = []
         self.failed: set[SpecPath] = set()  # values that did not render (later stages skip them)
+        self.budget = limits.Budget.for_spec()  # what all the values together may spend
+        self.markup = 0  # characters of template code compiled for this spec
+        self._texts: set[str] = set()
+        self._exhausted = False  # a spec-wide bound was reached (and reported once)
 
     def _problem(self, path: SpecPath, exc: BaseException, message: str, hint: str | None) -> None:
         self.failed.add(path)
@@ -134,6 +176,19 @@ class Renderer:
         if not has_template(text):
             return text
         context = {**self.variables, **(extra or {})}
+        if self._exhausted:
+            self.failed.add(path)
+            return None
+        if text not in self._texts:
+            self._texts.add(text)
+            self.markup += limits.markup_size(text)
+            if self.markup > limits.MAX_SPEC_MARKUP:
+                self._exhausted = True
+                self._problem(path, limits.TemplateLimitError(""),
+                              f"template refused: the templates of this spec hold more than {limits.MAX_SPEC_MARKUP:,} "
+                              "characters of template code ({{ }} and {% %}); later values are not rendered",
+                              limits.HINT)
+                return None
         try:
             template, refused = _compile(text)
             if refused is not None:
@@ -143,12 +198,14 @@ class Renderer:
                     "templates fill in values from variables; they cannot read files, loop or define macros",
                 )
                 return None
-            rendered = template.render(context)
+            with limits.rendering(self.budget):
+                rendered = template.render(context)
             if len(rendered) > MAX_RENDERED:
-                raise SecurityError(f"the value would exceed {MAX_RENDERED} characters")
+                limits.expect(len(rendered), "the rendered value")
             single = _SINGLE_EXPRESSION.match(text.strip())
             if single:
-                value = ENVIRONMENT.compile_expression(single.group("expr"), undefined_to_none=False)(**context)
+                with limits.rendering(self.budget):
+                    value = ENVIRONMENT.compile_expression(single.group("expr"), undefined_to_none=False)(**context)
                 if isinstance(value, (bool, int, float)) and not isinstance(value, Undefined):
                     return value
             return rendered
@@ -157,6 +214,12 @@ class Renderer:
                           "Jinja syntax: {{ variable }}, {{ variable | filter }}, {% if cond %}...{% endif %}")
         except UndefinedError as exc:
             self._problem(path, exc, *self._undefined(str(exc.message or exc), context))
+        except limits.TemplateLimitError as exc:
+            self._problem(path, exc, f"template refused: {exc}", exc.hint)
+            self._exhausted = self.budget.exhausted
+        except (MemoryError, RecursionError) as exc:
+            self._problem(path, exc, f"template refused: it ran out of {'memory' if isinstance(exc, MemoryError) else 'nesting depth'}",
+                          limits.HINT)
         except SecurityError as exc:
             self._problem(path, exc, f"template refused: {exc}",
                           "templates can read variables only; Python internals, files and the environment are out of reach")
