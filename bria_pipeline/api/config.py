@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bria_pipeline.api.errors import ConfigError
-from bria_pipeline.api.secret import Secret
+from bria_pipeline.api.secret import Secret, check_token, register
 
 DEFAULT_API_URL = "https://engine.prod.bria-api.com"
 SANDBOX_API_URL = "http://sandbox.local"
@@ -106,9 +106,12 @@ def resolve_config(
         url = SANDBOX_API_URL
     url = normalize_api_url(url or DEFAULT_API_URL)
 
+    raw = env.get(TOKEN_ENV)
+    register(raw.strip() if raw else None)  # masked in every diagnostic from now on, even when it is not used or is refused
     if token is None and not sandbox:
-        raw = env.get(TOKEN_ENV)
         token = raw.strip() if raw and raw.strip() else None
+        if token is not None:
+            check_token(token)
     if token is None or (isinstance(token, str) and not token.strip()):
         if not sandbox:
             raise ConfigError(
@@ -121,6 +124,8 @@ def resolve_config(
             )
         token = SANDBOX_TOKEN
     secret = token if isinstance(token, Secret) else Secret(token.strip())
+    check_token(secret.reveal(), source="the token given")
+    register(secret if secret.reveal() != SANDBOX_TOKEN else None)
 
     origin = Origin.of(url)
     if origin.scheme == "http" and not is_loopback(origin.host) and not sandbox:

@@ -6,6 +6,9 @@ diagnostics: errors, warnings, progress lines, request logs, and Python logging 
 
     {"time": "2025-01-01T12:00:00.000Z", "level": "error", "message": "...", "hint": "..."}
 
+Every line passes through `api.secret.mask` first: the API token, in any form (escaped, URL-encoded,
+base64), is printed as ``****``, in text and in JSON alike.
+
 Colours: never when --no-color is given, when NO_COLOR is set to anything non-empty
 (https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal.
 """
@@ -24,6 +27,7 @@ from typing import Any, TextIO
 
 import click
 
+from ..api.secret import mask
 from ..errors import BriaPipelineError
 
 
@@ -74,9 +78,9 @@ class Diagnostics:
         if self.json:
             record = {"time": _now(), "level": level, "message": text}
             record.update({k: v for k, v in fields.items() if v is not None})
-            click.echo(json.dumps(record, ensure_ascii=False, default=str), err=True)
+            _echo(json.dumps(record, ensure_ascii=False, default=str))
             return
-        click.echo(text, err=True)
+        _echo(text)
 
     def say(self, level: str, message: str, *, hint: str | None = None, **fields: Any) -> None:
         """``error: message`` (+ ``  hint: ...``), or its JSON object with a "hint" field."""
@@ -89,7 +93,7 @@ class Diagnostics:
         text = prefix + message
         if hint:
             text += f"\n  hint: {hint}"
-        click.echo(text, err=True)
+        _echo(text)
 
     def error(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
         self.say("error", message, hint=hint, **fields)
@@ -118,7 +122,12 @@ class Diagnostics:
             if self.json:
                 self.line("traceback", level="debug", traceback=trace)
             else:
-                click.echo(trace, err=True)
+                _echo(trace)
+
+
+def _echo(text: str) -> None:
+    """One diagnostic on stderr, the token masked in every form."""
+    click.echo(mask(text), err=True)
 
 
 def _split_hint(exc: BriaPipelineError) -> tuple[str, str | None]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import secrets
+import urllib.parse
 
 import httpx
 import pytest
@@ -17,10 +20,12 @@ from bria_pipeline.api import (
     ApiError,
     AsyncBriaClient,
     AsyncJob,
+    ConfigError,
     NotFound,
     QuotaExceeded,
     RateLimited,
     RetryPolicy,
+    Secret,
     TransportError,
 )
 from bria_pipeline.sandbox import running
@@ -175,3 +180,34 @@ async def test_server_text_quoting_the_token_is_masked_in_the_error():
             await client.list_projects()
     assert "invalid token ****" in info.value.describe()
     assert not [t for t in _texts(info.value) if token in t]
+
+
+@pytest.mark.parametrize("bad, what", [
+    ("tok-1234abcd\nline-two-5678", "a line break (CR or LF) at character 13"),
+    ("tok-1234abcd\r", "a line break (CR or LF) at character 13"),  # inside: outer whitespace is trimmed
+    ("tok-1234abcd\u00e9", "a non-ASCII character at character 13"),
+    ("tok-1234 abcd", "a space at character 9"),
+    ("tok-1234\x00abcd", "a control character at character 9"),
+])
+async def test_a_token_a_header_cannot_carry_is_refused_before_any_request(bad: str, what: str) -> None:
+    seen: list = []
+    with running(recorder_app(seen)) as url:
+        with pytest.raises(ConfigError) as info:
+            AsyncBriaClient(url, token=bad + "x")
+    assert f"the API token in the token given holds {what}" in info.value.describe()
+    assert seen == []
+    assert not [t for t in _texts(info.value) if bad.strip() in t or repr(bad)[1:-1] in t]
+
+
+def test_every_form_of_the_token_is_masked_and_ordinary_text_is_left_alone() -> None:
+    token = "tok-" + secrets.token_hex(12) + "\nsecond-line"
+    data = token.encode()
+    secret = Secret(token)
+    text = " | ".join([token, repr(token), repr(data), json.dumps(token), urllib.parse.quote(token, safe=""),
+                       urllib.parse.quote_plus(token), base64.b64encode(data).decode(),
+                       base64.urlsafe_b64encode(data).decode(), base64.b64encode(b"?" + data).decode()[2:-4],
+                       "plain words stay"])
+    masked = secret.redact(text)
+    assert token.splitlines()[0] not in masked and "second-line" not in masked
+    assert base64.b64encode(data).decode()[:16] not in masked
+    assert masked.endswith(" | plain words stay")

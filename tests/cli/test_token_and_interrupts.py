@@ -3,18 +3,27 @@ never shows in any output or file; Ctrl-C ends a run with 130 and the next run f
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from bria_pipeline.sandbox import FaultPlan, create_app
 from bria_pipeline.sandbox.server import running
-from cli_helpers import CLI, run, write_spec
+from cli_helpers import CLI, run, run_child, write_spec
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "tok-Zq81-never-printed-5b7d"
@@ -117,3 +126,96 @@ def test_ctrl_c_during_apply_exits_130_and_the_next_apply_finishes(tmp_path: Pat
     finished = run("--sandbox", "apply", str(spec), "--auto-approve")
     assert finished.exit_code == 0, finished.output
     assert run("--sandbox", "plan", str(spec), "--detailed-exitcode").exit_code == 0
+
+
+# --- a token an HTTP header cannot carry, and the token in every form --------------------------
+
+BAD_TOKENS = {
+    "LF": "tok-8f1c2a9e5b7d4c3a\nsecond-line-4e6f",
+    "CR": "tok-8f1c2a9e5b7d4c3a\rcarriage-9a1b",
+    "CRLF": "tok-8f1c2a9e5b7d4c3a\r\nwindows-line-77",
+    "non-ASCII": "tok-8f1c2a9e5b7d4c3a\u00e9t\u00e9-\u4e2d-5e",
+    "control": "tok-8f1c2a9e5b7d4c3a\x07bell-5d2c",
+}
+WHAT = {"LF": "a line break (CR or LF)", "CR": "a line break (CR or LF)", "CRLF": "a line break (CR or LF)",
+        "non-ASCII": "a non-ASCII character", "control": "a control character"}
+
+
+def token_forms(token: str) -> set[str]:
+    """What a leak of `token` looks like in text, written out with the standard library only."""
+    data = token.encode("utf-8")
+    found = {token, repr(token)[1:-1], repr(data)[2:-1], json.dumps(token)[1:-1], json.dumps(repr(data))[1:-1],
+             urllib.parse.quote(token, safe=""), urllib.parse.quote_plus(token),
+             base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("=")}
+    found |= {line for line in re.split(r"[\r\n]+", token) if len(line) >= 8}
+    return found
+
+
+def leaks(token: str, *texts: str) -> list[str]:
+    return [form for form in token_forms(token) for text in texts if form in text]
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    app = create_app(tmp_path / "served.sqlite", training_seconds=0.1)
+    try:
+        with running(app) as url:
+            yield url
+    finally:
+        app.state.sandbox.close()
+
+
+@pytest.mark.parametrize("kind", list(BAD_TOKENS))
+@pytest.mark.parametrize("verbosity", [[], ["-vv"], ["--log-format", "json", "-vv"]], ids=["plain", "-vv", "json"])
+def test_a_token_a_header_cannot_carry_is_refused_before_any_request_and_never_shown(
+        spec: Path, served: str, kind: str, verbosity: list[str]) -> None:
+    token = BAD_TOKENS[kind]
+    started = time.monotonic()
+    for command in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"], ["show", str(spec)]):
+        result = run(*verbosity, "--api-url", served, *command, env={"BRIA_API_TOKEN": token})
+        assert result.exit_code == 1, result.output
+        assert f"the API token in BRIA_API_TOKEN holds {WHAT[kind]} at character 21 of {len(token)}" in result.stderr
+        assert "platform.bria.ai" in result.stderr and "unexpected" not in result.stderr
+        assert not leaks(token, result.stdout, result.stderr)
+        if "json" in verbosity:
+            assert all(json.loads(line) for line in result.stderr.splitlines())
+    assert time.monotonic() - started < 20  # no retries: nothing was sent (the bound is loose on purpose)
+    assert httpx.get(f"{served}/_sandbox/stats").json()["total"] == 0
+    assert not (spec.parent / ".bria").exists()
+
+
+def test_a_token_with_a_line_break_is_refused_by_the_installed_command_too(spec: Path, served: str) -> None:
+    token = BAD_TOKENS["LF"]
+    done = run_child("-vv", "--api-url", served, "plan", str(spec), env={"BRIA_API_TOKEN": token})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: the API token in BRIA_API_TOKEN holds a line break (CR or LF)")
+    assert not leaks(token, done.stdout, done.stderr)
+    assert httpx.get(f"{served}/_sandbox/stats").json()["total"] == 0
+
+
+def echo_app() -> Starlette:
+    """An API that quotes the token it received back in every form, in its error and its headers."""
+
+    async def refuse(request: Request) -> Response:
+        token = request.headers.get("api_token", "")
+        data = token.encode()
+        text = (f"bad token {token}, repr {data!r}, url {urllib.parse.quote(token, safe='')}, "
+                f"b64 {base64.b64encode(data).decode()}, b64url {base64.urlsafe_b64encode(data).decode()}, "
+                f"inside a longer b64 {base64.b64encode(b'xy' + data).decode()}")
+        return JSONResponse({"message": text, "errors": [{"msg": text, "field_name": "api_token",
+                                                           "field_input": token}]}, status_code=401)
+
+    return Starlette(routes=[Route("/v1/tailored-gen/projects", refuse)])
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vv"], ["--log-format", "json", "-vv"]], ids=["plain", "-vv", "json"])
+def test_the_token_echoed_by_a_server_in_any_form_is_masked(spec: Path, verbosity: list[str]) -> None:
+    token = "tok-" + "3f9a1c" * 6 + "/+=?&"
+    with running(echo_app()) as url:
+        result = run(*verbosity, "--api-url", url, "plan", str(spec), env={"BRIA_API_TOKEN": token})
+    assert result.exit_code == 1, result.output
+    assert "bad token ****, repr b'****', url ****" in result.stderr
+    assert not leaks(token, result.stdout, result.stderr)
+    # the base64 of the token inside a longer base64 text: its determined characters are masked too
+    inner = base64.b64encode(b"xy" + token.encode()).decode()
+    assert inner[3:40] not in result.stderr
