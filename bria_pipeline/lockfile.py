@@ -11,10 +11,15 @@ It pins
 
 It holds no remote ids, so it is portable across organisations. With a pin present, apply reuses
 it instead of asking the service again. The YAML is written with sorted keys, atomically.
+
+Reading it is careful (the file may come from a pull request): a regular file beside the spec,
+at most MAX_LOCK_BYTES, UTF-8, valid YAML, and every pin one the API would accept (a JSON text),
+each failure naming the file, the line and how to fix it, before any request is sent.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,9 @@ from typing import Any
 import yaml
 
 from .model import ImageSource, StructuredPromptSpec, VisualSchemaSpec, digest
-from .state.errors import StateFileError
 from .atomic import write_atomic
+from .confined import UnsafeFile, read_regular
+from .state.errors import StateFileError
 
 LOCK_VERSION = 1
 HEADER = (
@@ -32,6 +38,16 @@ HEADER = (
     "# of their inputs. It holds no remote ids. Delete an entry to have it made again.\n"
 )
 SECTIONS = ("visual_schemas", "captions", "structured_prompts")
+
+
+class LockFileError(StateFileError):
+    """The lock file cannot be used: names the file, and the line and column when known."""
+
+    def __init__(self, file: Path, message: str, *, line: int | None = None, col: int | None = None,
+                 hint: str | None = None) -> None:
+        where = f"{file}:{line}:{col}" if line and col else f"{file}:{line}" if line else str(file)
+        super().__init__(where, message, hint=hint)
+        self.file, self.line, self.col, self.reason = file, line, col, message
 
 
 def lock_path_for(spec_path: Path) -> Path:
@@ -141,10 +157,10 @@ class Lock:
         if data is None:
             return cls()
         if not isinstance(data, dict):
-            raise StateFileError(source, "expected a mapping at the top level", hint="delete the file; apply writes it again")
+            raise LockFileError(source, "expected a mapping at the top level", hint="delete the file; apply writes it again")
         version = data.get("version", LOCK_VERSION)
         if version != LOCK_VERSION:
-            raise StateFileError(
+            raise LockFileError(
                 source,
                 f"lock file version {version!r} is not supported (this bria-pipeline writes version {LOCK_VERSION})",
                 hint="upgrade bria-pipeline, or delete the file to pin everything again",
@@ -153,27 +169,102 @@ class Lock:
         for name in SECTIONS:
             section = data.get(name) or {}
             if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
-                raise StateFileError(source, f"section {name!r} must map input hashes to entries", hint="delete the section")
+                raise LockFileError(source, f"section {name!r} must map input hashes to entries", hint="delete the section")
             setattr(lock, name, {str(k): dict(v) for k, v in section.items()})
         return lock
 
 
+MAX_LOCK_BYTES = 64 * 1024 * 1024  # thousands of pinned captions fit many times over
+RESTORE_HINT = ("restore it from version control (git checkout -- FILE), or delete it: the next apply pins "
+                "what is missing again, from the remote where it can")
+
+
 def load_lock(path: Path) -> Lock:
-    """Read a lock file; a missing file is an empty lock."""
+    """Read a lock file; a missing file is an empty lock.
+
+    Only a regular file beside the spec is read (not a symbolic link out of the spec's folder,
+    a FIFO or a device), at most MAX_LOCK_BYTES; text that is not UTF-8 names the file and the byte.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_regular(path, max_bytes=MAX_LOCK_BYTES, inside=path.parent)
     except FileNotFoundError:
         return Lock()
+    except UnsafeFile as exc:
+        raise LockFileError(path, exc.message, hint=RESTORE_HINT.replace("FILE", str(path))) from None
     except OSError as exc:
-        raise StateFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise LockFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    hint = RESTORE_HINT.replace("FILE", str(path))
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LockFileError(path, f"not a text file: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not UTF-8 "
+                            "(the file is damaged)", line=raw.count(b"\n", 0, exc.start) + 1, hint=hint) from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise StateFileError(where, "not valid YAML", hint="restore it from version control, or delete it") from None
-    return Lock.from_data(data, source=path)
+        raise LockFileError(path, "not valid YAML", line=mark.line + 1 if mark else None,
+                            col=mark.column + 1 if mark else None, hint=hint) from None
+    finally:
+        loader.dispose()
+    lock = Lock.from_data(data, source=path)
+    check_pins(lock, path, _marks(node))
+    return lock
+
+
+try:  # libyaml's parser when PyYAML has it
+    _Loader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+def _marks(node: yaml.Node | None) -> dict[tuple[str, ...], tuple[int, int]]:
+    """(section, key, field) -> (line, column) of the values of a lock file's pins."""
+    marks: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode) and len(path) < 3:
+            for key, value in node.value:
+                walk(value, path + (str(key.value),))
+
+    if node is not None:
+        walk(node, ())
+    return marks
+
+
+# (section, the field a pin holds, what the API does with it)
+_PINNED_JSON = (
+    ("visual_schemas", "schema", "set as the dataset's visual_schema, which the API takes only as a JSON text"),
+    ("captions", "caption", "set as the image's caption, which the API takes only as a JSON text"),
+    ("structured_prompts", "structured_prompt", "sent as structured_prompt, a JSON text"),
+)
+
+
+def check_pins(lock: Lock, path: Path, marks: dict[tuple[str, ...], tuple[int, int]]) -> None:
+    """Refuse, before any request, a pin the API would refuse: file:line:col of the first one."""
+    for section, name, use in _PINNED_JSON:
+        for key, entry in getattr(lock, section).items():
+            value = entry.get(name)
+            problem = None
+            if not isinstance(value, str) or not value.strip():
+                problem = f"{name} must be a non-empty text (it is {type(value).__name__})"
+            else:
+                try:
+                    json.loads(value)
+                except ValueError as exc:
+                    problem = f"{name} is not valid JSON ({exc})"
+            if problem is None:
+                continue
+            line, col = marks.get((section, key, name)) or marks.get((section, key)) or (1, 1)
+            raise LockFileError(
+                path, f"{section}.{key[:12]}: {problem}; it would be {use}", line=line, col=col,
+                hint=(f"restore {path} from version control (git checkout -- {path}), or delete this entry: "
+                      "the next apply makes it again"),
+            )
 
 
 def save_lock(lock: Lock, path: Path) -> bool:

@@ -57,7 +57,7 @@ from .state.lock import StateLock
 from .state.observe import image_contents, mark_imported, observe, record_owned
 from .state.observed import Observed, ObservedDataset, ObservedImage
 from .state.show import describe_state
-from .state.store import STATE_DIR, StateStore, state_dir_for
+from .state.store import StateStore, state_dir_for
 
 SANDBOX_DB = "sandbox.sqlite"
 FAST_POLL = (0.2, 1.0)  # against the sandbox or a local URL: waits are seconds, not hours
@@ -119,7 +119,7 @@ class Pipeline:
 
     @property
     def sandbox_db(self) -> Path:
-        return self.spec_path.parent / STATE_DIR / SANDBOX_DB
+        return state_dir_for(self.spec_path).parent / SANDBOX_DB  # .bria/ checked: never a link
 
     # --- where state lives ------------------------------------------------------------------------
 

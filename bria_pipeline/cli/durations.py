@@ -26,7 +26,11 @@ def parse_rate(text: str) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a rate (examples: 60/min, 2/s, 1000/h)")
     per = {"s": 60, "sec": 60, None: 1, "min": 1, "m": 1, "h": 1 / 60, "hour": 1 / 60}[match.group(2)]
-    return float(match.group(1)) * per
+    rate = float(match.group(1)) * per
+    if rate <= 0:
+        raise ValueError(f"{text!r} allows no request at all; give a rate above zero (examples: 60/min, 2/s), "
+                         "or leave --rate-limit out for no pacing")
+    return rate
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,10 @@ file is one that
 - has both ``version:`` and ``project:`` as top-level keys. Both are required in every spec, so
   variable files, CI workflows and other YAML beside the specs are left alone.
 
+A YAML file below a directory that may not be read safely (a FIFO, a device such as /dev/zero,
+a symbolic link to a file outside its folder) is taken as a spec, never read here: validating it
+then says why it is refused. Symbolic links to folders are not followed.
+
 A directory with no spec below it is reported as an error of its own, so a mistyped path never
 passes as "nothing to do".
 """
@@ -21,6 +25,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..confined import UnsafeFile, read_regular
+from ..spec.yaml_source import MAX_SPEC_BYTES
 
 SUFFIXES = (".yaml", ".yml")
 LOCK_SUFFIXES = (".lock.yaml", ".lock.yml")
@@ -43,11 +50,19 @@ class SpecSelection:
 
 
 def is_spec_file(path: Path) -> bool:
-    """True when `path` reads like a spec: top-level ``version:`` and ``project:`` keys."""
+    """True when `path` reads like a spec: top-level ``version:`` and ``project:`` keys.
+
+    Only the first MAX_SPEC_BYTES of a regular file are read. A file that may not be read at all
+    (a FIFO, a device such as /dev/zero, a symbolic link out of its folder) counts as a spec, so
+    that validating it reports the refusal instead of passing it over in silence.
+    """
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        data = read_regular(path, max_bytes=MAX_SPEC_BYTES, inside=path.absolute().parent, prefix=True)
+    except UnsafeFile:
+        return True
     except OSError:
         return False
+    text = data.decode("utf-8-sig", errors="replace")
     return all(pattern.search(text) for pattern in _TOP_LEVEL.values())
 
 

@@ -1,6 +1,7 @@
 """From a spec file to a validated `Desired`, in stages, collecting every problem on the way.
 
-1. read      size, UTF-8, tabs, YAML syntax, duplicate keys (yaml_source)
+1. read      a regular file inside its folder, size, UTF-8, tabs, YAML syntax, duplicate keys (yaml_source);
+             the lock file beside it, as plan and apply read it (its pins must be ones the API accepts)
 2. vars      spec `vars:` < `--var-file` < `--var` (variables)
 3. render    Jinja2, sandboxed, string values only (templates)
 4. schema    JSON Schema 2020-12, errors mapped to file:line:col (schema)
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from bria_pipeline.confined import UnsafeFile, private_dir
+from bria_pipeline.lockfile import LockFileError, load_lock, lock_path_for
 from bria_pipeline.model import Desired, digest
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.dataset_builder import DatasetSection
@@ -66,6 +69,25 @@ def _cli_var_problems(values: Mapping[str, Any]) -> list[SpecProblem]:
     ]
 
 
+def _cache_dir(spec: Path, file: str, problems: list[SpecProblem]) -> Path | None:
+    """`.bria/` beside the spec for the file-facts cache; None (no cache, and an error) when it, or
+    the spec's own state folder in it, is a symbolic link: plan and apply refuse to run then."""
+    try:
+        return private_dir(spec.parent, STATE_DIR, spec.stem).parent
+    except UnsafeFile as exc:
+        problems.append(SpecProblem(file, 1, 1, "(file)", f"{exc.path}: {exc.message}", exc.hint))
+        return None
+
+
+def _lock_problems(spec: Path) -> list[SpecProblem]:
+    """The lock file beside the spec, read as plan and apply read it: its pins must be usable."""
+    try:
+        load_lock(lock_path_for(spec))
+    except LockFileError as exc:
+        return [SpecProblem(str(exc.file), exc.line or 1, exc.col or 1, "(lock file)", exc.reason, exc.hint)]
+    return []
+
+
 def check_spec(
     path: Path | str,
     *,
@@ -76,9 +98,9 @@ def check_spec(
 ) -> SpecCheck:
     """Validate one spec completely; never raises for a problem in the spec or its files."""
     spec = Path(path)
-    doc, problems = read_document(spec, str(path))
+    doc, problems = read_document(spec, str(path), inside=None if allow_outside else spec.parent)
     file_vars, found = read_var_files(var_files or ())
-    problems += found + _cli_var_problems(vars or {})
+    problems += found + _cli_var_problems(vars or {}) + _lock_problems(spec)
     check = SpecCheck(spec, None)
     if doc.data is None:
         check.problems = sort_problems(problems)
@@ -107,6 +129,7 @@ def check_spec(
     preflight = ImagePreflight(ctx)
     datasets_section = DatasetSection(ctx, preflight)
     datasets_section.prepare()
+    _cache_dir(spec, str(path), problems)  # plan and apply write beside the spec: .bria must not be a link
     preflight.inspect(Path(cache_dir) if cache_dir is not None else default_cache_dir(spec_dir))
     project = build_project(ctx)
     datasets = datasets_section.build()

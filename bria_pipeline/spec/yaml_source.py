@@ -1,6 +1,8 @@
 """Reading a YAML file into a `Document`, refusing what would surprise later.
 
-Checks before parsing: size (1 MiB), UTF-8, a tab in indentation, an empty file.
+Checks before parsing: a regular file (not a FIFO, a device, a directory; a symbolic link only
+to a file inside the folder the caller names), size (1 MiB, read no further), UTF-8, a tab in
+indentation, an empty file.
 While parsing: one document only, duplicate keys, keys that are not plain scalars, custom tags,
 alias expansion beyond a budget (a "billion laughs" file is refused, not expanded).
 
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bria_pipeline.confined import UnsafeFile, read_regular
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecPath, SpecProblem, format_path
 
@@ -213,8 +216,13 @@ def _tab_indents(text: str) -> list[tuple[int, int]]:
     return found
 
 
-def read_document(path: Path, file: str, *, max_bytes: int = MAX_SPEC_BYTES) -> tuple[Document, list[SpecProblem]]:
-    """Read and parse one YAML file. On any problem `Document.data` is None."""
+def read_document(path: Path, file: str, *, max_bytes: int = MAX_SPEC_BYTES,
+                  inside: Path | None = None) -> tuple[Document, list[SpecProblem]]:
+    """Read and parse one YAML file. On any problem `Document.data` is None.
+
+    Only a regular file of at most `max_bytes` is read (never a FIFO, a device or a directory),
+    and with `inside` given, a symbolic link must lead inside that folder.
+    """
     doc = Document(file=file, path=path)
     problems: list[SpecProblem] = []
 
@@ -223,15 +231,11 @@ def read_document(path: Path, file: str, *, max_bytes: int = MAX_SPEC_BYTES) -> 
         return doc, problems
 
     try:
-        size = path.stat().st_size
-        if path.is_dir():
+        raw = read_regular(path, max_bytes=max_bytes, inside=inside)
+    except UnsafeFile as exc:
+        if exc.message.startswith("is a directory"):
             return fail(1, 1, "is a directory, not a spec file", "name the YAML file itself")
-        if size > max_bytes:
-            return fail(
-                1, 1, f"the file is {size:,} bytes; the limit is {max_bytes:,} bytes",
-                "a spec describes images by path and glob; it never embeds them",
-            )
-        raw = path.read_bytes()
+        return fail(1, 1, exc.message, exc.hint)
     except FileNotFoundError:
         return fail(1, 1, "file not found", "check the path; it is relative to the current directory")
     except OSError as exc:

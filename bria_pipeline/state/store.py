@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..confined import UnsafeFile, private_dir, read_regular
 from .errors import StateFileError
 from .observed import Recorded
 
 STATE_VERSION = 1
 STATE_DIR = ".bria"
+MAX_STATE_BYTES = 64 * 1024 * 1024
 
 
 def now_iso() -> str:
@@ -41,9 +43,16 @@ def now_iso() -> str:
 
 
 def state_dir_for(spec_path: Path) -> Path:
-    """``specs/lucy.yaml`` -> ``specs/.bria/lucy/``: one state per spec, beside it."""
+    """``specs/lucy.yaml`` -> ``specs/.bria/lucy/``: one state per spec, beside it.
+
+    A ``.bria`` (or ``.bria/lucy``) that is a symbolic link is refused (StateFileError): a
+    committed link must not redirect where state, locks and caches are written.
+    """
     spec_path = Path(spec_path)
-    return spec_path.parent / STATE_DIR / spec_path.stem
+    try:
+        return private_dir(spec_path.parent, STATE_DIR, spec_path.stem)
+    except UnsafeFile as exc:
+        raise StateFileError(exc.path, exc.message, hint=exc.hint) from None
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,20 @@ class StateStore:
     @classmethod
     def load(cls, path: Path) -> StateStore:
         path = Path(path)
+        hint = f"delete {path} and run `bria-pipeline refresh SPEC`: it is rebuilt from the remote"
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = read_regular(path, max_bytes=MAX_STATE_BYTES, inside=path.parent)
         except FileNotFoundError:
             return cls(path)
+        except UnsafeFile as exc:
+            raise StateFileError(path, exc.message, hint=hint) from None
         except OSError as exc:
             raise StateFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StateFileError(path, f"not a state file: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not "
+                                 "UTF-8 (the file is damaged)", hint=hint) from None
         try:
             data = json.loads(text)
             if not isinstance(data, dict):

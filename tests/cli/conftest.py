@@ -19,3 +19,17 @@ def specs_dir(tmp_path: Path) -> Path:
     root = tmp_path / "specs"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    """A sandbox served on 127.0.0.1 (its database in tmp_path): its URL."""
+    from bria_pipeline.sandbox import create_app
+    from bria_pipeline.sandbox.server import running
+
+    app = create_app(tmp_path / "served.sqlite", training_seconds=0.1)
+    try:
+        with running(app) as url:
+            yield url
+    finally:
+        app.state.sandbox.close()

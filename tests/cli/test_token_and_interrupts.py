@@ -155,16 +155,6 @@ def leaks(token: str, *texts: str) -> list[str]:
     return [form for form in token_forms(token) for text in texts if form in text]
 
 
-@pytest.fixture
-def served(tmp_path: Path):
-    app = create_app(tmp_path / "served.sqlite", training_seconds=0.1)
-    try:
-        with running(app) as url:
-            yield url
-    finally:
-        app.state.sandbox.close()
-
-
 @pytest.mark.parametrize("kind", list(BAD_TOKENS))
 @pytest.mark.parametrize("verbosity", [[], ["-vv"], ["--log-format", "json", "-vv"]], ids=["plain", "-vv", "json"])
 def test_a_token_a_header_cannot_carry_is_refused_before_any_request_and_never_shown(
