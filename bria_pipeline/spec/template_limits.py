@@ -6,17 +6,19 @@ build gigabytes in one step (``s|replace("a", s)``, ``list|join``, ``"%099999999
 large values alive with ``{% set %}``, or square an integer until each multiplication takes
 minutes. So every step a template can take is bounded:
 
-- **size**: every value an operation produces, and every value it reads, weighs at most
-  `MAX_VALUE` (a string's characters, a list's items and what they hold, nested). Steps that
-  multiply sizes (``*``, ``replace``, ``join``, ``batch``, ``%`` padding, ``translate``) are
-  estimated and refused *before* they run; the others are checked on their result.
-- **work**: the weights read and produced while rendering one value add up to at most
-  `MAX_WORK`, which bounds both the memory kept alive by ``{% set %}`` and the time spent.
+- **size**: every value an operation reads or produces weighs at most `MAX_VALUE` (a string's
+  characters, a list's items and what they hold, nested). Steps that multiply sizes (``*``,
+  ``replace``, ``join``, ``batch``, ``%`` padding) are estimated and refused *before* they run;
+  the others are checked on their result. Weights of containers are remembered by identity
+  (the variables are weighed once per spec), so reading a large value again costs nothing.
+- **work**: the weights produced and output while rendering one value add up to at most
+  `MAX_WORK`, which bounds the memory kept alive by ``{% set %}`` and the text piled up by
+  repeated ``{{ }}`` outputs.
 - **integers**: at most `MAX_INT_BITS` bits, estimated before a multiplication or a power.
 - **time**: one value renders in at most `MAX_SECONDS` (checked at every step, a backstop).
 - **the whole spec**: its templates hold at most `MAX_SPEC_MARKUP` characters of template code
-  (compiling is the costly part), and all its values together stay within `MAX_SPEC_WORK` and
-  `MAX_SPEC_SECONDS`, so many small templates cannot add up to a long validation either.
+  (compiling is the costly part), and all its values together render in `MAX_SPEC_SECONDS` (a
+  prompt is rendered once per matrix combination, up to 20,000 times).
 
 A step over a bound raises `TemplateLimitError` (a Jinja `SecurityError`), which the renderer
 reports as the spec's problem, at the value's line, with how to fix it.
@@ -37,18 +39,18 @@ from jinja2.exceptions import SecurityError
 from jinja2.utils import _PassArg
 
 MAX_VALUE = 64 * 1024  # weight of one value: characters of a string, items (nested) of a list or map
-MAX_WORK = 4 * 1024 * 1024  # weights read and produced while rendering one value
+MAX_WORK = 4 * 1024 * 1024  # weights produced (and output) while rendering one value
 MAX_INT_BITS = 4096
 MAX_SECONDS = 1.0
-# one spec, all its values together: template code compiled, work done, time spent
+# one spec, all its values together (a prompt is rendered once per matrix combination)
 MAX_SPEC_MARKUP = 32 * 1024  # characters inside {{ }} and {% %} (compiling costs about 30 us each)
-MAX_SPEC_WORK = 32 * 1024 * 1024
-MAX_SPEC_SECONDS = 5.0
+MAX_SPEC_SECONDS = 10.0
 
 HINT = (
     "a value built in a template is at most 65,536 characters (or list items); write long text in the "
     "YAML itself or in a --var-file, and keep templates to filling in variables"
 )
+_CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
 class TemplateLimitError(SecurityError):
@@ -59,10 +61,14 @@ class TemplateLimitError(SecurityError):
         self.hint = hint
 
 
-def weight(value: Any, cap: int = MAX_VALUE) -> int:
+Lookup = Callable[[Any], "int | None"]
+
+
+def weight(value: Any, cap: int = MAX_VALUE, known: Lookup | None = None) -> int:
     """A value's size: characters of a string, 1 + the weights of a container's items, nested.
 
-    Counting stops as soon as `cap` is passed, so weighing a huge value costs at most `cap` steps.
+    Counting stops as soon as `cap` is passed, so weighing a huge value costs at most `cap` steps;
+    `known` gives the weight of containers weighed before (the variables, earlier results).
     Integers weigh one per 64 bits; any other object (an iterator, a number, None) weighs 1.
     """
     if isinstance(value, str):
@@ -73,22 +79,30 @@ def weight(value: Any, cap: int = MAX_VALUE) -> int:
         item = stack.pop()
         if isinstance(item, (str, bytes, bytearray)):
             total += max(len(item), 1)
+        elif isinstance(item, _CONTAINERS):
+            seen = known(item) if known is not None else None
+            if seen is not None:
+                total += seen
+            else:
+                total += 1
+                values = item.values() if isinstance(item, dict) else ()
+                stack.extend(islice(item, cap - total + 1))
+                stack.extend(islice(values, cap - total + 1))
         else:
             total += 1
             if isinstance(item, int) and not isinstance(item, bool):
                 total += item.bit_length() // 64
-            elif isinstance(item, (list, tuple, set, frozenset)):
-                stack.extend(islice(item, cap - total + 1))
-            elif isinstance(item, dict):
-                stack.extend(islice(item.keys(), cap - total + 1))
-                stack.extend(islice(item.values(), cap - total + 1))
         if total > cap:
             return total
     return total
 
 
 class Budget:
-    """What rendering may still spend: one value's budget, charged to its spec's as well."""
+    """What rendering may still spend: one value's budget (work, time), within its spec's time.
+
+    It also remembers the weights of containers already weighed (by identity, holding a reference
+    so the identity stays theirs), so reading a large variable again costs nothing.
+    """
 
     def __init__(self, *, work: int | None = None, seconds: float | None = None, parent: Budget | None = None,
                  scope: str = "while rendering this value") -> None:
@@ -98,33 +112,83 @@ class Budget:
         self.parent = parent
         self.scope = scope
         self.work = 0
+        self._steps = 0
+        self._known: dict[int, tuple[Any, int]] = {}
 
     @classmethod
-    def for_spec(cls) -> Budget:
-        return cls(work=MAX_SPEC_WORK, seconds=MAX_SPEC_SECONDS, scope="for all the values of this spec together")
+    def for_spec(cls, variables: Any = None) -> Budget:
+        """The budget of all the values of one spec; `variables` are weighed once, here."""
+        spec = cls(work=2**62, seconds=MAX_SPEC_SECONDS, scope="for all the values of this spec together")
+        spec._remember_tree(variables)
+        return spec
 
     @property
     def exhausted(self) -> bool:
         return self.work > self.limit or time.monotonic() >= self.deadline
 
     def tick(self) -> None:
-        if time.monotonic() >= self.deadline:
-            raise TemplateLimitError(
-                f"rendering took more than {self.seconds:g} s {self.scope}",
-                "keep templates to filling in variables; a value must render in well under a second",
-            )
-        if self.parent is not None:
-            self.parent.tick()
+        budget: Budget | None = self
+        now = time.monotonic()
+        while budget is not None:
+            if now >= budget.deadline:
+                raise TemplateLimitError(
+                    f"rendering took more than {budget.seconds:g} s {budget.scope}",
+                    "keep templates to filling in variables; a value must render in well under a second",
+                )
+            budget = budget.parent
 
     def charge(self, amount: int) -> None:
+        self.work += amount
+        if self.work > self.limit:
+            raise TemplateLimitError(
+                f"the template builds more than {self.limit:,} characters (or list items) in all {self.scope}")
+        self._steps += 1
+        if self._steps % 16 == 1 or amount > 4096:  # the clock every few steps: each step is bounded
+            self.tick()
+
+    # --- weights ---------------------------------------------------------------------------------
+
+    def known(self, value: Any) -> int | None:
         budget: Budget | None = self
         while budget is not None:
-            budget.work += amount
-            if budget.work > budget.limit:
-                raise TemplateLimitError(
-                    f"the templates build more than {budget.limit:,} characters (or list items) in all {budget.scope}")
+            hit = budget._known.get(id(value))
+            if hit is not None and hit[0] is value:
+                return hit[1]
             budget = budget.parent
-        self.tick()
+        return None
+
+    def weigh(self, value: Any) -> int:
+        kind = type(value)
+        if kind is str:
+            return len(value) or 1
+        if kind is float or kind is bool or value is None:
+            return 1
+        if kind is int:
+            return 1 + value.bit_length() // 64
+        size = weight(value, MAX_VALUE, self.known)
+        if isinstance(value, _CONTAINERS):
+            self._known[id(value)] = (value, size)
+        return size
+
+    def _remember_tree(self, value: Any, depth: int = 0) -> int:
+        """Weigh `value` and every container inside it once (shared ones once), remembering each."""
+        if isinstance(value, (str, bytes)) or not isinstance(value, _CONTAINERS):
+            return weight(value)
+        seen = self.known(value)
+        if seen is not None:
+            return seen
+        total = 1
+        if depth < 200:
+            items = list(value.items()) if isinstance(value, dict) else value
+            for item in items:
+                total += sum(self._remember_tree(v, depth + 1) for v in item) if isinstance(value, dict) \
+                    else self._remember_tree(item, depth + 1)
+                if total > MAX_VALUE:
+                    break
+        else:
+            total = MAX_VALUE + 1
+        self._known[id(value)] = (value, min(total, MAX_VALUE + 1))
+        return total
 
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("template_budget", default=None)
@@ -132,7 +196,7 @@ _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("templa
 
 @contextmanager
 def rendering(spec: Budget | None = None) -> Iterator[Budget]:
-    """A fresh budget for rendering one value (charged to `spec`'s too)."""
+    """A fresh budget for rendering one value (within `spec`'s time)."""
     value = Budget(parent=spec)
     token = _CURRENT.set(value)
     try:
@@ -155,13 +219,20 @@ def markup_size(text: str) -> int:
 
 
 def read(*values: Any) -> None:
-    """Weigh the operands of a step: each at most MAX_VALUE, charged to the budget."""
+    """Check the operands of a step: each at most MAX_VALUE (remembered weights make this cheap)."""
     spend = budget()
     for value in values:
-        size = weight(value)
-        spend.charge(size)
-        if size > MAX_VALUE:
+        if (type(value) is not str or len(value) > MAX_VALUE) and spend.weigh(value) > MAX_VALUE:
             raise TemplateLimitError(f"a value used in the template holds more than {MAX_VALUE:,} characters (or list items)")
+
+
+def output(value: Any) -> None:
+    """A ``{{ ... }}`` output: checked, and charged (outputs pile up in the rendered text)."""
+    spend = budget()
+    size = spend.weigh(value)
+    if size > MAX_VALUE:
+        raise TemplateLimitError(f"a value used in the template holds more than {MAX_VALUE:,} characters (or list items)")
+    spend.charge(size)
 
 
 def expect(size: int, what: str) -> None:
@@ -174,10 +245,11 @@ def expect(size: int, what: str) -> None:
 def _checked_items(items: Iterator[Any], what: str) -> Iterator[Any]:
     total = 0
     for item in items:
-        total += weight(item) + 1
-        budget().charge(weight(item) + 1)
+        size = budget().weigh(item) + 1
+        total += size
         if total > MAX_VALUE:
             expect(total, what)
+        budget().charge(size)
         yield item
 
 
@@ -187,7 +259,7 @@ def result(value: Any, what: str) -> Any:
         raise _int_error(what)
     if isinstance(value, Iterator) and not isinstance(value, (str, bytes)):
         return _checked_items(value, what)
-    expect(weight(value), what)
+    expect(budget().weigh(value), what)
     return value
 
 
@@ -229,7 +301,7 @@ def _printf_size(fmt: str | bytes, args: Any) -> int:
                     f"is over the limit of {MAX_VALUE:,} characters")
             size += int(digits or 0)
         specs += 1
-    return size + specs * weight(args)
+    return size + specs * budget().weigh(args)
 
 
 def before_binop(operator: str, left: Any, right: Any) -> None:
@@ -245,7 +317,7 @@ def before_binop(operator: str, left: Any, right: Any) -> None:
     elif operator == "*":
         for seq, count in ((left, right), (right, left)):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(count, int):
-                expect(weight(seq) * max(count, 0), "'*'")
+                expect(budget().weigh(seq) * max(count, 0), "'*'")
         if isinstance(left, int) and isinstance(right, int) and _bits(left) + _bits(right) > MAX_INT_BITS:
             raise _int_error("'*'")
     elif operator == "%" and isinstance(left, (str, bytes)):
@@ -264,7 +336,7 @@ def _replace_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
 
 
 def _join_size(items: Any, separator: Any) -> int:
-    return weight(items) + weight(separator) * len(items)
+    return budget().weigh(items) + budget().weigh(separator) * len(items)
 
 
 def before_method(obj: Any, args: tuple, kwargs: dict) -> tuple:

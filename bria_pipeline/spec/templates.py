@@ -107,13 +107,13 @@ class SpecTemplateEnvironment(ImmutableSandboxedEnvironment):
     def checked_concat(self, values: tuple[Any, ...]) -> str:
         """``a ~ b``: the operands weighed and the result estimated before joining."""
         limits.read(*values)
-        limits.expect(sum(limits.weight(v) for v in values), "'~'")
+        limits.expect(sum(limits.budget().weigh(v) for v in values), "'~'")
         return "".join(map(str, values))
 
 
 def _finalize(value: Any) -> Any:
     """Every ``{{ ... }}`` output: weighed and charged, so repeated outputs cannot pile up."""
-    limits.read(value)
+    limits.output(value)
     return value
 
 
@@ -157,7 +157,7 @@ class Renderer:
         self.variables = dict(variables)
         self.problems: list[SpecProblem] = []
         self.failed: set[SpecPath] = set()  # values that did not render (later stages skip them)
-        self.budget = limits.Budget.for_spec()  # what all the values together may spend
+        self.budget = limits.Budget.for_spec(self.variables)  # the time all the values together may take
         self.markup = 0  # characters of template code compiled for this spec
         self._texts: set[str] = set()
         self._exhausted = False  # a spec-wide bound was reached (and reported once)
