@@ -68,13 +68,23 @@ def test_the_pr_comment_never_shows_values_of_a_file_outside_the_folder(brands: 
 
 def test_a_spec_named_directly_is_confined_too_unless_allowed(brands: Path) -> None:
     made = hostile(brands)
-    for name in ("zero", "fifo", "out"):
-        done = run_child("validate", str(made[name]), timeout=60)
-        assert done.returncode == 1 and SECRET not in done.stdout + done.stderr
-    trusted = run_child("validate", "--allow-outside", str(made["out"]), timeout=60)
-    assert trusted.returncode == 0, trusted.stdout  # a link the user vouches for is read
-    still = run_child("validate", "--allow-outside", str(made["fifo"]), timeout=60)
-    assert "is a named pipe (FIFO), not a regular file" in still.stdout
+    done = run_child("validate", str(made["zero"]), str(made["fifo"]), str(made["out"]), timeout=60)
+    assert done.returncode == 1 and SECRET not in done.stdout + done.stderr
+    assert done.stdout.count("FAILED: 1 error") == 3
+    trusted = run_child("validate", "--allow-outside", str(made["out"]), str(made["fifo"]), timeout=60)
+    assert f"OK: 0 datasets, 0 images, 0 models, 0 outputs ({made['out']})" in trusted.stdout  # a link vouched for
+    assert f"{made['fifo']}:1:1: (file): is a named pipe (FIFO), not a regular file" in trusted.stdout
+
+
+def test_a_link_inside_the_folder_is_fine_and_a_var_file_must_be_a_regular_file(tmp_path: Path) -> None:
+    real = write_spec(tmp_path / "brand", project="linked-inside", name="real.yaml")
+    (real.parent / "spec.yaml").symlink_to("real.yaml")
+    assert run("validate", str(real.parent / "spec.yaml")).exit_code == 0
+    fifo = tmp_path / "vars.yaml"
+    os.mkfifo(fifo)
+    done = run_child("validate", "--var-file", str(fifo), str(real), timeout=60)
+    assert done.returncode == 1
+    assert f"{fifo}:1:1: (file): is a named pipe (FIFO), not a regular file" in done.stdout
 
 
 @pytest.mark.parametrize("link", [".bria", ".bria/spec"])
