@@ -9,7 +9,8 @@ echoed into a plan or a PR comment), to ``/dev/zero`` (read until memory runs ou
   file no larger than the limit, checks that a symbolic link stays inside the directory it must
   stay in, and reads at most the limit;
 - `private_dir` refuses a ``.bria`` (or a folder inside it) that is a symbolic link or not a
-  folder at all, so state, locks and caches are only ever written beside the spec.
+  folder at all, or that holds a symbolic link, so state, locks and caches are only ever
+  written beside the spec (a linked ``apply.lock`` would truncate its target).
 
 Both raise `UnsafeFile` (a message and a hint); callers turn it into their layer's error, with the
 file's name.
@@ -20,6 +21,9 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+
+
+LINK_REFUSED = "is a symbolic link: state, locks and caches are written only as plain files and folders beside the spec"
 
 
 class UnsafeFile(Exception):
@@ -112,10 +116,25 @@ def private_dir(parent: Path, *names: str) -> Path:
             raise UnsafeFile(f"cannot be inspected: {exc.strerror or exc}", "check its permissions", path) from None
         if stat.S_ISLNK(info.st_mode):
             raise UnsafeFile(
-                "is a symbolic link: state, locks and caches are written only in a real folder beside the spec",
+                LINK_REFUSED,
                 f"delete the link (and remove it from version control: git rm {path}); bria-pipeline makes the "
                 "folder itself", path)
         if not stat.S_ISDIR(info.st_mode):
             raise UnsafeFile(f"is {kind_of(info.st_mode)}, not a folder",
                              f"delete it; bria-pipeline makes {path} as a folder itself", path)
+        _no_links_in(path)
     return path
+
+
+def _no_links_in(folder: Path) -> None:
+    """A link inside the folder (state.json, apply.lock, filefacts.json, ...) would redirect a
+    write, or truncate its target: refused like the folder itself."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            raise UnsafeFile(
+                LINK_REFUSED,
+                f"delete it (and remove it from version control: git rm {entry.path})", Path(entry.path))

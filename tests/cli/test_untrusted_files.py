@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bria_pipeline.confined import LINK_REFUSED
 from cli_helpers import run, run_child, write_spec
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,23 +88,26 @@ def test_a_link_inside_the_folder_is_fine_and_a_var_file_must_be_a_regular_file(
     assert f"{fifo}:1:1: (file): is a named pipe (FIFO), not a regular file" in done.stdout
 
 
-@pytest.mark.parametrize("link", [".bria", ".bria/spec"])
+@pytest.mark.parametrize("link", [".bria", ".bria/spec", ".bria/spec/apply.lock", ".bria/filefacts.json"])
 def test_a_committed_bria_symlink_never_redirects_state_or_caches(tmp_path: Path, link: str) -> None:
     spec = write_spec(tmp_path / "brand", project="linked-brand")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (spec.parent / link).parent.mkdir(parents=True, exist_ok=True)
-    (spec.parent / link).symlink_to(elsewhere, target_is_directory=True)
+    target = elsewhere if link.count("/") < 2 and not link.endswith(".json") else elsewhere / "precious.txt"
+    if target != elsewhere:
+        target.write_text("keep me\n")
+    (spec.parent / link).symlink_to(target, target_is_directory=target == elsewhere)
     checked = run("validate", str(spec))
     assert checked.exit_code == 1
-    assert f"{spec.parent / link}: is a symbolic link: state, locks and caches are written only in a real folder" \
-        in checked.stdout + checked.stderr
+    assert f"{spec.parent / link}: {LINK_REFUSED}" in checked.stdout
     for command in (["plan", str(spec)], ["apply", str(spec), "--auto-approve"], ["refresh", str(spec)],
                     ["show", str(spec)], ["destroy", str(spec), "--auto-approve"]):
         result = run("--sandbox", *command)
         assert result.exit_code == 1, (command, result.output)
         assert "is a symbolic link" in result.stderr and "unexpected" not in result.stderr
-    assert list(elsewhere.iterdir()) == []
+    assert [p.name for p in elsewhere.iterdir()] == ([] if target == elsewhere else ["precious.txt"])
+    assert target == elsewhere or target.read_text() == "keep me\n"
 
 
 # --- damaged local files ---------------------------------------------------------------------
