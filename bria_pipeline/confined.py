@@ -10,7 +10,7 @@ echoed into a plan or a PR comment), to ``/dev/zero`` (read until memory runs ou
   stay in, and reads at most the limit;
 - `private_dir` refuses a ``.bria`` (or a folder inside it) that is a symbolic link or not a
   folder at all, or that holds a symbolic link, so state, locks and caches are only ever
-  written beside the spec (a linked ``apply.lock`` would truncate its target).
+  written beside the spec (a linked ``apply.lock`` or ``filefacts.json`` would be written through).
 
 Both raise `UnsafeFile` (a message and a hint); callers turn it into their layer's error, with the
 file's name.
