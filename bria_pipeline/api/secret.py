@@ -156,10 +156,13 @@ _registered: dict[str, tuple[str, ...]] = {}
 _lock = threading.Lock()
 
 
+MIN_REGISTERED = 6  # a placeholder such as BRIA_API_TOKEN=x must not mask every "x" of every line
+
+
 def register(value: str | Secret | None) -> None:
     """Mask `value` (in every form) in whatever `mask` is given from now on."""
     raw = value.reveal() if isinstance(value, Secret) else value
-    if raw and raw.strip():
+    if raw and len(raw.strip()) >= MIN_REGISTERED:
         with _lock:
             _registered.setdefault(raw, forms(raw))
 
