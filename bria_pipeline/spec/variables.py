@@ -19,6 +19,7 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecProblem, did_you_mean
+from bria_pipeline.spec.template_limits import MAX_SPEC_MARKUP, markup_size
 from bria_pipeline.spec.templates import ENVIRONMENT, has_template
 from bria_pipeline.spec.yaml_source import read_document
 
@@ -102,8 +103,14 @@ def effective_vars(
 
 
 def template_names(data: Any) -> set[str]:
-    """Every variable name the spec's templates read (values only: keys are never rendered)."""
+    """Every variable name the spec's templates read (values only: keys are never rendered).
+
+    Each distinct text is parsed once, and no more template code than rendering allows
+    (MAX_SPEC_MARKUP): past it the renderer refuses the spec anyway.
+    """
     names: set[str] = set()
+    seen: set[str] = set()
+    markup = 0
     stack = [data]
     while stack:
         value = stack.pop()
@@ -111,7 +118,11 @@ def template_names(data: Any) -> set[str]:
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
-        elif isinstance(value, str) and has_template(value):
+        elif isinstance(value, str) and has_template(value) and value not in seen:
+            seen.add(value)
+            markup += markup_size(value)
+            if markup > MAX_SPEC_MARKUP:
+                break
             try:
                 names |= meta.find_undeclared_variables(ENVIRONMENT.parse(value))
             except TemplateSyntaxError:

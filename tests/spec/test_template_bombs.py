@@ -101,3 +101,10 @@ def test_large_variables_are_weighed_once_not_at_every_use(project: Project) -> 
           ip_medium: photography
         """)
     assert load_spec(spec).project.name == "5000-tag0-tag0-tag4999"
+
+
+def test_a_var_option_does_not_parse_more_template_code_than_rendering_allows(project: Project) -> None:
+    template, fragment = BOMBS["12000 lines of template code"]
+    spec = project.write(spec_text(template))
+    messages = [p.message for p in check_spec(spec, vars={"x": 2}).errors]
+    assert len(messages) == 1 and fragment in messages[0]
