@@ -114,9 +114,9 @@ def check_spec(
     spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
     problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
     variables = effective_vars(spec_vars, file_vars, vars)
-    if vars:  # only --var needs the names the templates read
-        used = template_names({k: v for k, v in doc.data.items() if k != "vars"})
-        problems += unknown_cli_vars(vars, {*spec_vars, *file_vars, *used})
+    used = template_names({k: v for k, v in doc.data.items() if k != "vars"}) if vars else None
+    if used is not None:  # only --var needs the names the templates read
+        problems += unknown_cli_vars(vars or {}, {*spec_vars, *file_vars, *used})
     renderer = Renderer(doc, variables)
     for section in list(doc.data):
         if section != "vars":

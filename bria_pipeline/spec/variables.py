@@ -102,11 +102,12 @@ def effective_vars(
     return out
 
 
-def template_names(data: Any) -> set[str]:
+def template_names(data: Any) -> set[str] | None:
     """Every variable name the spec's templates read (values only: keys are never rendered).
 
     Each distinct text is parsed once, and no more template code than rendering allows
-    (MAX_SPEC_MARKUP): past it the renderer refuses the spec anyway.
+    (MAX_SPEC_MARKUP): past it the renderer refuses the spec anyway, and None says the names
+    are not known.
     """
     names: set[str] = set()
     seen: set[str] = set()
@@ -122,7 +123,7 @@ def template_names(data: Any) -> set[str]:
             seen.add(value)
             markup += markup_size(value)
             if markup > MAX_SPEC_MARKUP:
-                break
+                return None
             try:
                 names |= meta.find_undeclared_variables(ENVIRONMENT.parse(value))
             except TemplateSyntaxError:
