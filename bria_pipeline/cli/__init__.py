@@ -26,7 +26,7 @@ from bria_pipeline import __version__
 
 from .global_options import CliContext, context_from, global_options
 from .main_group import LazyCommand, MainGroup
-from .terminal import route_logging
+from .terminal import masked_stdout, route_logging
 
 __all__ = ["COMMANDS", "CliContext", "main"]
 
@@ -100,3 +100,4 @@ def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool,
     """
     ctx.obj = context_from(sandbox, api_url, no_color, verbose, log_format, heartbeat)
     route_logging(ctx.obj.diagnostics)
+    ctx.with_resource(masked_stdout())

@@ -7,7 +7,8 @@ diagnostics: errors, warnings, progress lines, request logs, and Python logging 
     {"time": "2025-01-01T12:00:00.000Z", "level": "error", "message": "...", "hint": "..."}
 
 Every line passes through `api.secret.mask` first: the API token, in any form (escaped, URL-encoded,
-base64), is printed as ``****``, in text and in JSON alike.
+base64), is printed as ``****``, in text and in JSON alike; `masked_stdout` does the same for
+what a command prints on stdout.
 
 Colours: never when --no-color is given, when NO_COLOR is set to anything non-empty
 (https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal.
@@ -20,14 +21,16 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import click
 
-from ..api.secret import mask
+from ..api.config import TOKEN_ENV
+from ..api.secret import mask, register
 from ..errors import BriaPipelineError
 
 
@@ -128,6 +131,32 @@ class Diagnostics:
 def _echo(text: str) -> None:
     """One diagnostic on stderr, the token masked in every form."""
     click.echo(mask(text), err=True)
+
+
+class _MaskedStream:
+    """A text stream whose writes have the token masked; everything else is the stream's own."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: Any) -> int:
+        return self._inner.write(mask(text) if isinstance(text, str) else text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@contextmanager
+def masked_stdout() -> Iterator[None]:
+    """While a command runs, what it prints on stdout (a plan, a table, a document) has the token
+    masked too, as diagnostics do."""
+    register(os.environ.get(TOKEN_ENV, "").strip())  # commands that never build a client mask it too
+    inner = sys.stdout
+    sys.stdout = _MaskedStream(inner)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout = inner
 
 
 def _split_hint(exc: BriaPipelineError) -> tuple[str, str | None]:

@@ -220,3 +220,14 @@ def test_the_token_echoed_by_a_server_in_any_form_is_masked(spec: Path, verbosit
     # the base64 of the token inside a longer base64 text: its determined characters are masked too
     inner = base64.b64encode(b"xy" + token.encode()).decode()
     assert inner[3:40] not in result.stderr
+
+
+def test_the_token_is_masked_on_stdout_too_even_where_a_spec_value_holds_it(tmp_path: Path) -> None:
+    token = "tok-" + "5e7a" * 8
+    spec = tmp_path / "spec.yaml"
+    spec.write_text('version: 1\nvars: {t: x}\nproject:\n  name: "{{ t }}"\n  ip_type: other\n  ip_medium: photography\n')
+    for args in (["validate", str(spec)], ["--sandbox", "plan", str(spec), "--format", "json"]):
+        result = run(*args, "--var", f"t={token}", env={"BRIA_API_TOKEN": token})
+        assert result.exit_code == 0, result.output
+        assert token not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["project"] == "****"
