@@ -225,14 +225,15 @@ def _marks(node: yaml.Node | None) -> dict[tuple[str, ...], tuple[int, int]]:
     """(section, key, field) -> (line, column) of the values of a lock file's pins."""
     marks: dict[tuple[str, ...], tuple[int, int]] = {}
 
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    def walk(node: yaml.Node, path: tuple[str, ...], mark: Any) -> None:
+        marks[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.MappingNode) and len(path) < 3:
-            for key, value in node.value:
-                walk(value, path + (str(key.value),))
+            for key, value in node.value:  # a map is marked at its key, a scalar at its value
+                walk(value, path + (str(key.value),), key.start_mark if isinstance(value, yaml.MappingNode)
+                     else value.start_mark)
 
     if node is not None:
-        walk(node, ())
+        walk(node, (), node.start_mark)
     return marks
 
 

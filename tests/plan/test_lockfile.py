@@ -6,7 +6,7 @@ import pytest
 import yaml
 from plan_builders import SCHEMA, dataset, image, images
 
-from bria_pipeline.lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
+from bria_pipeline.lockfile import Lock, LockFileError, caption_key, load_lock, lock_path_for, save_lock
 from bria_pipeline.model import StructuredPromptSpec
 from bria_pipeline.state.errors import StateFileError
 
@@ -87,3 +87,19 @@ def _keys(value):
         for k, v in value.items():
             yield str(k)
             yield from _keys(v)
+
+
+@pytest.mark.parametrize("section, entry, line, message", [
+    ("captions", "    image: images/a.png\n    caption: '{\"hair\": purple}'\n", 5,
+     "captions.c07e8b62aaaa: caption is not valid JSON"),
+    ("structured_prompts", "    prompt: a cat\n    structured_prompt: 12\n", 5,
+     "structured_prompts.c07e8b62aaaa: structured_prompt must be a non-empty text (it is int)"),
+    ("visual_schemas", "    samples: [a.png]\n", 3, "visual_schemas.c07e8b62aaaa: schema must be a non-empty text"),
+])
+def test_a_pin_the_api_would_refuse_is_named_with_its_line(tmp_path, section, entry, line, message):
+    path = tmp_path / "spec.lock.yaml"
+    path.write_text(f"version: 1\n{section}:\n  c07e8b62aaaabbbb:\n{entry}")
+    with pytest.raises(LockFileError) as info:
+        load_lock(path)
+    assert (info.value.file, info.value.line) == (path, line)
+    assert info.value.reason.startswith(message) and "git checkout --" in info.value.hint
