@@ -165,6 +165,9 @@ class Budget:
             return 1
         if kind is int:
             return 1 + value.bit_length() // 64
+        seen = self.known(value)
+        if seen is not None:
+            return seen
         size = weight(value, MAX_VALUE, self.known)
         if isinstance(value, _CONTAINERS):
             self._known[id(value)] = (value, size)
@@ -229,7 +232,7 @@ def read(*values: Any) -> None:
 def output(value: Any) -> None:
     """A ``{{ ... }}`` output: checked, and charged (outputs pile up in the rendered text)."""
     spend = budget()
-    size = spend.weigh(value)
+    size = len(value) if type(value) is str else spend.weigh(value)
     if size > MAX_VALUE:
         raise TemplateLimitError(f"a value used in the template holds more than {MAX_VALUE:,} characters (or list items)")
     spend.charge(size)
@@ -255,6 +258,11 @@ def _checked_items(items: Iterator[Any], what: str) -> Iterator[Any]:
 
 def result(value: Any, what: str) -> Any:
     """Check a step's result; an iterator is checked item by item as it is consumed."""
+    if type(value) is str:  # the common case, first
+        if len(value) > MAX_VALUE:
+            expect(len(value), what)
+        budget().charge(len(value))
+        return value
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
         raise _int_error(what)
     if isinstance(value, Iterator) and not isinstance(value, (str, bytes)):
@@ -393,10 +401,11 @@ def checked_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
-        head, rest = list(args[:skip]), list(args[skip:])
-        read(*rest, *kwargs.values())
-        if check is not None and rest:
+        read(*args[skip:], *kwargs.values())
+        if check is not None and len(args) > skip:
+            rest = list(args[skip:])
             check(rest, kwargs)
-        return result(func(*head, *rest, **kwargs), what)
+            args = (*args[:skip], *rest)
+        return result(func(*args, **kwargs), what)
 
     return run
