@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bria_pipeline.api.errors import ConfigError
-from bria_pipeline.api.secret import Secret, check_token, register
+from bria_pipeline.api.secret import Secret, check_token
+from bria_pipeline.masking import TOKEN_ENV, register, register_environment
 
 DEFAULT_API_URL = "https://engine.prod.bria-api.com"
 SANDBOX_API_URL = "http://sandbox.local"
@@ -23,7 +24,6 @@ SANDBOX_API_URL = "http://sandbox.local"
 # from the environment is never handed to a local emulator.
 SANDBOX_TOKEN = "sandbox-token"
 
-TOKEN_ENV = "BRIA_API_TOKEN"
 URL_ENVS = ("BRIA_API_URL", "BRIA_BASE_URL")
 
 log = logging.getLogger("bria_pipeline.api")
@@ -106,8 +106,8 @@ def resolve_config(
         url = SANDBOX_API_URL
     url = normalize_api_url(url or DEFAULT_API_URL)
 
+    register_environment(env)  # masked in every diagnostic from now on, even when it is not used or is refused
     raw = env.get(TOKEN_ENV)
-    register(raw.strip() if raw else None)  # masked in every diagnostic from now on, even when it is not used or is refused
     if token is None and not sandbox:
         token = raw.strip() if raw and raw.strip() else None
         if token is not None:
@@ -125,7 +125,7 @@ def resolve_config(
         token = SANDBOX_TOKEN
     secret = token if isinstance(token, Secret) else Secret(token.strip())
     check_token(secret.reveal(), source="the token given")
-    register(secret if secret.reveal() != SANDBOX_TOKEN else None)
+    register(secret.reveal() if secret.reveal() != SANDBOX_TOKEN else None)
 
     origin = Origin.of(url)
     if origin.scheme == "http" and not is_loopback(origin.host) and not sandbox:

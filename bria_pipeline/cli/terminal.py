@@ -6,7 +6,7 @@ diagnostics: errors, warnings, progress lines, request logs, and Python logging 
 
     {"time": "2025-01-01T12:00:00.000Z", "level": "error", "message": "...", "hint": "..."}
 
-Every line passes through `api.secret.mask` first: the API token, in any form (escaped, URL-encoded,
+Every line passes through `masking.mask` first: the API token, in any form (escaped, URL-encoded,
 base64), is printed as ``****``, in text and in JSON alike; `masked_stdout` does the same for
 what a command prints on stdout.
 
@@ -29,8 +29,7 @@ from typing import Any, TextIO
 
 import click
 
-from ..api.config import TOKEN_ENV
-from ..api.secret import mask, register
+from ..masking import mask, register_environment
 from ..errors import BriaPipelineError
 
 
@@ -150,7 +149,7 @@ class _MaskedStream:
 def masked_stdout() -> Iterator[None]:
     """While a command runs, what it prints on stdout (a plan, a table, a document) has the token
     masked too, as diagnostics do."""
-    register(os.environ.get(TOKEN_ENV, "").strip())  # commands that never build a client mask it too
+    register_environment()  # commands that never build a client mask it too
     inner = sys.stdout
     sys.stdout = _MaskedStream(inner)  # type: ignore[assignment]
     try:
