@@ -177,6 +177,7 @@ def test_a_rate_limit_of_zero_is_a_usage_error(tmp_path: Path) -> None:
     for rate in ("0/min", "0", "0.0/s"):
         result = run("--sandbox", "apply", str(spec), "--auto-approve", "--rate-limit", rate)
         assert result.exit_code == 1
-        assert f"Invalid value for '--rate-limit': '{rate}' allows no request at all" in result.stderr
+        assert result.stderr.startswith("error: Invalid value for '--rate-limit'")
+        assert f"'{rate}' allows no request at all; give a rate above zero" in result.stderr
         assert "unexpected" not in result.stderr
     assert not (spec.parent / ".bria" / "spec").exists()
