@@ -10,7 +10,7 @@ echoed into a plan or a PR comment), to ``/dev/zero`` (read until memory runs ou
   stay in, and reads at most the limit;
 - `private_dir` refuses a ``.bria`` (or a folder inside it) that is a symbolic link or not a
   folder at all, or that holds a symbolic link, so state, locks and caches are only ever
-  written beside the spec (a linked ``apply.lock`` or ``filefacts.json`` would be written through).
+  written beside the spec (a linked ``apply.lock`` or ``state.json`` would be written through).
 
 Both raise `UnsafeFile` (a message and a hint); callers turn it into their layer's error, with the
 file's name.
@@ -127,7 +127,7 @@ def private_dir(parent: Path, *names: str) -> Path:
 
 
 def _no_links_in(folder: Path) -> None:
-    """A link inside the folder (state.json, apply.lock, filefacts.json, ...) would redirect a
+    """A link inside the folder (state.json, apply.lock, apply.lock.json, ...) would redirect a
     write, or truncate its target: refused like the folder itself."""
     try:
         entries = list(os.scandir(folder))

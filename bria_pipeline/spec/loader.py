@@ -69,14 +69,14 @@ def _cli_var_problems(values: Mapping[str, Any]) -> list[SpecProblem]:
     ]
 
 
-def _cache_dir(spec: Path, file: str, problems: list[SpecProblem]) -> Path | None:
-    """`.bria/` beside the spec for the file-facts cache; None (no cache, and an error) when it, or
-    the spec's own state folder in it, is a symbolic link: plan and apply refuse to run then."""
+def _state_dir_problems(spec: Path, file: str) -> list[SpecProblem]:
+    """`.bria/` beside the spec, where plan and apply write state and locks: an error when it, the
+    spec's own folder in it, or anything directly inside them is a symbolic link."""
     try:
-        return private_dir(spec.parent, STATE_DIR, spec.stem).parent
+        private_dir(spec.parent, STATE_DIR, spec.stem)
     except UnsafeFile as exc:
-        problems.append(SpecProblem(file, 1, 1, "(file)", f"{exc.path}: {exc.message}", exc.hint))
-        return None
+        return [SpecProblem(file, 1, 1, "(file)", f"{exc.path}: {exc.message}", exc.hint)]
+    return []
 
 
 def _lock_problems(spec: Path) -> list[SpecProblem]:
@@ -130,7 +130,7 @@ def check_spec(
     preflight = ImagePreflight(ctx)
     datasets_section = DatasetSection(ctx, preflight)
     datasets_section.prepare()
-    _cache_dir(spec, str(path), problems)  # plan and apply write beside the spec: .bria must not be a link
+    problems += _state_dir_problems(spec, str(path))
     preflight.inspect(Path(cache_dir) if cache_dir is not None else default_cache_dir(spec_dir))
     project = build_project(ctx)
     datasets = datasets_section.build()

@@ -88,7 +88,7 @@ def test_a_link_inside_the_folder_is_fine_and_a_var_file_must_be_a_regular_file(
     assert f"{fifo}:1:1: (file): is a named pipe (FIFO), not a regular file" in done.stdout
 
 
-@pytest.mark.parametrize("link", [".bria", ".bria/spec", ".bria/spec/apply.lock", ".bria/filefacts.json"])
+@pytest.mark.parametrize("link", [".bria", ".bria/spec", ".bria/spec/apply.lock", ".bria/spec/state.json"])
 def test_a_committed_bria_symlink_never_redirects_state_or_caches(tmp_path: Path, link: str) -> None:
     spec = write_spec(tmp_path / "brand", project="linked-brand")
     elsewhere = tmp_path / "elsewhere"
