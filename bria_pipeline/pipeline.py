@@ -83,6 +83,7 @@ class Pipeline:
         allow_outside: bool = False,
         sandbox_options: Mapping[str, Any] | None = None,
         backend: str | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         self.spec_path = Path(spec_path)
         self.vars = dict(vars or {})
@@ -94,6 +95,7 @@ class Pipeline:
         self.concurrency = concurrency
         self.rate_limit_per_minute = rate_limit_per_minute
         self.lock_timeout = lock_timeout
+        self.request_timeout = request_timeout  # seconds one API call may take, retries included
         self.on_event = on_event
         self.allow_outside = allow_outside
         self.sandbox_options = dict(sandbox_options or {})
@@ -230,6 +232,7 @@ class Pipeline:
                 max_concurrency=max(self.concurrency, 1),
                 rate_limit_per_minute=self.rate_limit_per_minute,
                 on_event=self.on_event,
+                call_timeout=self.request_timeout,
             )
         return AsyncBriaClient(
             self.api_url,
@@ -239,6 +242,7 @@ class Pipeline:
             max_concurrency=max(self.concurrency, 1),
             rate_limit_per_minute=self.rate_limit_per_minute,
             on_event=self.on_event,
+            call_timeout=self.request_timeout,
         )
 
     def close(self) -> None:

@@ -31,6 +31,9 @@ target_option = click.option("--target", "targets", multiple=True, metavar="ADDR
                              help="Limit to this address and what it depends on (repeatable), e.g. dataset.lucy.")
 lock_timeout_option = click.option("--lock-timeout", callback=converter(parse_duration), metavar="DURATION",
                                    help="Wait this long for another run of the same spec to finish (default: fail at once).")
+request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_duration), metavar="DURATION",
+                                      help="Give up on any one API request after this (30s, 2m), its retries included "
+                                           "(default: the retry policy's own bound, about two minutes).")
 
 
 def root_obj(ctx: click.Context) -> Any:

@@ -13,7 +13,15 @@ from ..apply.result import ApplyResult
 from ..pipeline import Pipeline
 from .backend_cmds import backend_option
 from .exit_codes import EXIT_ERROR, EXIT_OK
-from .pipeline_options import diagnostics, heartbeat_of, lock_timeout_option, report_requests, run_pipeline, sandbox_flag
+from .pipeline_options import (
+    diagnostics,
+    heartbeat_of,
+    lock_timeout_option,
+    report_requests,
+    request_timeout_option,
+    run_pipeline,
+    sandbox_flag,
+)
 from .run_cmds import confirm_plan, print_result
 from .run_progress import progress_view
 from .spec_cmds import SpecInputs, spec_options
@@ -62,9 +70,11 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
 @spec_argument
 @spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@request_timeout_option
 @sandbox_flag
 @click.pass_context
-def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_json: bool, local_sandbox: bool) -> None:
+def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_json: bool, request_timeout: float | None,
+                 local_sandbox: bool) -> None:
     """Every resource this spec owns: ids, status, training progress, checkpoints, outputs.
 
     \b
@@ -72,7 +82,7 @@ def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_jso
       bria-pipeline show examples/lucy/spec.yaml
       bria-pipeline show examples/lucy/spec.yaml --json | jq '.models[].progress'
     """
-    pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show)
+    pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show, request_timeout=request_timeout)
     report_requests(ctx, pipeline, "show")
     if as_json:
         click.echo(json.dumps(state, indent=2, ensure_ascii=False, default=str))
@@ -115,16 +125,19 @@ def state_text(state: dict[str, Any]) -> str:
 @backend_option
 @spec_argument
 @spec_options
+@request_timeout_option
 @sandbox_flag
 @click.pass_context
-def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, local_sandbox: bool) -> None:
+def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, request_timeout: float | None,
+                    local_sandbox: bool) -> None:
     """Rebuild .bria/ (remote ids, pending requests) from the remote. Changes nothing remote.
 
     \b
     Example:
       bria-pipeline refresh examples/lucy/spec.yaml
     """
-    pipeline, observed = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.refresh)
+    pipeline, observed = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.refresh,
+                                      request_timeout=request_timeout)
     if observed.project is None:
         click.echo(f"No project named {pipeline.desired.project.name!r} yet: nothing recorded.")
     else:

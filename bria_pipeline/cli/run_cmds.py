@@ -24,6 +24,7 @@ from .pipeline_options import (
     diagnostics,
     heartbeat_of,
     lock_timeout_option,
+    request_timeout_option,
     make_pipeline,
     parse_duration,
     parse_rate,
@@ -63,11 +64,12 @@ detailed_exitcode_option = click.option(
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
 @click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
               help="Your plan's request limit, e.g. 60/min: the cost line says how long apply's requests take.")
+@request_timeout_option
 @sandbox_flag
 @click.pass_context
 def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, out: Path | None, as_json: bool,
                  fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], prune: bool, show_noop: bool,
-                 rate: float | None, local_sandbox: bool) -> None:
+                 rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
     """Show what apply would change, and why. Reads only (list calls), changes nothing.
 
     SPECS are spec files or directories (every spec below, each with its own state); with more
@@ -89,7 +91,8 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
     documents: list[dict[str, Any]] = []
 
     def plan_one(path: Path) -> SpecOutcome:
-        pipeline = make_pipeline(ctx, path, spec_inputs, sandbox=local_sandbox, rate_limit_per_minute=rate)
+        pipeline = make_pipeline(ctx, path, spec_inputs, sandbox=local_sandbox, rate_limit_per_minute=rate,
+                                 request_timeout=request_timeout)
         try:
             plan = pipeline.plan(prune=prune, targets=targets)
         finally:

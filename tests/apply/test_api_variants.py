@@ -141,3 +141,22 @@ def test_a_job_reported_failed_ends_the_wait_at_once_and_the_next_apply_makes_it
     records = list(Manifest.load(spec_dir.root / "outputs"))
     assert len(records) == 2 and all(r.status == "done" and [p["ended"] for p in r.previous] == ["error"] and not r.paid_again
                for r in records)
+
+
+@pytest.mark.parametrize("command", ["plan", "show", "refresh"])
+def test_timeout_bounds_plan_show_and_refresh_against_an_api_that_never_answers(spec_dir, command, monkeypatch):
+    """`--timeout` means on plan, show and refresh what it means on apply: every request, its
+    retries included, gives up after that long (before: about 125 s whatever was asked)."""
+    from click.testing import CliRunner
+
+    from bria_pipeline.cli import main
+
+    spec_dir.write(models=False)
+    monkeypatch.setenv("BRIA_API_TOKEN", TOKEN)
+    with silent() as url:
+        started = time.monotonic()
+        result = CliRunner().invoke(main, ["--no-color", command, str(spec_dir.spec), "--api-url", url, "--timeout", "1s"])
+        elapsed = time.monotonic() - started
+    assert result.exit_code != 0, result.output
+    assert elapsed < 5.0, f"{command} gave up after {elapsed:.1f} s instead of about 1 s"
+    assert TOKEN not in result.output
