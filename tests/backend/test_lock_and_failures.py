@@ -100,8 +100,9 @@ def test_a_killed_holder_leaves_a_stale_lock_that_only_force_unlock_releases(tmp
     killed = apply_process(spec, url, s3_url, {**s3_env, "BRIA_PIPELINE_LOCK_REFRESH": "0.2"})
     start = sandbox_stats(url)["total"]
     try:
-        wait_for(lambda: sandbox_stats(url)["total"] - start >= 15 and lock_holder(spec, s3_url) is not None,
-                 "the run's lock and its first requests")
+        wait_for(lambda: sandbox_stats(url)["total"] - start >= 15 and lock_holder(spec, s3_url) is not None
+                 and _pushed_projects(spec, s3_url) == ["lucy-example"],
+                 "the run's lock, its first requests and its first push of state")
         os.kill(killed.pid, signal.SIGKILL)
     finally:
         killed.kill()
@@ -128,9 +129,7 @@ def test_a_killed_holder_leaves_a_stale_lock_that_only_force_unlock_releases(tmp
     released = CliRunner().invoke(main, ["force-unlock", str(spec), holder["id"], "--backend", s3_url])
     assert released.exit_code == 0, released.output
     # the runner is gone with its disk: another checkout goes on from what the backend holds
-    pushed = Backend.for_spec(spec, s3_url)
-    state = json.loads(pushed.store.read(pushed.state_key).data)
-    assert [r["name"] for r in state["records"] if r["kind"] == "project"] == ["lucy-example"]  # pushed mid-run
+    assert _pushed_projects(spec, s3_url) == ["lucy-example"]  # pushed mid-run
     spec = checkout(tmp_path, "next-runner")
     result = Pipeline(spec, api_url=url, token=TOKEN, backend=s3_url, concurrency=10).apply(auto_approve=True)
     assert result.ok, [s for s in result.steps if s.status != "done"]
@@ -138,6 +137,15 @@ def test_a_killed_holder_leaves_a_stale_lock_that_only_force_unlock_releases(tmp
     assert routes[TRAINING] == 1 and routes[CREATE_MODEL] == 1 and len(_models(url)) == 1
     assert routes["POST /v2/image/generate/tailored"] == 9 and routes["POST /v2/video/generate/tailored/image-to-video"] == 1
     assert lock_holder(spec, s3_url) is None
+
+
+def _pushed_projects(spec: Path, s3_url: str) -> list[str]:
+    """The project records of the state the backend holds for `spec` (none before the first push)."""
+    backend = Backend.for_spec(spec, s3_url)
+    blob = backend.store.read(backend.state_key)
+    if blob is None:
+        return []
+    return [r["name"] for r in json.loads(blob.data)["records"] if r["kind"] == "project"]
 
 
 def test_a_backend_lost_mid_apply_loses_nothing_and_the_next_apply_converges(tmp_path: Path, served, s3_server,
