@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..lockfile import Lock, save_lock
 from ..model import Desired, DesiredDataset, ImageSource, content_tag
@@ -18,6 +18,9 @@ from ..state.observed import Observed
 from ..state.store import StateStore
 from .errors import StepError
 from .progress import ProgressCallback, ProgressEvent
+
+if TYPE_CHECKING:
+    from .output_steps import JobContext
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Run:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     on_progress: ProgressCallback | None = None
     observed: Observed = field(default_factory=Observed)
+    outputs: JobContext | None = None  # the generation state (output manifest, pins); the executor opens it
 
     def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
         if self.on_progress is not None:

@@ -1,8 +1,9 @@
-"""Generation outputs: plan them against the manifest, run them, show them.
+"""Generation outputs: what the spec asks for, named and keyed, planned against the manifest.
 
     plan_generation(gen, models, manifest, lock_structured_prompts, prune=...)  planning.py (pure)
-    run_generation(actions, client, manifest, output_dir, ...)                    runner.py
     Manifest.load(output_dir)                                                     manifest.py
     write_gallery(output_dir, manifest)                                           gallery.py
     write_review_sheet(path, dataset_view)                                        review.py
+
+The steps planned here are carried out by the one executor (apply/executor.py, apply/output_steps.py).
 """

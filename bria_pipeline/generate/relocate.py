@@ -66,7 +66,7 @@ def load_generation_manifest(generation: DesiredGeneration, models: Iterable[str
 def settle_outputs(desired: Desired) -> Manifest | None:
     """The spec's manifest in its own folder, outputs at the old default folder moved there first.
     For a caller that holds the spec's lock and is about to read output_dir as the whole truth
-    (copying it elsewhere, say); plan reads with `load_manifest`, apply moves in `run_generation`."""
+    (copying it elsewhere, say); plan reads with `load_manifest`, apply moves in the executor (apply/executor.py)."""
     manifest = load_manifest(desired)
     if manifest is not None and manifest.moving_to is not None and desired.generation is not None:
         move_outputs(manifest, desired.generation.spec)

@@ -77,8 +77,7 @@ def test_json_output_validates_against_the_plan_schema():
 
 
 def test_the_plan_schema_names_every_step_the_executor_carries_out():
-    from bria_pipeline.apply.executor import HANDLERS
-    from bria_pipeline.generate.runner import JOBS
+    from bria_pipeline.apply.executor import HANDLERS, JOBS
 
     payload = json.loads(SCHEMA_PATH.read_text())["$defs"]["action"]["properties"]["payload"]["properties"]
     assert sorted(payload["op"]["enum"]) == sorted(HANDLERS)

@@ -1,4 +1,4 @@
-"""Carrying out one generation action: image, video, structured prompt, delete, summary.
+"""Carrying out one generation step: image, video, structured prompt, delete, restore.
 
 Every billed POST follows one order, so a process killed at any instant loses nothing and pays
 for nothing twice:
@@ -26,6 +26,8 @@ request id, and the next apply polls that same request, paying nothing again.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +35,9 @@ from typing import Any
 
 from bria_pipeline.api.errors import AmbiguousResult, ApiError, JobFailed, NotFound, WaitTimeout
 from bria_pipeline.api.types import AsyncJob, GenerationResult
+from bria_pipeline.atomic import is_partial
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
+from bria_pipeline.generate.manifest import MANIFEST_FILE, Manifest, StructuredPromptRecord, now_iso
 from bria_pipeline.generate.output_files import (
     check_download,
     inside,
@@ -47,6 +50,8 @@ from bria_pipeline.generate.output_files import (
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
+
+from .result import GenerationReport
 
 # The image generation parameters the contract defines (besides prompt, structured_prompt, seed).
 IMAGE_PARAMETERS = frozenset(
@@ -103,6 +108,7 @@ class JobContext:
     posts: int = 0  # billed POSTs sent (a POST the client retried after a definite 5xx counts once)
     accepted: int = 0  # of those, answered with a request id or a result: billed
     paid_again: list[str] = field(default_factory=list)
+    report: GenerationReport = field(default_factory=GenerationReport)
 
 
 def _model_id(ctx: JobContext, payload_model_id: Any, model: str) -> str:
@@ -455,3 +461,48 @@ def run_delete(ctx: JobContext, action: Action) -> str:
     return "deleted"
 
 
+
+
+JOBS = {"image": run_output, "video": run_output, "structured_prompt": run_structured_prompt,
+        "delete": run_delete, "restore": run_restore}
+MESSAGES = {"generated": "generated", "resumed": "generated", "pinned": "pinned in the lock file (no request)",
+            "deleted": "deleted (a local output; nothing remote exists)",
+            "restored": "its kept file took its name back (no request)"}
+
+
+async def carry_out(ctx: JobContext, action: Action) -> str:
+    """One generation step, recorded in `ctx.report`; a failure raises ActionFailed."""
+    report = ctx.report
+    try:
+        outcome = JOBS[action.payload["job"]](ctx, action)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+    except ActionFailed as exc:
+        for flag, items in (("answer_lost", report.answer_lost), ("still_running", report.still_running),
+                            ("interrupted", report.interrupted)):
+            if getattr(exc, flag):
+                items.append(action.address)
+        raise
+    except OSError as exc:
+        raise ActionFailed(str(exc)) from None
+    finally:
+        report.billed_requests, report.sent_requests = ctx.accepted, ctx.posts
+        report.paid_again = list(ctx.paid_again)
+    getattr(report, outcome).append(action.address)
+    return MESSAGES[outcome]
+
+
+def sweep_own_partial_files(output_dir: Path) -> int:
+    """Delete the temp files a killed run left in `output_dir`, not descending into a folder that
+    holds a manifest of its own (another spec's outputs, whose apply may be running)."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(output_dir):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not (here / d / MANIFEST_FILE).exists()]
+        for name in filenames:
+            if is_partial(here / name):
+                (here / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
