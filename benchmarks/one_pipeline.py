@@ -176,10 +176,23 @@ def back_up_imports(tree: Path) -> list[str]:
     return sorted(out)
 
 
+def code_text(path: Path) -> str:
+    """The module's text without docstrings and comments (names mentioned in prose do not count)."""
+    text = path.read_text()
+    lines = text.splitlines()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            for i in range(body[0].lineno - 1, body[0].end_lineno or body[0].lineno):
+                lines[i] = ""
+    return "\n".join(re.sub(r"\s#\s.*$", "", line) for line in lines)
+
+
 def naming_modules(tree: Path) -> list[str]:
     patterns = [re.compile(p) for p in NAMING_PATTERNS]
     return [module_name(tree, p) for p in core_files(tree)
-            if any(rx.search(p.read_text()) for rx in patterns)]
+            if any(rx.search(code_text(p)) for rx in patterns)]
 
 
 def core_lines(tree: Path) -> int:
@@ -209,7 +222,7 @@ def main() -> None:
             table.add(f"(b) {label}", "modules naming output files", len(names), "1", ", ".join(n.split(".", 1)[1] for n in names))
             table.add(f"(b) {label}", "back-up imports", len(ups), "0", "; ".join(u.replace("bria_pipeline.", "") for u in ups))
         for label, tree in trees:
-            sandbox = ServedSandbox(work / f"lucy-{label}" / "sandbox.sqlite")
+            sandbox = ServedSandbox(work / f"sandbox-lucy-{label}" / "sandbox.sqlite")
             try:
                 sandbox.reset_stats()
                 spec = example_copy(work, f"lucy-{label}")
@@ -223,7 +236,7 @@ def main() -> None:
                 sandbox.close()
         if not args.skip_a:
             for label, tree in trees:
-                sandbox = ServedSandbox(work / f"two-{label}" / "sandbox.sqlite", training_seconds=training_seconds)
+                sandbox = ServedSandbox(work / f"sandbox-two-{label}" / "sandbox.sqlite", training_seconds=training_seconds)
                 try:
                     first, wall, answer = first_output(tree, work / label, sandbox.url, args.long_seconds)
                 finally:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from .output_names import request_name
+
 SHORT_HASH = 12  # hex characters of a content hash carried in an image name
 FINGERPRINT = 8  # hex characters of a fingerprint carried in a dataset or model name
 
@@ -328,16 +330,8 @@ class GenerationRequest:
 
     @property
     def file_stem(self) -> str:
-        """``places/beach-dawn-seed1``: readable and deterministic.
-
-        A request for a member of a training sweep gets the member's variables as a folder, so
-        the same prompt per member stays apart: ``places/rank-32/beach-dawn-seed1``.
-        """
-        parts = [slug(str(v)) for _, v in self.variables]
-        name = "-".join(p for p in parts if p)
-        member = slug(self.model.partition("[")[2].rstrip("]"))
-        folder = f"{slug(self.set_name)}/{member + '/' if member else ''}"
-        return f"{folder}{name + '-' if name else ''}seed{self.seed}"
+        """``places/beach-dawn-seed1`` (see output_names.request_name)."""
+        return request_name(self.set_name, self.model, self.variables, self.seed)
 
 
 @dataclass(frozen=True)
@@ -385,17 +379,3 @@ class Desired:
 
     def dataset_of(self, model: DesiredModel) -> DesiredDataset:
         return self.datasets[model.dataset]
-
-
-def slug(text: str) -> str:
-    """Lower-case, ASCII letters/digits and single dashes: ``"Beach at Dawn!"`` -> ``beach-at-dawn``."""
-    out = []
-    prev_dash = False
-    for ch in text.lower():
-        if ch.isascii() and ch.isalnum():
-            out.append(ch)
-            prev_dash = False
-        elif not prev_dash and out:
-            out.append("-")
-            prev_dash = True
-    return "".join(out).strip("-")[:60]

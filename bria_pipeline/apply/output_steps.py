@@ -44,10 +44,10 @@ from bria_pipeline.generate.output_files import (
     move_aside,
     place,
     remove_emptied,
-    replaced_name,
     sha256_file,
 )
 from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.output_names import replaced, retired_name
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
 
@@ -283,7 +283,7 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     assert record is not None
     name = fields.get("name") or record.name
     if payload.get("retired"):
-        name = f"{name}.{key[:8]}"
+        name = retired_name(name, key)
     for old in payload.get("superseded", ()):
         _supersede(ctx, old)
     placed = await asyncio.to_thread(place, ctx.output_dir, name, ext, data)
@@ -344,7 +344,7 @@ def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
         path = inside(ctx.output_dir, file)
         sha = sha256_file(path) if path.is_file() else None
         if sha is not None and (record is None or sha != record.sha256):
-            move_aside(ctx.output_dir, file, replaced_name(file, sha))
+            move_aside(ctx.output_dir, file, replaced(file, sha))
             file = None
     if file:
         move_aside(ctx.output_dir, file, target)

@@ -43,6 +43,7 @@ from bria_pipeline.generate.outputs import (
     training_address,
 )
 from bria_pipeline.model import DesiredGeneration
+from bria_pipeline.output_names import disambiguated, file_of, kept_aside, name_of, replaced
 from bria_pipeline.plan.actions import Action, Change
 
 SUMMARY_ADDRESS = "generation"
@@ -50,11 +51,6 @@ MAY_PAY_AGAIN = (
     "the answer to an earlier request for it was lost, so the service may have made (and billed) "
     "it already; nothing can read that back: generating again may pay once more"
 )
-
-
-def _stem(file: str) -> str:
-    p = PurePosixPath(file)
-    return str(p.with_suffix("")) if p.suffix else file
 
 
 def _short(text: Any, limit: int = 60) -> str:
@@ -94,7 +90,7 @@ def _retired_address(record: OutputRecord) -> str:
     if record.kind == "video":
         base = f"video.{record.set_name}"
         return base if not record.file else f"{base}[{PurePosixPath(record.file).name}]"
-    name = _stem(record.file) if record.file else f"{record.name}#{record.key[:8]}"
+    name = name_of(record.file) if record.file else f"{record.name}#{record.key[:8]}"
     return address_for(record.set_name, name)
 
 
@@ -112,12 +108,6 @@ def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -
     if record.model_id != out.ref.remote_id:
         return f"made by model id {record.model_id}, and {out.ref.remote_name} is now model id {out.ref.remote_id}"
     return None
-
-
-def _replaced_name(file: str, sha256: str) -> str:
-    """The name `output_files.place` moves a different file at `file` to."""
-    p = PurePosixPath(file)
-    return f"{p.stem}.replaced-{sha256[:8]}{p.suffix}"
 
 
 class _Planner:
@@ -146,7 +136,7 @@ class _Planner:
         self.holders: dict[str, OutputRecord] = {}
         for record in manifest:
             if record.file and record.file in manifest.files:
-                self.holders[_stem(record.file)] = record
+                self.holders[name_of(record.file)] = record
 
     def ours(self, record: OutputRecord) -> bool:
         """This spec's output (see OutputRecord.belongs_to): only those are ever deleted."""
@@ -227,7 +217,7 @@ class _Planner:
         other_training = _made_by_another_training(record, out)
         if self.manifest.is_complete(out.key) and other_training is None:
             assert record is not None and record.file is not None
-            if _stem(record.file) != out.name:
+            if name_of(record.file) != out.name:
                 self._restore(out, record)
             else:
                 self.up_to_date += 1
@@ -266,7 +256,7 @@ class _Planner:
                 assert record.sha256 is not None
                 kind = "replace"
                 changes = (Change("model_id", record.model_id, out.ref.remote_id),)
-                kept = str(PurePosixPath(record.file).with_name(_replaced_name(record.file, record.sha256)))
+                kept = replaced(record.file, record.sha256)
                 reason = f"{other_training}: generated again (the old file is kept as {kept}); {_describe(out)}"
             elif other_training is not None:
                 reason = f"{other_training}: generated again; {_describe(out)}"
@@ -286,7 +276,7 @@ class _Planner:
         if holder is not None and holder.key != out.key and holder.key in self.desired_keys:
             # The name is held by another output the spec still asks for (its file kept an
             # earlier name): this one takes a name of its own instead of replacing it.
-            name = f"{out.name}-{out.key[:8]}"
+            name = disambiguated(out.name, out.key)
             out = replace(out, name=name, address=address_for(out.set_name, name))
             payload["output"] = self._fields(out)
             holder = self.holders.get(out.name)
@@ -314,7 +304,7 @@ class _Planner:
         """An output back in the spec whose file was kept aside (a change reverted): its file takes
         its name again, whatever holds that name now is kept aside in turn. No request."""
         assert record.file is not None
-        target = out.name + PurePosixPath(record.file).suffix
+        target = file_of(out.name, PurePosixPath(record.file).suffix)
         holder = self.holders.get(out.name)
         if holder is not None and holder.key in self.desired_keys:
             self.up_to_date += 1  # the name belongs to another output the spec asks for: leave both
@@ -339,8 +329,7 @@ class _Planner:
     @staticmethod
     def _aside(record: OutputRecord) -> str:
         assert record.file is not None
-        p = PurePosixPath(record.file)
-        return str(p.with_name(f"{p.stem}.{record.key[:8]}{p.suffix}"))
+        return kept_aside(record.file, record.key)
 
     def _add(self, action: Action) -> Action:
         self.actions.append(action)

@@ -21,7 +21,8 @@ from typing import Any
 
 from jinja2 import meta
 
-from bria_pipeline.model import DesiredGeneration, DesiredModel, GenerationRequest, StructuredPromptSpec, VideoRequest, slug
+from bria_pipeline.model import DesiredGeneration, DesiredModel, GenerationRequest, StructuredPromptSpec, VideoRequest
+from bria_pipeline.output_names import slug, source_name
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.output_dirs import DEFAULT_OUTPUT_DIR, default_output_dir
 from bria_pipeline.spec.problems import SpecPath, did_you_mean
@@ -259,7 +260,7 @@ class GenerationSection:
                 ctx.error(at + ("name",), f"a second video named {video['name']!r}", "give each video its own name")
                 continue
             names.add(slug(video["name"]))
-            source = video["from"].strip().removesuffix(".png").strip("/")
+            source = source_name(video["from"])
             request = by_stem.get(source)
             if request is None and source.split("/", 1)[0] in failed_sets:
                 continue

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.generate.manifest import Manifest
 from bria_pipeline.generate.planning import plan_generation
 from bria_pipeline.model import StructuredPromptSpec
-from bria_pipeline.plan.actions import Action
 from outputs_run import NoNetwork, run_outputs
 
 
