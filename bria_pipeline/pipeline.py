@@ -42,7 +42,7 @@ from .apply.file_check import stale_images
 from .apply.result import ApplyResult, StepResult
 from .generate.manifest import Manifest
 from .generate.relocate import load_generation_manifest
-from .generate.review import DatasetReview, ReviewImage, write_review_sheet
+from .reports.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
 from .plan.context import same_caption
@@ -56,7 +56,7 @@ from .state.errors import StateError
 from .state.lock import StateLock
 from .state.observe import image_contents, mark_imported, observe, record_owned
 from .state.observed import Observed, ObservedDataset, ObservedImage
-from .state.show import describe_state
+from .reports.show import describe_state
 from .state.store import StateStore, state_dir_for
 
 SANDBOX_DB = "sandbox.sqlite"

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from ..api.errors import ApiError
 from ..errors import BriaPipelineError
-from ..generate.gallery import gallery_title, write_gallery
+from ..reports.gallery import gallery_title, write_gallery
 from ..generate.manifest import Manifest
 from ..generate.outputs import ModelRef
 from ..generate.relocate import move_outputs

@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from bria_pipeline.generate.gallery import INDEX_FILE, write_gallery
+from bria_pipeline.reports.gallery import INDEX_FILE, write_gallery
 from bria_pipeline.generate.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, model_base
 from bria_pipeline.generate.output_files import remove_emptied
 from bria_pipeline.generate.thumbnails import THUMB_DIR

@@ -8,8 +8,8 @@ from typing import Any
 from ..model import Desired
 from ..plan.document import Plan
 from ..plan.identity import model_owner_keys, owners, sweep_member
-from .observed import Observed, ObservedDataset
-from .store import StateStore
+from ..state.observed import Observed, ObservedDataset
+from ..state.store import StateStore
 
 
 def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:

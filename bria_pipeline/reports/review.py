@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
-from bria_pipeline.generate.templates import href, render
+from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import data_uri_thumbnail
 from bria_pipeline.model import canonical_json, digest
 from bria_pipeline.output_names import slug
