@@ -40,8 +40,7 @@ from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.file_check import stale_images
 from .apply.result import ApplyResult, StepResult
-from .generate.manifest import Manifest
-from .generate.relocate import load_generation_manifest
+from .state.manifest import Manifest, load_generation_manifest
 from .reports.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset

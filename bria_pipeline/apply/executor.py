@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from ..api.errors import ApiError
 from ..errors import BriaPipelineError
 from ..reports.gallery import gallery_title, write_gallery
-from ..generate.manifest import Manifest
+from ..state.manifest import Manifest
 from ..generate.outputs import ModelRef
 from ..generate.relocate import move_outputs
 from ..plan.actions import Action

@@ -37,7 +37,7 @@ from bria_pipeline.api.errors import AmbiguousResult, ApiError, JobFailed, NotFo
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.atomic import is_partial
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.manifest import MANIFEST_FILE, Manifest, StructuredPromptRecord, now_iso
+from bria_pipeline.state.manifest import MANIFEST_FILE, Manifest, StructuredPromptRecord, now_iso
 from bria_pipeline.generate.output_files import (
     check_download,
     inside,

@@ -20,18 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.errors import GenerationError, OutputPathError
 from bria_pipeline.output_names import file_of, replaced
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+from bria_pipeline.state.manifest import sha256_bytes, sha256_file
 
 
 class InvalidDownload(GenerationError):

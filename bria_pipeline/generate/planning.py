@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.outputs import (
     DesiredOutput,
     DesiredStructuredPrompt,

@@ -8,7 +8,7 @@ rules are in `generate.planning.plan_generation` (also pure); here each spec mod
 
 from __future__ import annotations
 
-from ..generate.manifest import Manifest
+from ..state.manifest import Manifest
 from ..generate.outputs import ModelRef
 from ..generate.planning import plan_generation
 from .context import PlanContext

@@ -27,7 +27,7 @@ from typing import Any
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails, thumbnail_name
 from bria_pipeline.model import digest

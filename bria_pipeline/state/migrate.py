@@ -17,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..generate.manifest import Manifest
-from ..generate.output_files import sha256_file
+from .manifest import Manifest, sha256_file
 from ..generate.thumbnails import THUMB_DIR
 from .errors import StateError
 from .store import StateStore

@@ -12,7 +12,7 @@ from bria_pipeline.apply.context import ApplyOptions, RemoteIndex, Run
 from bria_pipeline.apply.executor import execute
 from bria_pipeline.apply.output_steps import JobContext
 from bria_pipeline.apply.result import ApplyResult, GenerationReport
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.lockfile import Lock
 from bria_pipeline.model import Desired, DesiredProject

@@ -15,7 +15,7 @@ from test_runner_sandbox import crash_while_polling, plan_and_run
 
 from bria_pipeline.api import RetryPolicy
 from bria_pipeline.apply.output_steps import JobContext, _download
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.output_files import sha256_file
 from bria_pipeline.generate.planning import changed_actions
 from bria_pipeline.model import StructuredPromptSpec

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.manifest import FileState, Manifest
+from bria_pipeline.state.manifest import FileState, Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.generate.planning import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
@@ -238,7 +238,7 @@ def test_structured_prompt_pinned_in_the_lock_costs_no_action(build):
 
 
 def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(build):
-    from bria_pipeline.generate.manifest import StructuredPromptRecord
+    from bria_pipeline.state.manifest import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
@@ -250,7 +250,7 @@ def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(b
 
 
 def test_a_lost_lock_pin_is_pinned_again_from_the_manifest_even_when_every_output_is_done(build):
-    from bria_pipeline.generate.manifest import StructuredPromptRecord
+    from bria_pipeline.state.manifest import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))

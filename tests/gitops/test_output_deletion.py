@@ -8,7 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.output_files import sha256_bytes
 from bria_pipeline.plan.actions import Action
 
