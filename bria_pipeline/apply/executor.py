@@ -28,6 +28,7 @@ from ..generate.outputs import ModelRef
 from ..generate.relocate import move_outputs
 from ..plan.actions import Action
 from ..plan.document import Plan
+from ..plan.steps import GENERATION_STEPS, GenerationSummary, StructuredPrompt
 from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps
 from .context import Run
 from .model_steps import StillRunning
@@ -59,14 +60,13 @@ HANDLERS: dict[str, Handler] = {
     "wait_training": model_steps.wait_training,
     "delete_model": model_steps.delete_model,
 }
-JOBS = tuple(output_steps.JOBS)  # the generation steps, carried out by output_steps.carry_out
 # Steps that wait on the service rather than send work: they do not take a concurrency slot.
 WAITING = frozenset({"wait_training", "start_training", "captions", "wait_bulk", "bulk_upload", "delete_model"})
 GENERATION = "generation"  # the address progress over all generation steps is reported under
 
 
 def is_generation(action: Action) -> bool:
-    return "job" in action.payload
+    return isinstance(action.step, GENERATION_STEPS)
 
 
 async def execute(plan: Plan, run: Run) -> ApplyResult:
@@ -103,8 +103,8 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
                 outputs.models.update(models.trained_since())
                 async with slots:
                     message = await output_steps.carry_out(outputs, action)
-                if action.payload.get("job") == "structured_prompt":
-                    _pin(run, outputs, action.payload["inputs_hash"])
+                if isinstance(action.step, StructuredPrompt):
+                    _pin(run, outputs, action.step.inputs_hash)
                 _finish(action, "done", message)
                 return
             handler = HANDLERS.get(action.payload.get("op", ""))
@@ -165,7 +165,7 @@ def _open_outputs(run: Run, plan: Plan) -> JobContext | None:
     """The generation state of this apply (the output manifest, the lock's structured prompt pins),
     when the plan has generation steps."""
     generation = run.desired.generation
-    if generation is None or not any(is_generation(a) for a in plan.actions):
+    if generation is None or not any(isinstance(a.step, (*GENERATION_STEPS, GenerationSummary)) for a in plan.actions):
         return None
     manifest = run.observed.manifest or Manifest.load(generation.output_dir)
     kw = run.options.wait_kw(600.0, interval=min(run.options.poll_interval, 1.0))
@@ -184,19 +184,19 @@ async def _prepare(outputs: JobContext, plan: Plan) -> None:
     """Outputs found at the old default folder move here first (no request); temp files a killed
     run left behind go."""
     if outputs.manifest.moving_to is not None:
-        await asyncio.to_thread(move_outputs, outputs.manifest, _summary(plan).get("spec") or "")
+        summary = _summary(plan)
+        await asyncio.to_thread(move_outputs, outputs.manifest, summary.spec if summary else "")
     await asyncio.to_thread(sweep_own_partial_files, outputs.output_dir)
 
 
-def _summary(plan: Plan) -> dict:
-    return next((a.payload for a in plan.actions if a.payload.get("job") == "summary"), {})
+def _summary(plan: Plan) -> GenerationSummary | None:
+    return next((a.step for a in plan.actions if isinstance(a.step, GenerationSummary)), None)
 
 
 def _mark_current(outputs: JobContext, plan: Plan) -> None:
     summary = _summary(plan)
-    if summary:
-        outputs.manifest.mark_current(summary.get("desired", ()), spec=summary.get("spec") or "",
-                                      models=summary.get("models"))
+    if summary is not None:
+        outputs.manifest.mark_current(summary.desired, spec=summary.spec, models=summary.models)
 
 
 def _pin(run: Run, outputs: JobContext, inputs_hash: str) -> None:

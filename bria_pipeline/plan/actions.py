@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .steps import Step
+
 ActionKind = Literal["create", "update", "replace", "delete", "wait", "noop"]
 
 # Terraform's symbols, and ours for waiting on a long job.
@@ -41,7 +43,9 @@ class Action:
     reason    a sentence a person reads: why this step, and why this kind
     changes   the attributes behind an update or replace, old -> new
     depends_on addresses that must be done first
-    payload   what the executor needs to carry it out (plain JSON-able data)
+    step      what the executor carries out, typed (plan/steps.py); None for the steps that still
+              name their operation in `payload`
+    payload   what the executor needs to carry out a step without a type (plain JSON-able data)
     approval  True when it deletes or replaces something trained: needs --auto-approve or a prompt
     billed    True when it starts paid work (a training run, a generation)
     """
@@ -52,6 +56,7 @@ class Action:
     changes: tuple[Change, ...] = ()
     depends_on: tuple[str, ...] = ()
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    step: Step | None = field(default=None, compare=False, hash=False)
     approval: bool = False
     billed: bool = False
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
 from .actions import Action
+from .steps import GenerateImage, GenerateVideo, StructuredPrompt
 
 # Requests a step sends, by payload op (steps whose count depends on the payload are below).
 _REQUESTS = {
@@ -108,13 +109,13 @@ def cost_of(action: Action) -> Cost:
         return Cost(requests=1 if p.get("regenerate") else 0)
     if op in _REQUESTS:
         return Cost(requests=_REQUESTS[op])
-    job = p.get("job")
-    if job == "image":
+    step = action.step
+    if isinstance(step, GenerateImage):
         return Cost(image_generations=1, requests=1)
-    if job == "video":
+    if isinstance(step, GenerateVideo):
         return Cost(videos=1, requests=1)
-    if job == "structured_prompt" and action.billed:
-        calls = 2 if p.get("refine") else 1
+    if isinstance(step, StructuredPrompt) and action.billed:
+        calls = 2 if step.refine else 1
         return Cost(structured_prompts=calls, requests=calls)
     return Cost()
 

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from .actions import Action, Change
 from .cost import Cost, plan_cost
 from .errors import PlanFileError, StalePlanError
+from .steps import step_from_dict, step_to_dict
 
 PLAN_FORMAT = "bria-pipeline-plan"
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2  # 2: generation steps are typed (`step`, with a `type` tag)
 COUNTED = ("create", "update", "replace", "delete")
 
 
@@ -105,7 +106,7 @@ class Plan:
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:
-    return {
+    out = {
         "address": action.address,
         "kind": action.kind,
         "symbol": action.symbol,
@@ -114,8 +115,12 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         "depends_on": list(action.depends_on),
         "approval": action.approval,
         "billed": action.billed,
-        "payload": action.payload,
     }
+    if action.step is not None:
+        out["step"] = step_to_dict(action.step)
+    else:
+        out["payload"] = action.payload
+    return out
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -168,6 +173,7 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
                 changes=tuple(Change(c["attribute"], c["old"], c["new"]) for c in a.get("changes", ())),
                 depends_on=tuple(a.get("depends_on", ())),
                 payload=dict(a.get("payload") or {}),
+                step=step_from_dict(a["step"]) if a.get("step") is not None else None,
                 approval=bool(a.get("approval", False)),
                 billed=bool(a.get("billed", False)),
             )

@@ -85,7 +85,7 @@ def test_a_leftover_partial_download_is_not_treated_as_complete(build):
     again = Manifest.load(build.out)
     assert not again.is_complete(out.key)
     (action, _) = plan_generation(gen, models, again, {}, prune=False)
-    assert (action.kind, action.payload["request_id"]) == ("wait", "req-9")
+    assert (action.kind, action.step.request_id) == ("wait", "req-9")
     assert sweep_partial_files(build.out) == [partial]
     assert not final.exists()
 

@@ -60,7 +60,7 @@ def test_a_failing_status_service_interrupts_the_wait_and_the_next_apply_polls_t
         await fast_world.admin("POST", "/_sandbox/faults", {})
         actions, report, _ = await plan_and_run(build, gen, model_id, world=fast_world)
         (resume,) = changed_actions(actions)
-        assert resume.kind == "wait" and resume.payload["request_id"] == pending.request_id
+        assert resume.kind == "wait" and resume.step.request_id == pending.request_id
         assert report.ok and report.resumed == [resume.address] and report.billed_requests == 0
         routes = (await fast_world.stats())["routes"]
         assert routes[IMAGE] == 1 and await billed(fast_world) == 1  # paid once, in all

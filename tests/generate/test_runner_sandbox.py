@@ -172,7 +172,7 @@ async def crash_while_polling(build, gen, model_id, world) -> str:
     Returns the output's key."""
     manifest = Manifest.load(build.out)
     actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
-    (key,) = [a.payload["key"] for a in changed_actions(actions)]
+    (key,) = [a.step.key for a in changed_actions(actions)]
     client = world.client()
     run = asyncio.create_task(run_outputs(actions, client, manifest, build.out, concurrency=1,
                                              lock_pins={}, **FAST))
@@ -203,7 +203,7 @@ def test_crash_while_polling_resumes_the_same_request_and_pays_once(build, still
         await still_world.advance(60)
         actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world)
         (resume,) = changed_actions(actions)
-        assert resume.kind == "wait" and resume.payload["request_id"] == recorded.request_id
+        assert resume.kind == "wait" and resume.step.request_id == recorded.request_id
         assert report.ok and report.resumed == [resume.address] and report.billed_requests == 0
         stats = await still_world.stats()
         assert stats["routes"]["POST /v2/image/generate/tailored"] == 1
@@ -392,7 +392,7 @@ def test_crash_while_refining_a_structured_prompt_resumes_the_refinement(build, 
         pins: dict[str, str] = {}
         actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world, pins=pins)
         sp_action = changed_actions(actions)[0]
-        assert (sp_action.kind, sp_action.payload["request_id"], sp_action.payload["stage"]) == ("wait", refine_id, "refine")
+        assert (sp_action.kind, sp_action.step.request_id, sp_action.step.stage) == ("wait", refine_id, "refine")
         routes = (await still_world.stats())["routes"]
         assert routes["POST /v2/structured_prompt/generate/tailored"] == 2  # generate once, refine once
         return pins, report

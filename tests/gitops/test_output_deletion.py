@@ -11,6 +11,7 @@ from pathlib import Path
 from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.output_files import sha256_bytes
 from bria_pipeline.plan.actions import Action
+from bria_pipeline.plan.steps import DeleteOutput
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "generate"))
 from outputs_run import NoNetwork, run_outputs  # noqa: E402
@@ -25,7 +26,7 @@ def record(out: Path, key: str, name: str, spec: str | None, data: bytes) -> Out
 
 def delete(key: str, file: str, spec: str) -> Action:
     return Action(f"generation.{key}", "delete", "no longer in the spec, --prune", approval=True,
-                  payload={"job": "delete", "key": key, "file": file, "spec": spec})
+                  step=DeleteOutput(key, file, spec))
 
 
 def test_a_delete_touches_only_the_files_its_own_spec_recorded(tmp_path: Path):

@@ -77,11 +77,15 @@ def test_json_output_validates_against_the_plan_schema():
 
 
 def test_the_plan_schema_names_every_step_the_executor_carries_out():
-    from bria_pipeline.apply.executor import HANDLERS, JOBS
+    from bria_pipeline.apply.executor import HANDLERS
+    from bria_pipeline.apply.output_steps import JOBS
+    from bria_pipeline.plan.steps import STEP_TYPES, GenerationSummary
 
-    payload = json.loads(SCHEMA_PATH.read_text())["$defs"]["action"]["properties"]["payload"]["properties"]
+    schema = json.loads(SCHEMA_PATH.read_text())["$defs"]
+    payload = schema["action"]["properties"]["payload"]["properties"]
     assert sorted(payload["op"]["enum"]) == sorted(HANDLERS)
-    assert sorted(payload["job"]["enum"]) == sorted((*JOBS, "summary"))
+    tags = [s["properties"]["type"]["const"] for s in schema["step"]["oneOf"]]
+    assert sorted(tags) == sorted(STEP_TYPES) == sorted([t.TAG for t in JOBS] + [GenerationSummary.TAG])
 
 
 def test_schema_rejects_a_plan_with_an_unknown_kind():

@@ -1,0 +1,160 @@
+"""Typed steps: what the executor carries out, one frozen dataclass per operation.
+
+A plan's `Action` says where and why (address, kind, reason, dependencies); its `step` says what
+exactly. The executor dispatches on the step's type; the plan file writes it with its `type` tag
+(schemas/plan.schema.json) and `step_from_dict` reads it back.
+
+Generation steps (made by generate/planning.py, carried out by apply/output_steps.py):
+
+    GenerateImage      an image: request it, or (request_id set) poll the request recorded earlier
+    GenerateVideo      a video from a generated image: the same
+    StructuredPrompt   generate (and refine) a structured prompt, or pin one made earlier
+    RestoreOutput      a kept file takes its output's name back (no request)
+    DeleteOutput       --prune: delete a local output and forget it (no request)
+    GenerationSummary  the outputs the spec asks for (noop: marks the manifest current)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+
+@dataclass(frozen=True)
+class OutputFields:
+    """The request an output is made from, as its manifest record keeps it."""
+
+    kind: Literal["image", "video"]
+    name: str  # its file name without extension (output_names)
+    set_name: str
+    model: str  # the spec's model key
+    model_name: str  # the model's remote name
+    model_id: str | None  # None until the model is trained
+    model_version: Any = None
+    order: int = 0
+    variables: dict[str, Any] | None = None
+    prompt: str | None = None
+    params: dict[str, Any] | None = None
+    seed: int | None = None
+    structured_prompt_hash: str | None = None
+    source: str | None = None  # a video's source image key
+    spec: str | None = None  # the spec's file name
+
+    def record(self) -> dict[str, Any]:
+        """The fields as the manifest's record_pending takes them."""
+        own = ("seed", "source") if self.kind == "video" else ("variables", "prompt", "params", "seed",
+                                                                  "structured_prompt_hash")
+        names = ("kind", "name", "set_name", "model", "model_name", "model_id", "model_version", "order", *own)
+        out = {name: getattr(self, name) for name in names}
+        if self.spec:
+            out["spec"] = self.spec
+        return out
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """An output a new one replaces: its file moves to `move_to`, or (None, --prune) is deleted."""
+
+    key: str
+    file: str | None
+    move_to: str | None
+
+
+@dataclass(frozen=True)
+class Step:
+    TAG: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class _Output(Step):
+    key: str
+    output: OutputFields | None  # None: a retired output's request, collected (kept, not asked for again)
+    request_id: str | None = None  # a request recorded earlier: poll it, pay nothing again
+    superseded: tuple[Superseded, ...] = ()
+    may_pay_again: bool = False  # an earlier request's answer was lost: this one may pay twice
+    retired: bool = False  # no longer in the spec: its file is kept under a name of its own
+
+    @property
+    def kind(self) -> str:
+        return self.TAG
+
+
+@dataclass(frozen=True)
+class GenerateImage(_Output):
+    TAG: ClassVar[str] = "image"
+
+
+@dataclass(frozen=True)
+class GenerateVideo(_Output):
+    TAG: ClassVar[str] = "video"
+
+
+@dataclass(frozen=True)
+class StructuredPrompt(Step):
+    TAG: ClassVar[str] = "structured_prompt"
+    inputs_hash: str
+    set_name: str
+    prompt: str
+    model: str
+    model_id: str | None = None
+    refine: str | None = None
+    seed: int | None = None
+    text: str | None = None  # made earlier (in the manifest): only the pin is missing
+    request_id: str | None = None  # a request recorded earlier: poll it
+    stage: str | None = None
+    draft: str | None = None
+
+
+@dataclass(frozen=True)
+class RestoreOutput(Step):
+    TAG: ClassVar[str] = "restore"
+    key: str
+    file: str
+    to: str
+    output: OutputFields | None = None
+    superseded: tuple[Superseded, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeleteOutput(Step):
+    TAG: ClassVar[str] = "delete"
+    key: str
+    file: str | None
+    spec: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationSummary(Step):
+    TAG: ClassVar[str] = "summary"
+    desired: tuple[str, ...] = ()
+    up_to_date: int = 0
+    kept: int = 0
+    spec: str = ""
+    models: tuple[str, ...] = ()
+
+
+GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutput, DeleteOutput)
+STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*GENERATION_STEPS, GenerationSummary)}
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    return {"type": step.TAG, **dataclasses.asdict(step)}
+
+
+def step_from_dict(data: dict[str, Any]) -> Step:
+    """The step a plan file wrote; raises KeyError, TypeError or ValueError when it is not one."""
+    cls = STEP_TYPES[data["type"]]
+    values = {k: v for k, v in data.items() if k != "type"}
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"a {data['type']} step has no field {sorted(unknown)[0]!r}")
+    if values.get("output") is not None:
+        values["output"] = OutputFields(**values["output"])
+    if "superseded" in values:
+        values["superseded"] = tuple(Superseded(**s) for s in values["superseded"])
+    for name in ("desired", "models"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return cls(**values)
