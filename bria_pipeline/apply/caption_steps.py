@@ -6,6 +6,7 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 
 from __future__ import annotations
 
+from .. import addresses
 from ..plan.actions import Action
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images
@@ -14,7 +15,7 @@ from .errors import StepError
 
 async def captions(run: Run, action: Action) -> str:
     key = action.payload["dataset"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     if action.payload.get("regenerate"):
         await run.client.regenerate_all_captions(dataset_id)
     dataset = await run.client.wait_for_captions(
@@ -55,7 +56,7 @@ async def caption(run: Run, action: Action) -> str:
         run.lock.pin_caption(source, ds.visual_schema, current.caption)
         run.save_lock()
         return f"pinned the caption of {image_key} in the lock file"
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     if mode == "regenerate":
         if current.caption_source != "manual":
             return f"the caption of {image_key} is automatic already"

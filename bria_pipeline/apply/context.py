@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import addresses
 from ..lockfile import Lock, save_lock
 from ..model import Desired, DesiredDataset, ImageSource, content_tag
 from ..state.observed import Observed
@@ -68,7 +69,7 @@ class RemoteIndex:
         self.schemas: dict[str, str | None] = {}
         by_id = {d.id: d for d in observed.datasets}
         for key in desired.datasets:
-            dataset = by_id.get(self.ids.get(f"dataset.{key}", -1))
+            dataset = by_id.get(self.ids.get(addresses.dataset(key), -1))
             if dataset is None:
                 continue
             self.schemas[key] = dataset.visual_schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+from .. import addresses
 from ..api.errors import Conflict, NotFound
 from ..bulk.advanced import upload_advanced_dataset
 from ..plan.actions import Action
@@ -41,7 +42,7 @@ async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int,
         find=lambda: _find_dataset(run, project_id, name),
         create=lambda: create(project_id, name),
     )
-    run.index.ids[f"dataset.{key}"] = dataset_id
+    run.index.ids[addresses.dataset(key)] = dataset_id
     return dataset_id, made, created
 
 
@@ -76,7 +77,7 @@ async def clone_dataset(run: Run, action: Action) -> str:
 
 async def rename_dataset(run: Run, action: Action) -> str:
     key, name = action.payload["dataset"], action.payload["name"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     await run.client.update_dataset(dataset_id, name=name)
     run.store.record("dataset", dataset_id, name, key)
     return f"renamed dataset {dataset_id} to {name}"
@@ -93,7 +94,7 @@ async def visual_schema(run: Run, action: Action) -> str:
         run.lock.pin_visual_schema(spec, text)
         run.save_lock()
         return "pinned the dataset's visual schema in the lock file"
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     if source == "text":
         text = spec.text
     elif source == "lock":
@@ -143,7 +144,7 @@ async def upload_image(run: Run, action: Action) -> str:
         return f"{name} is already there"
     ds = run.dataset(key)
     image = run.image_source(key, image_key)
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     moderation = (image.content_moderation or ds.content_moderation) or None
     if image.url:
         made = await run.client.upload_image(
@@ -160,7 +161,7 @@ async def upload_image(run: Run, action: Action) -> str:
 
 async def delete_image(run: Run, action: Action) -> str:
     key, name = action.payload["dataset"], action.payload["image_name"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     image_id = action.payload.get("image_id")
     table = run.index.images.get(key, {})
     copies = table.get(name, [])
@@ -180,7 +181,7 @@ async def delete_image(run: Run, action: Action) -> str:
 async def bulk_upload(run: Run, action: Action) -> str:
     key = action.payload["dataset"]
     ds = run.dataset(key)
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     target = run.options.staging(ds) if (run.options.staging and ds.staging and not ds.zip_url) else None
     work_dir = run.options.work_dir or run.desired.spec_dir
     report = await upload_advanced_dataset(
@@ -201,7 +202,7 @@ async def bulk_upload(run: Run, action: Action) -> str:
 
 async def complete_dataset(run: Run, action: Action) -> str:
     key = action.payload["dataset"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     try:
         await run.client.update_dataset(dataset_id, status="completed")
     except Conflict:

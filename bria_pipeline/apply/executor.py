@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from .. import addresses
 from ..api.errors import ApiError
 from ..errors import BriaPipelineError
 from ..reports.gallery import gallery_title, write_gallery
@@ -231,13 +232,13 @@ class _ModelRefs:
     def trained_since(self) -> dict[str, ModelRef]:
         refs = {}
         for key, model in self.run.desired.models.items():
-            address = f"model.{key}"
-            model_id = self.run.index.ids.get(address)
+            model_id = self.run.index.ids.get(addresses.model(key))
             if model_id is None:
                 continue
             seen = self.observed.get(model_id)
-            trained = self.outcome.get(f"{address}.training") == "done" or (
-                f"{address}.training" not in self.outcome and seen is not None and seen.status == "Completed"
+            training = addresses.training(key)
+            trained = self.outcome.get(training) == "done" or (
+                training not in self.outcome and seen is not None and seen.status == "Completed"
             )
             name = self.planned.get(key) or (seen.name if seen is not None else "")
             refs[key] = ModelRef(remote_name=name, remote_id=str(model_id) if trained else None, version=model.checkpoint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
 from ..plan.actions import Action
@@ -18,7 +19,7 @@ class StillRunning(Exception):
 
 async def create_model(run: Run, action: Action) -> str:
     key, name = action.payload["model"], action.payload["name"]
-    dataset_id = run.index.id(f"dataset.{action.payload['dataset']}")
+    dataset_id = run.index.id(addresses.dataset(action.payload['dataset']))
     project_id = run.index.id("project")
 
     async def find():
@@ -38,13 +39,13 @@ async def create_model(run: Run, action: Action) -> str:
             name, dataset_id, training_mode=action.payload["training_mode"], description=action.payload.get("description")
         ),
     )
-    run.index.ids[f"model.{key}"] = model_id
+    run.index.ids[addresses.model(key)] = model_id
     return f"{'created' if created else 'found'} model {name} (id {model_id})"
 
 
 async def update_model(run: Run, action: Action) -> str:
     key, body = action.payload["model"], action.payload["body"]
-    model_id = run.index.id(f"model.{key}")
+    model_id = run.index.id(addresses.model(key))
     await run.client.update_model(model_id, **body)
     if "name" in body:
         run.store.record("model", model_id, body["name"], key)
@@ -53,7 +54,7 @@ async def update_model(run: Run, action: Action) -> str:
 
 async def start_training(run: Run, action: Action) -> str:
     key = action.payload["model"]
-    model_id = run.index.id(f"model.{key}")
+    model_id = run.index.id(addresses.model(key))
     intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
     try:
         await run.client.start_training(model_id, action.payload.get("params") or None)
@@ -68,7 +69,7 @@ async def start_training(run: Run, action: Action) -> str:
 
 async def wait_training(run: Run, action: Action) -> str:
     key = action.payload["model"]
-    model_id = run.index.id(f"model.{key}")
+    model_id = run.index.id(addresses.model(key))
     if not run.options.wait:
         raise StillRunning(f"training in progress (model id {model_id}); the next apply picks it up")
     try:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bria_pipeline import addresses
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.model import DesiredGeneration, GenerationRequest, StructuredPromptSpec, VideoRequest, digest
 from bria_pipeline.output_names import disambiguated, in_model_folder, slug, source_name, video_name
@@ -50,7 +51,7 @@ class ModelRef:
 
 def training_address(model_key: str) -> str:
     """The plan address of a model's training, which generation with that model waits for."""
-    return f"model.{model_key}.training"
+    return addresses.training(model_key)
 
 
 def video_key(model: ModelRef, source_key: str, seed: int | None) -> str:
@@ -141,7 +142,7 @@ class ExpandedGeneration:
 def address_for(set_name: str, name: str) -> str:
     """``generation.places[beach-dawn-seed1]`` for the output named ``places/beach-dawn-seed1``."""
     tail = name.split("/", 1)[1] if "/" in name else name
-    return f"generation.{set_name}[{tail}]"
+    return addresses.generation(set_name, tail)
 
 
 def _model_ref(models: Mapping[str, ModelRef], key: str, where: str) -> ModelRef:
@@ -192,7 +193,7 @@ def _structured_prompts(
             reqs = users[h]
             trained = sorted({r.model for r in reqs if models.get(r.model, ModelRef("")).trained})
             model = trained[0] if trained else sorted({r.model for r in reqs})[0]
-            address = f"structured_prompt.{set_name}" + (f"[{tails[h]}]" if h in tails else "")
+            address = addresses.structured_prompt(set_name, tails.get(h))
             result[h] = DesiredStructuredPrompt(reqs[0].structured_prompt, set_name, address, model)  # type: ignore[arg-type]
     return result
 
@@ -253,7 +254,7 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
         out = DesiredOutput(
             key=key,
             kind="video",
-            address=f"video.{video.name}",
+            address=addresses.video(video.name),
             name=name,
             set_name=video.name,
             model=video.model,

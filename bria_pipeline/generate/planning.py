@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from bria_pipeline import addresses
 from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.outputs import (
     DesiredOutput,
@@ -98,8 +99,7 @@ def _changes(old: OutputRecord, out: DesiredOutput) -> tuple[Change, ...]:
 
 def _retired_address(record: OutputRecord) -> str:
     if record.kind == "video":
-        base = f"video.{record.set_name}"
-        return base if not record.file else f"{base}[{PurePosixPath(record.file).name}]"
+        return addresses.video(record.set_name, PurePosixPath(record.file).name if record.file else None)
     name = name_of(record.file) if record.file else f"{record.name}#{record.key[:8]}"
     return address_for(record.set_name, name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..lockfile import caption_key
 from ..model import DesiredDataset, ImageSource
 from ..state.observed import ObservedImage
@@ -21,7 +22,7 @@ def plan_captions(
     uploaded: set[str],
     image_addresses: list[str],
 ) -> list[str]:
-    captions_address = f"{address}.captions"
+    captions_address = addresses.dataset(ds.key, "captions")
     uncaptioned = [i for i in kept.values() if not i.has_caption]
     in_progress = target.mode in ("current", "reuse") and target.dataset is not None and (
         target.dataset.captions_update_status == "in_progress"
@@ -71,13 +72,13 @@ def plan_captions(
                 payload={"op": "captions", "dataset": ds.key, "regenerate": False},
             )
         )
-    addresses = [captions_address] if ctx.changed(captions_address) else []
+    made = [captions_address] if ctx.changed(captions_address) else []
 
     # Only the version named after the spec's own content was captioned from this very spec: a
     # difference there is drift. Any other version (cloned or reused) was made from an earlier spec.
     drift_possible = target.mode == "current" and not imported
     for image, obs in drifted:
-        caption_address = f"{address}.caption[{image.key}]"
+        caption_address = addresses.dataset_caption(ds.key, image.key)
         ctx.emit(
             Action(
                 caption_address,
@@ -90,11 +91,11 @@ def plan_captions(
                 payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
             )
         )
-        addresses.append(caption_address)
+        made.append(caption_address)
     for image, obs in overrides:
-        caption_address = f"{address}.caption[{image.key}]"
+        caption_address = addresses.dataset_caption(ds.key, image.key)
         want = desired_caption(ctx, ds, image)
-        caption_depends = ctx.deps(address, schema_address, f"{address}.image[{image.key}]", captions_address)
+        caption_depends = ctx.deps(address, schema_address, addresses.dataset_image(ds.key, image.key), captions_address)
         if want is None:
             if obs is not None and target.mode == "current" and obs.caption_source == "manual":
                 ctx.emit(
@@ -121,7 +122,7 @@ def plan_captions(
                                  "refines": n},
                     )
                 )
-            addresses.append(caption_address)
+            made.append(caption_address)
             continue
         if obs is not None and not regenerate_all and (
             (obs.caption == want and obs.caption_source == "manual")
@@ -148,5 +149,5 @@ def plan_captions(
                 },
             )
         )
-        addresses.append(caption_address)
-    return addresses
+        made.append(caption_address)
+    return made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..model import DesiredDataset
 from ..state.observed import ObservedImage
 from .actions import Action, Change
@@ -26,7 +27,7 @@ def plan_images(
         extra = images if tag not in wanted else images[1:]
         for n, image in enumerate(extra):
             name = image.image_name
-            delete_address = f"{address}.image[{name}]" if n == 0 and tag not in wanted else f"{address}.image[{name}#{image.id}]"
+            delete_address = addresses.dataset_image(ds.key, name) if n == 0 and tag not in wanted else addresses.dataset_image(ds.key, f"{name}#{image.id}")
             reason = "not in the spec" if tag not in wanted else "a second copy of an image already in the dataset"
             deletes.append(delete_address)
             ctx.emit(
@@ -60,7 +61,7 @@ def plan_images(
         if tag in base:
             kept[tag] = base[tag][0]
             continue
-        upload_address = f"{address}.image[{image.key}]"
+        upload_address = addresses.dataset_image(ds.key, image.key)
         uploads.append(upload_address)
         uploaded.add(tag)
         ctx.emit(
@@ -88,7 +89,7 @@ def plan_moved(ctx: PlanContext, ds: DesiredDataset, target: Target, address: st
             continue  # the old file is still in the spec too: a copy, not a rename
         ctx.emit(
             Action(
-                f"{address}.image[{image.key}]",
+                addresses.dataset_image(ds.key, image.key),
                 "noop",
                 f"renamed on disk: same content as {held.image_name}, already in {where}; nothing to upload "
                 f"(the image keeps that name)",
@@ -102,7 +103,7 @@ def plan_bulk(
     ctx: PlanContext, ds: DesiredDataset, target: Target, address: str, schema_address: str
 ) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
     """An advanced dataset: one bulk upload of a zip (built and staged at apply time, or the spec's)."""
-    images_address = f"{address}.images"
+    images_address = addresses.dataset(ds.key, "images")
     dataset = target.dataset if target.mode in ("current", "reuse") else None
     if dataset is not None and dataset.bulk_status in BULK_RUNNING:
         ctx.emit(

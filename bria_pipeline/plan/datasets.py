@@ -17,6 +17,7 @@ Choosing the version (first match wins):
 from __future__ import annotations
 
 
+from .. import addresses
 from ..model import DesiredDataset
 from ..state.observed import ObservedDataset
 from .actions import Action, Change
@@ -28,7 +29,7 @@ from .errors import PlanError
 from .identity import Version, version_name
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
-    address = f"dataset.{ds.key}"
+    address = addresses.dataset(ds.key)
     versions = ctx.dataset_versions(ds.key)
     target = _choose_target(ctx, ds, versions)
     for version in versions:
@@ -56,7 +57,7 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
         image_addresses, kept, uploaded = plan_images(ctx, ds, target, address, schema_address)
     caption_addresses = plan_captions(ctx, ds, target, address, schema_address, schema_set, kept, uploaded, image_addresses)
     ready = ctx.deps(address, schema_address, *image_addresses, *caption_addresses)
-    status_address = f"{address}.status"
+    status_address = addresses.dataset(ds.key, "status")
     if ds.complete:
         ctx.emit(
             Action(
@@ -274,7 +275,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
     if desired_schema_text(ctx, ds) is None and dataset.visual_schema and (vs.samples or vs.text is not None):
         ctx.emit(
             Action(
-                f"{address}.schema",
+                addresses.dataset(ds.key, "schema"),
                 "create",
                 f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
                 changes=(Change("lock: visual_schema", None, brief(dataset.visual_schema)),),
@@ -289,7 +290,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
             if obs is not None and obs.caption:
                 ctx.emit(
                     Action(
-                        f"{address}.caption[{image.key}]",
+                        addresses.dataset_caption(ds.key, image.key),
                         "create",
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
                         payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
@@ -305,7 +306,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
 
 def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> tuple[str, bool]:
     """Plan the visual schema; returns its address and whether the plan sets a schema."""
-    schema_address = f"{address}.schema"
+    schema_address = addresses.dataset(ds.key, "schema")
     vs = ds.visual_schema
     if not vs.samples and vs.text is None:
         return schema_address, False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import addresses
 from ..model import DesiredModel
 from ..state.observed import ObservedModel
 from .actions import Action, Change
@@ -25,8 +26,8 @@ from .identity import Version, model_base, parse_version_name, version_name
 
 def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: frozenset[str] = frozenset()) -> ModelOutcome:
     """`claimed`: model ids other spec models carry on with; `reserved`: their fingerprints."""
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     if m.dataset not in ctx.desired.datasets:
         raise PlanError(f"model {m.key!r} trains on dataset {m.dataset!r}, which the spec does not define")
     ds = ctx.desired.datasets[m.dataset]
@@ -164,8 +165,8 @@ def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_i
 
 
 def _carry_on(ctx: PlanContext, m: DesiredModel, version: Version[ObservedModel], dataset_ready: tuple[str, ...], name: str) -> ModelOutcome:
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     model = version.item
     ctx.bindings[address] = model.id
     changes = []
@@ -217,8 +218,8 @@ def _new_model(
     *,
     replace: bool,
 ) -> ModelOutcome:
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     changes: list[Change] = [Change("name", superseded.name if superseded else None, name)]
     if superseded is not None:
         changes.extend(_param_changes(m, superseded))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .. import addresses
 from ..lockfile import Lock
 from ..model import Desired, DesiredProject
 from ..state.observed import Observed
@@ -60,7 +61,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
     datasets = owned_datasets(ctx)
     model_addresses: dict[int, str] = {}
     for owner, model in models:
-        address = f"model.{owner}.version[{model.name}]"
+        address = addresses.model_version(owner, model.name)
         delete_model_action(ctx, owner, model, address, f"owned by this spec ({model.status})")
         model_addresses[model.id] = address
     owned_model_ids = {m.id for _, m in models}
@@ -71,7 +72,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
         if users:
             ctx.notes.append(f"dataset {dataset.name} is kept: model {users[0].name}, which this spec does not own, uses it")
             continue
-        address = f"dataset.{owner}.version[{dataset.name}]"
+        address = addresses.dataset_version(owner, dataset.name)
         depends = tuple(model_addresses[m.id] for _, m in models if m.dataset_id == dataset.id)
         delete_dataset_action(ctx, owner, dataset, address, "owned by this spec", depends)
         dataset_addresses.append(address)
@@ -263,7 +264,7 @@ def select_targets(actions: tuple[Action, ...], targets: tuple[str, ...]) -> tup
     by_address = {a.address: a for a in actions}
     unknown = [t for t in targets if not any(address_matches(a.address, t) for a in actions)]
     if unknown:
-        known = sorted({a.address.split("[", 1)[0] for a in actions})
+        known = sorted({addresses.family(a.address) for a in actions})
         raise PlanError(
             f"--target {unknown[0]} matches nothing in this plan",
             hint=f"addresses in this plan: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''}",

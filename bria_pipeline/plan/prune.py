@@ -8,6 +8,7 @@ A model is deleted before the dataset it trained on; deleting anything trained n
 
 from __future__ import annotations
 
+from .. import addresses
 from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
@@ -71,7 +72,7 @@ def plan_prune(ctx: PlanContext) -> None:
             kept.append(f"model {model.name}")
             continue
         why = "no longer in the spec" if gone else "an earlier version of the spec's model"
-        address = f"model.{owner}.version[{model.name}]"
+        address = addresses.model_version(owner, model.name)
         delete_model_action(ctx, owner, model, address, f"{why}: --prune deletes it")
         deleted_models[model.id] = address
     for owner, dataset in owned_datasets(ctx):
@@ -88,7 +89,7 @@ def plan_prune(ctx: PlanContext) -> None:
             continue
         why = "no longer in the spec" if owner not in ctx.desired.datasets else "an earlier version of the spec's dataset"
         depends = tuple(deleted_models[m.id] for m in ctx.models if m.dataset_id == dataset.id and m.id in deleted_models)
-        delete_dataset_action(ctx, owner, dataset, f"dataset.{owner}.version[{dataset.name}]", f"{why}: --prune deletes it", depends)
+        delete_dataset_action(ctx, owner, dataset, addresses.dataset_version(owner, dataset.name), f"{why}: --prune deletes it", depends)
     if kept:
         listed = ", ".join(kept[:6]) + (f" and {len(kept) - 6} more" if len(kept) > 6 else "")
         ctx.notes.append(f"earlier versions kept: {listed} (apply --prune deletes them)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from .. import addresses
 from ..model import Desired
 from ..plan.document import Plan
 from ..plan.identity import model_owner_keys, owners, sweep_member
@@ -44,7 +45,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
     ]
     named = Counter(m.name for _, m in models)
     for key, ds in desired.datasets.items():
-        current = plan.bindings.get(f"dataset.{key}")
+        current = plan.bindings.get(addresses.dataset(key))
         for d in (d for owner, d in datasets if owner == key):
             out["datasets"].append(
                 {
@@ -61,7 +62,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                 }
             )
     for key in [*desired.models, *sorted({owner for owner, _ in models} - set(desired.models))]:
-        current = plan.bindings.get(f"model.{key}")
+        current = plan.bindings.get(addresses.model(key))
         for model in (m for owner, m in models if owner == key):
             total = model.training_parameters.get("total_training_steps")
             reached = max(model.checkpoint_steps, default=0)
