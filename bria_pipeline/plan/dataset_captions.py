@@ -58,7 +58,7 @@ def plan_captions(
     elif not will_have_schema and not in_progress:
         if uploaded or kept:
             ctx.notes.append(
-                f"dataset.{ds.key}: no visual_schema in the spec, so its images stay without captions "
+                f"{addresses.dataset(ds.key)}: no visual_schema in the spec, so its images stay without captions "
                 "(the service captions images against a visual schema)"
             )
     elif uploaded or in_progress:

@@ -71,7 +71,7 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
         )
         ready = (status_address,)
     else:
-        ctx.notes.append(f"dataset.{ds.key}: `complete: false` in the spec, so it stays a draft and no model can train on it")
+        ctx.notes.append(f"{addresses.dataset(ds.key)}: `complete: false` in the spec, so it stays a draft and no model can train on it")
     fresh = target.mode in ("clone", "create")
     outcome = DatasetOutcome(ds.key, target.name, target.dataset, ready_after=ready, fresh=fresh)
     ctx.dataset_outcomes[ds.key] = outcome
