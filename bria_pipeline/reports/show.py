@@ -37,7 +37,8 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
     datasets = owners(observed.datasets, {k: k for k in desired.datasets}, observed.recorded_by_id("dataset"))
     # members of a training sweep share a name base: the plan's bindings say which version is whose,
     # an earlier version belongs to the member trained with its values
-    bound = {model_id: address.split(".", 1)[1] for address, model_id in plan.bindings.items() if address.startswith("model.")}
+    parsed = [(addresses.parse(address), model_id) for address, model_id in plan.bindings.items()]
+    bound = {model_id: a.key for a, model_id in parsed if a.kind == "model" and a.part is None}
     members = {key: m.sweep for key, m in desired.models.items()}
     models = [
         (bound.get(m.id) or sweep_member(owner, m.training_parameters or {}, members), m)
