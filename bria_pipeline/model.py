@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from .output_names import request_name
+from .training_params import TrainingParams
 
 SHORT_HASH = 12  # hex characters of a content hash carried in an image name
 FINGERPRINT = 8  # hex characters of a fingerprint carried in a dataset or model name
@@ -236,22 +237,6 @@ class DesiredDataset:
     @property
     def remote_name(self) -> str:
         return f"{self.key}-{self.fingerprint}"
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """Expert training parameters; None means "the service's default"."""
-
-    rank: int | None = None
-    learning_rate: float | None = None
-    lr_scheduler: str | None = None
-    total_training_steps: int | None = None
-    checkpoint_interval: int | None = None
-    lr_warmup_steps: int | None = None
-
-    def as_body(self) -> dict[str, Any]:
-        """The start_training request body: only what the spec set."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 @dataclass(frozen=True)
