@@ -287,6 +287,19 @@ class StructuredPromptSpec:
         return digest({"prompt": self.prompt, "refine": self.refine, "seed": self.seed})
 
 
+# The contract's image generation parameters (besides prompt, structured_prompt and seed), with its
+# defaults; negative_prompt has none. Every request carries every one (see spec/generation_builder.py).
+IMAGE_PARAMETER_DEFAULTS: dict[str, Any] = {
+    "aspect_ratio": "1:1",
+    "guidance_scale": 5,
+    "steps_num": 50,
+    "tailored_model_influence": 1.0,
+    "prompt_content_moderation": True,
+    "visual_output_content_moderation": True,
+}
+IMAGE_PARAMETERS = (*IMAGE_PARAMETER_DEFAULTS, "negative_prompt")
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One image to generate: one element of a prompt set after matrix and seed expansion."""

@@ -47,6 +47,7 @@ from bria_pipeline.generate.output_files import (
     sha256_file,
 )
 from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.model import IMAGE_PARAMETERS
 from bria_pipeline.output_names import replaced, retired_name
 from bria_pipeline.generate.thumbnails import cached_thumbnail
 from bria_pipeline.plan.actions import Action
@@ -61,19 +62,6 @@ from bria_pipeline.plan.steps import (
 )
 
 from .result import GenerationReport
-
-# The image generation parameters the contract defines (besides prompt, structured_prompt, seed).
-IMAGE_PARAMETERS = frozenset(
-    {
-        "tailored_model_influence",
-        "negative_prompt",
-        "guidance_scale",
-        "aspect_ratio",
-        "steps_num",
-        "prompt_content_moderation",
-        "visual_output_content_moderation",
-    }
-)
 
 
 class ActionFailed(GenerationError):
@@ -311,7 +299,7 @@ def _image_call(ctx: JobContext, model_id: str, out: OutputFields) -> tuple[Any,
     + seed; structured prompt + prompt)."""
     params = dict(out.params or {})
     sp_hash = out.structured_prompt_hash
-    unknown = sorted(set(params) - IMAGE_PARAMETERS)
+    unknown = sorted(set(params) - set(IMAGE_PARAMETERS))
     if unknown:
         raise ActionFailed(f"unknown image generation parameter(s): {', '.join(unknown)}")
     structured: str | None = None
