@@ -138,8 +138,17 @@ GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutpu
 STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*GENERATION_STEPS, GenerationSummary)}
 
 
+def _plain(value: Any) -> Any:
+    """JSON's own types: tuples become lists (as json.dumps would write them)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def step_to_dict(step: Step) -> dict[str, Any]:
-    return {"type": step.TAG, **dataclasses.asdict(step)}
+    return {"type": step.TAG, **_plain(dataclasses.asdict(step))}
 
 
 def step_from_dict(data: dict[str, Any]) -> Step:
