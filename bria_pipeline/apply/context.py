@@ -21,6 +21,7 @@ from .errors import StepError
 from .progress import ProgressCallback, ProgressEvent
 
 if TYPE_CHECKING:
+    from .client import StepClient
     from .output_steps import JobContext
 
 
@@ -109,7 +110,7 @@ class RemoteIndex:
 class Run:
     """One apply in progress."""
 
-    client: Any
+    client: StepClient
     desired: Desired
     store: StateStore
     lock: Lock

@@ -61,6 +61,7 @@ from bria_pipeline.plan.steps import (
     Superseded,
 )
 
+from .client import GenerationClient
 from .result import GenerationReport
 
 
@@ -94,7 +95,7 @@ KEPT_HINT = "The request id is kept: the next apply polls that same request, pay
 class JobContext:
     """What every job needs; shared by the concurrent jobs of one run."""
 
-    client: Any  # AsyncBriaClient (or anything with its generation, status and fetch methods)
+    client: GenerationClient
     manifest: Manifest
     output_dir: Path
     lock_pins: MutableMapping[str, str]
