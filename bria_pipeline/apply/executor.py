@@ -29,7 +29,16 @@ from ..generate.outputs import ModelRef
 from ..generate.relocate import move_outputs
 from ..plan.actions import Action
 from ..plan.document import Plan
-from ..plan.steps import GENERATION_STEPS, GenerationSummary, StructuredPrompt
+from ..plan.steps import (
+    GENERATION_STEPS,
+    CreateModel,
+    DeleteModel,
+    GenerationSummary,
+    StartTraining,
+    StructuredPrompt,
+    UpdateModel,
+    WaitTraining,
+)
 from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps
 from .context import Run
 from .model_steps import StillRunning
@@ -55,14 +64,17 @@ HANDLERS: dict[str, Handler] = {
     "complete_dataset": dataset_steps.complete_dataset,
     "captions": caption_steps.captions,
     "caption": caption_steps.caption,
-    "create_model": model_steps.create_model,
-    "update_model": model_steps.update_model,
-    "start_training": model_steps.start_training,
-    "wait_training": model_steps.wait_training,
-    "delete_model": model_steps.delete_model,
+}
+# Typed steps (plan/steps.py), by type; generation steps go to output_steps.carry_out.
+STEP_HANDLERS: dict[type, Handler] = {
+    CreateModel: model_steps.create_model,
+    UpdateModel: model_steps.update_model,
+    StartTraining: model_steps.start_training,
+    WaitTraining: model_steps.wait_training,
+    DeleteModel: model_steps.delete_model,
 }
 # Steps that wait on the service rather than send work: they do not take a concurrency slot.
-WAITING = frozenset({"wait_training", "start_training", "captions", "wait_bulk", "bulk_upload", "delete_model"})
+WAITING = frozenset({"captions", "wait_bulk", "bulk_upload", WaitTraining, StartTraining, DeleteModel})
 GENERATION = "generation"  # the address progress over all generation steps is reported under
 
 
@@ -108,12 +120,14 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
                     _pin(run, outputs, action.step.inputs_hash)
                 _finish(action, "done", message)
                 return
-            handler = HANDLERS.get(action.payload.get("op", ""))
+            operation = type(action.step) if action.step is not None else action.payload.get("op", "")
+            handler = STEP_HANDLERS.get(operation) if action.step is not None else HANDLERS.get(operation)
             if handler is None:
-                _finish(action, "failed", f"no step knows how to carry out {action.payload.get('op')!r}")
+                what = action.step.TAG if action.step is not None else action.payload.get("op")
+                _finish(action, "failed", f"no step knows how to carry out {what!r}")
                 return
             run.report("begin", action.address, action.reason)
-            if action.payload.get("op") in WAITING:
+            if operation in WAITING:
                 message = await handler(run, action)
             else:
                 async with slots:
@@ -223,11 +237,11 @@ class _ModelRefs:
         self.observed = {m.id: m for m in run.observed.models}
         self.planned: dict[str, str] = {}
         for action in plan.actions:
-            op = action.payload.get("op")
-            if op == "create_model":
-                self.planned[action.payload["model"]] = action.payload["name"]
-            elif op == "update_model" and "name" in action.payload.get("body", {}):
-                self.planned[action.payload["model"]] = action.payload["body"]["name"]
+            step = action.step
+            if isinstance(step, CreateModel):
+                self.planned[step.model] = step.name
+            elif isinstance(step, UpdateModel) and "name" in step.changes:
+                self.planned[step.model] = step.changes["name"]
 
     def trained_since(self) -> dict[str, ModelRef]:
         refs = {}

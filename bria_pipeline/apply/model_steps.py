@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
 from ..plan.actions import Action
+from ..plan.steps import CreateModel, DeleteModel, StartTraining, Step, UpdateModel, WaitTraining
 from .context import Run
 from .once import create_once, delete_once
 from .errors import StepError
 
 TRAINING_WAIT = 12 * 3600.0
+S = TypeVar("S", bound=Step)
 
 
 class StillRunning(Exception):
     """A long job was started (or is running) and the apply does not wait for it (--no-wait)."""
 
 
+def _step(action: Action, kind: type[S]) -> S:
+    assert isinstance(action.step, kind), action.step
+    return action.step
+
+
 async def create_model(run: Run, action: Action) -> str:
-    key, name = action.payload["model"], action.payload["name"]
-    dataset_id = run.index.id(addresses.dataset(action.payload['dataset']))
+    step = _step(action, CreateModel)
+    key, name = step.model, step.name
+    dataset_id = run.index.id(addresses.dataset(step.dataset))
     project_id = run.index.id("project")
 
     async def find():
@@ -36,7 +46,7 @@ async def create_model(run: Run, action: Action) -> str:
         parent_id=dataset_id,
         find=find,
         create=lambda: run.client.create_model(
-            name, dataset_id, training_mode=action.payload["training_mode"], description=action.payload.get("description")
+            name, dataset_id, training_mode=step.training_mode, description=step.description
         ),
     )
     run.index.ids[addresses.model(key)] = model_id
@@ -44,7 +54,8 @@ async def create_model(run: Run, action: Action) -> str:
 
 
 async def update_model(run: Run, action: Action) -> str:
-    key, body = action.payload["model"], action.payload["body"]
+    step = _step(action, UpdateModel)
+    key, body = step.model, step.changes
     model_id = run.index.id(addresses.model(key))
     await run.client.update_model(model_id, **body)
     if "name" in body:
@@ -53,11 +64,12 @@ async def update_model(run: Run, action: Action) -> str:
 
 
 async def start_training(run: Run, action: Action) -> str:
-    key = action.payload["model"]
+    step = _step(action, StartTraining)
+    key = step.model
     model_id = run.index.id(addresses.model(key))
     intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
     try:
-        await run.client.start_training(model_id, action.payload.get("params") or None)
+        await run.client.start_training(model_id, step.params.as_body() or None)
     except Conflict:
         model = await run.client.get_model(model_id)
         if model.status == "Created":
@@ -68,7 +80,9 @@ async def start_training(run: Run, action: Action) -> str:
 
 
 async def wait_training(run: Run, action: Action) -> str:
-    key = action.payload["model"]
+    step = action.step
+    assert isinstance(step, (StartTraining, WaitTraining)), step
+    key = step.model
     model_id = run.index.id(addresses.model(key))
     if not run.options.wait:
         raise StillRunning(f"training in progress (model id {model_id}); the next apply picks it up")
@@ -87,14 +101,15 @@ async def wait_training(run: Run, action: Action) -> str:
 
 
 async def delete_model(run: Run, action: Action) -> str:
-    model_id = action.payload["model_id"]
-    if action.payload.get("stop_first"):
+    step = _step(action, DeleteModel)
+    model_id = step.model_id
+    if step.stop_first:
         try:
             await run.client.stop_training(model_id)
         except (Conflict, NotFound):
             pass
         await _until_stopped(run, action, model_id)
-    return await delete_once(run, "model", model_id, f"model {action.payload['name']}", lambda: run.client.delete_model(model_id))
+    return await delete_once(run, "model", model_id, f"model {step.name}", lambda: run.client.delete_model(model_id))
 
 
 async def _until_stopped(run: Run, action: Action, model_id: int) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
 from .actions import Action
-from .steps import GenerateImage, GenerateVideo, StructuredPrompt
+from .steps import CreateModel, DeleteModel, GenerateImage, GenerateVideo, StartTraining, StructuredPrompt, UpdateModel
 
 # Requests a step sends, by payload op (steps whose count depends on the payload are below).
 _REQUESTS = {
@@ -27,10 +27,6 @@ _REQUESTS = {
     "delete_image": 1,
     "complete_dataset": 1,
     "bulk_upload": 1,
-    "create_model": 1,
-    "update_model": 1,
-    "start_training": 1,
-    "delete_model": 1,
     "delete_dataset": 1,
     "delete_project": 1,
 }
@@ -91,8 +87,10 @@ def cost_of(action: Action) -> Cost:
         return Cost()
     p: dict[str, Any] = action.payload
     op = p.get("op")
-    if op == "start_training":
+    if isinstance(action.step, StartTraining):
         return Cost(trainings=1, requests=1)
+    if isinstance(action.step, (CreateModel, UpdateModel, DeleteModel)):
+        return Cost(requests=1)
     if op == "visual_schema":
         source = p.get("source")
         generate = 1 if source == "generate" else 0

@@ -13,6 +13,7 @@ from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
 from .identity import model_base, model_owner_keys, owners, sweep_member
+from .steps import DeleteModel
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
@@ -40,7 +41,7 @@ def delete_model_action(ctx: PlanContext, owner: str, model: ObservedModel, addr
             "delete",
             reason,
             changes=(Change("name", model.name, None), Change("status", model.status, None)),
-            payload={"op": "delete_model", "model": owner, "model_id": model.id, "name": model.name, "stop_first": stop_first},
+            step=DeleteModel(owner, model.id, model.name, stop_first),
             approval=model.trained,
         )
     )

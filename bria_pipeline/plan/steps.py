@@ -4,6 +4,14 @@ A plan's `Action` says where and why (address, kind, reason, dependencies); its 
 exactly. The executor dispatches on the step's type; the plan file writes it with its `type` tag
 (schemas/plan.schema.json) and `step_from_dict` reads it back.
 
+Model steps (made by plan/models.py and plan/prune.py, carried out by apply/model_steps.py):
+
+    CreateModel        a model on a dataset (found again by name, never made twice)
+    UpdateModel        rename it, or change its description, in place
+    StartTraining      start its training (billed), then wait for it
+    WaitTraining       wait for a training in progress
+    DeleteModel        delete it (a training in progress is stopped first)
+
 Generation steps (made by generate/planning.py, carried out by apply/output_steps.py):
 
     GenerateImage      an image: request it, or (request_id set) poll the request recorded earlier
@@ -19,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+from ..training_params import TrainingParams
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,48 @@ class GenerationSummary(Step):
     models: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CreateModel(Step):
+    TAG: ClassVar[str] = "create_model"
+    model: str  # the spec's key
+    name: str  # its remote name
+    dataset: str  # the spec's dataset key
+    training_mode: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateModel(Step):
+    TAG: ClassVar[str] = "update_model"
+    model: str
+    changes: dict[str, Any]  # attribute -> new value, as update_model takes them (name, description)
+
+
+@dataclass(frozen=True)
+class StartTraining(Step):
+    TAG: ClassVar[str] = "start_training"
+    model: str
+    params: TrainingParams  # what start_training sends (the service's defaults where None)
+
+
+@dataclass(frozen=True)
+class WaitTraining(Step):
+    TAG: ClassVar[str] = "wait_training"
+    model: str
+
+
+@dataclass(frozen=True)
+class DeleteModel(Step):
+    TAG: ClassVar[str] = "delete_model"
+    model: str  # the spec key that owns it
+    model_id: int
+    name: str
+    stop_first: bool = False  # its training is in progress: stop it first
+
+
+MODEL_STEPS = (CreateModel, UpdateModel, StartTraining, WaitTraining, DeleteModel)
 GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutput, DeleteOutput)
-STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*GENERATION_STEPS, GenerationSummary)}
+STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
 
 
 def _plain(value: Any) -> Any:
@@ -159,6 +209,8 @@ def step_from_dict(data: dict[str, Any]) -> Step:
     unknown = set(values) - names
     if unknown:
         raise ValueError(f"a {data['type']} step has no field {sorted(unknown)[0]!r}")
+    if isinstance(values.get("params"), dict):
+        values["params"] = TrainingParams(**values["params"])
     if values.get("output") is not None:
         values["output"] = OutputFields(**values["output"])
     if "superseded" in values:

@@ -142,7 +142,7 @@ def test_stopped_training_becomes_a_new_model_revision(spec_dir, make_pipeline, 
     console(sandbox_app, stop)
     plan = make_pipeline().plan()
     action = plan.action("model.lucy-lora")
-    assert action.kind == "replace" and action.payload["name"].endswith("-r2")
+    assert action.kind == "replace" and action.step.name.endswith("-r2")
     assert "cannot be resumed" in action.reason
     result = make_pipeline().apply(auto_approve=True, wait=False)
     assert result.ok

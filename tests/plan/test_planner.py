@@ -48,7 +48,7 @@ def test_empty_remote_plans_the_whole_lifecycle_in_dependency_order():
     assert "generate a visual schema from 5 sample images" in schema.reason
     assert "refine it with 1 instruction" in schema.reason
     training = p.action("model.lucy-lora.training")
-    assert training.billed and training.payload["params"]["rank"] == 64
+    assert training.billed and training.step.params.rank == 64
     assert p.summary_line().startswith("Plan: ")
 
 
@@ -124,7 +124,7 @@ def test_changed_rank_before_training_started_renames_the_untrained_model():
     d1 = desired(models=[model(rank=128)])
     p = plan(d1, observed, pinned(d1))
     assert changes_only(p) == [("model.lucy-lora", "update"), ("model.lucy-lora.training", "create")]
-    assert p.action("model.lucy-lora").payload["body"]["name"] == d1.models["lucy-lora"].remote_name(d1.datasets["lucy"])
+    assert p.action("model.lucy-lora").step.changes["name"] == d1.models["lucy-lora"].remote_name(d1.datasets["lucy"])
     assert p.bindings["model.lucy-lora"] == 20
 
 
@@ -137,7 +137,7 @@ def test_stopped_or_failed_training_plans_a_new_revision(status, word):
     action = p.action("model.lucy-lora")
     assert action.kind == "replace"
     name = d.models["lucy-lora"].remote_name(d.datasets["lucy"])
-    assert action.payload["name"] == f"{name}-r2"
+    assert action.step.name == f"{name}-r2"
     assert f"training of {name} {word}" in action.reason and "cannot be resumed" in action.reason
     assert p.action("model.lucy-lora.training").kind == "create"
 
@@ -297,7 +297,7 @@ def test_resources_the_spec_does_not_own_are_never_touched():
         p = plan(d, observed, pinned(d), prune=prune)
         assert changes_only(p) == []
     destroy = plan_destroy(d, observed, pinned(d))
-    touched = {a.payload.get("dataset_id") for a in destroy.changes} | {a.payload.get("model_id") for a in destroy.changes}
+    touched = {a.payload.get("dataset_id") for a in destroy.changes} | {getattr(a.step, "model_id", None) for a in destroy.changes}
     assert not touched & {77, 78, 88}
     assert destroy.action("project") is None
     assert any("project lucy-brand is kept" in n for n in destroy.notes)
@@ -472,7 +472,7 @@ def test_destroy_stops_training_first_and_deletes_in_reverse_order():
     kinds = [(a.address.split(".")[0], a.kind) for a in p.changes]
     assert kinds == [("model", "delete"), ("dataset", "delete"), ("project", "delete")]
     model_delete = p.changes[0]
-    assert model_delete.payload["stop_first"] and model_delete.approval
+    assert model_delete.step.stop_first and model_delete.approval
     assert p.changes[1].depends_on == (model_delete.address,)
 
 

@@ -77,7 +77,7 @@ def test_json_output_validates_against_the_plan_schema():
 
 
 def test_the_plan_schema_names_every_step_the_executor_carries_out():
-    from bria_pipeline.apply.executor import HANDLERS
+    from bria_pipeline.apply.executor import HANDLERS, STEP_HANDLERS
     from bria_pipeline.apply.output_steps import JOBS
     from bria_pipeline.plan.steps import STEP_TYPES, GenerationSummary
 
@@ -85,7 +85,7 @@ def test_the_plan_schema_names_every_step_the_executor_carries_out():
     payload = schema["action"]["properties"]["payload"]["properties"]
     assert sorted(payload["op"]["enum"]) == sorted(HANDLERS)
     tags = [s["properties"]["type"]["const"] for s in schema["step"]["oneOf"]]
-    assert sorted(tags) == sorted(STEP_TYPES) == sorted([t.TAG for t in JOBS] + [GenerationSummary.TAG])
+    assert sorted(tags) == sorted(STEP_TYPES) == sorted([t.TAG for t in (*STEP_HANDLERS, *JOBS, GenerationSummary)])
 
 
 def test_schema_rejects_a_plan_with_an_unknown_kind():
@@ -106,8 +106,13 @@ def test_markdown_has_the_summary_a_table_and_the_attribute_diff():
 
 
 def test_saved_plan_reads_back_identical():
+    typed = set()
     for p in _plans():
-        assert plan_from_dict(json.loads(json.dumps(plan_to_dict(p)))) == p
+        again = plan_from_dict(json.loads(json.dumps(plan_to_dict(p))))
+        assert again == p
+        assert [(a.step, a.payload) for a in again.actions] == [(a.step, a.payload) for a in p.actions]
+        typed |= {type(a.step).__name__ for a in p.actions if a.step is not None}
+    assert {"CreateModel", "StartTraining"} <= typed
 
 
 def test_saved_plan_is_refused_when_spec_lock_or_remote_changed():
