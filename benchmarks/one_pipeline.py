@@ -100,7 +100,7 @@ def example_copy(work: Path, name: str) -> Path:
 
 def first_output(tree: Path, work: Path, url: str, long_seconds: float) -> tuple[float, float, dict]:
     """(a): seconds until the first file of the short model's prompt set exists, and the apply's."""
-    folder = example_copy(work, f"two-models-{tree.name}")
+    folder = example_copy(work, f"two-models-{tree.name}").parent
     spec = folder / "two.yaml"
     spec.write_text(TWO_MODELS.format(short=SHORT_STEPS, long=LONG_STEPS))
     first = None

@@ -32,11 +32,15 @@ from ..plan.document import Plan
 from ..plan.steps import (
     GENERATION_STEPS,
     CreateModel,
+    CreateProject,
     DeleteModel,
+    DeleteProject,
     GenerationSummary,
+    ReplaceProject,
     StartTraining,
     StructuredPrompt,
     UpdateModel,
+    UpdateProject,
     WaitTraining,
 )
 from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps
@@ -48,10 +52,6 @@ from .result import ApplyResult, StepResult
 Handler = Callable[[Run, Action], Awaitable[str]]
 
 HANDLERS: dict[str, Handler] = {
-    "create_project": project_steps.create_project,
-    "update_project": project_steps.update_project,
-    "replace_project": project_steps.replace_project,
-    "delete_project": project_steps.delete_project,
     "create_dataset": dataset_steps.create_dataset,
     "clone_dataset": dataset_steps.clone_dataset,
     "rename_dataset": dataset_steps.rename_dataset,
@@ -67,6 +67,10 @@ HANDLERS: dict[str, Handler] = {
 }
 # Typed steps (plan/steps.py), by type; generation steps go to output_steps.carry_out.
 STEP_HANDLERS: dict[type, Handler] = {
+    CreateProject: project_steps.create_project,
+    UpdateProject: project_steps.update_project,
+    ReplaceProject: project_steps.replace_project,
+    DeleteProject: project_steps.delete_project,
     CreateModel: model_steps.create_model,
     UpdateModel: model_steps.update_model,
     StartTraining: model_steps.start_training,

@@ -13,13 +13,22 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
 from .actions import Action
-from .steps import CreateModel, DeleteModel, GenerateImage, GenerateVideo, StartTraining, StructuredPrompt, UpdateModel
+from .steps import (
+    CreateModel,
+    CreateProject,
+    DeleteModel,
+    DeleteProject,
+    GenerateImage,
+    GenerateVideo,
+    ReplaceProject,
+    StartTraining,
+    StructuredPrompt,
+    UpdateModel,
+    UpdateProject,
+)
 
 # Requests a step sends, by payload op (steps whose count depends on the payload are below).
 _REQUESTS = {
-    "create_project": 1,
-    "update_project": 1,
-    "replace_project": 2,  # create the new project, rename or delete the old one
     "create_dataset": 1,
     "clone_dataset": 1,
     "rename_dataset": 1,
@@ -28,7 +37,6 @@ _REQUESTS = {
     "complete_dataset": 1,
     "bulk_upload": 1,
     "delete_dataset": 1,
-    "delete_project": 1,
 }
 
 
@@ -89,7 +97,9 @@ def cost_of(action: Action) -> Cost:
     op = p.get("op")
     if isinstance(action.step, StartTraining):
         return Cost(trainings=1, requests=1)
-    if isinstance(action.step, (CreateModel, UpdateModel, DeleteModel)):
+    if isinstance(action.step, ReplaceProject):
+        return Cost(requests=2)  # create the new project, rename or delete the old one
+    if isinstance(action.step, (CreateProject, UpdateProject, DeleteProject, CreateModel, UpdateModel, DeleteModel)):
         return Cost(requests=1)
     if op == "visual_schema":
         source = p.get("source")

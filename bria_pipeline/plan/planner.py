@@ -23,6 +23,7 @@ from .errors import LegacyTrainingVersion, PlanError
 from .generations import plan_generations
 from .identity import model_base, owners
 from .models import model_fingerprints, plan_model
+from .steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
 
 
@@ -91,7 +92,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
                 "owned by this spec, and nothing else is left in it",
                 changes=(Change("project_name", observed.project.name, None),),
                 depends_on=tuple(model_addresses.values()) + tuple(dataset_addresses),
-                payload={"op": "delete_project", "project_id": observed.project.id},
+                step=DeleteProject(observed.project.id),
                 approval=any(m.trained for _, m in models),
             )
         )
@@ -168,7 +169,7 @@ def _plan_project(ctx: PlanContext) -> None:
                 "create",
                 (f"{gone}; " if gone else "") + f"no project named {want.name!r} in the organisation yet",
                 changes=tuple(Change(k, None, v) for k, v in body.items()),
-                payload={"op": "create_project", "body": body},
+                step=CreateProject(body),
             )
         )
         return
@@ -185,13 +186,7 @@ def _plan_project(ctx: PlanContext) -> None:
                 f"{listed}: fixed when a project is created, so a new project {want.name!r} is made; "
                 f"the old one (id {have.id}, with its datasets and models) is {fate}",
                 changes=tuple(fixed),
-                payload={
-                    "op": "replace_project",
-                    "old_id": have.id,
-                    "old": "delete" if ctx.prune else "rename",
-                    "rename_to": rename_to,
-                    "body": body,
-                },
+                step=ReplaceProject(body, have.id, "delete" if ctx.prune else "rename", rename_to),
                 approval=True,
             )
         )
@@ -224,7 +219,7 @@ def _plan_project(ctx: PlanContext) -> None:
             "update",
             reason,
             changes=tuple(changes),
-            payload={"op": "update_project", "body": {c.attribute: c.new for c in changes}},
+            step=UpdateProject({c.attribute: c.new for c in changes}),
         )
     )
 

@@ -4,6 +4,13 @@ A plan's `Action` says where and why (address, kind, reason, dependencies); its 
 exactly. The executor dispatches on the step's type; the plan file writes it with its `type` tag
 (schemas/plan.schema.json) and `step_from_dict` reads it back.
 
+Project steps (made by plan/planner.py, carried out by apply/project_steps.py):
+
+    CreateProject      create the project (found again by name, never made twice)
+    UpdateProject      change its name, description, ip_name or ip_description in place
+    ReplaceProject     a new project (ip_type or ip_medium changed); the old one renamed or deleted
+    DeleteProject      delete it
+
 Model steps (made by plan/models.py and plan/prune.py, carried out by apply/model_steps.py):
 
     CreateModel        a model on a dataset (found again by name, never made twice)
@@ -145,6 +152,39 @@ class GenerationSummary(Step):
 
 
 @dataclass(frozen=True)
+class CreateProject(Step):
+    TAG: ClassVar[str] = "create_project"
+    body: dict[str, Any]  # create_project's arguments: project_name, ip_type, ip_medium, ...
+
+    @property
+    def name(self) -> str:
+        return str(self.body["project_name"])
+
+
+@dataclass(frozen=True)
+class UpdateProject(Step):
+    TAG: ClassVar[str] = "update_project"
+    changes: dict[str, Any]  # attribute -> new value, as update_project takes them
+
+
+@dataclass(frozen=True)
+class ReplaceProject(CreateProject):
+    TAG: ClassVar[str] = "replace_project"
+    old_id: int = 0
+    old: Literal["delete", "rename"] = "rename"  # the old project's fate
+    rename_to: str = ""
+
+
+@dataclass(frozen=True)
+class DeleteProject(Step):
+    TAG: ClassVar[str] = "delete_project"
+    project_id: int
+
+
+PROJECT_STEPS = (CreateProject, UpdateProject, ReplaceProject, DeleteProject)
+
+
+@dataclass(frozen=True)
 class CreateModel(Step):
     TAG: ClassVar[str] = "create_model"
     model: str  # the spec's key
@@ -185,7 +225,7 @@ class DeleteModel(Step):
 
 MODEL_STEPS = (CreateModel, UpdateModel, StartTraining, WaitTraining, DeleteModel)
 GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutput, DeleteOutput)
-STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
+STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*PROJECT_STEPS, *MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
 
 
 def _plain(value: Any) -> Any:

@@ -163,7 +163,7 @@ def test_project_renamed_in_the_console_is_renamed_back():
     assert changes_only(p) == [("project", "update")]
     action = p.action("project")
     assert "drift" in action.reason
-    assert action.payload["body"] == {"project_name": "lucy-brand"}
+    assert action.step.changes == {"project_name": "lucy-brand"}
 
 
 def test_edited_description_is_updated_in_place():
@@ -265,10 +265,10 @@ def test_ip_type_change_makes_a_new_project_and_needs_approval():
     action = p.action("project")
     assert action.kind == "replace" and action.approval
     assert "fixed when a project is created" in action.reason
-    assert action.payload["old"] == "rename"
+    assert action.step.old == "rename"
     assert p.action("dataset.lucy").kind == "create"  # everything is made again in the new project
     assert p.action("model.lucy-lora").kind == "create"
-    assert plan(d2, observed, pinned(d2), prune=True).action("project").payload["old"] == "delete"
+    assert plan(d2, observed, pinned(d2), prune=True).action("project").step.old == "delete"
 
 
 def test_image_deleted_in_the_console_from_a_draft_is_uploaded_again():
