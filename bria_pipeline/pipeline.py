@@ -49,6 +49,7 @@ from .plan.document import Plan, check_fresh
 from .plan.errors import PlanError, PlanFileError, StalePlanError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
+from .plan.steps import BulkUpload
 from .state import lineage
 from .state.backend import Backend, backend_key, resolve_backend_url, spec_identity
 from .state.errors import StateError
@@ -282,8 +283,8 @@ class Pipeline:
 
         staging = self._staging_factory(client)
         for action in plan.actions:
-            dataset = self.desired.datasets.get(action.payload.get("dataset", ""))
-            if action.payload.get("op") != "bulk_upload" or dataset is None or not dataset.staging or dataset.zip_url:
+            dataset = self.desired.datasets.get(action.step.dataset) if isinstance(action.step, BulkUpload) else None
+            if dataset is None or not dataset.staging or dataset.zip_url:
                 continue
             try:
                 staging(dataset)

@@ -7,16 +7,18 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 from __future__ import annotations
 
 from .. import addresses
-from ..plan.actions import Action
+from ..plan.actions import Action, step_of
+from ..plan.steps import Caption, Captions
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images
 from .errors import StepError
 
 
 async def captions(run: Run, action: Action) -> str:
-    key = action.payload["dataset"]
+    step = step_of(action, Captions)
+    key = step.dataset
     dataset_id = run.index.id(addresses.dataset(key))
-    if action.payload.get("regenerate"):
+    if step.regenerate:
         await run.client.regenerate_all_captions(dataset_id)
     dataset = await run.client.wait_for_captions(
         dataset_id,
@@ -45,7 +47,8 @@ def _current(run: Run, key: str, name: str) -> RemoteImage:
 
 
 async def caption(run: Run, action: Action) -> str:
-    key, image_key, mode = action.payload["dataset"], action.payload["key"], action.payload["mode"]
+    step = step_of(action, Caption)
+    key, image_key, mode = step.dataset, step.key, step.mode
     ds = run.dataset(key)
     source = run.image_source(key, image_key)
     name = source.remote_name

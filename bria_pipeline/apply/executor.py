@@ -31,6 +31,18 @@ from ..plan.actions import Action
 from ..plan.document import Plan
 from ..plan.steps import (
     GENERATION_STEPS,
+    BulkUpload,
+    Caption,
+    Captions,
+    CloneDataset,
+    CompleteDataset,
+    CreateDataset,
+    DeleteDataset,
+    DeleteImage,
+    RenameDataset,
+    UploadImage,
+    VisualSchema,
+    WaitBulk,
     CreateModel,
     CreateProject,
     DeleteModel,
@@ -51,22 +63,20 @@ from .result import ApplyResult, StepResult
 
 Handler = Callable[[Run, Action], Awaitable[str]]
 
-HANDLERS: dict[str, Handler] = {
-    "create_dataset": dataset_steps.create_dataset,
-    "clone_dataset": dataset_steps.clone_dataset,
-    "rename_dataset": dataset_steps.rename_dataset,
-    "delete_dataset": dataset_steps.delete_dataset,
-    "visual_schema": dataset_steps.visual_schema,
-    "upload_image": dataset_steps.upload_image,
-    "delete_image": dataset_steps.delete_image,
-    "bulk_upload": dataset_steps.bulk_upload,
-    "wait_bulk": dataset_steps.bulk_upload,
-    "complete_dataset": dataset_steps.complete_dataset,
-    "captions": caption_steps.captions,
-    "caption": caption_steps.caption,
-}
-# Typed steps (plan/steps.py), by type; generation steps go to output_steps.carry_out.
+# Every step has a type (plan/steps.py); generation steps go to output_steps.carry_out.
 STEP_HANDLERS: dict[type, Handler] = {
+    CreateDataset: dataset_steps.create_dataset,
+    CloneDataset: dataset_steps.clone_dataset,
+    RenameDataset: dataset_steps.rename_dataset,
+    DeleteDataset: dataset_steps.delete_dataset,
+    VisualSchema: dataset_steps.visual_schema,
+    UploadImage: dataset_steps.upload_image,
+    DeleteImage: dataset_steps.delete_image,
+    BulkUpload: dataset_steps.bulk_upload,
+    WaitBulk: dataset_steps.bulk_upload,
+    CompleteDataset: dataset_steps.complete_dataset,
+    Captions: caption_steps.captions,
+    Caption: caption_steps.caption,
     CreateProject: project_steps.create_project,
     UpdateProject: project_steps.update_project,
     ReplaceProject: project_steps.replace_project,
@@ -78,7 +88,7 @@ STEP_HANDLERS: dict[type, Handler] = {
     DeleteModel: model_steps.delete_model,
 }
 # Steps that wait on the service rather than send work: they do not take a concurrency slot.
-WAITING = frozenset({"captions", "wait_bulk", "bulk_upload", WaitTraining, StartTraining, DeleteModel})
+WAITING = frozenset({Captions, WaitBulk, BulkUpload, WaitTraining, StartTraining, DeleteModel})
 GENERATION = "generation"  # the address progress over all generation steps is reported under
 
 
@@ -124,14 +134,12 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
                     _pin(run, outputs, action.step.inputs_hash)
                 _finish(action, "done", message)
                 return
-            operation = type(action.step) if action.step is not None else action.payload.get("op", "")
-            handler = STEP_HANDLERS.get(operation) if action.step is not None else HANDLERS.get(operation)
+            handler = STEP_HANDLERS.get(type(action.step))
             if handler is None:
-                what = action.step.TAG if action.step is not None else action.payload.get("op")
-                _finish(action, "failed", f"no step knows how to carry out {what!r}")
+                _finish(action, "failed", f"no step knows how to carry out {action.step!r}")
                 return
             run.report("begin", action.address, action.reason)
-            if operation in WAITING:
+            if type(action.step) in WAITING:
                 message = await handler(run, action)
             else:
                 async with slots:

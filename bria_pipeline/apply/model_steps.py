@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
-from ..plan.actions import Action
-from ..plan.steps import CreateModel, DeleteModel, StartTraining, Step, UpdateModel, WaitTraining
+from ..plan.actions import Action, step_of
+from ..plan.steps import CreateModel, DeleteModel, StartTraining, UpdateModel, WaitTraining
 from .context import Run
 from .once import create_once, delete_once
 from .errors import StepError
 
 TRAINING_WAIT = 12 * 3600.0
-S = TypeVar("S", bound=Step)
 
 
 class StillRunning(Exception):
     """A long job was started (or is running) and the apply does not wait for it (--no-wait)."""
 
 
-def _step(action: Action, kind: type[S]) -> S:
-    assert isinstance(action.step, kind), action.step
-    return action.step
-
-
 async def create_model(run: Run, action: Action) -> str:
-    step = _step(action, CreateModel)
+    step = step_of(action, CreateModel)
     key, name = step.model, step.name
     dataset_id = run.index.id(addresses.dataset(step.dataset))
     project_id = run.index.id("project")
@@ -54,7 +46,7 @@ async def create_model(run: Run, action: Action) -> str:
 
 
 async def update_model(run: Run, action: Action) -> str:
-    step = _step(action, UpdateModel)
+    step = step_of(action, UpdateModel)
     key, body = step.model, step.changes
     model_id = run.index.id(addresses.model(key))
     await run.client.update_model(model_id, **body)
@@ -64,7 +56,7 @@ async def update_model(run: Run, action: Action) -> str:
 
 
 async def start_training(run: Run, action: Action) -> str:
-    step = _step(action, StartTraining)
+    step = step_of(action, StartTraining)
     key = step.model
     model_id = run.index.id(addresses.model(key))
     intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
@@ -80,9 +72,7 @@ async def start_training(run: Run, action: Action) -> str:
 
 
 async def wait_training(run: Run, action: Action) -> str:
-    step = action.step
-    assert isinstance(step, (StartTraining, WaitTraining)), step
-    key = step.model
+    key = step_of(action, (StartTraining, WaitTraining)).model
     model_id = run.index.id(addresses.model(key))
     if not run.options.wait:
         raise StillRunning(f"training in progress (model id {model_id}); the next apply picks it up")
@@ -101,7 +91,7 @@ async def wait_training(run: Run, action: Action) -> str:
 
 
 async def delete_model(run: Run, action: Action) -> str:
-    step = _step(action, DeleteModel)
+    step = step_of(action, DeleteModel)
     model_id = step.model_id
     if step.stop_first:
         try:

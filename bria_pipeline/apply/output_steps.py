@@ -50,7 +50,7 @@ from bria_pipeline.generate.outputs import ModelRef
 from bria_pipeline.model import IMAGE_PARAMETERS
 from bria_pipeline.output_names import replaced, retired_name
 from bria_pipeline.generate.thumbnails import cached_thumbnail
-from bria_pipeline.plan.actions import Action
+from bria_pipeline.plan.actions import Action, step_of
 from bria_pipeline.plan.steps import (
     DeleteOutput,
     GenerateImage,
@@ -109,9 +109,9 @@ class JobContext:
     report: GenerationReport = field(default_factory=GenerationReport)
 
 
-def _model_id(ctx: JobContext, payload_model_id: Any, model: str) -> str:
-    if payload_model_id is not None:
-        return str(payload_model_id)
+def _model_id(ctx: JobContext, planned_model_id: Any, model: str) -> str:
+    if planned_model_id is not None:
+        return str(planned_model_id)
     ref = ctx.models.get(model)
     if ref is None or ref.remote_id is None:
         raise ActionFailed(
@@ -222,8 +222,7 @@ async def run_output(ctx: JobContext, action: Action) -> str:
 
     A job found gone (404 at the status service, or its result expired) is requested once more in
     the same run, and its record says so (`previous`, `paid_again`)."""
-    step = action.step
-    assert isinstance(step, (GenerateImage, GenerateVideo))
+    step = step_of(action, (GenerateImage, GenerateVideo))
     key, kind, out = step.key, step.kind, step.output
     manifest = ctx.manifest
     record = manifest.get(key)
@@ -356,8 +355,7 @@ def _supersede(ctx: JobContext, old: Superseded) -> None:
 
 def run_restore(ctx: JobContext, action: Action) -> str:
     """A reverted change: the output's kept file takes its name back (the holder goes aside)."""
-    step = action.step
-    assert isinstance(step, RestoreOutput)
+    step = step_of(action, RestoreOutput)
     for old in step.superseded:
         _supersede(ctx, old)
     move_aside(ctx.output_dir, step.file, step.to)
@@ -367,8 +365,7 @@ def run_restore(ctx: JobContext, action: Action) -> str:
 
 async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     """Generate a structured prompt (and refine it), then pin its text by inputs hash."""
-    p = action.step
-    assert isinstance(p, StructuredPrompt)
+    p = step_of(action, StructuredPrompt)
     h = p.inputs_hash
     if action.kind == "update" and p.text is not None:  # already generated: only the pin is missing
         ctx.lock_pins[h] = p.text
@@ -449,8 +446,7 @@ def run_delete(ctx: JobContext, action: Action) -> str:
     Only a file this spec's manifest record wrote is deleted: a record stamped by another spec is
     refused, and a file whose content is no longer the recorded one (edited, or replaced by hand)
     is left on disk."""
-    step = action.step
-    assert isinstance(step, DeleteOutput)
+    step = step_of(action, DeleteOutput)
     key, file, spec = step.key, step.file, step.spec
     record = ctx.manifest.get(key)
     if record is not None and record.spec and spec is not None and record.spec != spec:

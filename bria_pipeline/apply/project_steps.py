@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from ..api.errors import NotFound
-from ..plan.actions import Action
+from ..plan.actions import Action, step_of
 from ..plan.steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .context import Run
 from .once import create_once, delete_once
 
 
 async def create_project(run: Run, action: Action) -> str:
-    step = action.step
-    assert isinstance(step, CreateProject), step
+    step = step_of(action, CreateProject)
     body, name = dict(step.body), step.name
 
     async def find():
@@ -35,8 +34,7 @@ async def create_project(run: Run, action: Action) -> str:
 
 async def update_project(run: Run, action: Action) -> str:
     project_id = run.index.id("project")
-    step = action.step
-    assert isinstance(step, UpdateProject), step
+    step = step_of(action, UpdateProject)
     body = step.changes
     await run.client.update_project(project_id, **body)
     if "project_name" in body:
@@ -45,8 +43,7 @@ async def update_project(run: Run, action: Action) -> str:
 
 
 async def replace_project(run: Run, action: Action) -> str:
-    step = action.step
-    assert isinstance(step, ReplaceProject), step
+    step = step_of(action, ReplaceProject)
     old_id = step.old_id
     if step.old == "delete":
         try:
@@ -64,7 +61,6 @@ async def replace_project(run: Run, action: Action) -> str:
 
 
 async def delete_project(run: Run, action: Action) -> str:
-    step = action.step
-    assert isinstance(step, DeleteProject), step
+    step = step_of(action, DeleteProject)
     project_id = step.project_id
     return await delete_once(run, "project", project_id, f"project {project_id}", lambda: run.client.delete_project(project_id))

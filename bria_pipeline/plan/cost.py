@@ -14,30 +14,34 @@ from typing import Any, Iterable
 
 from .actions import Action
 from .steps import (
+    BulkUpload,
+    Caption,
+    Captions,
+    CloneDataset,
+    CompleteDataset,
+    CreateDataset,
     CreateModel,
     CreateProject,
+    DeleteDataset,
+    DeleteImage,
     DeleteModel,
     DeleteProject,
     GenerateImage,
     GenerateVideo,
+    RenameDataset,
     ReplaceProject,
     StartTraining,
     StructuredPrompt,
     UpdateModel,
     UpdateProject,
+    UploadImage,
+    VisualSchema,
 )
 
-# Requests a step sends, by payload op (steps whose count depends on the payload are below).
-_REQUESTS = {
-    "create_dataset": 1,
-    "clone_dataset": 1,
-    "rename_dataset": 1,
-    "upload_image": 1,
-    "delete_image": 1,
-    "complete_dataset": 1,
-    "bulk_upload": 1,
-    "delete_dataset": 1,
-}
+# Steps that send one request whatever they hold.
+_ONE_REQUEST = (CreateProject, UpdateProject, DeleteProject, CreateDataset, CloneDataset, RenameDataset,
+                UploadImage, DeleteImage, CompleteDataset, BulkUpload, DeleteDataset, CreateModel, UpdateModel,
+                DeleteModel)
 
 
 @dataclass(frozen=True)
@@ -93,31 +97,25 @@ def cost_of(action: Action) -> Cost:
     """What one step costs."""
     if not action.is_change or action.kind == "wait":
         return Cost()
-    p: dict[str, Any] = action.payload
-    op = p.get("op")
-    if isinstance(action.step, StartTraining):
-        return Cost(trainings=1, requests=1)
-    if isinstance(action.step, ReplaceProject):
-        return Cost(requests=2)  # create the new project, rename or delete the old one
-    if isinstance(action.step, (CreateProject, UpdateProject, DeleteProject, CreateModel, UpdateModel, DeleteModel)):
-        return Cost(requests=1)
-    if op == "visual_schema":
-        source = p.get("source")
-        generate = 1 if source == "generate" else 0
-        refines = int(p.get("refines", 0)) if source in ("generate", "refine") else 0
-        put = 1 if p.get("put") else 0
-        return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
-    if op == "caption":
-        mode = p.get("mode")
-        if mode == "refine":
-            n = p.get("refines", 1)
-            return Cost(refines=n, requests=n + 1)
-        return Cost(requests=1 if mode in ("manual", "regenerate") else 0)
-    if op == "captions":
-        return Cost(requests=1 if p.get("regenerate") else 0)
-    if op in _REQUESTS:
-        return Cost(requests=_REQUESTS[op])
     step = action.step
+    if isinstance(step, StartTraining):
+        return Cost(trainings=1, requests=1)
+    if isinstance(step, ReplaceProject):
+        return Cost(requests=2)  # create the new project, rename or delete the old one
+    if isinstance(step, _ONE_REQUEST):
+        return Cost(requests=1)
+    if isinstance(step, VisualSchema):
+        generate = 1 if step.source == "generate" else 0
+        refines = step.refines if step.source in ("generate", "refine") else 0
+        put = 1 if step.put else 0
+        return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
+    if isinstance(step, Caption):
+        if step.mode == "refine":
+            n = step.refines or 1
+            return Cost(refines=n, requests=n + 1)
+        return Cost(requests=1 if step.mode in ("manual", "regenerate") else 0)
+    if isinstance(step, Captions):
+        return Cost(requests=1 if step.regenerate else 0)
     if isinstance(step, GenerateImage):
         return Cost(image_generations=1, requests=1)
     if isinstance(step, GenerateVideo):

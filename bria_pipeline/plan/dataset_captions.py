@@ -9,6 +9,7 @@ from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext, brief, caption_changes, same_caption
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
+from .steps import Caption, Captions
 
 
 def plan_captions(
@@ -52,7 +53,7 @@ def plan_captions(
                 "update",
                 f"regenerate all captions: {why}",
                 depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": True},
+                step=Captions(ds.key, regenerate=True),
             )
         )
     elif not will_have_schema and not in_progress:
@@ -69,7 +70,7 @@ def plan_captions(
                 "wait",
                 f"wait for the automatic captions of {what}",
                 depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": False},
+                step=Captions(ds.key, regenerate=False),
             )
         )
     made = [captions_address] if ctx.changed(captions_address) else []
@@ -88,7 +89,7 @@ def plan_captions(
                 else "the spec no longer sets this caption: the automatic caption is generated again",
                 changes=(Change("caption_source", "manual", "automatic"),),
                 depends_on=ctx.deps(address, schema_address),
-                payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
+                step=Caption(ds.key, image.key, "regenerate"),
             )
         )
         made.append(caption_address)
@@ -105,7 +106,7 @@ def plan_captions(
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
                         changes=(Change("lock: caption", None, brief(obs.caption)),),
                         depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
+                        step=Caption(ds.key, image.key, "remote", put=False),
                     )
                 )
             else:
@@ -118,8 +119,7 @@ def plan_captions(
                         f"refine {start} with {n} instruction{'s' if n != 1 else ''}, pin it in the lock file and set it",
                         changes=(Change("caption", brief(obs.caption) if obs else None, "(refined)"),),
                         depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True,
-                                 "refines": n},
+                        step=Caption(ds.key, image.key, "refine", refines=n),
                     )
                 )
             made.append(caption_address)
@@ -139,14 +139,8 @@ def plan_captions(
                 reason,
                 changes=caption_changes(obs.caption if obs else None, want),
                 depends_on=caption_depends,
-                payload={
-                    "op": "caption",
-                    "dataset": ds.key,
-                    "key": image.key,
-                    "mode": "manual",
-                    "put": True,
-                    "pin": caption_key(image, ds.visual_schema) if image.caption_refine else None,
-                },
+                step=Caption(ds.key, image.key, "manual",
+                             pin=caption_key(image, ds.visual_schema) if image.caption_refine else None),
             )
         )
         made.append(caption_address)

@@ -8,6 +8,7 @@ from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext
 from .dataset_target import Target, unique_images
+from .steps import BulkUpload, DeleteImage, MovedImage, UploadImage, WaitBulk
 
 BULK_RUNNING = ("pending", "processing")
 
@@ -37,13 +38,7 @@ def plan_images(
                     reason,
                     changes=(Change("image_name", name, None),),
                     depends_on=ctx.deps(address),
-                    payload={
-                        "op": "delete_image",
-                        "dataset": ds.key,
-                        "image_name": name,
-                        "image_id": None if cloned else image.id,
-                        "copy": 0 if tag not in wanted else n + 1,
-                    },
+                    step=DeleteImage(ds.key, name, None if cloned else image.id, 0 if tag not in wanted else n + 1),
                 )
             )
     plan_moved(ctx, ds, target, address)
@@ -71,7 +66,7 @@ def plan_images(
                 why,
                 changes=(Change("image_name", None, image.remote_name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
-                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": image.remote_name},
+                step=UploadImage(ds.key, image.key, image.remote_name),
             )
         )
     return deletes + uploads, kept, uploaded
@@ -94,7 +89,7 @@ def plan_moved(ctx: PlanContext, ds: DesiredDataset, target: Target, address: st
                 f"renamed on disk: same content as {held.image_name}, already in {where}; nothing to upload "
                 f"(the image keeps that name)",
                 changes=(Change("image_name", held.image_name, image.remote_name),),
-                payload={"op": "moved", "dataset": ds.key, "key": image.key, "image_name": held.image_name},
+                step=MovedImage(ds.key, image.key, held.image_name),
             )
         )
 
@@ -112,7 +107,7 @@ def plan_bulk(
                 "wait",
                 f"the bulk upload into {target.name} is {dataset.bulk_status}: wait for it",
                 depends_on=ctx.deps(address, schema_address),
-                payload={"op": "wait_bulk", "dataset": ds.key},
+                step=WaitBulk(ds.key),
             )
         )
         return [images_address], {}, set()
@@ -126,7 +121,7 @@ def plan_bulk(
             f"bulk upload from {source}",
             changes=(Change("images", 0, len(ds.images) if not ds.zip_url else "(zip)"),),
             depends_on=ctx.deps(address, schema_address),
-            payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
+            step=BulkUpload(ds.key, ds.zip_url),
         )
     )
     return [images_address], {}, {i.content_tag for i in ds.images}

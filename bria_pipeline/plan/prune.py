@@ -13,7 +13,7 @@ from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
 from .identity import model_base, model_owner_keys, owners, sweep_member
-from .steps import DeleteModel
+from .steps import DeleteDataset, DeleteModel
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
@@ -55,7 +55,7 @@ def delete_dataset_action(ctx: PlanContext, owner: str, dataset: ObservedDataset
             reason,
             changes=(Change("name", dataset.name, None), Change("images", dataset.count, None)),
             depends_on=depends,
-            payload={"op": "delete_dataset", "dataset": owner, "dataset_id": dataset.id, "name": dataset.name},
+            step=DeleteDataset(owner, dataset.id, dataset.name),
         )
     )
 

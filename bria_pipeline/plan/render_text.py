@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from .. import addresses
 from .actions import Action
 from .document import Plan
+from .steps import MovedImage
 
 GROUP_SHOWN = 3  # alike steps shown before "and N more like these"
 GROUP_MIN = 6  # a run shorter than this is shown in full
@@ -56,7 +57,7 @@ def group_alike(actions: Iterable[Action]) -> list[list[Action]]:
 
 
 def render_action(action: Action, *, color: bool = False) -> list[str]:
-    symbol = f"{'=' if action.payload.get('op') == 'moved' else action.symbol:>3}"
+    symbol = f"{'=' if isinstance(action.step, MovedImage) else action.symbol:>3}"
     lines = [f"  {_paint(symbol, action.kind, color)} {_bold(action.address, color)}"]
     for change in action.changes:
         if action.kind == "create" or change.old is None and action.kind != "delete":

@@ -11,6 +11,16 @@ Project steps (made by plan/planner.py, carried out by apply/project_steps.py):
     ReplaceProject     a new project (ip_type or ip_medium changed); the old one renamed or deleted
     DeleteProject      delete it
 
+Dataset steps (made by plan/datasets.py, dataset_images.py, dataset_captions.py and prune.py,
+carried out by apply/dataset_steps.py and apply/caption_steps.py):
+
+    CreateDataset      CloneDataset      RenameDataset      DeleteDataset      CompleteDataset
+    VisualSchema       generate (from samples) and refine it, or set the spec's or the lock's, or pin the remote one
+    UploadImage        DeleteImage       MovedImage (a noop: renamed on disk, same content)
+    BulkUpload         one zip of the dataset's images (wait: a bulk upload in progress)
+    Captions           regenerate every caption (or wait for them)
+    Caption            one image's caption: manual, refined, regenerated, or the remote one pinned
+
 Model steps (made by plan/models.py and plan/prune.py, carried out by apply/model_steps.py):
 
     CreateModel        a model on a dataset (found again by name, never made twice)
@@ -185,6 +195,113 @@ PROJECT_STEPS = (CreateProject, UpdateProject, ReplaceProject, DeleteProject)
 
 
 @dataclass(frozen=True)
+class CreateDataset(Step):
+    TAG: ClassVar[str] = "create_dataset"
+    dataset: str  # the spec's key
+    name: str  # its remote name
+    upload_type: str | None = None
+
+
+@dataclass(frozen=True)
+class CloneDataset(Step):
+    TAG: ClassVar[str] = "clone_dataset"
+    dataset: str
+    name: str
+    source_id: int
+    source_name: str
+
+
+@dataclass(frozen=True)
+class RenameDataset(Step):
+    TAG: ClassVar[str] = "rename_dataset"
+    dataset: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DeleteDataset(Step):
+    TAG: ClassVar[str] = "delete_dataset"
+    dataset: str  # the spec key that owns it
+    dataset_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class CompleteDataset(Step):
+    TAG: ClassVar[str] = "complete_dataset"
+    dataset: str
+
+
+@dataclass(frozen=True)
+class VisualSchema(Step):
+    TAG: ClassVar[str] = "visual_schema"
+    dataset: str
+    source: Literal["generate", "refine", "text", "lock", "remote"]  # where its text comes from
+    put: bool = True  # set it on the dataset (False: only pin the remote one)
+    refines: int = 0  # refinement requests
+
+
+@dataclass(frozen=True)
+class UploadImage(Step):
+    TAG: ClassVar[str] = "upload_image"
+    dataset: str
+    key: str  # the image's key in the spec
+    image_name: str  # its remote name
+
+
+@dataclass(frozen=True)
+class DeleteImage(Step):
+    TAG: ClassVar[str] = "delete_image"
+    dataset: str
+    image_name: str
+    image_id: int | None = None  # None: not known yet (a clone's), found by name and `copy`
+    copy: int = 0  # which of the images of that name
+
+
+@dataclass(frozen=True)
+class MovedImage(Step):
+    TAG: ClassVar[str] = "moved"
+    dataset: str
+    key: str
+    image_name: str  # the name it was uploaded with
+
+
+@dataclass(frozen=True)
+class BulkUpload(Step):
+    TAG: ClassVar[str] = "bulk_upload"
+    dataset: str
+    zip_url: str | None = None  # None: a zip built and staged at apply time
+
+
+@dataclass(frozen=True)
+class WaitBulk(Step):
+    TAG: ClassVar[str] = "wait_bulk"
+    dataset: str
+
+
+@dataclass(frozen=True)
+class Captions(Step):
+    TAG: ClassVar[str] = "captions"
+    dataset: str
+    regenerate: bool = False  # False: only wait for the captions in progress
+
+
+@dataclass(frozen=True)
+class Caption(Step):
+    TAG: ClassVar[str] = "caption"
+    dataset: str
+    key: str  # the image's key in the spec
+    mode: Literal["manual", "refine", "regenerate", "remote"]
+    put: bool = True
+    refines: int = 0
+    pin: str | None = None  # the lock file key its refined text is pinned under
+
+
+DATASET_STEPS = (CreateDataset, CloneDataset, RenameDataset, DeleteDataset, CompleteDataset, VisualSchema,
+                 UploadImage, DeleteImage, MovedImage, BulkUpload, WaitBulk, Captions, Caption)
+
+
+@dataclass(frozen=True)
 class CreateModel(Step):
     TAG: ClassVar[str] = "create_model"
     model: str  # the spec's key
@@ -225,7 +342,7 @@ class DeleteModel(Step):
 
 MODEL_STEPS = (CreateModel, UpdateModel, StartTraining, WaitTraining, DeleteModel)
 GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutput, DeleteOutput)
-STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*PROJECT_STEPS, *MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
+STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*PROJECT_STEPS, *DATASET_STEPS, *MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
 
 
 def _plain(value: Any) -> Any:
