@@ -119,13 +119,12 @@ def first_output(tree: Path, work: Path, url: str, long_seconds: float) -> tuple
 
 # ------------------------------------------------------------------------------------------ (b)
 
-LAYERS = {"api": 0, "state": 1, "plan": 2, "generate": 2, "apply": 3, "bulk": 3, "pipeline": 4, "cli": 5}
+LAYERS = {"api": 0, "state": 1, "plan": 2, "generate": 2, "apply": 3, "bulk": 3, "reports": 3, "pipeline": 4, "cli": 5}
 BASE = {"lockfile": 0.5}  # below state (state reads the lock file), above api
 NAMING_PATTERNS = (
     r"key\[:8\]",  # <name>-<key8>, <name>.<key8>.<ext>
     r"replaced-",  # <name>.replaced-<sha8>.<ext>
     r"seed\{",  # <set>/<variables>-seed<seed>
-    r"with_suffix\(\"\"\)",  # a file name without its extension
 )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .output_names import short_key
+
 PROJECT = "project"
 GENERATION = "generation"
 
@@ -53,6 +55,13 @@ def model_version(key: str, remote_name: str) -> str:
 
 def generation(set_name: str, tail: str) -> str:
     return f"generation.{set_name}[{tail}]"
+
+
+def output(set_name: str, name: str, key: str | None = None) -> str:
+    """``generation.places[beach-dawn-seed1]`` for the output named ``places/beach-dawn-seed1``;
+    with `key`, an output known only by its record (no file): ``...[beach-dawn-seed1#1a2b3c4d]``."""
+    tail = name.split("/", 1)[1] if "/" in name else name
+    return generation(set_name, tail if key is None else f"{tail}#{short_key(key)}")
 
 
 def structured_prompt(set_name: str, tail: str | None = None) -> str:

@@ -4,6 +4,7 @@ no extension (``places/beach-dawn-seed1``), a *file* has one (``places/beach-daw
     request_name(set, model, variables, seed)  places/beach-dawn-seed1 (places/rank-32/... for a sweep member)
     in_model_folder(name, model)               places/lucy-lora/beach-dawn-seed1: a set made with several models
     video_name(name)                           videos/beach-wave
+    short_key(key)                             1a2b3c4d: the part of a key names and addresses carry
     disambiguated(name, key)                   places/beach-dawn-seed1-1a2b3c4d: a name two outputs would share
     file_of(name, ext)                         places/beach-dawn-seed1.png
     name_of(file)                              places/beach-dawn-seed1.png -> places/beach-dawn-seed1
@@ -12,6 +13,7 @@ no extension (``places/beach-dawn-seed1``), a *file* has one (``places/beach-daw
     retired_name(name, key)                    places/beach-dawn-seed1.1a2b3c4d: a retired output collected late
     replaced(file, sha256)                     places/beach-dawn-seed1.replaced-9f8e7d6c.png: a file that is not
                                                the recorded output (edited by hand, or unknown), kept beside it
+    thumbnail_name(sha256)                     .thumbs/<sha20>.jpg: the gallery's thumbnail of a file
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 VIDEO_DIR = "videos"
+THUMB_DIR = ".thumbs"  # the gallery's thumbnails, beside the outputs
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 
 
@@ -60,8 +63,13 @@ def video_name(name: str) -> str:
     return f"{VIDEO_DIR}/{slug(name) or 'video'}"
 
 
+def short_key(key: str) -> str:
+    """The first 8 characters of an output's key: enough to tell two outputs of one name apart."""
+    return key[:8]
+
+
 def disambiguated(name: str, key: str) -> str:
-    return f"{name}-{key[:8]}"
+    return f"{name}-{short_key(key)}"
 
 
 def file_of(name: str, ext: str) -> str:
@@ -82,13 +90,18 @@ def source_name(text: str) -> str:
 
 def kept_aside(file: str, key: str) -> str:
     p = PurePosixPath(file)
-    return str(p.with_name(f"{p.stem}.{key[:8]}{p.suffix}"))
+    return str(p.with_name(f"{p.stem}.{short_key(key)}{p.suffix}"))
 
 
 def retired_name(name: str, key: str) -> str:
-    return f"{name}.{key[:8]}"
+    return f"{name}.{short_key(key)}"
 
 
 def replaced(file: str, sha256: str) -> str:
     p = PurePosixPath(file)
     return str(p.with_name(f"{p.stem}.replaced-{sha256[:8]}{p.suffix}"))
+
+
+def thumbnail_name(sha256: str) -> str:
+    """Where the gallery's thumbnail of content `sha256` lives: ``.thumbs/<sha20>.jpg``."""
+    return f"{THUMB_DIR}/{sha256[:20]}.jpg"

@@ -49,7 +49,7 @@ from .plan.document import Plan, check_fresh
 from .plan.errors import PlanError, PlanFileError, StalePlanError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
-from .plan.steps import BulkUpload
+from .plan.steps import GENERATION_STEPS, BulkUpload, DeleteOutput, RestoreOutput
 from .state import lineage
 from .state.backend import Backend, backend_key, resolve_backend_url, spec_identity
 from .state.errors import StateError
@@ -171,7 +171,7 @@ class Pipeline:
 
         if not os.environ.get("CI") or self.backend_url is not None:
             return plan
-        billed = sum(1 for a in plan.actions if a.is_change and a.billed and "job" in a.payload)
+        billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
         note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
                 "runner and are lost with it. "
                 + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
@@ -808,13 +808,14 @@ def files_needed(plan: Plan, manifest: Manifest) -> list[str]:
     aside or taking its name back): fetched from the backend when the working copy lacks them."""
     files: list[str] = []
     for action in plan.actions:
-        if not action.is_change or "job" not in action.payload:
+        step = action.step
+        if not action.is_change or not isinstance(step, GENERATION_STEPS):
             continue
-        payload = action.payload
-        files += [s["file"] for s in payload.get("superseded", ()) if s.get("file")]
-        if payload.get("job") in ("restore", "delete") and payload.get("file"):
-            files.append(payload["file"])
-        source = manifest.get((payload.get("output") or {}).get("source") or "")
+        files += [old.file for old in getattr(step, "superseded", ()) if old.file]
+        if isinstance(step, (RestoreOutput, DeleteOutput)) and step.file:
+            files.append(step.file)
+        output = getattr(step, "output", None)
+        source = manifest.get(output.source or "") if output is not None else None
         if source is not None and source.file:
             files.append(source.file)
     return [f for f in files if f in manifest.files and not manifest.files[f].local]

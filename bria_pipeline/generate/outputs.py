@@ -139,12 +139,6 @@ class ExpandedGeneration:
         return frozenset(o.key for o in self.outputs)
 
 
-def address_for(set_name: str, name: str) -> str:
-    """``generation.places[beach-dawn-seed1]`` for the output named ``places/beach-dawn-seed1``."""
-    tail = name.split("/", 1)[1] if "/" in name else name
-    return addresses.generation(set_name, tail)
-
-
 def _model_ref(models: Mapping[str, ModelRef], key: str, where: str) -> ModelRef:
     try:
         return models[key]
@@ -215,7 +209,7 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
         out = DesiredOutput(
             key=key,
             kind="image",
-            address=address_for(req.set_name, name),
+            address=addresses.output(req.set_name, name),
             name=name,
             set_name=req.set_name,
             model=req.model,

@@ -39,7 +39,6 @@ from bria_pipeline.generate.outputs import (
     DesiredOutput,
     DesiredStructuredPrompt,
     ModelRef,
-    address_for,
     expand_outputs,
     training_address,
 )
@@ -100,8 +99,9 @@ def _changes(old: OutputRecord, out: DesiredOutput) -> tuple[Change, ...]:
 def _retired_address(record: OutputRecord) -> str:
     if record.kind == "video":
         return addresses.video(record.set_name, PurePosixPath(record.file).name if record.file else None)
-    name = name_of(record.file) if record.file else f"{record.name}#{record.key[:8]}"
-    return address_for(record.set_name, name)
+    if record.file:
+        return addresses.output(record.set_name, name_of(record.file))
+    return addresses.output(record.set_name, record.name, record.key)
 
 
 def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -> str | None:
@@ -276,7 +276,7 @@ class _Planner:
             # The name is held by another output the spec still asks for (its file kept an
             # earlier name): this one takes a name of its own instead of replacing it.
             name = disambiguated(out.name, out.key)
-            out = replace(out, name=name, address=address_for(out.set_name, name))
+            out = replace(out, name=name, address=addresses.output(out.set_name, name))
             step = replace(step, output=self._fields(out))
             holder = self.holders.get(out.name)
         deletes = False

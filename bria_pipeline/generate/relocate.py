@@ -25,7 +25,7 @@ from pathlib import Path
 from bria_pipeline.reports.gallery import INDEX_FILE, write_gallery
 from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, load_manifest
 from bria_pipeline.generate.output_files import remove_emptied
-from bria_pipeline.generate.thumbnails import THUMB_DIR
+from bria_pipeline.output_names import THUMB_DIR
 from bria_pipeline.model import Desired
 
 

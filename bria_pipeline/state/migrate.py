@@ -18,7 +18,7 @@ import hashlib
 import json
 
 from .manifest import Manifest, sha256_file
-from ..generate.thumbnails import THUMB_DIR
+from ..output_names import THUMB_DIR
 from .errors import StateError
 from .store import StateStore
 from .working_copy import GALLERY_FILE, WorkingCopy, publishable, state_digest, stored_files

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
-from ..generate.thumbnails import thumbnail_name
+from ..output_names import thumbnail_name
 from .backend import Backend
 from .errors import StateError, StateFileError
 from .objects import ABSENT, Blob, ObjectConflict
