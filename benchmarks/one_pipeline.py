@@ -62,6 +62,8 @@ project: {{name: one-pipeline-bench, ip_type: defined_character, ip_medium: illu
 datasets:
   lucy:
     images: [{{path: images/pose-*.png}}]
+    visual_schema: {{samples: [images/pose-01.png, images/pose-03.png, images/pose-05.png, images/pose-07.png,
+                               images/pose-09.png]}}
 models:
   short:
     dataset: lucy
