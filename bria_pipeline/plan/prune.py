@@ -3,7 +3,7 @@
 Only what this spec owns is ever considered: versions named after one of its datasets or models,
 and resources `.bria/` recorded as made by it. Anything else in the project is never touched.
 A model is deleted before the dataset it trained on; deleting anything trained needs approval.
-(Outputs the spec no longer asks for are generate/'s business: see generate.planning.)
+(Outputs the spec no longer asks for are planned in plan/generation_steps.py.)
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ Model steps (made by plan/models.py and plan/prune.py, carried out by apply/mode
     WaitTraining       wait for a training in progress
     DeleteModel        delete it (a training in progress is stopped first)
 
-Generation steps (made by generate/planning.py, carried out by apply/output_steps.py):
+Generation steps (made by plan/generation_steps.py, carried out by apply/output_steps.py):
 
     GenerateImage      an image: request it, or (request_id set) poll the request recorded earlier
     GenerateVideo      a video from a generated image: the same

@@ -12,7 +12,7 @@ from bria_pipeline.generate.output_files import sha256_bytes
 from bria_pipeline.state.errors import ManifestError
 from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
 from bria_pipeline.generate.outputs import expand_outputs
-from bria_pipeline.generate.planning import changed_actions, plan_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 
 RECORD = {"kind": "image", "name": "places/beach-seed1", "set_name": "places", "model": "lucy-lora"}
 

@@ -17,7 +17,7 @@ from bria_pipeline.api import RetryPolicy
 from bria_pipeline.apply.output_steps import JobContext, _download
 from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.planning import changed_actions
+from bria_pipeline.plan.generation_steps import changed_actions
 from bria_pipeline.model import StructuredPromptSpec
 
 pytestmark = pytest.mark.timeout(60)

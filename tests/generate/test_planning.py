@@ -11,7 +11,7 @@ import pytest
 from bria_pipeline.generate.errors import GenerationError
 from bria_pipeline.state.manifest import FileState, Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
-from bria_pipeline.generate.planning import changed_actions, plan_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
 from bria_pipeline.plan.steps import Superseded
 

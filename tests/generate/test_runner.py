@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bria_pipeline.state.manifest import Manifest
-from bria_pipeline.generate.planning import plan_generation
+from bria_pipeline.plan.generation_steps import plan_generation
 from bria_pipeline.model import StructuredPromptSpec
 from outputs_run import NoNetwork, run_outputs
 

@@ -12,7 +12,7 @@ from bria_pipeline.generate.output_files import sha256_file
 from bria_pipeline.reports.gallery import write_gallery
 from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
-from bria_pipeline.generate.planning import changed_actions, plan_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
 from outputs_run import run_outputs
 

@@ -22,8 +22,9 @@ Structured prompts are pinned in spec.lock.yaml by `StructuredPromptSpec.inputs_
 the lock is used as is. Without one, a `structured_prompt.<set>` action generates it (and
 refines it with a second call when the spec asks) before the images that use it.
 
-The last action is always a no-op `generation` summary whose step (GenerationSummary) lists every desired key: the
-runner uses it to flag outputs that left the spec as retired (the gallery shows them apart).
+The last action is always a no-op `generation` summary whose step (GenerationSummary) lists every
+desired key: the executor uses it to flag outputs that left the spec as retired (the gallery shows
+them apart).
 """
 
 from __future__ import annotations
