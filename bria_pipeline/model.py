@@ -351,7 +351,7 @@ class DesiredGeneration:
     mark: Mark | None = field(default=None, compare=False)
     spec: str = ""  # the spec's file name: manifest records are stamped with it (whose outputs they are)
     # Left out of the spec, output_dir is outputs/<spec stem>/; outputs made when the default was
-    # outputs/ itself are found there and moved (see generate.relocate).
+    # outputs/ itself are found there and moved (see apply.relocate).
     legacy_output_dir: Path | None = field(default=None, compare=False)
 
 

@@ -662,7 +662,7 @@ class Pipeline:
 
     def state_push(self) -> str:
         """Move local state and outputs into the backend: idempotent, resumable, verified by hash."""
-        from .generate.relocate import settle_outputs
+        from .apply.relocate import settle_outputs
         from .state.migrate import push_local_state
 
         backend = self._require_backend("state push")

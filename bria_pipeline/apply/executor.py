@@ -26,7 +26,7 @@ from ..errors import BriaPipelineError
 from ..reports.gallery import gallery_title, write_gallery
 from ..state.manifest import Manifest
 from ..generate.outputs import ModelRef
-from ..generate.relocate import move_outputs
+from .relocate import move_outputs
 from ..plan.actions import Action
 from ..plan.document import Plan
 from ..plan.steps import (

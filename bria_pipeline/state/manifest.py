@@ -255,7 +255,7 @@ class Manifest:
         self.files: dict[str, FileState] = dict(files or {})
         self.warnings: list[str] = []
         # Set when these records were found at the old default output folder (outputs/): the next
-        # apply moves them (and their files) here before anything else (generate.relocate).
+        # apply moves them (and their files) here before anything else (apply.relocate).
         self.moving_to: Path | None = None
         self._dirty = bool(self.outputs or self.structured_prompts)  # differs from manifest.json
 
@@ -596,7 +596,7 @@ class Manifest:
         return self.path
 
 
-# -- the spec's manifest, outputs made at the old default folder found too (see generate/relocate.py)
+# -- the spec's manifest, outputs made at the old default folder found too (see apply/relocate.py)
 
 
 def _has_manifest(folder: Path) -> bool:
