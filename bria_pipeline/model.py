@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from .output_names import request_name
+from .training_params import TrainingParams
+
 SHORT_HASH = 12  # hex characters of a content hash carried in an image name
 FINGERPRINT = 8  # hex characters of a fingerprint carried in a dataset or model name
 
@@ -237,22 +240,6 @@ class DesiredDataset:
 
 
 @dataclass(frozen=True)
-class TrainingParams:
-    """Expert training parameters; None means "the service's default"."""
-
-    rank: int | None = None
-    learning_rate: float | None = None
-    lr_scheduler: str | None = None
-    total_training_steps: int | None = None
-    checkpoint_interval: int | None = None
-    lr_warmup_steps: int | None = None
-
-    def as_body(self) -> dict[str, Any]:
-        """The start_training request body: only what the spec set."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass(frozen=True)
 class DesiredModel:
     key: str  # the spec's name (`models: {lucy-lora: ...}`); a sweep member: `lucy-lora[rank=32]`
     dataset: str  # key of a DesiredDataset
@@ -300,6 +287,19 @@ class StructuredPromptSpec:
         return digest({"prompt": self.prompt, "refine": self.refine, "seed": self.seed})
 
 
+# The contract's image generation parameters (besides prompt, structured_prompt and seed), with its
+# defaults; negative_prompt has none. Every request carries every one (see spec/generation_builder.py).
+IMAGE_PARAMETER_DEFAULTS: dict[str, Any] = {
+    "aspect_ratio": "1:1",
+    "guidance_scale": 5,
+    "steps_num": 50,
+    "tailored_model_influence": 1.0,
+    "prompt_content_moderation": True,
+    "visual_output_content_moderation": True,
+}
+IMAGE_PARAMETERS = (*IMAGE_PARAMETER_DEFAULTS, "negative_prompt")
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One image to generate: one element of a prompt set after matrix and seed expansion."""
@@ -328,16 +328,8 @@ class GenerationRequest:
 
     @property
     def file_stem(self) -> str:
-        """``places/beach-dawn-seed1``: readable and deterministic.
-
-        A request for a member of a training sweep gets the member's variables as a folder, so
-        the same prompt per member stays apart: ``places/rank-32/beach-dawn-seed1``.
-        """
-        parts = [slug(str(v)) for _, v in self.variables]
-        name = "-".join(p for p in parts if p)
-        member = slug(self.model.partition("[")[2].rstrip("]"))
-        folder = f"{slug(self.set_name)}/{member + '/' if member else ''}"
-        return f"{folder}{name + '-' if name else ''}seed{self.seed}"
+        """``places/beach-dawn-seed1`` (see output_names.request_name)."""
+        return request_name(self.set_name, self.model, self.variables, self.seed)
 
 
 @dataclass(frozen=True)
@@ -359,7 +351,7 @@ class DesiredGeneration:
     mark: Mark | None = field(default=None, compare=False)
     spec: str = ""  # the spec's file name: manifest records are stamped with it (whose outputs they are)
     # Left out of the spec, output_dir is outputs/<spec stem>/; outputs made when the default was
-    # outputs/ itself are found there and moved (see generate.relocate).
+    # outputs/ itself are found there and moved (see apply.relocate).
     legacy_output_dir: Path | None = field(default=None, compare=False)
 
 
@@ -385,17 +377,3 @@ class Desired:
 
     def dataset_of(self, model: DesiredModel) -> DesiredDataset:
         return self.datasets[model.dataset]
-
-
-def slug(text: str) -> str:
-    """Lower-case, ASCII letters/digits and single dashes: ``"Beach at Dawn!"`` -> ``beach-at-dawn``."""
-    out = []
-    prev_dash = False
-    for ch in text.lower():
-        if ch.isascii() and ch.isalnum():
-            out.append(ch)
-            prev_dash = False
-        elif not prev_dash and out:
-            out.append("-")
-            prev_dash = True
-    return "".join(out).strip("-")[:60]

@@ -40,9 +40,8 @@ from .apply.progress import ProgressCallback
 from .apply.executor import execute
 from .apply.file_check import stale_images
 from .apply.result import ApplyResult, StepResult
-from .generate.manifest import Manifest
-from .generate.relocate import load_generation_manifest
-from .generate.review import DatasetReview, ReviewImage, write_review_sheet
+from .state.manifest import Manifest, load_generation_manifest
+from .reports.review import DatasetReview, ReviewImage, write_review_sheet
 from .lockfile import Lock, caption_key, load_lock, lock_path_for, save_lock
 from .model import Desired, DesiredDataset
 from .plan.context import same_caption
@@ -50,13 +49,14 @@ from .plan.document import Plan, check_fresh
 from .plan.errors import PlanError, PlanFileError, StalePlanError
 from .plan.planner import plan as make_plan
 from .plan.planner import plan_destroy
+from .plan.steps import GENERATION_STEPS, BulkUpload, DeleteOutput, RestoreOutput
 from .state import lineage
 from .state.backend import Backend, backend_key, resolve_backend_url, spec_identity
 from .state.errors import StateError
 from .state.lock import StateLock
 from .state.observe import image_contents, mark_imported, observe, record_owned
 from .state.observed import Observed, ObservedDataset, ObservedImage
-from .state.show import describe_state
+from .reports.show import describe_state
 from .state.store import StateStore, state_dir_for
 
 SANDBOX_DB = "sandbox.sqlite"
@@ -171,7 +171,7 @@ class Pipeline:
 
         if not os.environ.get("CI") or self.backend_url is not None:
             return plan
-        billed = sum(1 for a in plan.actions if a.is_change and a.billed and "job" in a.payload)
+        billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
         note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
                 "runner and are lost with it. "
                 + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
@@ -283,8 +283,8 @@ class Pipeline:
 
         staging = self._staging_factory(client)
         for action in plan.actions:
-            dataset = self.desired.datasets.get(action.payload.get("dataset", ""))
-            if action.payload.get("op") != "bulk_upload" or dataset is None or not dataset.staging or dataset.zip_url:
+            dataset = self.desired.datasets.get(action.step.dataset) if isinstance(action.step, BulkUpload) else None
+            if dataset is None or not dataset.staging or dataset.zip_url:
                 continue
             try:
                 staging(dataset)
@@ -662,7 +662,7 @@ class Pipeline:
 
     def state_push(self) -> str:
         """Move local state and outputs into the backend: idempotent, resumable, verified by hash."""
-        from .generate.relocate import settle_outputs
+        from .apply.relocate import settle_outputs
         from .state.migrate import push_local_state
 
         backend = self._require_backend("state push")
@@ -808,13 +808,14 @@ def files_needed(plan: Plan, manifest: Manifest) -> list[str]:
     aside or taking its name back): fetched from the backend when the working copy lacks them."""
     files: list[str] = []
     for action in plan.actions:
-        if not action.is_change or "job" not in action.payload:
+        step = action.step
+        if not action.is_change or not isinstance(step, GENERATION_STEPS):
             continue
-        payload = action.payload
-        files += [s["file"] for s in payload.get("superseded", ()) if s.get("file")]
-        if payload.get("job") in ("restore", "delete") and payload.get("file"):
-            files.append(payload["file"])
-        source = manifest.get((payload.get("output") or {}).get("source") or "")
+        files += [old.file for old in getattr(step, "superseded", ()) if old.file]
+        if isinstance(step, (RestoreOutput, DeleteOutput)) and step.file:
+            files.append(step.file)
+        output = getattr(step, "output", None)
+        source = manifest.get(output.source or "") if output is not None else None
         if source is not None and source.file:
             files.append(source.file)
     return [f for f in files if f in manifest.files and not manifest.files[f].local]

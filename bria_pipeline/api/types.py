@@ -11,17 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bria_pipeline.training_params import TrainingParams, as_int
+
 JSON = dict[str, Any]
 T = TypeVar("T")
-
-
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _as_dict(value: Any) -> JSON:
@@ -159,7 +152,7 @@ class Dataset:
             captions_update_status=dataset_status(d.get("captions_update_status")),
             upload_type=d.get("upload_type"),
             visual_schema=d.get("visual_schema"),
-            images_count=_int(d.get("images_count")),
+            images_count=as_int(d.get("images_count")),
             images=images,
             model_ids=tuple(str(m) for m in model_ids) if isinstance(model_ids, list) else None,
             created_at=d.get("created_at"),
@@ -173,31 +166,7 @@ class Dataset:
         return self.status == "completed"
 
 
-@dataclass(frozen=True)
-class TrainingParameters:
-    rank: int | None = None
-    learning_rate: float | None = None
-    lr_scheduler: str | None = None
-    total_training_steps: int | None = None
-    checkpoint_interval: int | None = None
-    lr_warmup_steps: int | None = None
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> TrainingParameters:
-        d = d or {}
-        lr = d.get("learning_rate")
-        return cls(
-            rank=_int(d.get("rank")),
-            learning_rate=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None,
-            lr_scheduler=d.get("lr_scheduler"),
-            total_training_steps=_int(d.get("total_training_steps")),
-            checkpoint_interval=_int(d.get("checkpoint_interval")),
-            lr_warmup_steps=_int(d.get("lr_warmup_steps")),
-        )
-
-    def as_body(self) -> JSON:
-        """The start_training request body: only the parameters that are set."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+TrainingParameters = TrainingParams  # the API's name for the one training parameter type
 
 
 MODEL_TRAINING_FINAL = frozenset({"Completed", "Failed", "Stopped"})
@@ -221,7 +190,7 @@ class Model:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Model:
-        steps = tuple(s for s in (_int(x) for x in d.get("checkpoint_steps") or ()) if s is not None)
+        steps = tuple(s for s in (as_int(x) for x in d.get("checkpoint_steps") or ()) if s is not None)
         return cls(
             id=d["id"],
             name=d.get("name", ""),
@@ -253,8 +222,8 @@ class Checkpoint:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Checkpoint:
         return cls(
-            checkpoint_step=_int(d.get("checkpoint_step")) or 0,
-            training_job_id=_int(d.get("training_job_id")),
+            checkpoint_step=as_int(d.get("checkpoint_step")) or 0,
+            training_job_id=as_int(d.get("training_job_id")),
             created_at=d.get("created_at"),
             raw=dict(d),
         )
@@ -293,10 +262,10 @@ class BulkUploadStatus:
     def from_json(cls, d: Mapping[str, Any]) -> BulkUploadStatus:
         return cls(
             status=d["status"].strip().lower() if isinstance(d.get("status"), str) else None,
-            progress_percentage=_int(d.get("progress_percentage")),
-            total_processed=_int(d.get("total_processed")),
-            done=_int(d.get("done")),
-            failed=_int(d.get("failed")),
+            progress_percentage=as_int(d.get("progress_percentage")),
+            total_processed=as_int(d.get("total_processed")),
+            done=as_int(d.get("done")),
+            failed=as_int(d.get("failed")),
             failed_images=tuple(_as_dict(x) for x in d.get("failed_images") or ()),
             raw=dict(d),
         )
@@ -408,7 +377,7 @@ def parse_result(body: Mapping[str, Any]) -> GenerationResult:
         image_url=part.get("image_url"),
         video_url=part.get("video_url"),
         structured_prompt=_structured(part.get("structured_prompt")),
-        seed=_int(part.get("seed")),
+        seed=as_int(part.get("seed")),
         prompt=part.get("prompt"),
         refined_prompt=part.get("refined_prompt"),
         raw=dict(body),

@@ -6,16 +6,19 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 
 from __future__ import annotations
 
-from ..plan.actions import Action
+from .. import addresses
+from ..plan.actions import Action, step_of
+from ..plan.steps import Caption, Captions
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images
 from .errors import StepError
 
 
 async def captions(run: Run, action: Action) -> str:
-    key = action.payload["dataset"]
-    dataset_id = run.index.id(f"dataset.{key}")
-    if action.payload.get("regenerate"):
+    step = step_of(action, Captions)
+    key = step.dataset
+    dataset_id = run.index.id(addresses.dataset(key))
+    if step.regenerate:
         await run.client.regenerate_all_captions(dataset_id)
     dataset = await run.client.wait_for_captions(
         dataset_id,
@@ -44,7 +47,8 @@ def _current(run: Run, key: str, name: str) -> RemoteImage:
 
 
 async def caption(run: Run, action: Action) -> str:
-    key, image_key, mode = action.payload["dataset"], action.payload["key"], action.payload["mode"]
+    step = step_of(action, Caption)
+    key, image_key, mode = step.dataset, step.key, step.mode
     ds = run.dataset(key)
     source = run.image_source(key, image_key)
     name = source.remote_name
@@ -55,7 +59,7 @@ async def caption(run: Run, action: Action) -> str:
         run.lock.pin_caption(source, ds.visual_schema, current.caption)
         run.save_lock()
         return f"pinned the caption of {image_key} in the lock file"
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     if mode == "regenerate":
         if current.caption_source != "manual":
             return f"the caption of {image_key} is automatic already"

@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import addresses
 from ..lockfile import Lock, save_lock
 from ..model import Desired, DesiredDataset, ImageSource, content_tag
 from ..state.observed import Observed
 from ..state.store import StateStore
 from .errors import StepError
 from .progress import ProgressCallback, ProgressEvent
+
+if TYPE_CHECKING:
+    from .client import StepClient
+    from .output_steps import JobContext
 
 
 @dataclass
@@ -65,7 +70,7 @@ class RemoteIndex:
         self.schemas: dict[str, str | None] = {}
         by_id = {d.id: d for d in observed.datasets}
         for key in desired.datasets:
-            dataset = by_id.get(self.ids.get(f"dataset.{key}", -1))
+            dataset = by_id.get(self.ids.get(addresses.dataset(key), -1))
             if dataset is None:
                 continue
             self.schemas[key] = dataset.visual_schema
@@ -105,7 +110,7 @@ class RemoteIndex:
 class Run:
     """One apply in progress."""
 
-    client: Any
+    client: StepClient
     desired: Desired
     store: StateStore
     lock: Lock
@@ -114,6 +119,7 @@ class Run:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     on_progress: ProgressCallback | None = None
     observed: Observed = field(default_factory=Observed)
+    outputs: JobContext | None = None  # the generation state (output manifest, pins); the executor opens it
 
     def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
         if self.on_progress is not None:

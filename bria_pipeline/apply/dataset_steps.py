@@ -5,9 +5,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+from .. import addresses
 from ..api.errors import Conflict, NotFound
 from ..bulk.advanced import upload_advanced_dataset
-from ..plan.actions import Action
+from ..plan.actions import Action, step_of
+from ..plan.steps import (
+    BulkUpload,
+    CloneDataset,
+    CompleteDataset,
+    CreateDataset,
+    DeleteDataset,
+    DeleteImage,
+    RenameDataset,
+    UploadImage,
+    VisualSchema,
+    WaitBulk,
+)
 from .context import RemoteImage, Run
 from .once import create_once, delete_once
 from .errors import StepError
@@ -28,7 +41,8 @@ async def _find_dataset(run: Run, project_id: int, name: str):
 
 async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int, object, bool]:
     """Create (or clone) the dataset `action` names, at most once; returns (id, answer, created)."""
-    key, name = action.payload["dataset"], action.payload["name"]
+    step = step_of(action, (CreateDataset, CloneDataset))
+    key, name = step.dataset, step.name
     project_id = run.index.id("project")
     dataset_id, made, created = await create_once(
         run,
@@ -41,13 +55,13 @@ async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int,
         find=lambda: _find_dataset(run, project_id, name),
         create=lambda: create(project_id, name),
     )
-    run.index.ids[f"dataset.{key}"] = dataset_id
+    run.index.ids[addresses.dataset(key)] = dataset_id
     return dataset_id, made, created
 
 
 async def create_dataset(run: Run, action: Action) -> str:
-    key, name = action.payload["dataset"], action.payload["name"]
-    upload_type = action.payload["upload_type"]
+    step = step_of(action, CreateDataset)
+    key, name, upload_type = step.dataset, step.name, step.upload_type
     dataset_id, _, created = await _make_dataset(
         run, action, "create_dataset", lambda project_id, name: run.client.create_dataset(project_id, name, upload_type=upload_type)
     )
@@ -60,7 +74,8 @@ async def create_dataset(run: Run, action: Action) -> str:
 
 
 async def clone_dataset(run: Run, action: Action) -> str:
-    key, name, source_id = action.payload["dataset"], action.payload["name"], action.payload["source_id"]
+    step = step_of(action, CloneDataset)
+    key, name, source_id = step.dataset, step.name, step.source_id
     dataset_id, made, _ = await _make_dataset(
         run, action, "clone_dataset", lambda project_id, name: run.client.clone_dataset(source_id, name=name)
     )
@@ -71,19 +86,21 @@ async def clone_dataset(run: Run, action: Action) -> str:
         await refresh_images(run, key, dataset_id)
         run.index.schemas[key] = (await run.client.get_dataset(dataset_id, max_images=1)).visual_schema
     count = sum(len(v) for v in run.index.images.get(key, {}).values())
-    return f"cloned {action.payload['source_name']} as {name} (id {dataset_id}, {count} images)"
+    return f"cloned {step.source_name} as {name} (id {dataset_id}, {count} images)"
 
 
 async def rename_dataset(run: Run, action: Action) -> str:
-    key, name = action.payload["dataset"], action.payload["name"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    step = step_of(action, RenameDataset)
+    key, name = step.dataset, step.name
+    dataset_id = run.index.id(addresses.dataset(key))
     await run.client.update_dataset(dataset_id, name=name)
     run.store.record("dataset", dataset_id, name, key)
     return f"renamed dataset {dataset_id} to {name}"
 
 
 async def visual_schema(run: Run, action: Action) -> str:
-    key, source = action.payload["dataset"], action.payload["source"]
+    step = step_of(action, VisualSchema)
+    key, source = step.dataset, step.source
     ds = run.dataset(key)
     spec = ds.visual_schema
     if source == "remote":
@@ -93,7 +110,7 @@ async def visual_schema(run: Run, action: Action) -> str:
         run.lock.pin_visual_schema(spec, text)
         run.save_lock()
         return "pinned the dataset's visual schema in the lock file"
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     if source == "text":
         text = spec.text
     elif source == "lock":
@@ -105,14 +122,14 @@ async def visual_schema(run: Run, action: Action) -> str:
         if text is None:
             text = await _make_schema(run, action, dataset_id)
     assert text is not None
-    if action.payload.get("put", True) and run.index.schemas.get(key) != text:
+    if step.put and run.index.schemas.get(key) != text:
         await run.client.update_dataset(dataset_id, visual_schema=text)
     run.index.schemas[key] = text
     return "visual schema set"
 
 
 async def _make_schema(run: Run, action: Action, dataset_id: int) -> str:
-    key = action.payload["dataset"]
+    key = step_of(action, VisualSchema).dataset
     spec = run.dataset(key).visual_schema
     if spec.samples:
         samples = await asyncio.gather(*(asyncio.to_thread(_image_input, s) for s in spec.samples))
@@ -138,12 +155,13 @@ def _image_input(image) -> bytes | str:
 
 
 async def upload_image(run: Run, action: Action) -> str:
-    key, image_key, name = action.payload["dataset"], action.payload["key"], action.payload["image_name"]
+    step = step_of(action, UploadImage)
+    key, image_key, name = step.dataset, step.key, step.image_name
     if run.index.image(key, name) is not None:
         return f"{name} is already there"
     ds = run.dataset(key)
     image = run.image_source(key, image_key)
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     moderation = (image.content_moderation or ds.content_moderation) or None
     if image.url:
         made = await run.client.upload_image(
@@ -159,13 +177,14 @@ async def upload_image(run: Run, action: Action) -> str:
 
 
 async def delete_image(run: Run, action: Action) -> str:
-    key, name = action.payload["dataset"], action.payload["image_name"]
-    dataset_id = run.index.id(f"dataset.{key}")
-    image_id = action.payload.get("image_id")
+    step = step_of(action, DeleteImage)
+    key, name = step.dataset, step.image_name
+    dataset_id = run.index.id(addresses.dataset(key))
+    image_id = step.image_id
     table = run.index.images.get(key, {})
     copies = table.get(name, [])
     if image_id is None:
-        position = action.payload.get("copy", 0)
+        position = step.copy
         if position >= len(copies):
             return f"{name} is not there"
         image_id = copies[position].id
@@ -178,9 +197,9 @@ async def delete_image(run: Run, action: Action) -> str:
 
 
 async def bulk_upload(run: Run, action: Action) -> str:
-    key = action.payload["dataset"]
+    key = step_of(action, (BulkUpload, WaitBulk)).dataset
     ds = run.dataset(key)
-    dataset_id = run.index.id(f"dataset.{key}")
+    dataset_id = run.index.id(addresses.dataset(key))
     target = run.options.staging(ds) if (run.options.staging and ds.staging and not ds.zip_url) else None
     work_dir = run.options.work_dir or run.desired.spec_dir
     report = await upload_advanced_dataset(
@@ -200,8 +219,8 @@ async def bulk_upload(run: Run, action: Action) -> str:
 
 
 async def complete_dataset(run: Run, action: Action) -> str:
-    key = action.payload["dataset"]
-    dataset_id = run.index.id(f"dataset.{key}")
+    key = step_of(action, CompleteDataset).dataset
+    dataset_id = run.index.id(addresses.dataset(key))
     try:
         await run.client.update_dataset(dataset_id, status="completed")
     except Conflict:
@@ -212,5 +231,6 @@ async def complete_dataset(run: Run, action: Action) -> str:
 
 
 async def delete_dataset(run: Run, action: Action) -> str:
-    dataset_id = action.payload["dataset_id"]
-    return await delete_once(run, "dataset", dataset_id, f"dataset {action.payload['name']}", lambda: run.client.delete_dataset(dataset_id))
+    step = step_of(action, DeleteDataset)
+    dataset_id = step.dataset_id
+    return await delete_once(run, "dataset", dataset_id, f"dataset {step.name}", lambda: run.client.delete_dataset(dataset_id))

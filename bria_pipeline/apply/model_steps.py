@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
-from ..plan.actions import Action
+from ..plan.actions import Action, step_of
+from ..plan.steps import CreateModel, DeleteModel, StartTraining, UpdateModel, WaitTraining
 from .context import Run
 from .once import create_once, delete_once
 from .errors import StepError
@@ -17,8 +19,9 @@ class StillRunning(Exception):
 
 
 async def create_model(run: Run, action: Action) -> str:
-    key, name = action.payload["model"], action.payload["name"]
-    dataset_id = run.index.id(f"dataset.{action.payload['dataset']}")
+    step = step_of(action, CreateModel)
+    key, name = step.model, step.name
+    dataset_id = run.index.id(addresses.dataset(step.dataset))
     project_id = run.index.id("project")
 
     async def find():
@@ -35,16 +38,17 @@ async def create_model(run: Run, action: Action) -> str:
         parent_id=dataset_id,
         find=find,
         create=lambda: run.client.create_model(
-            name, dataset_id, training_mode=action.payload["training_mode"], description=action.payload.get("description")
+            name, dataset_id, training_mode=step.training_mode, description=step.description
         ),
     )
-    run.index.ids[f"model.{key}"] = model_id
+    run.index.ids[addresses.model(key)] = model_id
     return f"{'created' if created else 'found'} model {name} (id {model_id})"
 
 
 async def update_model(run: Run, action: Action) -> str:
-    key, body = action.payload["model"], action.payload["body"]
-    model_id = run.index.id(f"model.{key}")
+    step = step_of(action, UpdateModel)
+    key, body = step.model, step.changes
+    model_id = run.index.id(addresses.model(key))
     await run.client.update_model(model_id, **body)
     if "name" in body:
         run.store.record("model", model_id, body["name"], key)
@@ -52,11 +56,12 @@ async def update_model(run: Run, action: Action) -> str:
 
 
 async def start_training(run: Run, action: Action) -> str:
-    key = action.payload["model"]
-    model_id = run.index.id(f"model.{key}")
+    step = step_of(action, StartTraining)
+    key = step.model
+    model_id = run.index.id(addresses.model(key))
     intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
     try:
-        await run.client.start_training(model_id, action.payload.get("params") or None)
+        await run.client.start_training(model_id, step.params.as_body() or None)
     except Conflict:
         model = await run.client.get_model(model_id)
         if model.status == "Created":
@@ -67,8 +72,8 @@ async def start_training(run: Run, action: Action) -> str:
 
 
 async def wait_training(run: Run, action: Action) -> str:
-    key = action.payload["model"]
-    model_id = run.index.id(f"model.{key}")
+    key = step_of(action, (StartTraining, WaitTraining)).model
+    model_id = run.index.id(addresses.model(key))
     if not run.options.wait:
         raise StillRunning(f"training in progress (model id {model_id}); the next apply picks it up")
     try:
@@ -86,14 +91,15 @@ async def wait_training(run: Run, action: Action) -> str:
 
 
 async def delete_model(run: Run, action: Action) -> str:
-    model_id = action.payload["model_id"]
-    if action.payload.get("stop_first"):
+    step = step_of(action, DeleteModel)
+    model_id = step.model_id
+    if step.stop_first:
         try:
             await run.client.stop_training(model_id)
         except (Conflict, NotFound):
             pass
         await _until_stopped(run, action, model_id)
-    return await delete_once(run, "model", model_id, f"model {action.payload['name']}", lambda: run.client.delete_model(model_id))
+    return await delete_once(run, "model", model_id, f"model {step.name}", lambda: run.client.delete_model(model_id))
 
 
 async def _until_stopped(run: Run, action: Action, model_id: int) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from ..api.errors import NotFound
-from ..plan.actions import Action
+from ..plan.actions import Action, step_of
+from ..plan.steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .context import Run
 from .once import create_once, delete_once
 
 
 async def create_project(run: Run, action: Action) -> str:
-    body = dict(action.payload["body"])
-    name = body["project_name"]
+    step = step_of(action, CreateProject)
+    body, name = dict(step.body), step.name
 
     async def find():
         hits = [p for p in await run.client.list_projects() if p.name == name]
@@ -33,7 +34,8 @@ async def create_project(run: Run, action: Action) -> str:
 
 async def update_project(run: Run, action: Action) -> str:
     project_id = run.index.id("project")
-    body = action.payload["body"]
+    step = step_of(action, UpdateProject)
+    body = step.changes
     await run.client.update_project(project_id, **body)
     if "project_name" in body:
         run.store.record("project", project_id, body["project_name"])
@@ -41,17 +43,17 @@ async def update_project(run: Run, action: Action) -> str:
 
 
 async def replace_project(run: Run, action: Action) -> str:
-    payload = action.payload
-    old_id = payload["old_id"]
-    if payload["old"] == "delete":
+    step = step_of(action, ReplaceProject)
+    old_id = step.old_id
+    if step.old == "delete":
         try:
             await run.client.delete_project(old_id)
         except NotFound:
             pass
         fate = f"deleted the old project (id {old_id})"
     else:
-        await run.client.update_project(old_id, project_name=payload["rename_to"])
-        fate = f"renamed the old project (id {old_id}) to {payload['rename_to']!r}"
+        await run.client.update_project(old_id, project_name=step.rename_to)
+        fate = f"renamed the old project (id {old_id}) to {step.rename_to!r}"
     run.store.reset_records([])
     run.store.save()
     message = await create_project(run, action)
@@ -59,5 +61,6 @@ async def replace_project(run: Run, action: Action) -> str:
 
 
 async def delete_project(run: Run, action: Action) -> str:
-    project_id = action.payload["project_id"]
+    step = step_of(action, DeleteProject)
+    project_id = step.project_id
     return await delete_once(run, "project", project_id, f"project {project_id}", lambda: run.client.delete_project(project_id))

@@ -16,13 +16,78 @@ class StepResult:
 
 
 @dataclass
+class GenerationReport:
+    """What the generation steps of an apply did. `ok` when nothing failed or was skipped."""
+
+    generated: list[str] = field(default_factory=list)  # new outputs, paid for in this run
+    resumed: list[str] = field(default_factory=list)  # recorded requests polled to completion
+    pinned: list[str] = field(default_factory=list)  # structured prompts pinned without a request
+    deleted: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # kept files that took their names back
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (address, what went wrong)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (address, the failed dependency)
+    answer_lost: list[str] = field(default_factory=list)  # POSTs whose outcome is unknown
+    still_running: list[str] = field(default_factory=list)  # waits that timed out; resumable
+    interrupted: list[str] = field(default_factory=list)  # waits stopped by a failed poll; resumable
+    paid_again: list[str] = field(default_factory=list)  # POSTed again over a lost answer or lost paid work
+    billed_requests: int = 0  # paid requests the service accepted (a request id or a result came back)
+    sent_requests: int = 0  # paid requests sent; those neither billed nor unknown were refused
+    elapsed: float = 0.0
+
+    @property
+    def unknown_effect(self) -> int:
+        """Paid requests whose answer was lost after they left: made and billed, or not."""
+        return len(self.answer_lost)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    @property
+    def notes(self) -> list[str]:
+        notes = []
+        if self.answer_lost:
+            notes.append(
+                f"{len(self.answer_lost)} generation request(s) lost their answer: the service may have "
+                "made and billed them, and nothing can read that back. A re-run generates them again "
+                "and may pay once more (the manifest flags them paid_again)."
+            )
+        if self.still_running:
+            notes.append(
+                f"{len(self.still_running)} request(s) still running: their request ids are recorded, "
+                "a re-run resumes waiting on them without paying again."
+            )
+        if self.interrupted:
+            notes.append(
+                f"{len(self.interrupted)} wait(s) interrupted by failed status polls: the request ids are kept, "
+                "a re-run polls the same requests and pays nothing again."
+            )
+        if self.paid_again:
+            notes.append(f"{len(self.paid_again)} output(s) were requested again after a lost answer or a "
+                         "result that was gone: they may have been paid twice (paid_again in the manifest).")
+        return notes
+
+    def summary(self) -> str:
+        parts = [f"{len(self.generated)} generated"]
+        for label, items in (("resumed", self.resumed), ("pinned", self.pinned), ("deleted", self.deleted),
+                             ("restored", self.restored),
+                             ("failed", self.failed), ("skipped", self.skipped)):
+            if items:
+                parts.append(f"{len(items)} {label}")
+        money = f"{self.billed_requests} billed request(s)"
+        if self.unknown_effect:
+            money += f", {self.unknown_effect} of unknown effect (answer lost)"
+        return f"generation: {', '.join(parts)}; {money} in {self.elapsed:.1f} s"
+
+
+@dataclass
 class ApplyResult:
     """`ok` when nothing failed or was skipped; steps left `running` (--no-wait), and the steps
     `deferred` until they finish, are fine: the next apply picks them up."""
 
     operation: str = "apply"
     steps: list[StepResult] = field(default_factory=list)
-    generation: Any = None  # generate.runner.RunReport when outputs were generated
+    generation: GenerationReport | None = None  # when the plan had generation steps
     requests: dict[str, Any] = field(default_factory=dict)  # API requests this apply sent
     notes: list[str] = field(default_factory=list)
     elapsed: float = 0.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..generate.review import DUPLICATE, UPSCALED, problems
+from ..reports.review import DUPLICATE, UPSCALED, problems
 from ..pipeline import Pipeline
 from .pipeline_options import diagnostics, report_requests, run_pipeline, sandbox_flag
 from .spec_cmds import SpecInputs, spec_options

@@ -1,8 +1,9 @@
-"""Generation outputs: plan them against the manifest, run them, show them.
+"""Generation outputs: what the spec asks for, keyed and named, planned against the manifest.
 
+    expand_outputs(gen, models)                                                   outputs.py (pure)
     plan_generation(gen, models, manifest, lock_structured_prompts, prune=...)  planning.py (pure)
-    run_generation(actions, client, manifest, output_dir, ...)                    runner.py
-    Manifest.load(output_dir)                                                     manifest.py
-    write_gallery(output_dir, manifest)                                           gallery.py
-    write_review_sheet(path, dataset_view)                                        review.py
+
+The steps planned here are carried out by the one executor (apply/executor.py,
+apply/output_steps.py); the manifest is state (state/manifest.py); the gallery and the review
+sheet are reports (reports/).
 """

@@ -19,18 +19,8 @@ from PIL import Image, UnidentifiedImageError
 
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.errors import GenerationError, OutputPathError
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+from bria_pipeline.output_names import file_of, replaced
+from bria_pipeline.state.manifest import sha256_bytes, sha256_file
 
 
 class InvalidDownload(GenerationError):
@@ -104,24 +94,17 @@ def move_aside(output_dir: Path, relative: str, target: str | None) -> None:
     os.replace(path, destination)
 
 
-def replaced_name(relative: str, sha256: str) -> str:
-    """Where a file that is not the recorded output (edited by hand, or unknown) is kept:
-    ``<name>.replaced-<sha8>.<ext>`` beside it."""
-    old = PurePosixPath(relative)
-    return str(old.with_name(f"{old.stem}.replaced-{sha256[:8]}{old.suffix}"))
-
-
 def place(output_dir: Path, name: str, ext: str, data: bytes) -> Placed:
     """Write `data` as ``<name>.<ext>``. A different file already there (edited by hand, or
     unknown to the manifest) is moved aside first. Returns the relative name and the sha256."""
-    relative = f"{name}.{ext}"
+    relative = file_of(name, ext)
     final = inside(output_dir, relative)
     sha = sha256_bytes(data)
     aside: list[tuple[str, str]] = []
     if final.is_file():
         existing = sha256_file(final)
         if existing != sha:
-            target = replaced_name(relative, existing)
+            target = replaced(relative, existing)
             move_aside(output_dir, relative, target)
             aside.append((relative, target))
     write_atomic(final, data)

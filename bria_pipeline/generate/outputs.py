@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bria_pipeline import addresses
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.model import DesiredGeneration, GenerationRequest, StructuredPromptSpec, VideoRequest, digest, slug
+from bria_pipeline.model import DesiredGeneration, GenerationRequest, StructuredPromptSpec, VideoRequest, digest
+from bria_pipeline.output_names import disambiguated, in_model_folder, slug, source_name, video_name
 
-VIDEO_DIR = "videos"
 KEY_LENGTH = 16
-IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ModelRef:
 
 def training_address(model_key: str) -> str:
     """The plan address of a model's training, which generation with that model waits for."""
-    return f"model.{model_key}.training"
+    return addresses.training(model_key)
 
 
 def video_key(model: ModelRef, source_key: str, seed: int | None) -> str:
@@ -139,19 +139,6 @@ class ExpandedGeneration:
         return frozenset(o.key for o in self.outputs)
 
 
-def address_for(set_name: str, name: str) -> str:
-    """``generation.places[beach-dawn-seed1]`` for the output named ``places/beach-dawn-seed1``."""
-    tail = name.split("/", 1)[1] if "/" in name else name
-    return f"generation.{set_name}[{tail}]"
-
-
-def _stem_of(source: str) -> str:
-    """``places/beach-dawn-seed1.png`` or ``/places/beach-dawn-seed1`` -> ``places/beach-dawn-seed1``."""
-    source = source.strip().strip("/")
-    head, dot, ext = source.rpartition(".")
-    return head if dot and ext.lower() in IMAGE_EXTENSIONS else source
-
-
 def _model_ref(models: Mapping[str, ModelRef], key: str, where: str) -> ModelRef:
     try:
         return models[key]
@@ -172,8 +159,7 @@ def _image_names(requests: tuple[GenerationRequest, ...]) -> list[str]:
     for req in requests:
         stem = req.file_stem  # a sweep member's stem already has a folder of its own
         if len(models_per_set[req.set_name]) > 1 and "[" not in req.model:
-            head, tail = stem.split("/", 1)
-            stem = f"{head}/{slug(req.model) or 'model'}/{tail}"
+            stem = in_model_folder(stem, req.model)
         names.append(stem)
     return names
 
@@ -201,7 +187,7 @@ def _structured_prompts(
             reqs = users[h]
             trained = sorted({r.model for r in reqs if models.get(r.model, ModelRef("")).trained})
             model = trained[0] if trained else sorted({r.model for r in reqs})[0]
-            address = f"structured_prompt.{set_name}" + (f"[{tails[h]}]" if h in tails else "")
+            address = addresses.structured_prompt(set_name, tails.get(h))
             result[h] = DesiredStructuredPrompt(reqs[0].structured_prompt, set_name, address, model)  # type: ignore[arg-type]
     return result
 
@@ -218,12 +204,12 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
         if key in seen:
             continue  # the same request twice: one output
         if name in taken:
-            name = f"{name}-{key[:8]}"
+            name = disambiguated(name, key)
         taken[name] = key
         out = DesiredOutput(
             key=key,
             kind="image",
-            address=address_for(req.set_name, name),
+            address=addresses.output(req.set_name, name),
             name=name,
             set_name=req.set_name,
             model=req.model,
@@ -242,7 +228,7 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
     videos: list[DesiredOutput] = []
     for video in gen.videos:
         ref = _model_ref(models, video.model, f"video {video.name!r}")
-        candidates = by_stem.get(_stem_of(video.source), [])
+        candidates = by_stem.get(source_name(video.source), [])
         if len(candidates) > 1:
             candidates = [c for c in candidates if c.model == video.model] or candidates[:1]
         if not candidates:
@@ -252,9 +238,9 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
                 hint=f"did you mean {close[0]!r}?" if close else "name an image as <set>/<variables>-seed<seed>",
             )
         source = candidates[0]
-        name = f"{VIDEO_DIR}/{slug(video.name) or 'video'}"
+        name = video_name(video.name)
         if name in taken:
-            name = f"{name}-{video_key(ref, source.key, video.seed)[:8]}"
+            name = disambiguated(name, video_key(ref, source.key, video.seed))
         key = video_key(ref, source.key, video.seed)
         if key in seen:
             continue
@@ -262,7 +248,7 @@ def expand_outputs(gen: DesiredGeneration, models: Mapping[str, ModelRef]) -> Ex
         out = DesiredOutput(
             key=key,
             kind="video",
-            address=f"video.{video.name}",
+            address=addresses.video(video.name),
             name=name,
             set_name=video.name,
             model=video.model,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from bria_pipeline.output_names import THUMB_DIR, thumbnail_name
 from bria_pipeline.atomic import write_atomic
 
-THUMB_DIR = ".thumbs"
 THUMB_SIZE = (320, 320)
 
 
@@ -48,11 +48,6 @@ def _jpeg_thumbnail(source: Path | io.BytesIO, size: tuple[int, int]) -> bytes |
             return out.getvalue()
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
-
-
-def thumbnail_name(sha256: str) -> str:
-    """Where the thumbnail of content `sha256` lives, relative to the output directory."""
-    return f"{THUMB_DIR}/{sha256[:20]}.jpg"
 
 
 def cached_thumbnail(output_dir: Path, source: Path, sha256: str) -> str | None:

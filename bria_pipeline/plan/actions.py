@@ -7,7 +7,11 @@ A plan is data. The planner makes it without I/O; the executor carries it out; t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from .steps import Step
+
+S = TypeVar("S", bound=Step)
 
 ActionKind = Literal["create", "update", "replace", "delete", "wait", "noop"]
 
@@ -41,7 +45,8 @@ class Action:
     reason    a sentence a person reads: why this step, and why this kind
     changes   the attributes behind an update or replace, old -> new
     depends_on addresses that must be done first
-    payload   what the executor needs to carry it out (plain JSON-able data)
+    step      what the executor carries out: one frozen dataclass per operation (plan/steps.py);
+              None only for a noop that is there to be shown
     approval  True when it deletes or replaces something trained: needs --auto-approve or a prompt
     billed    True when it starts paid work (a training run, a generation)
     """
@@ -51,7 +56,7 @@ class Action:
     reason: str
     changes: tuple[Change, ...] = ()
     depends_on: tuple[str, ...] = ()
-    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    step: Step | None = field(default=None, compare=False, hash=False)
     approval: bool = False
     billed: bool = False
 
@@ -62,3 +67,11 @@ class Action:
     @property
     def is_change(self) -> bool:
         return self.kind != "noop"
+
+
+def step_of(action: Action, kind: type[S] | tuple[type[S], ...]) -> S:
+    """The action's typed step, which the caller knows is a `kind` (a plan made by this version)."""
+    step = action.step
+    if not isinstance(step, kind):
+        raise TypeError(f"{action.address}: expected a {kind} step, not {step!r}")
+    return step

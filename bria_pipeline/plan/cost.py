@@ -13,26 +13,35 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
 from .actions import Action
+from .steps import (
+    BulkUpload,
+    Caption,
+    Captions,
+    CloneDataset,
+    CompleteDataset,
+    CreateDataset,
+    CreateModel,
+    CreateProject,
+    DeleteDataset,
+    DeleteImage,
+    DeleteModel,
+    DeleteProject,
+    GenerateImage,
+    GenerateVideo,
+    RenameDataset,
+    ReplaceProject,
+    StartTraining,
+    StructuredPrompt,
+    UpdateModel,
+    UpdateProject,
+    UploadImage,
+    VisualSchema,
+)
 
-# Requests a step sends, by payload op (steps whose count depends on the payload are below).
-_REQUESTS = {
-    "create_project": 1,
-    "update_project": 1,
-    "replace_project": 2,  # create the new project, rename or delete the old one
-    "create_dataset": 1,
-    "clone_dataset": 1,
-    "rename_dataset": 1,
-    "upload_image": 1,
-    "delete_image": 1,
-    "complete_dataset": 1,
-    "bulk_upload": 1,
-    "create_model": 1,
-    "update_model": 1,
-    "start_training": 1,
-    "delete_model": 1,
-    "delete_dataset": 1,
-    "delete_project": 1,
-}
+# Steps that send one request whatever they hold.
+_ONE_REQUEST = (CreateProject, UpdateProject, DeleteProject, CreateDataset, CloneDataset, RenameDataset,
+                UploadImage, DeleteImage, CompleteDataset, BulkUpload, DeleteDataset, CreateModel, UpdateModel,
+                DeleteModel)
 
 
 @dataclass(frozen=True)
@@ -88,33 +97,31 @@ def cost_of(action: Action) -> Cost:
     """What one step costs."""
     if not action.is_change or action.kind == "wait":
         return Cost()
-    p: dict[str, Any] = action.payload
-    op = p.get("op")
-    if op == "start_training":
+    step = action.step
+    if isinstance(step, StartTraining):
         return Cost(trainings=1, requests=1)
-    if op == "visual_schema":
-        source = p.get("source")
-        generate = 1 if source == "generate" else 0
-        refines = int(p.get("refines", 0)) if source in ("generate", "refine") else 0
-        put = 1 if p.get("put") else 0
+    if isinstance(step, ReplaceProject):
+        return Cost(requests=2)  # create the new project, rename or delete the old one
+    if isinstance(step, _ONE_REQUEST):
+        return Cost(requests=1)
+    if isinstance(step, VisualSchema):
+        generate = 1 if step.source == "generate" else 0
+        refines = step.refines if step.source in ("generate", "refine") else 0
+        put = 1 if step.put else 0
         return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
-    if op == "caption":
-        mode = p.get("mode")
-        if mode == "refine":
-            n = p.get("refines", 1)
+    if isinstance(step, Caption):
+        if step.mode == "refine":
+            n = step.refines or 1
             return Cost(refines=n, requests=n + 1)
-        return Cost(requests=1 if mode in ("manual", "regenerate") else 0)
-    if op == "captions":
-        return Cost(requests=1 if p.get("regenerate") else 0)
-    if op in _REQUESTS:
-        return Cost(requests=_REQUESTS[op])
-    job = p.get("job")
-    if job == "image":
+        return Cost(requests=1 if step.mode in ("manual", "regenerate") else 0)
+    if isinstance(step, Captions):
+        return Cost(requests=1 if step.regenerate else 0)
+    if isinstance(step, GenerateImage):
         return Cost(image_generations=1, requests=1)
-    if job == "video":
+    if isinstance(step, GenerateVideo):
         return Cost(videos=1, requests=1)
-    if job == "structured_prompt" and action.billed:
-        calls = 2 if p.get("refine") else 1
+    if isinstance(step, StructuredPrompt) and action.billed:
+        calls = 2 if step.refine else 1
         return Cost(structured_prompts=calls, requests=calls)
     return Cost()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..lockfile import caption_key
 from ..model import DesiredDataset, ImageSource
 from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext, brief, caption_changes, same_caption
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
+from .steps import Caption, Captions
 
 
 def plan_captions(
@@ -21,7 +23,7 @@ def plan_captions(
     uploaded: set[str],
     image_addresses: list[str],
 ) -> list[str]:
-    captions_address = f"{address}.captions"
+    captions_address = addresses.dataset(ds.key, "captions")
     uncaptioned = [i for i in kept.values() if not i.has_caption]
     in_progress = target.mode in ("current", "reuse") and target.dataset is not None and (
         target.dataset.captions_update_status == "in_progress"
@@ -51,13 +53,13 @@ def plan_captions(
                 "update",
                 f"regenerate all captions: {why}",
                 depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": True},
+                step=Captions(ds.key, regenerate=True),
             )
         )
     elif not will_have_schema and not in_progress:
         if uploaded or kept:
             ctx.notes.append(
-                f"dataset.{ds.key}: no visual_schema in the spec, so its images stay without captions "
+                f"{addresses.dataset(ds.key)}: no visual_schema in the spec, so its images stay without captions "
                 "(the service captions images against a visual schema)"
             )
     elif uploaded or in_progress:
@@ -68,16 +70,16 @@ def plan_captions(
                 "wait",
                 f"wait for the automatic captions of {what}",
                 depends_on=depends,
-                payload={"op": "captions", "dataset": ds.key, "regenerate": False},
+                step=Captions(ds.key, regenerate=False),
             )
         )
-    addresses = [captions_address] if ctx.changed(captions_address) else []
+    made = [captions_address] if ctx.changed(captions_address) else []
 
     # Only the version named after the spec's own content was captioned from this very spec: a
     # difference there is drift. Any other version (cloned or reused) was made from an earlier spec.
     drift_possible = target.mode == "current" and not imported
     for image, obs in drifted:
-        caption_address = f"{address}.caption[{image.key}]"
+        caption_address = addresses.dataset_caption(ds.key, image.key)
         ctx.emit(
             Action(
                 caption_address,
@@ -87,14 +89,14 @@ def plan_captions(
                 else "the spec no longer sets this caption: the automatic caption is generated again",
                 changes=(Change("caption_source", "manual", "automatic"),),
                 depends_on=ctx.deps(address, schema_address),
-                payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "regenerate", "put": True},
+                step=Caption(ds.key, image.key, "regenerate"),
             )
         )
-        addresses.append(caption_address)
+        made.append(caption_address)
     for image, obs in overrides:
-        caption_address = f"{address}.caption[{image.key}]"
+        caption_address = addresses.dataset_caption(ds.key, image.key)
         want = desired_caption(ctx, ds, image)
-        caption_depends = ctx.deps(address, schema_address, f"{address}.image[{image.key}]", captions_address)
+        caption_depends = ctx.deps(address, schema_address, addresses.dataset_image(ds.key, image.key), captions_address)
         if want is None:
             if obs is not None and target.mode == "current" and obs.caption_source == "manual":
                 ctx.emit(
@@ -104,7 +106,7 @@ def plan_captions(
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
                         changes=(Change("lock: caption", None, brief(obs.caption)),),
                         depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
+                        step=Caption(ds.key, image.key, "remote", put=False),
                     )
                 )
             else:
@@ -117,11 +119,10 @@ def plan_captions(
                         f"refine {start} with {n} instruction{'s' if n != 1 else ''}, pin it in the lock file and set it",
                         changes=(Change("caption", brief(obs.caption) if obs else None, "(refined)"),),
                         depends_on=caption_depends,
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "refine", "put": True,
-                                 "refines": n},
+                        step=Caption(ds.key, image.key, "refine", refines=n),
                     )
                 )
-            addresses.append(caption_address)
+            made.append(caption_address)
             continue
         if obs is not None and not regenerate_all and (
             (obs.caption == want and obs.caption_source == "manual")
@@ -138,15 +139,9 @@ def plan_captions(
                 reason,
                 changes=caption_changes(obs.caption if obs else None, want),
                 depends_on=caption_depends,
-                payload={
-                    "op": "caption",
-                    "dataset": ds.key,
-                    "key": image.key,
-                    "mode": "manual",
-                    "put": True,
-                    "pin": caption_key(image, ds.visual_schema) if image.caption_refine else None,
-                },
+                step=Caption(ds.key, image.key, "manual",
+                             pin=caption_key(image, ds.visual_schema) if image.caption_refine else None),
             )
         )
-        addresses.append(caption_address)
-    return addresses
+        made.append(caption_address)
+    return made

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .. import addresses
 from ..model import DesiredDataset
 from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext
 from .dataset_target import Target, unique_images
+from .steps import BulkUpload, DeleteImage, MovedImage, UploadImage, WaitBulk
 
 BULK_RUNNING = ("pending", "processing")
 
@@ -26,7 +28,7 @@ def plan_images(
         extra = images if tag not in wanted else images[1:]
         for n, image in enumerate(extra):
             name = image.image_name
-            delete_address = f"{address}.image[{name}]" if n == 0 and tag not in wanted else f"{address}.image[{name}#{image.id}]"
+            delete_address = addresses.dataset_image(ds.key, name) if n == 0 and tag not in wanted else addresses.dataset_image(ds.key, f"{name}#{image.id}")
             reason = "not in the spec" if tag not in wanted else "a second copy of an image already in the dataset"
             deletes.append(delete_address)
             ctx.emit(
@@ -36,13 +38,7 @@ def plan_images(
                     reason,
                     changes=(Change("image_name", name, None),),
                     depends_on=ctx.deps(address),
-                    payload={
-                        "op": "delete_image",
-                        "dataset": ds.key,
-                        "image_name": name,
-                        "image_id": None if cloned else image.id,
-                        "copy": 0 if tag not in wanted else n + 1,
-                    },
+                    step=DeleteImage(ds.key, name, None if cloned else image.id, 0 if tag not in wanted else n + 1),
                 )
             )
     plan_moved(ctx, ds, target, address)
@@ -60,7 +56,7 @@ def plan_images(
         if tag in base:
             kept[tag] = base[tag][0]
             continue
-        upload_address = f"{address}.image[{image.key}]"
+        upload_address = addresses.dataset_image(ds.key, image.key)
         uploads.append(upload_address)
         uploaded.add(tag)
         ctx.emit(
@@ -70,7 +66,7 @@ def plan_images(
                 why,
                 changes=(Change("image_name", None, image.remote_name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
-                payload={"op": "upload_image", "dataset": ds.key, "key": image.key, "image_name": image.remote_name},
+                step=UploadImage(ds.key, image.key, image.remote_name),
             )
         )
     return deletes + uploads, kept, uploaded
@@ -88,12 +84,12 @@ def plan_moved(ctx: PlanContext, ds: DesiredDataset, target: Target, address: st
             continue  # the old file is still in the spec too: a copy, not a rename
         ctx.emit(
             Action(
-                f"{address}.image[{image.key}]",
+                addresses.dataset_image(ds.key, image.key),
                 "noop",
                 f"renamed on disk: same content as {held.image_name}, already in {where}; nothing to upload "
                 f"(the image keeps that name)",
                 changes=(Change("image_name", held.image_name, image.remote_name),),
-                payload={"op": "moved", "dataset": ds.key, "key": image.key, "image_name": held.image_name},
+                step=MovedImage(ds.key, image.key, held.image_name),
             )
         )
 
@@ -102,7 +98,7 @@ def plan_bulk(
     ctx: PlanContext, ds: DesiredDataset, target: Target, address: str, schema_address: str
 ) -> tuple[list[str], dict[str, ObservedImage], set[str]]:
     """An advanced dataset: one bulk upload of a zip (built and staged at apply time, or the spec's)."""
-    images_address = f"{address}.images"
+    images_address = addresses.dataset(ds.key, "images")
     dataset = target.dataset if target.mode in ("current", "reuse") else None
     if dataset is not None and dataset.bulk_status in BULK_RUNNING:
         ctx.emit(
@@ -111,7 +107,7 @@ def plan_bulk(
                 "wait",
                 f"the bulk upload into {target.name} is {dataset.bulk_status}: wait for it",
                 depends_on=ctx.deps(address, schema_address),
-                payload={"op": "wait_bulk", "dataset": ds.key},
+                step=WaitBulk(ds.key),
             )
         )
         return [images_address], {}, set()
@@ -125,7 +121,7 @@ def plan_bulk(
             f"bulk upload from {source}",
             changes=(Change("images", 0, len(ds.images) if not ds.zip_url else "(zip)"),),
             depends_on=ctx.deps(address, schema_address),
-            payload={"op": "bulk_upload", "dataset": ds.key, "zip_url": ds.zip_url},
+            step=BulkUpload(ds.key, ds.zip_url),
         )
     )
     return [images_address], {}, {i.content_tag for i in ds.images}

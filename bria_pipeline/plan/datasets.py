@@ -17,6 +17,7 @@ Choosing the version (first match wins):
 from __future__ import annotations
 
 
+from .. import addresses
 from ..model import DesiredDataset
 from ..state.observed import ObservedDataset
 from .actions import Action, Change
@@ -26,9 +27,10 @@ from .dataset_images import plan_bulk, plan_images, plan_moved
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
 from .identity import Version, version_name
+from .steps import Caption, CloneDataset, CompleteDataset, CreateDataset, RenameDataset, VisualSchema
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
-    address = f"dataset.{ds.key}"
+    address = addresses.dataset(ds.key)
     versions = ctx.dataset_versions(ds.key)
     target = _choose_target(ctx, ds, versions)
     for version in versions:
@@ -56,7 +58,7 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
         image_addresses, kept, uploaded = plan_images(ctx, ds, target, address, schema_address)
     caption_addresses = plan_captions(ctx, ds, target, address, schema_address, schema_set, kept, uploaded, image_addresses)
     ready = ctx.deps(address, schema_address, *image_addresses, *caption_addresses)
-    status_address = f"{address}.status"
+    status_address = addresses.dataset(ds.key, "status")
     if ds.complete:
         ctx.emit(
             Action(
@@ -65,12 +67,12 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
                 "images and captions are in: mark the dataset completed (it is frozen from then on)",
                 changes=(Change("status", "draft", "completed"),),
                 depends_on=ready,
-                payload={"op": "complete_dataset", "dataset": ds.key},
+                step=CompleteDataset(ds.key),
             )
         )
         ready = (status_address,)
     else:
-        ctx.notes.append(f"dataset.{ds.key}: `complete: false` in the spec, so it stays a draft and no model can train on it")
+        ctx.notes.append(f"{addresses.dataset(ds.key)}: `complete: false` in the spec, so it stays a draft and no model can train on it")
     fresh = target.mode in ("clone", "create")
     outcome = DatasetOutcome(ds.key, target.name, target.dataset, ready_after=ready, fresh=fresh)
     ctx.dataset_outcomes[ds.key] = outcome
@@ -177,7 +179,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
                 f"the spec's dataset changed; draft {target.dataset.name} was never completed, so it is "
                 f"renamed to {target.name} and brought up to date instead of starting again",
                 changes=(Change("name", old, target.name),),
-                payload={"op": "rename_dataset", "dataset": ds.key, "name": target.name},
+                step=RenameDataset(ds.key, target.name),
             )
         )
         return
@@ -204,13 +206,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
                 reason,
                 changes=(Change("name", source.name, target.name), Change("images", source.count, f"{source.count + adds - drops} (+{adds} -{drops})")),
                 depends_on=depends,
-                payload={
-                    "op": "clone_dataset",
-                    "dataset": ds.key,
-                    "name": target.name,
-                    "source_id": source.id,
-                    "source_name": source.name,
-                },
+                step=CloneDataset(ds.key, target.name, source.id, source.name),
             )
         )
         return
@@ -240,7 +236,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
             reason,
             changes=(Change("name", None, target.name),),
             depends_on=depends,
-            payload={"op": "create_dataset", "dataset": ds.key, "name": target.name, "upload_type": ds.upload_type},
+            step=CreateDataset(ds.key, target.name, ds.upload_type),
         )
     )
 
@@ -256,7 +252,7 @@ def _rename_back(ctx: PlanContext, ds: DesiredDataset, target: Target, address: 
             "update",
             reason,
             changes=(Change("name", target.renamed_to, target.name),),
-            payload={"op": "rename_dataset", "dataset": ds.key, "name": target.name},
+            step=RenameDataset(ds.key, target.name),
         )
     )
 
@@ -274,11 +270,11 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
     if desired_schema_text(ctx, ds) is None and dataset.visual_schema and (vs.samples or vs.text is not None):
         ctx.emit(
             Action(
-                f"{address}.schema",
+                addresses.dataset(ds.key, "schema"),
                 "create",
                 f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
                 changes=(Change("lock: visual_schema", None, brief(dataset.visual_schema)),),
-                payload={"op": "visual_schema", "dataset": ds.key, "source": "remote", "put": False},
+                step=VisualSchema(ds.key, "remote", put=False),
             )
         )
     plan_moved(ctx, ds, target, address)
@@ -289,10 +285,10 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
             if obs is not None and obs.caption:
                 ctx.emit(
                     Action(
-                        f"{address}.caption[{image.key}]",
+                        addresses.dataset_caption(ds.key, image.key),
                         "create",
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
-                        payload={"op": "caption", "dataset": ds.key, "key": image.key, "mode": "remote", "put": False},
+                        step=Caption(ds.key, image.key, "remote", put=False),
                     )
                 )
     outcome = DatasetOutcome(ds.key, target.name, dataset, ready_after=ctx.deps(address))
@@ -305,7 +301,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
 
 def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> tuple[str, bool]:
     """Plan the visual schema; returns its address and whether the plan sets a schema."""
-    schema_address = f"{address}.schema"
+    schema_address = addresses.dataset(ds.key, "schema")
     vs = ds.visual_schema
     if not vs.samples and vs.text is None:
         return schema_address, False
@@ -321,7 +317,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
                     f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
                     changes=(Change("lock: visual_schema", None, brief(have)),),
                     depends_on=depends,
-                    payload={"op": "visual_schema", "dataset": ds.key, "source": "remote", "put": False},
+                    step=VisualSchema(ds.key, "remote", put=False),
                 )
             )
             return schema_address, False
@@ -340,13 +336,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
                 ", ".join(steps[:-1]) + ", then " + steps[-1],
                 changes=(Change("visual_schema", brief(have), "(generated)"),),
                 depends_on=depends,
-                payload={
-                    "op": "visual_schema",
-                    "dataset": ds.key,
-                    "source": "generate" if vs.samples else "refine",
-                    "put": True,
-                    "refines": len(vs.refine),
-                },
+                step=VisualSchema(ds.key, "generate" if vs.samples else "refine", refines=len(vs.refine)),
             )
         )
         return schema_address, True
@@ -367,7 +357,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
             reason,
             changes=(Change("visual_schema", brief(have), brief(want)),),
             depends_on=depends,
-            payload={"op": "visual_schema", "dataset": ds.key, "source": source, "put": True},
+            step=VisualSchema(ds.key, source),
         )
     )
     return schema_address, True

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from .actions import Action, Change
 from .cost import Cost, plan_cost
 from .errors import PlanFileError, StalePlanError
+from .steps import MovedImage, step_from_dict, step_to_dict
 
 PLAN_FORMAT = "bria-pipeline-plan"
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2  # 2: every step is typed (`step`, with a `type` tag) instead of a payload
 COUNTED = ("create", "update", "replace", "delete")
 
 
@@ -63,7 +64,7 @@ class Plan:
     @property
     def moved(self) -> tuple[Action, ...]:
         """Files renamed on disk whose content is already there: shown, nothing sent."""
-        return tuple(a for a in self.actions if a.kind == "noop" and a.payload.get("op") == "moved")
+        return tuple(a for a in self.actions if a.kind == "noop" and isinstance(a.step, MovedImage))
 
     @property
     def cost(self) -> Cost:
@@ -105,7 +106,7 @@ class Plan:
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:
-    return {
+    out = {
         "address": action.address,
         "kind": action.kind,
         "symbol": action.symbol,
@@ -114,8 +115,10 @@ def action_to_dict(action: Action) -> dict[str, Any]:
         "depends_on": list(action.depends_on),
         "approval": action.approval,
         "billed": action.billed,
-        "payload": action.payload,
     }
+    if action.step is not None:
+        out["step"] = step_to_dict(action.step)
+    return out
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -167,7 +170,7 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
                 reason=a["reason"],
                 changes=tuple(Change(c["attribute"], c["old"], c["new"]) for c in a.get("changes", ())),
                 depends_on=tuple(a.get("depends_on", ())),
-                payload=dict(a.get("payload") or {}),
+                step=step_from_dict(a["step"]) if a.get("step") is not None else None,
                 approval=bool(a.get("approval", False)),
                 billed=bool(a.get("billed", False)),
             )

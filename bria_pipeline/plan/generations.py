@@ -1,16 +1,16 @@
-"""Generation outputs in the plan: the generate/ layer decides, the planner tells it about models.
+"""Generation outputs in the plan: generation_steps.py decides, the planner tells it about models.
 
 Generations have no remote listing: an output's identity is the hash of its canonical request,
 and the output manifest says which keys are done, pending (with their request_id) or lost. The
-rules are in `generate.planning.plan_generation` (also pure); here each spec model becomes the
+rules are in `generation_steps.plan_generation` (also pure); here each spec model becomes the
 `ModelRef` it needs: its planned remote name (part of every key), and its id once trained.
 """
 
 from __future__ import annotations
 
-from ..generate.manifest import Manifest
+from ..state.manifest import Manifest
 from ..generate.outputs import ModelRef
-from ..generate.planning import plan_generation
+from .generation_steps import plan_generation
 from .context import PlanContext
 
 

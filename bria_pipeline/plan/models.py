@@ -15,18 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import addresses
 from ..model import DesiredModel
+from ..training_params import TrainingParams
 from ..state.observed import ObservedModel
 from .actions import Action, Change
 from .context import ModelOutcome, PlanContext
 from .errors import PlanError
 from .identity import Version, model_base, parse_version_name, version_name
+from .steps import CreateModel, StartTraining, UpdateModel, WaitTraining
 
 
 def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: frozenset[str] = frozenset()) -> ModelOutcome:
     """`claimed`: model ids other spec models carry on with; `reserved`: their fingerprints."""
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     if m.dataset not in ctx.desired.datasets:
         raise PlanError(f"model {m.key!r} trains on dataset {m.dataset!r}, which the spec does not define")
     ds = ctx.desired.datasets[m.dataset]
@@ -78,7 +81,7 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
                 f"training parameters changed before {top.item.name} started training: it is renamed to "
                 f"{desired_name} and trains with the spec's parameters",
                 changes=(Change("name", top.renamed_to or top.item.name, desired_name), *_param_changes(m, top.item)),
-                payload={"op": "update_model", "model": m.key, "body": {"name": desired_name}},
+                step=UpdateModel(m.key, {"name": desired_name}),
             )
         )
         _training_start(ctx, m, address, training_address, dso.ready_after)
@@ -164,8 +167,8 @@ def _unusable(ctx: PlanContext, m: DesiredModel, model: ObservedModel, dataset_i
 
 
 def _carry_on(ctx: PlanContext, m: DesiredModel, version: Version[ObservedModel], dataset_ready: tuple[str, ...], name: str) -> ModelOutcome:
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     model = version.item
     ctx.bindings[address] = model.id
     changes = []
@@ -183,7 +186,7 @@ def _carry_on(ctx: PlanContext, m: DesiredModel, version: Version[ObservedModel]
                 "update",
                 reason,
                 changes=tuple(changes),
-                payload={"op": "update_model", "model": m.key, "body": {c.attribute: c.new for c in changes}},
+                step=UpdateModel(m.key, {c.attribute: c.new for c in changes}),
             )
         )
     else:
@@ -198,7 +201,7 @@ def _carry_on(ctx: PlanContext, m: DesiredModel, version: Version[ObservedModel]
                 training_address,
                 "wait",
                 f"training of {name} in progress ({len(model.checkpoint_steps)} checkpoints so far): wait for Completed",
-                payload={"op": "wait_training", "model": m.key},
+                step=WaitTraining(m.key),
             )
         )
         ready = (training_address,)
@@ -217,8 +220,8 @@ def _new_model(
     *,
     replace: bool,
 ) -> ModelOutcome:
-    address = f"model.{m.key}"
-    training_address = f"{address}.training"
+    address = addresses.model(m.key)
+    training_address = addresses.training(m.key)
     changes: list[Change] = [Change("name", superseded.name if superseded else None, name)]
     if superseded is not None:
         changes.extend(_param_changes(m, superseded))
@@ -229,14 +232,7 @@ def _new_model(
             reason,
             changes=tuple(changes),
             depends_on=ctx.deps("project", *dataset_ready),
-            payload={
-                "op": "create_model",
-                "model": m.key,
-                "name": name,
-                "dataset": m.dataset,
-                "training_mode": m.training_mode,
-                "description": m.description,
-            },
+            step=CreateModel(m.key, name, m.dataset, m.training_mode, m.description),
             approval=bool(superseded is not None and superseded.trained and superseded.status == "Completed"),
         )
     )
@@ -256,7 +252,7 @@ def _training_start(ctx: PlanContext, m: DesiredModel, address: str, training_ad
             f"start training ({m.training_mode}: {described}), then wait for Completed",
             changes=tuple(Change(k, None, v) for k, v in params.items()),
             depends_on=ctx.deps(address, *dataset_ready),
-            payload={"op": "start_training", "model": m.key, "params": params},
+            step=StartTraining(m.key, TrainingParams(**params)),
             billed=True,
         )
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .. import addresses
 from ..lockfile import Lock
 from ..model import Desired, DesiredProject
 from ..state.observed import Observed
@@ -22,6 +23,7 @@ from .errors import LegacyTrainingVersion, PlanError
 from .generations import plan_generations
 from .identity import model_base, owners
 from .models import model_fingerprints, plan_model
+from .steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
 
 
@@ -60,7 +62,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
     datasets = owned_datasets(ctx)
     model_addresses: dict[int, str] = {}
     for owner, model in models:
-        address = f"model.{owner}.version[{model.name}]"
+        address = addresses.model_version(owner, model.name)
         delete_model_action(ctx, owner, model, address, f"owned by this spec ({model.status})")
         model_addresses[model.id] = address
     owned_model_ids = {m.id for _, m in models}
@@ -71,7 +73,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
         if users:
             ctx.notes.append(f"dataset {dataset.name} is kept: model {users[0].name}, which this spec does not own, uses it")
             continue
-        address = f"dataset.{owner}.version[{dataset.name}]"
+        address = addresses.dataset_version(owner, dataset.name)
         depends = tuple(model_addresses[m.id] for _, m in models if m.dataset_id == dataset.id)
         delete_dataset_action(ctx, owner, dataset, address, "owned by this spec", depends)
         dataset_addresses.append(address)
@@ -90,7 +92,7 @@ def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
                 "owned by this spec, and nothing else is left in it",
                 changes=(Change("project_name", observed.project.name, None),),
                 depends_on=tuple(model_addresses.values()) + tuple(dataset_addresses),
-                payload={"op": "delete_project", "project_id": observed.project.id},
+                step=DeleteProject(observed.project.id),
                 approval=any(m.trained for _, m in models),
             )
         )
@@ -167,7 +169,7 @@ def _plan_project(ctx: PlanContext) -> None:
                 "create",
                 (f"{gone}; " if gone else "") + f"no project named {want.name!r} in the organisation yet",
                 changes=tuple(Change(k, None, v) for k, v in body.items()),
-                payload={"op": "create_project", "body": body},
+                step=CreateProject(body),
             )
         )
         return
@@ -184,13 +186,7 @@ def _plan_project(ctx: PlanContext) -> None:
                 f"{listed}: fixed when a project is created, so a new project {want.name!r} is made; "
                 f"the old one (id {have.id}, with its datasets and models) is {fate}",
                 changes=tuple(fixed),
-                payload={
-                    "op": "replace_project",
-                    "old_id": have.id,
-                    "old": "delete" if ctx.prune else "rename",
-                    "rename_to": rename_to,
-                    "body": body,
-                },
+                step=ReplaceProject(body, have.id, "delete" if ctx.prune else "rename", rename_to),
                 approval=True,
             )
         )
@@ -223,7 +219,7 @@ def _plan_project(ctx: PlanContext) -> None:
             "update",
             reason,
             changes=tuple(changes),
-            payload={"op": "update_project", "body": {c.attribute: c.new for c in changes}},
+            step=UpdateProject({c.attribute: c.new for c in changes}),
         )
     )
 
@@ -263,7 +259,7 @@ def select_targets(actions: tuple[Action, ...], targets: tuple[str, ...]) -> tup
     by_address = {a.address: a for a in actions}
     unknown = [t for t in targets if not any(address_matches(a.address, t) for a in actions)]
     if unknown:
-        known = sorted({a.address.split("[", 1)[0] for a in actions})
+        known = sorted({addresses.family(a.address) for a in actions})
         raise PlanError(
             f"--target {unknown[0]} matches nothing in this plan",
             hint=f"addresses in this plan: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''}",

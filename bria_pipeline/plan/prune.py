@@ -3,15 +3,17 @@
 Only what this spec owns is ever considered: versions named after one of its datasets or models,
 and resources `.bria/` recorded as made by it. Anything else in the project is never touched.
 A model is deleted before the dataset it trained on; deleting anything trained needs approval.
-(Outputs the spec no longer asks for are generate/'s business: see generate.planning.)
+(Outputs the spec no longer asks for are planned in plan/generation_steps.py.)
 """
 
 from __future__ import annotations
 
+from .. import addresses
 from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
 from .identity import model_base, model_owner_keys, owners, sweep_member
+from .steps import DeleteDataset, DeleteModel
 
 
 def owned_models(ctx: PlanContext) -> list[tuple[str, ObservedModel]]:
@@ -39,7 +41,7 @@ def delete_model_action(ctx: PlanContext, owner: str, model: ObservedModel, addr
             "delete",
             reason,
             changes=(Change("name", model.name, None), Change("status", model.status, None)),
-            payload={"op": "delete_model", "model": owner, "model_id": model.id, "name": model.name, "stop_first": stop_first},
+            step=DeleteModel(owner, model.id, model.name, stop_first),
             approval=model.trained,
         )
     )
@@ -53,7 +55,7 @@ def delete_dataset_action(ctx: PlanContext, owner: str, dataset: ObservedDataset
             reason,
             changes=(Change("name", dataset.name, None), Change("images", dataset.count, None)),
             depends_on=depends,
-            payload={"op": "delete_dataset", "dataset": owner, "dataset_id": dataset.id, "name": dataset.name},
+            step=DeleteDataset(owner, dataset.id, dataset.name),
         )
     )
 
@@ -71,7 +73,7 @@ def plan_prune(ctx: PlanContext) -> None:
             kept.append(f"model {model.name}")
             continue
         why = "no longer in the spec" if gone else "an earlier version of the spec's model"
-        address = f"model.{owner}.version[{model.name}]"
+        address = addresses.model_version(owner, model.name)
         delete_model_action(ctx, owner, model, address, f"{why}: --prune deletes it")
         deleted_models[model.id] = address
     for owner, dataset in owned_datasets(ctx):
@@ -88,7 +90,7 @@ def plan_prune(ctx: PlanContext) -> None:
             continue
         why = "no longer in the spec" if owner not in ctx.desired.datasets else "an earlier version of the spec's dataset"
         depends = tuple(deleted_models[m.id] for m in ctx.models if m.dataset_id == dataset.id and m.id in deleted_models)
-        delete_dataset_action(ctx, owner, dataset, f"dataset.{owner}.version[{dataset.name}]", f"{why}: --prune deletes it", depends)
+        delete_dataset_action(ctx, owner, dataset, addresses.dataset_version(owner, dataset.name), f"{why}: --prune deletes it", depends)
     if kept:
         listed = ", ".join(kept[:6]) + (f" and {len(kept) - 6} more" if len(kept) > 6 else "")
         ctx.notes.append(f"earlier versions kept: {listed} (apply --prune deletes them)")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from .. import addresses
 from .actions import Action
 from .document import Plan
+from .steps import MovedImage
 
 GROUP_SHOWN = 3  # alike steps shown before "and N more like these"
 GROUP_MIN = 6  # a run shorter than this is shown in full
@@ -38,12 +40,12 @@ def group_alike(actions: Iterable[Action]) -> list[list[Action]]:
     """Runs of consecutive actions with the same kind, reason and address family (``...image[``)."""
     groups: list[list[Action]] = []
     for action in actions:
-        family = action.address.split("[", 1)[0] if "[" in action.address else None
+        family = addresses.family(action.address) if "[" in action.address else None
         last = groups[-1][0] if groups else None
         if (
             last is not None
             and family is not None
-            and last.address.split("[", 1)[0] == family
+            and addresses.family(last.address) == family
             and "[" in last.address
             and last.kind == action.kind
             and last.reason == action.reason
@@ -55,7 +57,7 @@ def group_alike(actions: Iterable[Action]) -> list[list[Action]]:
 
 
 def render_action(action: Action, *, color: bool = False) -> list[str]:
-    symbol = f"{'=' if action.payload.get('op') == 'moved' else action.symbol:>3}"
+    symbol = f"{'=' if isinstance(action.step, MovedImage) else action.symbol:>3}"
     lines = [f"  {_paint(symbol, action.kind, color)} {_bold(action.address, color)}"]
     for change in action.changes:
         if action.kind == "create" or change.old is None and action.kind != "delete":
@@ -89,7 +91,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False) ->
             continue
         for action in group[:GROUP_SHOWN]:
             lines.extend(render_action(action, color=color))
-        family = group[0].address.split("[", 1)[0]
+        family = addresses.family(group[0].address)
         more = len(group) - GROUP_SHOWN
         lines.append(f"  {_paint(f'{group[0].symbol:>3}', group[0].kind, color)} {family}[...] and {more} more like these")
     if plan.notes:

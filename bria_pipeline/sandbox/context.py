@@ -20,11 +20,14 @@ from bria_pipeline.sandbox.store import BlobStore, Database
 from bria_pipeline.sandbox.variant import ApiVariant
 
 
+DEFAULT_TRAINING_STEPS = 750
+
+
 @dataclass(frozen=True)
 class Timings:
     """How long emulated work takes, in clock seconds."""
 
-    training_seconds: float = 3.0
+    training_seconds: float = 3.0  # a training of the default 750 steps; others take proportionally long
     generation_seconds: float = 0.2
     video_seconds: float = 0.5
     caption_min_seconds: float = 0.2
@@ -35,6 +38,10 @@ class Timings:
     @property
     def stop_seconds(self) -> float:
         return max(0.05, self.training_seconds / 10)
+
+    def training(self, total_steps: int) -> float:
+        """A training's duration: `training_seconds` per 750 steps (the API's default)."""
+        return self.training_seconds * total_steps / DEFAULT_TRAINING_STEPS
 
     def captions(self, images: int) -> float:
         return max(self.caption_min_seconds, images * self.caption_seconds_per_image)

@@ -21,21 +21,21 @@ from typing import Any
 
 from jinja2 import meta
 
-from bria_pipeline.model import DesiredGeneration, DesiredModel, GenerationRequest, StructuredPromptSpec, VideoRequest, slug
+from bria_pipeline.model import (
+    IMAGE_PARAMETER_DEFAULTS,
+    IMAGE_PARAMETERS,
+    DesiredGeneration,
+    DesiredModel,
+    GenerationRequest,
+    StructuredPromptSpec,
+    VideoRequest,
+)
+from bria_pipeline.output_names import slug, source_name
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.output_dirs import DEFAULT_OUTPUT_DIR, default_output_dir
 from bria_pipeline.spec.problems import SpecPath, did_you_mean
 from bria_pipeline.spec.templates import ENVIRONMENT, has_template
 
-CONTRACT_DEFAULTS: dict[str, Any] = {
-    "aspect_ratio": "1:1",
-    "guidance_scale": 5,
-    "steps_num": 50,
-    "tailored_model_influence": 1.0,
-    "prompt_content_moderation": True,
-    "visual_output_content_moderation": True,
-}
-PARAMS = (*CONTRACT_DEFAULTS, "negative_prompt")
 MAX_OUTPUTS = 20_000
 SEED_SPACE = 2**31
 _REPORTED = "\0reported"  # generate.model is wrong and already reported: sets relying on it stay quiet
@@ -85,7 +85,7 @@ class GenerationSection:
             output_dir = default_output_dir(ctx.spec_dir, spec_name)
             legacy = ctx.spec_dir / DEFAULT_OUTPUT_DIR
         given = ctx.sound_fields(("generate", "defaults"), raw["defaults"]) if isinstance(raw.get("defaults"), dict) else {}
-        defaults = {**CONTRACT_DEFAULTS, **self._params(given)}
+        defaults = {**IMAGE_PARAMETER_DEFAULTS, **self._params(given)}
         requests: list[GenerationRequest] = []
         names: dict[str, SpecPath] = {}
         sets = raw.get("images") if isinstance(raw.get("images"), list) else []
@@ -122,7 +122,7 @@ class GenerationSection:
         return lexical
 
     def _params(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return {k: _canonical(k, raw[k]) for k in PARAMS if k in raw}
+        return {k: _canonical(k, raw[k]) for k in IMAGE_PARAMETERS if k in raw}
 
     def _models_for(self, at: SpecPath, name: str | None) -> list[DesiredModel]:
         ctx = self.ctx
@@ -259,7 +259,7 @@ class GenerationSection:
                 ctx.error(at + ("name",), f"a second video named {video['name']!r}", "give each video its own name")
                 continue
             names.add(slug(video["name"]))
-            source = video["from"].strip().removesuffix(".png").strip("/")
+            source = source_name(video["from"])
             request = by_stem.get(source)
             if request is None and source.split("/", 1)[0] in failed_sets:
                 continue

@@ -4,12 +4,15 @@
      └── StateError               .bria/, spec.lock.yaml or observation trouble
           ├── StateFileError      a state or lock file cannot be read or written (names the file)
           ├── LockHeldError       another apply holds this spec's state lock (names the holder)
-          └── AmbiguousRemoteError  the remote has two candidates for one thing the spec owns
+          ├── AmbiguousRemoteError  the remote has two candidates for one thing the spec owns
+          └── ManifestError       an output manifest is unreadable or malformed (names the file and line)
 
 None of them carries the API token.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..errors import BriaPipelineError
 
@@ -36,3 +39,20 @@ class LockHeldError(StateError):
 
 class AmbiguousRemoteError(StateError):
     """Two remote resources claim to be the one the spec describes."""
+
+
+class ManifestError(StateError):
+    """The manifest cannot be read: names the file and, for JSON errors, the line."""
+
+    def __init__(self, path: Path, problem: str, *, line: int | None = None, hint: str | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(
+            f"{where}: {problem}",
+            hint=hint
+            or (
+                "The manifest is written by bria-pipeline only. Restore it from a backup, or move it "
+                "away: the next apply then treats every output as new and generates it again (paid)."
+            ),
+        )
+        self.path = path
+        self.line = line

@@ -17,9 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..generate.manifest import Manifest
-from ..generate.output_files import sha256_file
-from ..generate.thumbnails import THUMB_DIR
+from .manifest import Manifest, sha256_file
+from ..output_names import THUMB_DIR
 from .errors import StateError
 from .store import StateStore
 from .working_copy import GALLERY_FILE, WorkingCopy, publishable, state_digest, stored_files

@@ -19,8 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..api.errors import NotFound
-from ..generate.manifest import Manifest
-from ..generate.relocate import load_manifest
+from .manifest import Manifest, load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..plan.identity import model_base, owners, parse_version_name, versions_of

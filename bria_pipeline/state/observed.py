@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..model import content_tag, digest
 
 if TYPE_CHECKING:
-    from ..generate.manifest import Manifest
+    from .manifest import Manifest
 
 # Model statuses after which a training run can never produce anything more.
 DEAD_TRAINING = ("Failed", "Stopped", "Stopping")

@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-from ..generate.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
-from ..generate.output_files import sha256_file
-from ..generate.thumbnails import thumbnail_name
+from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
+from ..output_names import thumbnail_name
 from .backend import Backend
 from .errors import StateError, StateFileError
 from .objects import ABSENT, Blob, ObjectConflict
@@ -325,7 +324,7 @@ class WorkingCopy:
             if (self.output_dir / name).is_file():
                 self._put_file(name, self.output_dir / name)
         if gallery:
-            from ..generate.gallery import write_gallery
+            from ..reports.gallery import write_gallery
 
             self.fetch_thumbnails(manifest)
             write_gallery(self.output_dir, manifest)

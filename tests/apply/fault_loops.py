@@ -30,7 +30,7 @@ from apply_helpers import SpecDir, remote_snapshot
 
 from bria_pipeline.api import RetryPolicy
 from bria_pipeline.errors import BriaPipelineError
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
 
 QUICK_RETRY = RetryPolicy(max_attempts=6, max_elapsed=30.0, base_delay=0.01, max_delay=0.05)

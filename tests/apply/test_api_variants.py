@@ -13,7 +13,7 @@ import pytest
 from apply_helpers import TOKEN, console, remote_snapshot, sandbox_stats
 
 from bria_pipeline.api import AsyncBriaClient, TransportError
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.errors import LegacyTrainingVersion
 from bria_pipeline.sandbox import running

@@ -142,7 +142,7 @@ def test_stopped_training_becomes_a_new_model_revision(spec_dir, make_pipeline, 
     console(sandbox_app, stop)
     plan = make_pipeline().plan()
     action = plan.action("model.lucy-lora")
-    assert action.kind == "replace" and action.payload["name"].endswith("-r2")
+    assert action.kind == "replace" and action.step.name.endswith("-r2")
     assert "cannot be resumed" in action.reason
     result = make_pipeline().apply(auto_approve=True, wait=False)
     assert result.ok
@@ -265,7 +265,7 @@ def test_advanced_dataset_is_zipped_staged_and_bulk_uploaded_once(spec_dir, make
     text = spec_dir.spec.read_text().replace("    images:\n", "    upload_type: advanced\n    staging: {kind: sandbox}\n    images:\n", 1)
     spec_dir.spec.write_text(text)
     plan = make_pipeline().plan()
-    assert plan.action("dataset.lucy.images").payload["op"] == "bulk_upload"
+    assert plan.action("dataset.lucy.images").step.TAG == "bulk_upload"
     result = make_pipeline().apply(auto_approve=True)
     assert result.ok, result.steps
     [dataset] = remote_snapshot(sandbox_app)["datasets"]

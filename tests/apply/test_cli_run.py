@@ -120,7 +120,10 @@ def test_interrupted_apply_keeps_state_and_the_next_one_finishes(spec_dir, monke
             await asyncio.sleep(5)
         return await real(run_, action)
 
-    monkeypatch.setitem(__import__("bria_pipeline.apply.executor", fromlist=["HANDLERS"]).HANDLERS, "upload_image", interrupted)
+    from bria_pipeline.apply.executor import STEP_HANDLERS
+    from bria_pipeline.plan.steps import UploadImage
+
+    monkeypatch.setitem(STEP_HANDLERS, UploadImage, interrupted)
     stopped = run("--sandbox", "apply", spec, "--auto-approve")
     assert stopped.exit_code == 130, stopped.output
     assert "run the same apply again" in stopped.stderr

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from backend_helpers import billed, checkout, files_of, sandbox_stats, sent
 
 from bria_pipeline.cli import main
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.store import StateStore
@@ -80,7 +80,7 @@ def test_state_push_takes_outputs_still_in_the_old_shared_outputs_folder(tmp_pat
     """A spec with no output_dir applied before outputs got a folder per spec left its files in
     outputs/: `state push` moves them into the spec's folder first, so the backend holds them and
     a fresh checkout does not pay for them again."""
-    from bria_pipeline.generate.manifest import OutputRecord
+    from bria_pipeline.state.manifest import OutputRecord
     from bria_pipeline.generate.output_files import sha256_bytes
 
     spec = checkout(tmp_path, "laptop")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bria_pipeline.generate.output_files import sha256_bytes
-from bria_pipeline.generate.manifest import FileState, Manifest, OutputRecord
+from bria_pipeline.state.manifest import FileState, Manifest, OutputRecord
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import DesiredGeneration, GenerationRequest, StructuredPromptSpec, VideoRequest
 

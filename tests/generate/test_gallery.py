@@ -8,8 +8,8 @@ from urllib.parse import unquote
 from PIL import Image
 
 from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.gallery import write_gallery
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.reports.gallery import write_gallery
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import VideoRequest
 from bria_pipeline.sandbox.rendering import render_video

@@ -9,10 +9,10 @@ import pytest
 
 from bria_pipeline.atomic import sweep_partial_files, temp_path_for, write_atomic
 from bria_pipeline.generate.output_files import sha256_bytes
-from bria_pipeline.generate.errors import ManifestError
-from bria_pipeline.generate.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
+from bria_pipeline.state.errors import ManifestError
+from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
 from bria_pipeline.generate.outputs import expand_outputs
-from bria_pipeline.generate.planning import changed_actions, plan_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 
 RECORD = {"kind": "image", "name": "places/beach-seed1", "set_name": "places", "model": "lucy-lora"}
 
@@ -85,7 +85,7 @@ def test_a_leftover_partial_download_is_not_treated_as_complete(build):
     again = Manifest.load(build.out)
     assert not again.is_complete(out.key)
     (action, _) = plan_generation(gen, models, again, {}, prune=False)
-    assert (action.kind, action.payload["request_id"]) == ("wait", "req-9")
+    assert (action.kind, action.step.request_id) == ("wait", "req-9")
     assert sweep_partial_files(build.out) == [partial]
     assert not final.exists()
 

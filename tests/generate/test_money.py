@@ -14,10 +14,10 @@ import pytest
 from test_runner_sandbox import crash_while_polling, plan_and_run
 
 from bria_pipeline.api import RetryPolicy
-from bria_pipeline.generate.jobs import JobContext, _download
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.apply.output_steps import JobContext, _download
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.planning import changed_actions
+from bria_pipeline.plan.generation_steps import changed_actions
 from bria_pipeline.model import StructuredPromptSpec
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,7 +60,7 @@ def test_a_failing_status_service_interrupts_the_wait_and_the_next_apply_polls_t
         await fast_world.admin("POST", "/_sandbox/faults", {})
         actions, report, _ = await plan_and_run(build, gen, model_id, world=fast_world)
         (resume,) = changed_actions(actions)
-        assert resume.kind == "wait" and resume.payload["request_id"] == pending.request_id
+        assert resume.kind == "wait" and resume.step.request_id == pending.request_id
         assert report.ok and report.resumed == [resume.address] and report.billed_requests == 0
         routes = (await fast_world.stats())["routes"]
         assert routes[IMAGE] == 1 and await billed(fast_world) == 1  # paid once, in all

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.manifest import FileState, Manifest
+from bria_pipeline.state.manifest import FileState, Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
-from bria_pipeline.generate.planning import changed_actions, plan_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
+from bria_pipeline.plan.steps import Superseded
 
 
 def by_address(actions):
@@ -35,11 +36,11 @@ def test_new_outputs_are_billed_creates_with_readable_addresses(build):
     ]
     assert all(a.kind == "create" and a.billed and not a.depends_on for a in changes)
     first = changes[0]
-    assert first.payload["output"]["prompt"] == "Lucy at the beach dawn"
-    assert first.payload["output"]["name"] == "places/beach-dawn-seed1"
-    assert first.payload["key"] == gen.images[0].key("lucy-lora-1a2b3c4d", "latest")
+    assert first.step.output.prompt == "Lucy at the beach dawn"
+    assert first.step.output.name == "places/beach-dawn-seed1"
+    assert first.step.key == gen.images[0].key("lucy-lora-1a2b3c4d", "latest")
     assert actions[-1].address == "generation" and actions[-1].kind == "noop"
-    assert actions[-1].payload["up_to_date"] == 0
+    assert actions[-1].step.up_to_date == 0
 
 
 def test_done_outputs_with_their_files_plan_nothing_but_the_summary_count(build):
@@ -50,7 +51,7 @@ def test_done_outputs_with_their_files_plan_nothing_but_the_summary_count(build)
     assert changed_actions(actions) == []
     assert len(actions) == 1
     assert actions[0].reason == "8 output(s) up to date"
-    assert actions[0].payload["desired"] == [o.key for o in expand_outputs(gen, models).outputs]
+    assert list(actions[0].step.desired) == [o.key for o in expand_outputs(gen, models).outputs]
 
 
 def test_one_changed_prompt_plans_exactly_its_outputs(build):
@@ -69,9 +70,9 @@ def test_one_changed_prompt_plans_exactly_its_outputs(build):
     assert first.kind == "replace" and first.billed
     assert [(c.attribute, c.old, c.new) for c in first.changes] == [("prompt", "Lucy, happy", "Lucy, looking happy")]
     old = next(r for r in manifest if r.name == "portraits/happy-seed1")
-    assert first.payload["superseded"] == [
-        {"key": old.key, "file": "portraits/happy-seed1.png", "move_to": f"portraits/happy-seed1.{old.key[:8]}.png"}
-    ]
+    assert first.step.superseded == (
+        Superseded(old.key, "portraits/happy-seed1.png", f"portraits/happy-seed1.{old.key[:8]}.png"),
+    )
     assert "prompt changed" in first.reason and "kept as" in first.reason
 
 
@@ -93,7 +94,7 @@ def test_pending_output_with_request_id_is_a_wait_not_a_create(build):
     manifest.record_pending(key, "req-42")
     (action, summary) = plan_generation(gen, models, manifest, {}, prune=False)
     assert action.kind == "wait" and not action.billed
-    assert action.payload["request_id"] == "req-42"
+    assert action.step.request_id == "req-42"
     assert "pay nothing again" in action.reason
 
 
@@ -106,7 +107,7 @@ def test_request_whose_answer_was_lost_is_planned_saying_it_may_pay_once_more(bu
     manifest.record_failed(key, "connection lost after the POST", answer_lost=True)
     (action, _) = plan_generation(gen, models, manifest, {}, prune=False)
     assert action.kind == "create" and action.billed
-    assert action.payload["may_pay_again"] is True
+    assert action.step.may_pay_again is True
     assert "may pay once more" in action.reason
 
 
@@ -135,7 +136,7 @@ def test_removed_prompt_keeps_its_files_unless_prune(build):
         ("generation.extra[1-seed2]", "delete"),
     ]
     assert not any(a.billed for a in pruned)
-    assert pruned[0].payload["file"] == "extra/1-seed1.png"
+    assert pruned[0].step.file == "extra/1-seed1.png"
     assert "local file only" in pruned[0].reason
 
 
@@ -143,7 +144,7 @@ def test_outputs_of_an_untrained_model_depend_on_its_training(build):
     gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
     (action, _) = plan_generation(gen, build.models(trained=False), Manifest(build.out), {}, prune=False)
     assert action.depends_on == ("model.lucy-lora.training",)
-    assert action.payload["output"]["model_id"] is None
+    assert action.step.output.model_id is None
 
 
 def test_outputs_made_by_another_training_of_the_same_model_name_are_generated_again(build):
@@ -156,7 +157,7 @@ def test_outputs_made_by_another_training_of_the_same_model_name_are_generated_a
     assert (action.address, action.kind, action.depends_on) == (
         "generation.places[beach-seed1]", "replace", ("model.lucy-lora.training",)
     )
-    sha = manifest.get(action.payload["key"]).sha256
+    sha = manifest.get(action.step.key).sha256
     assert action.reason.startswith(
         "made by model id 1001, and lucy-lora-1a2b3c4d is trained again by this plan: generated again "
         f"(the old file is kept as places/beach-seed1.replaced-{sha[:8]}.png); prompt 'Lucy at the beach"
@@ -176,8 +177,8 @@ def test_video_depends_on_its_source_image_only_while_that_is_planned(build):
     models = build.models()
     actions = by_address(plan_generation(gen, models, Manifest(build.out), {}, prune=False))
     assert actions["video.walk"].depends_on == ("generation.places[beach-seed1]",)
-    assert actions["video.walk"].payload["output"]["source"] == actions["generation.places[beach-seed1]"].payload["key"]
-    assert actions["video.walk"].payload["output"]["name"] == "videos/walk"
+    assert actions["video.walk"].step.output.source == actions["generation.places[beach-seed1]"].step.key
+    assert actions["video.walk"].step.output.name == "videos/walk"
     # Once the image exists, only the video is planned, with nothing to wait for.
     done_images = build.done_manifest(build.generation(images), models)
     (video, _) = plan_generation(gen, models, done_images, {}, prune=False)
@@ -223,11 +224,11 @@ def test_structured_prompt_missing_from_the_lock_is_generated_before_its_images(
     ]
     sp_action = actions[0]
     assert sp_action.kind == "create" and sp_action.billed
-    assert sp_action.payload["refine"] == "make it night"
-    assert sp_action.payload["inputs_hash"] == sp.inputs_hash
+    assert sp_action.step.refine == "make it night"
+    assert sp_action.step.inputs_hash == sp.inputs_hash
     assert "then refine it with 'make it night'" in sp_action.reason
     assert all(a.depends_on == ("structured_prompt.library",) for a in actions[1:])
-    assert actions[1].payload["structured_prompt_hash"] == sp.inputs_hash
+    assert actions[1].step.output.structured_prompt_hash == sp.inputs_hash
 
 
 def test_structured_prompt_pinned_in_the_lock_costs_no_action(build):
@@ -238,7 +239,7 @@ def test_structured_prompt_pinned_in_the_lock_costs_no_action(build):
 
 
 def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(build):
-    from bria_pipeline.generate.manifest import StructuredPromptRecord
+    from bria_pipeline.state.manifest import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
@@ -246,11 +247,11 @@ def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(b
         StructuredPromptRecord(sp.inputs_hash, "library", sp.prompt, "lucy-lora", status="done", text='{"b": 2}')
     ])
     sp_action = changed_actions(plan_generation(gen, build.models(), manifest, {}, prune=False))[0]
-    assert (sp_action.kind, sp_action.billed, sp_action.payload["text"]) == ("update", False, '{"b": 2}')
+    assert (sp_action.kind, sp_action.billed, sp_action.step.text) == ("update", False, '{"b": 2}')
 
 
 def test_a_lost_lock_pin_is_pinned_again_from_the_manifest_even_when_every_output_is_done(build):
-    from bria_pipeline.generate.manifest import StructuredPromptRecord
+    from bria_pipeline.state.manifest import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
@@ -260,7 +261,7 @@ def test_a_lost_lock_pin_is_pinned_again_from_the_manifest_even_when_every_outpu
         sp.inputs_hash, "library", sp.prompt, "lucy-lora", status="done", text='{"b": 2}'
     )
     actions = changed_actions(plan_generation(gen, models, manifest, {}, prune=False))
-    assert [(a.address, a.kind, a.billed, a.payload.get("text")) for a in actions] == [
+    assert [(a.address, a.kind, a.billed, getattr(a.step, "text", None)) for a in actions] == [
         ("structured_prompt.library", "update", False, '{"b": 2}')
     ]
     # with the pin in the lock file, nothing at all
@@ -304,7 +305,7 @@ def test_two_plain_models_sharing_a_set_get_a_folder_each(build):
         build.prompt_set(matrix={"place": ["beach"]}, seeds=(1,), model="lucy-xl"),
     )
     actions = changed_actions(plan_generation(gen, models, Manifest(build.out), {}, prune=False))
-    assert [a.payload["output"]["name"] for a in actions] == ["places/lucy-lora/beach-seed1", "places/lucy-xl/beach-seed1"]
+    assert [a.step.output.name for a in actions] == ["places/lucy-lora/beach-seed1", "places/lucy-xl/beach-seed1"]
 
 
 def test_planning_reads_no_file_and_is_deterministic(build, monkeypatch):
@@ -327,5 +328,34 @@ def test_planning_reads_no_file_and_is_deterministic(build, monkeypatch):
         first = plan_generation(gen, models, manifest, {}, prune=True)
         second = plan_generation(gen, models, manifest, {}, prune=True)
     assert first == second
-    assert [a.payload for a in first] == [a.payload for a in second]
+    assert [a.step for a in first] == [a.step for a in second]
     assert len(changed_actions(first)) == 1 + 4 + 1 + 1  # structured prompt, seed-2 images, library, video
+
+
+def test_generation_steps_round_trip_through_the_plan_file_and_its_schema(build):
+    import json
+
+    import jsonschema
+
+    from bria_pipeline.plan.actions import Action
+    from bria_pipeline.plan.document import Plan, plan_from_dict, plan_to_dict
+    from bria_pipeline.plan.steps import DeleteOutput, RestoreOutput
+
+    sp = StructuredPromptSpec("Lucy reading", refine="at night")
+    gen = build.generation(build.prompt_set(), build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False),
+                           videos=(VideoRequest("walk", "lucy-lora", "places/beach-dawn-seed1", seed=3),))
+    actions = plan_generation(gen, build.models(trained=False), Manifest(build.out), {}, prune=False)
+    actions += [Action("generation.old[a]", "delete", "no longer in the spec, --prune", step=DeleteOutput("k1", "old/a.png", "spec.yaml")),
+                Action("generation.old[b]", "update", "back in the spec",
+                       step=RestoreOutput("k2", "old/b.k2.png", "old/b.png", None, (Superseded("k3", "old/b.png", "old/b.k3.png"),)))]
+    plan = Plan(tuple(actions), "spec.yaml", "p", "", "", "")
+    document = json.loads(json.dumps(plan_to_dict(plan)))
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text())
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    assert {a["step"]["type"] for a in document["actions"]} == {"image", "video", "structured_prompt", "delete", "restore", "summary"}
+    assert all("payload" not in a for a in document["actions"])
+    again = plan_from_dict(document)
+    assert [a.step for a in again.actions] == [a.step for a in actions]
+    document["actions"][0]["step"]["colour"] = "red"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)

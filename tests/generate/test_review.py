@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bria_pipeline.generate.review import DatasetReview, ReviewImage, problems, write_review_sheet
+from bria_pipeline.reports.review import DatasetReview, ReviewImage, problems, write_review_sheet
 from html_tree import parse
 
 

@@ -1,4 +1,4 @@
-"""run_generation with the real client against the real sandbox (in-process)."""
+"""Generation steps carried out by the executor with the real client against the real sandbox (in-process)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.gallery import write_gallery
-from bria_pipeline.generate.manifest import Manifest
+from bria_pipeline.reports.gallery import write_gallery
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
-from bria_pipeline.generate.planning import changed_actions, plan_generation
-from bria_pipeline.generate.runner import run_generation
+from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
+from outputs_run import run_outputs
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,7 +32,7 @@ async def plan_and_run(build, gen, model_id, *, pins=None, prune=False, concurre
     own = client is None
     client = client or world.client()
     try:
-        report = await run_generation(actions, client, manifest, build.out, concurrency=concurrency,
+        report = await run_outputs(actions, client, manifest, build.out, concurrency=concurrency,
                                       lock_pins=pins, **{**FAST, **kw})
     finally:
         if own:
@@ -53,7 +53,7 @@ def test_second_run_sends_no_request_at_all(build, fast_world):
         assert first["routes"]["POST /v2/image/generate/tailored"] == 8
         assert first["routes"]["POST /v2/video/generate/tailored/image-to-video"] == 1
 
-        write_gallery(build.out, manifest)
+        # the apply wrote the gallery, as every apply with generation steps does
         before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (build.out / "manifest.json", build.out / "index.html")}
 
         await fast_world.reset_stats()
@@ -61,7 +61,6 @@ def test_second_run_sends_no_request_at_all(build, fast_world):
         assert changed_actions(actions) == []
         assert report.billed_requests == 0 and report.generated == []
         assert (await fast_world.stats())["total"] == 0
-        write_gallery(build.out, again)
         # Nothing on disk changes either, not even a timestamp.
         after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (build.out / "manifest.json", build.out / "index.html")}
         assert after == before
@@ -173,9 +172,9 @@ async def crash_while_polling(build, gen, model_id, world) -> str:
     Returns the output's key."""
     manifest = Manifest.load(build.out)
     actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
-    (key,) = [a.payload["key"] for a in changed_actions(actions)]
+    (key,) = [a.step.key for a in changed_actions(actions)]
     client = world.client()
-    run = asyncio.create_task(run_generation(actions, client, manifest, build.out, concurrency=1,
+    run = asyncio.create_task(run_outputs(actions, client, manifest, build.out, concurrency=1,
                                              lock_pins={}, **FAST))
     for _ in range(2000):
         record = manifest.get(key)
@@ -204,7 +203,7 @@ def test_crash_while_polling_resumes_the_same_request_and_pays_once(build, still
         await still_world.advance(60)
         actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world)
         (resume,) = changed_actions(actions)
-        assert resume.kind == "wait" and resume.payload["request_id"] == recorded.request_id
+        assert resume.kind == "wait" and resume.step.request_id == recorded.request_id
         assert report.ok and report.resumed == [resume.address] and report.billed_requests == 0
         stats = await still_world.stats()
         assert stats["routes"]["POST /v2/image/generate/tailored"] == 1
@@ -314,7 +313,7 @@ def test_generations_run_concurrently_within_the_bound_and_report_progress(build
         client.wait_for_job = counting_wait
         manifest = Manifest.load(build.out)
         actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
-        report = await run_generation(actions, client, manifest, build.out, concurrency=2, lock_pins={},
+        report = await run_outputs(actions, client, manifest, build.out, concurrency=2, lock_pins={},
                                       on_progress=lambda done, total: progress.append((done, total)), **FAST)
         await client.aclose()
         assert report.ok and len(report.generated) == 6
@@ -335,7 +334,7 @@ def test_outputs_of_an_untrained_model_run_once_its_id_is_given(build, fast_worl
             assert changed_actions(actions)[0].depends_on == ("model.lucy-lora.training",)
             # The executor trains the model, then hands over the fresh id.
             model_id = await fast_world.trained_model(client)
-            report = await run_generation(actions, client, manifest, build.out, lock_pins={},
+            report = await run_outputs(actions, client, manifest, build.out, lock_pins={},
                                           models=models_for(model_id), **FAST)
             assert report.ok and len(report.generated) == 1
 
@@ -378,7 +377,7 @@ def test_crash_while_refining_a_structured_prompt_resumes_the_refinement(build, 
         manifest = Manifest.load(build.out)
         actions = plan_generation(gen, models_for(model_id), manifest, {}, prune=False)
         client = still_world.client()
-        run = asyncio.create_task(run_generation(actions, client, manifest, build.out, lock_pins={}, **FAST))
+        run = asyncio.create_task(run_outputs(actions, client, manifest, build.out, lock_pins={}, **FAST))
         record = lambda: manifest.structured_prompts.get(sp.inputs_hash)  # noqa: E731
         await until(lambda: record() is not None and record().request_id is not None)
         await still_world.advance(60)  # the first call completes; the refinement is sent
@@ -393,7 +392,7 @@ def test_crash_while_refining_a_structured_prompt_resumes_the_refinement(build, 
         pins: dict[str, str] = {}
         actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world, pins=pins)
         sp_action = changed_actions(actions)[0]
-        assert (sp_action.kind, sp_action.payload["request_id"], sp_action.payload["stage"]) == ("wait", refine_id, "refine")
+        assert (sp_action.kind, sp_action.step.request_id, sp_action.step.stage) == ("wait", refine_id, "refine")
         routes = (await still_world.stats())["routes"]
         assert routes["POST /v2/structured_prompt/generate/tailored"] == 2  # generate once, refine once
         return pins, report

@@ -1,21 +1,20 @@
-"""Nothing deletes an output file that its own spec's manifest did not write: the runner refuses a
+"""Nothing deletes an output file that its own spec's manifest did not write: the executor refuses a
 delete of a record another spec made, and keeps a file whose content is no longer the recorded one
 (even when a plan, saved earlier, says to delete it)."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.output_files import sha256_bytes
-from bria_pipeline.generate.runner import run_generation
 from bria_pipeline.plan.actions import Action
+from bria_pipeline.plan.steps import DeleteOutput
 
-
-class NoNetwork:
-    def __getattr__(self, name: str):
-        raise AssertionError(f"a delete sent a request: {name}")
+sys.path.insert(0, str(Path(__file__).parents[1] / "generate"))
+from outputs_run import NoNetwork, run_outputs  # noqa: E402
 
 
 def record(out: Path, key: str, name: str, spec: str | None, data: bytes) -> OutputRecord:
@@ -27,7 +26,7 @@ def record(out: Path, key: str, name: str, spec: str | None, data: bytes) -> Out
 
 def delete(key: str, file: str, spec: str) -> Action:
     return Action(f"generation.{key}", "delete", "no longer in the spec, --prune", approval=True,
-                  payload={"job": "delete", "key": key, "file": file, "spec": spec})
+                  step=DeleteOutput(key, file, spec))
 
 
 def test_a_delete_touches_only_the_files_its_own_spec_recorded(tmp_path: Path):
@@ -41,7 +40,7 @@ def test_a_delete_touches_only_the_files_its_own_spec_recorded(tmp_path: Path):
     manifest.save()
     actions = [delete(r.key, r.file, "icons.yaml") for r in (mine, theirs, edited, legacy)]
 
-    report = asyncio.run(run_generation(actions, NoNetwork(), Manifest.load(out), out, lock_pins={}))
+    report = asyncio.run(run_outputs(actions, NoNetwork(), Manifest.load(out), out, lock_pins={}))
 
     assert report.failed == [("generation.k2", "places/beach-seed1.png was made by spec.yaml, not by icons.yaml: not deleted")]
     assert (out / "places/beach-seed1.png").read_bytes() == b"theirs"

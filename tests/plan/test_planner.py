@@ -21,6 +21,7 @@ from plan_builders import (
     remote_project,
 )
 
+from bria_pipeline.plan.steps import CloneDataset, VisualSchema
 from bria_pipeline.lockfile import Lock
 from bria_pipeline.model import VisualSchemaSpec
 from bria_pipeline.plan.errors import PlanError
@@ -48,7 +49,7 @@ def test_empty_remote_plans_the_whole_lifecycle_in_dependency_order():
     assert "generate a visual schema from 5 sample images" in schema.reason
     assert "refine it with 1 instruction" in schema.reason
     training = p.action("model.lucy-lora.training")
-    assert training.billed and training.payload["params"]["rank"] == 64
+    assert training.billed and training.step.params.rank == 64
     assert p.summary_line().startswith("Plan: ")
 
 
@@ -91,13 +92,13 @@ def test_changed_image_after_completion_clones_a_new_version_and_uploads_only_th
     p = plan(d1, observed, pinned(d1))
     clone = p.action("dataset.lucy")
     assert clone.kind == "replace"
-    assert clone.payload["op"] == "clone_dataset" and clone.payload["source_id"] == 10
+    assert isinstance(clone.step, CloneDataset) and clone.step.source_id == 10
     assert clone.reason.startswith("completed datasets are frozen: new version lucy-")
     assert "unchanged images are not uploaded again" in clone.reason
     uploads = [a.address for a in p.changes if ".image[" in a.address and a.kind == "create"]
     assert uploads == ["dataset.lucy.image[images/pose-06.png]"]
     deletes = [a for a in p.changes if ".image[" in a.address and a.kind == "delete"]
-    assert len(deletes) == 1 and deletes[0].payload["image_id"] is None  # ids of the clone are not known yet
+    assert len(deletes) == 1 and deletes[0].step.image_id is None  # ids of the clone are not known yet
     # the model trains on the new dataset version: a new model version, the old one kept
     assert p.action("model.lucy-lora").kind == "replace"
     assert "the dataset changed" in p.action("model.lucy-lora").reason
@@ -124,7 +125,7 @@ def test_changed_rank_before_training_started_renames_the_untrained_model():
     d1 = desired(models=[model(rank=128)])
     p = plan(d1, observed, pinned(d1))
     assert changes_only(p) == [("model.lucy-lora", "update"), ("model.lucy-lora.training", "create")]
-    assert p.action("model.lucy-lora").payload["body"]["name"] == d1.models["lucy-lora"].remote_name(d1.datasets["lucy"])
+    assert p.action("model.lucy-lora").step.changes["name"] == d1.models["lucy-lora"].remote_name(d1.datasets["lucy"])
     assert p.bindings["model.lucy-lora"] == 20
 
 
@@ -137,7 +138,7 @@ def test_stopped_or_failed_training_plans_a_new_revision(status, word):
     action = p.action("model.lucy-lora")
     assert action.kind == "replace"
     name = d.models["lucy-lora"].remote_name(d.datasets["lucy"])
-    assert action.payload["name"] == f"{name}-r2"
+    assert action.step.name == f"{name}-r2"
     assert f"training of {name} {word}" in action.reason and "cannot be resumed" in action.reason
     assert p.action("model.lucy-lora.training").kind == "create"
 
@@ -163,7 +164,7 @@ def test_project_renamed_in_the_console_is_renamed_back():
     assert changes_only(p) == [("project", "update")]
     action = p.action("project")
     assert "drift" in action.reason
-    assert action.payload["body"] == {"project_name": "lucy-brand"}
+    assert action.step.changes == {"project_name": "lucy-brand"}
 
 
 def test_edited_description_is_updated_in_place():
@@ -265,10 +266,10 @@ def test_ip_type_change_makes_a_new_project_and_needs_approval():
     action = p.action("project")
     assert action.kind == "replace" and action.approval
     assert "fixed when a project is created" in action.reason
-    assert action.payload["old"] == "rename"
+    assert action.step.old == "rename"
     assert p.action("dataset.lucy").kind == "create"  # everything is made again in the new project
     assert p.action("model.lucy-lora").kind == "create"
-    assert plan(d2, observed, pinned(d2), prune=True).action("project").payload["old"] == "delete"
+    assert plan(d2, observed, pinned(d2), prune=True).action("project").step.old == "delete"
 
 
 def test_image_deleted_in_the_console_from_a_draft_is_uploaded_again():
@@ -297,7 +298,7 @@ def test_resources_the_spec_does_not_own_are_never_touched():
         p = plan(d, observed, pinned(d), prune=prune)
         assert changes_only(p) == []
     destroy = plan_destroy(d, observed, pinned(d))
-    touched = {a.payload.get("dataset_id") for a in destroy.changes} | {a.payload.get("model_id") for a in destroy.changes}
+    touched = {getattr(a.step, "dataset_id", None) for a in destroy.changes} | {getattr(a.step, "model_id", None) for a in destroy.changes}
     assert not touched & {77, 78, 88}
     assert destroy.action("project") is None
     assert any("project lucy-brand is kept" in n for n in destroy.notes)
@@ -319,7 +320,7 @@ def test_pinned_schema_is_set_without_asking_the_service():
     d = desired()
     p = plan(d, Observed(project=remote_project(d)), pinned(d))
     schema = p.action("dataset.lucy.schema")
-    assert schema.payload["source"] == "lock"
+    assert schema.step.source == "lock"
     assert schema.changes[0].new == SCHEMA
 
 
@@ -328,7 +329,7 @@ def test_missing_lock_pin_is_taken_from_the_completed_dataset_made_from_the_same
     p = plan(d, converged(d), Lock())
     assert changes_only(p) == [("dataset.lucy.schema", "create")]
     action = p.action("dataset.lucy.schema")
-    assert action.payload == {"op": "visual_schema", "dataset": "lucy", "source": "remote", "put": False}
+    assert action.step == VisualSchema("lucy", "remote", put=False)
 
 
 def test_caption_refinement_is_planned_then_pinned_then_a_noop():
@@ -337,7 +338,7 @@ def test_caption_refinement_is_planned_then_pinned_then_a_noop():
     lock = pinned(d)
     fresh = plan(d, Observed(project=remote_project(d)), lock)
     refine = fresh.action("dataset.lucy.caption[images/pose-06.png]")
-    assert refine.payload["mode"] == "refine"
+    assert refine.step.mode == "refine"
     assert "dataset.lucy.captions" in refine.depends_on
     lock.pin_caption(ds.images[5], ds.visual_schema, '{"hair": "purple"}')
     obs_images = list(remote_images(ds, 500))
@@ -355,7 +356,7 @@ def test_manual_caption_edited_in_the_console_is_regenerated():
     draft = remote_dataset(ds, status="draft", imgs=tuple(obs_images))
     p = plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
     action = p.action(f"dataset.lucy.caption[{ds.images[1].key}]")
-    assert action.kind == "update" and action.payload["mode"] == "regenerate"
+    assert action.kind == "update" and action.step.mode == "regenerate"
 
 
 def test_a_caption_changed_in_the_spec_of_a_completed_dataset_is_not_called_drift():
@@ -367,13 +368,13 @@ def test_a_caption_changed_in_the_spec_of_a_completed_dataset_is_not_called_drif
     ds1 = dataset(imgs=images()[:5] + (replace(manual, caption='{"action": "running"}'),))
     d1 = desired(datasets=[ds1], models=[])
     p = plan(d1, Observed(project=remote_project(d1), datasets=(done,)), pinned(d1))
-    assert p.action("dataset.lucy").payload["op"] == "clone_dataset"
+    assert isinstance(p.action("dataset.lucy").step, CloneDataset)
     assert p.action("dataset.lucy.caption[images/pose-06.png]").reason == "manual caption from the spec"
     # the next spec drops the caption: the clone gets the automatic one again, and that is no drift either
     d2 = desired(datasets=[dataset(imgs=images()[:5] + (replace(manual, caption=None),))], models=[])
     p2 = plan(d2, Observed(project=remote_project(d2), datasets=(done,)), pinned(d2))
     regenerate = p2.action("dataset.lucy.caption[images/pose-06.png]")
-    assert regenerate.payload["mode"] == "regenerate"
+    assert regenerate.step.mode == "regenerate"
     assert regenerate.reason == "the spec no longer sets this caption: the automatic caption is generated again"
 
 
@@ -405,7 +406,7 @@ def test_images_uploaded_before_the_schema_get_all_captions_regenerated():
     draft = remote_dataset(ds, status="draft", imgs=bare, schema=None)
     p = plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
     captions = p.action("dataset.lucy.captions")
-    assert captions.kind == "update" and captions.payload["regenerate"] is True
+    assert captions.kind == "update" and captions.step.regenerate is True
     assert "dataset.lucy.schema" in captions.depends_on
 
 
@@ -472,7 +473,7 @@ def test_destroy_stops_training_first_and_deletes_in_reverse_order():
     kinds = [(a.address.split(".")[0], a.kind) for a in p.changes]
     assert kinds == [("model", "delete"), ("dataset", "delete"), ("project", "delete")]
     model_delete = p.changes[0]
-    assert model_delete.payload["stop_first"] and model_delete.approval
+    assert model_delete.step.stop_first and model_delete.approval
     assert p.changes[1].depends_on == (model_delete.address,)
 
 

@@ -77,12 +77,14 @@ def test_json_output_validates_against_the_plan_schema():
 
 
 def test_the_plan_schema_names_every_step_the_executor_carries_out():
-    from bria_pipeline.apply.executor import HANDLERS
-    from bria_pipeline.generate.runner import JOBS
+    from bria_pipeline.apply.executor import STEP_HANDLERS
+    from bria_pipeline.apply.output_steps import JOBS
+    from bria_pipeline.plan.steps import STEP_TYPES, GenerationSummary, MovedImage
 
-    payload = json.loads(SCHEMA_PATH.read_text())["$defs"]["action"]["properties"]["payload"]["properties"]
-    assert sorted(payload["op"]["enum"]) == sorted(HANDLERS)
-    assert sorted(payload["job"]["enum"]) == sorted((*JOBS, "summary"))
+    schema = json.loads(SCHEMA_PATH.read_text())["$defs"]
+    tags = [s["properties"]["type"]["const"] for s in schema["step"]["oneOf"]]
+    carried_out = [t.TAG for t in (*STEP_HANDLERS, *JOBS)]
+    assert sorted(tags) == sorted(STEP_TYPES) == sorted(carried_out + [GenerationSummary.TAG, MovedImage.TAG])
 
 
 def test_schema_rejects_a_plan_with_an_unknown_kind():
@@ -103,8 +105,13 @@ def test_markdown_has_the_summary_a_table_and_the_attribute_diff():
 
 
 def test_saved_plan_reads_back_identical():
+    typed = set()
     for p in _plans():
-        assert plan_from_dict(json.loads(json.dumps(plan_to_dict(p)))) == p
+        again = plan_from_dict(json.loads(json.dumps(plan_to_dict(p))))
+        assert again == p
+        assert [a.step for a in again.actions] == [a.step for a in p.actions]
+        typed |= {type(a.step).__name__ for a in p.actions if a.step is not None}
+    assert {"CreateModel", "StartTraining"} <= typed
 
 
 def test_saved_plan_is_refused_when_spec_lock_or_remote_changed():

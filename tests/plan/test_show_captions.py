@@ -2,7 +2,7 @@
 stays "empty" for captions the service wrote at upload)."""
 
 from bria_pipeline.state.observed import ObservedDataset, ObservedImage
-from bria_pipeline.state.show import caption_summary
+from bria_pipeline.reports.show import caption_summary
 
 
 def test_captions_are_counted_by_source_when_the_images_were_listed() -> None:

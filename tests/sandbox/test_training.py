@@ -89,7 +89,7 @@ def test_training_progresses_on_the_clock_with_checkpoints_every_interval(api: A
              json={"total_training_steps": 1000, "checkpoint_interval": 200})
     seen = []
     for _ in range(5):
-        api.advance(0.6)  # 3 s for 1000 steps: 200 steps per 0.6 s
+        api.advance(0.8)  # 3 s per 750 steps, so 4 s for 1000 steps: 200 steps per 0.8 s
         body = api.get(f"{TG}/models/{model['id']}").json()
         seen.append((body["status"], body["checkpoint_steps"]))
     assert seen[0] == ("InProgress", ["200"])
@@ -128,7 +128,7 @@ def test_stopping_goes_through_stopping_to_stopped_and_is_final(api: Api, comple
     assert api.post(f"{TG}/models/{model['id']}/stop_training").status_code == 409  # not training yet
     api.post(f"{TG}/models/{model['id']}/start_training", json={"total_training_steps": 1000,
                                                                  "checkpoint_interval": 200})
-    api.advance(1.3)
+    api.advance(1.7)  # 425 of 1000 steps (4 s in all)
     stopping = api.post(f"{TG}/models/{model['id']}/stop_training")
     assert stopping.status_code == 200 and stopping.json()["status"] == "Stopping"
     assert api.post(f"{TG}/models/{model['id']}/stop_training").status_code == 409

@@ -34,7 +34,7 @@ def test_apply_with_a_poisoned_cache_reads_the_files_and_changes_nothing(team):
     lie = poison(team, "pose-03.png")
     fooled = team.plan()
     assert ("dataset.lucy", "replace") in changes(fooled)  # the plan believed the cache: a new version
-    assert lie[:12] in str([a.payload for a in fooled.actions])
+    assert lie[:12] in str([a.step for a in fooled.actions])
 
     before_remote = team.remote()
     before = team.stats()

@@ -68,7 +68,7 @@ def test_a_prune_refusal_lists_one_address_per_line_and_emptied_output_folders_g
     # the outputs kept aside from the earlier models and the portrait's are paid work too
     outputs = [a for a in plan.needs_approval if not a.address.startswith("model.")]
     assert outputs and all(a.kind == "delete" and a.address.startswith(("generation.", "video.")) for a in outputs)
-    assert {a.address for a in outputs} == {a.address for a in plan.actions if a.kind == "delete" and a.payload.get("file")}
+    assert {a.address for a in outputs} == {a.address for a in plan.actions if a.kind == "delete" and getattr(a.step, "file", None)}
     with pytest.raises(ApprovalRequired) as refused:
         team.pipeline().apply(prune=True)
     lines = str(refused.value).splitlines()

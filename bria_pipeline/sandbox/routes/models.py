@@ -144,7 +144,8 @@ def start_training(call: Call) -> Response:
                                   f"is {state}).")
         db.execute(
             "UPDATE models SET status='InProgress', params=?, started_at=?, duration=?, updated_at=? WHERE id=?",
-            (json.dumps(params), call.now, call.sandbox.timings.training_seconds, call.now, model_id),
+            (json.dumps(params), call.now, call.sandbox.timings.training(int(params["total_training_steps"])), call.now,
+             model_id),
         )
         call.sandbox.stats.record_billed("training")
         return _model_reply(db, lookups.model(db, call.org, model_id))

@@ -36,6 +36,7 @@ The top-level `requests` object sums them over the manifest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -45,8 +46,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from bria_pipeline.atomic import fsync_dir, write_atomic
-from bria_pipeline.generate.output_files import sha256_file
-from bria_pipeline.generate.errors import ManifestError
+from bria_pipeline.model import Desired, DesiredGeneration
+from bria_pipeline.state.errors import ManifestError
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -54,6 +55,18 @@ JOURNAL_FILE = "manifest.journal"
 
 OutputKind = Literal["image", "video"]
 OutputStatus = Literal["pending", "done", "failed"]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def now_iso() -> str:
@@ -242,7 +255,7 @@ class Manifest:
         self.files: dict[str, FileState] = dict(files or {})
         self.warnings: list[str] = []
         # Set when these records were found at the old default output folder (outputs/): the next
-        # apply moves them (and their files) here before anything else (generate.relocate).
+        # apply moves them (and their files) here before anything else (apply.relocate).
         self.moving_to: Path | None = None
         self._dirty = bool(self.outputs or self.structured_prompts)  # differs from manifest.json
 
@@ -581,3 +594,39 @@ class Manifest:
             fsync_dir(self.output_dir)
         self._dirty = False
         return self.path
+
+
+# -- the spec's manifest, outputs made at the old default folder found too (see apply/relocate.py)
+
+
+def _has_manifest(folder: Path) -> bool:
+    return (folder / MANIFEST_FILE).exists() or (folder / JOURNAL_FILE).exists()
+
+
+def load_manifest(desired: Desired) -> Manifest | None:
+    """The spec's output manifest, with its files observed (None without a `generate:` section)."""
+    generation = desired.generation
+    if generation is None:
+        return None
+    return load_generation_manifest(generation, desired.models)
+
+
+def load_generation_manifest(generation: DesiredGeneration, models: Iterable[str] = ()) -> Manifest:
+    manifest = Manifest.load(generation.output_dir)
+    legacy = generation.legacy_output_dir
+    if legacy is None or _has_manifest(generation.output_dir) or not _has_manifest(legacy):
+        return manifest
+    keys = {model_base(m) for m in models} | {model_base(r.model) for r in generation.images}
+    keys |= {model_base(v.model) for v in generation.videos}
+    old = Manifest.load(legacy, observe=False)
+    outputs = [r for r in old if r.belongs_to(generation.spec, keys)]
+    prompts = [p for p in old.structured_prompts.values() if model_base(p.model) in keys]
+    if not outputs and not prompts:
+        return manifest
+    found = Manifest(legacy, outputs, prompts)
+    found.observe()
+    moved = Manifest(generation.output_dir, [r for r in outputs if r.file and r.file not in found.files])
+    moved.observe()  # a move killed half way: some files are in the new folder already
+    found.files.update(moved.files)
+    found.moving_to = generation.output_dir
+    return found

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from .. import addresses
 from ..model import Desired
 from ..plan.document import Plan
 from ..plan.identity import model_owner_keys, owners, sweep_member
-from .observed import Observed, ObservedDataset
-from .store import StateStore
+from ..state.observed import Observed, ObservedDataset
+from ..state.store import StateStore
 
 
 def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:
@@ -36,7 +37,8 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
     datasets = owners(observed.datasets, {k: k for k in desired.datasets}, observed.recorded_by_id("dataset"))
     # members of a training sweep share a name base: the plan's bindings say which version is whose,
     # an earlier version belongs to the member trained with its values
-    bound = {model_id: address.split(".", 1)[1] for address, model_id in plan.bindings.items() if address.startswith("model.")}
+    parsed = [(addresses.parse(address), model_id) for address, model_id in plan.bindings.items()]
+    bound = {model_id: a.key for a, model_id in parsed if a.kind == "model" and a.part is None}
     members = {key: m.sweep for key, m in desired.models.items()}
     models = [
         (bound.get(m.id) or sweep_member(owner, m.training_parameters or {}, members), m)
@@ -44,7 +46,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
     ]
     named = Counter(m.name for _, m in models)
     for key, ds in desired.datasets.items():
-        current = plan.bindings.get(f"dataset.{key}")
+        current = plan.bindings.get(addresses.dataset(key))
         for d in (d for owner, d in datasets if owner == key):
             out["datasets"].append(
                 {
@@ -61,7 +63,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
                 }
             )
     for key in [*desired.models, *sorted({owner for owner, _ in models} - set(desired.models))]:
-        current = plan.bindings.get(f"model.{key}")
+        current = plan.bindings.get(addresses.model(key))
         for model in (m for owner, m in models if owner == key):
             total = model.training_parameters.get("total_training_steps")
             reached = max(model.checkpoint_steps, default=0)

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
-from bria_pipeline.generate.templates import href, render
+from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import data_uri_thumbnail
-from bria_pipeline.model import canonical_json, digest, slug
+from bria_pipeline.model import canonical_json, digest
+from bria_pipeline.output_names import slug
 
 MIN_SIDE = 1024  # the service's minimum; smaller images are upscaled (increase_resolution)
 EMBED_LIMIT = 300

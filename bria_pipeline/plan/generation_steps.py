@@ -22,8 +22,9 @@ Structured prompts are pinned in spec.lock.yaml by `StructuredPromptSpec.inputs_
 the lock is used as is. Without one, a `structured_prompt.<set>` action generates it (and
 refines it with a second call when the spec asks) before the images that use it.
 
-The last action is always a no-op `generation` summary whose payload lists every desired key: the
-runner uses it to flag outputs that left the spec as retired (the gallery shows them apart).
+The last action is always a no-op `generation` summary whose step (GenerationSummary) lists every
+desired key: the executor uses it to flag outputs that left the spec as retired (the gallery shows
+them apart).
 """
 
 from __future__ import annotations
@@ -33,28 +34,34 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
+from bria_pipeline import addresses
+from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.outputs import (
     DesiredOutput,
     DesiredStructuredPrompt,
     ModelRef,
-    address_for,
     expand_outputs,
     training_address,
 )
 from bria_pipeline.model import DesiredGeneration
+from bria_pipeline.output_names import disambiguated, file_of, kept_aside, name_of, replaced
 from bria_pipeline.plan.actions import Action, Change
+from bria_pipeline.plan.steps import (
+    DeleteOutput,
+    GenerateImage,
+    GenerateVideo,
+    GenerationSummary,
+    OutputFields,
+    RestoreOutput,
+    StructuredPrompt,
+    Superseded,
+)
 
 SUMMARY_ADDRESS = "generation"
 MAY_PAY_AGAIN = (
     "the answer to an earlier request for it was lost, so the service may have made (and billed) "
     "it already; nothing can read that back: generating again may pay once more"
 )
-
-
-def _stem(file: str) -> str:
-    p = PurePosixPath(file)
-    return str(p.with_suffix("")) if p.suffix else file
 
 
 def _short(text: Any, limit: int = 60) -> str:
@@ -92,10 +99,10 @@ def _changes(old: OutputRecord, out: DesiredOutput) -> tuple[Change, ...]:
 
 def _retired_address(record: OutputRecord) -> str:
     if record.kind == "video":
-        base = f"video.{record.set_name}"
-        return base if not record.file else f"{base}[{PurePosixPath(record.file).name}]"
-    name = _stem(record.file) if record.file else f"{record.name}#{record.key[:8]}"
-    return address_for(record.set_name, name)
+        return addresses.video(record.set_name, PurePosixPath(record.file).name if record.file else None)
+    if record.file:
+        return addresses.output(record.set_name, name_of(record.file))
+    return addresses.output(record.set_name, record.name, record.key)
 
 
 def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -> str | None:
@@ -112,12 +119,6 @@ def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -
     if record.model_id != out.ref.remote_id:
         return f"made by model id {record.model_id}, and {out.ref.remote_name} is now model id {out.ref.remote_id}"
     return None
-
-
-def _replaced_name(file: str, sha256: str) -> str:
-    """The name `output_files.place` moves a different file at `file` to."""
-    p = PurePosixPath(file)
-    return f"{p.stem}.replaced-{sha256[:8]}{p.suffix}"
 
 
 class _Planner:
@@ -146,17 +147,14 @@ class _Planner:
         self.holders: dict[str, OutputRecord] = {}
         for record in manifest:
             if record.file and record.file in manifest.files:
-                self.holders[_stem(record.file)] = record
+                self.holders[name_of(record.file)] = record
 
     def ours(self, record: OutputRecord) -> bool:
         """This spec's output (see OutputRecord.belongs_to): only those are ever deleted."""
         return record.key in self.desired_keys or record.belongs_to(self.spec, self.model_keys)
 
-    def _fields(self, out: DesiredOutput) -> dict[str, Any]:
-        fields = out.record_fields()
-        if self.spec:
-            fields["spec"] = self.spec
-        return fields
+    def _fields(self, out: DesiredOutput) -> OutputFields:
+        return OutputFields(**out.record_fields(), spec=self.spec or None)
 
     # -- structured prompts -----------------------------------------------------------------
 
@@ -168,16 +166,8 @@ class _Planner:
         if h in self.sp_actions:
             return self.sp_actions[h]
         ref = self.models[sp.model]
-        payload: dict[str, Any] = {
-            "job": "structured_prompt",
-            "inputs_hash": h,
-            "set": sp.set_name,
-            "prompt": sp.spec.prompt,
-            "refine": sp.spec.refine,
-            "seed": sp.spec.seed,
-            "model": sp.model,
-            "model_id": ref.remote_id,
-        }
+        step = StructuredPrompt(h, sp.set_name, sp.spec.prompt, sp.model, model_id=ref.remote_id,
+                                refine=sp.spec.refine, seed=sp.spec.seed)
         deps = () if ref.trained else (training_address(sp.model),)
         record = self.manifest.structured_prompts.get(h)
         steps = "generate a structured prompt from the text" + (
@@ -188,7 +178,7 @@ class _Planner:
                 sp.address,
                 "update",
                 "pin the structured prompt generated earlier (kept in the manifest) into spec.lock.yaml; no request",
-                payload={**payload, "text": record.text},
+                step=replace(step, text=record.text),
             )
         elif record is not None and record.status == "pending" and record.request_id:
             action = Action(
@@ -196,7 +186,7 @@ class _Planner:
                 "wait",
                 f"resume request {record.request_id} ({record.stage}) recorded before: poll it, pay nothing again",
                 depends_on=deps,
-                payload={**payload, "request_id": record.request_id, "stage": record.stage, "draft": record.draft},
+                step=replace(step, request_id=record.request_id, stage=record.stage, draft=record.draft),
             )
         else:
             reason = f"not pinned in spec.lock.yaml: {steps}, then pin it"
@@ -204,7 +194,7 @@ class _Planner:
                 reason += f"; {MAY_PAY_AGAIN}"
             elif record is not None and record.status == "failed":
                 reason += f"; the last attempt failed ({_short(record.error, 120)})"
-            action = Action(sp.address, "create", reason, depends_on=deps, payload=payload, billed=True)
+            action = Action(sp.address, "create", reason, depends_on=deps, step=step, billed=True)
         self.sp_actions[h] = action
         return action
 
@@ -227,7 +217,7 @@ class _Planner:
         other_training = _made_by_another_training(record, out)
         if self.manifest.is_complete(out.key) and other_training is None:
             assert record is not None and record.file is not None
-            if _stem(record.file) != out.name:
+            if name_of(record.file) != out.name:
                 self._restore(out, record)
             else:
                 self.up_to_date += 1
@@ -235,7 +225,8 @@ class _Planner:
         deps: list[str] = []
         if not out.ref.trained:
             deps.append(training_address(out.model))
-        payload: dict[str, Any] = {"job": out.kind, "key": out.key, "output": self._fields(out)}
+        step: GenerateImage | GenerateVideo = (GenerateVideo if out.kind == "video" else GenerateImage)(
+            out.key, self._fields(out))
         if out.kind == "video":
             source_action = self.output_actions.get(out.source_key or "")
             if source_action is not None:
@@ -247,13 +238,12 @@ class _Planner:
                     "wait",
                     f"resume request {record.request_id} sent {record.created or 'earlier'}: poll that job, pay nothing again",
                     depends_on=tuple(deps),
-                    payload={**payload, "request_id": record.request_id},
+                    step=replace(step, request_id=record.request_id),
                 )
             )
             return
         sp = out.structured_prompt
         if sp is not None:
-            payload["structured_prompt_hash"] = sp.inputs_hash
             sp_action = self.structured_prompt(sp)
             if sp_action is not None:
                 deps.append(sp_action.address)
@@ -266,16 +256,16 @@ class _Planner:
                 assert record.sha256 is not None
                 kind = "replace"
                 changes = (Change("model_id", record.model_id, out.ref.remote_id),)
-                kept = str(PurePosixPath(record.file).with_name(_replaced_name(record.file, record.sha256)))
+                kept = replaced(record.file, record.sha256)
                 reason = f"{other_training}: generated again (the old file is kept as {kept}); {_describe(out)}"
             elif other_training is not None:
                 reason = f"{other_training}: generated again; {_describe(out)}"
             elif record.unanswered:
                 reason = f"{_describe(out)}; {MAY_PAY_AGAIN}"
-                payload["may_pay_again"] = True
+                step = replace(step, may_pay_again=True)
             elif record.paid_work_lost:
                 reason = f"{_describe(out)}; its paid job or result is gone ({_short(record.error, 120)}): generated again, paid once more"
-                payload["may_pay_again"] = True
+                step = replace(step, may_pay_again=True)
             elif record.status == "failed":
                 reason = f"the last attempt failed ({_short(record.error, 120)}): trying again; {_describe(out)}"
             elif record.status == "done" and record.file and record.file not in self.manifest.files:
@@ -286,9 +276,9 @@ class _Planner:
         if holder is not None and holder.key != out.key and holder.key in self.desired_keys:
             # The name is held by another output the spec still asks for (its file kept an
             # earlier name): this one takes a name of its own instead of replacing it.
-            name = f"{out.name}-{out.key[:8]}"
-            out = replace(out, name=name, address=address_for(out.set_name, name))
-            payload["output"] = self._fields(out)
+            name = disambiguated(out.name, out.key)
+            out = replace(out, name=name, address=addresses.output(out.set_name, name))
+            step = replace(step, output=self._fields(out))
             holder = self.holders.get(out.name)
         deletes = False
         if holder is not None and holder.key != out.key:
@@ -301,12 +291,10 @@ class _Planner:
             if not self.ours(holder):
                 fate += f", as it was made by {holder.spec or 'another spec'}"
             reason = f"{changed} changed: a new output replaces {holder.file} (the old file is {fate})"
-            payload["superseded"] = [
-                {"key": holder.key, "file": holder.file, "move_to": None if deletes else self._aside(holder)}
-            ]
+            step = replace(step, superseded=(Superseded(holder.key, holder.file, None if deletes else self._aside(holder)),))
             self.superseded.add(holder.key)
         self.output_actions[out.key] = self._add(
-            Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), payload=payload, billed=True,
+            Action(out.address, kind, reason, changes=changes, depends_on=tuple(deps), step=step, billed=True,
                    approval=deletes)
         )
 
@@ -314,17 +302,17 @@ class _Planner:
         """An output back in the spec whose file was kept aside (a change reverted): its file takes
         its name again, whatever holds that name now is kept aside in turn. No request."""
         assert record.file is not None
-        target = out.name + PurePosixPath(record.file).suffix
+        target = file_of(out.name, PurePosixPath(record.file).suffix)
         holder = self.holders.get(out.name)
         if holder is not None and holder.key in self.desired_keys:
             self.up_to_date += 1  # the name belongs to another output the spec asks for: leave both
             return
-        payload: dict[str, Any] = {"job": "restore", "key": out.key, "file": record.file, "to": target, "output": self._fields(out)}
+        step = RestoreOutput(out.key, record.file, target, self._fields(out))
         fate = ""
         if holder is not None:
             aside = self._aside(holder)
             fate = f" ({holder.file} is kept as {aside})"
-            payload["superseded"] = [{"key": holder.key, "file": holder.file, "move_to": aside}]
+            step = replace(step, superseded=(Superseded(holder.key, holder.file, aside),))
             self.superseded.add(holder.key)
         self.output_actions[out.key] = self._add(
             Action(
@@ -332,15 +320,14 @@ class _Planner:
                 "update",
                 f"back in the spec: its file {record.file} takes the name {target} again{fate}; no request",
                 changes=(Change("file", record.file, target),),
-                payload=payload,
+                step=step,
             )
         )
 
     @staticmethod
     def _aside(record: OutputRecord) -> str:
         assert record.file is not None
-        p = PurePosixPath(record.file)
-        return str(p.with_name(f"{p.stem}.{record.key[:8]}{p.suffix}"))
+        return kept_aside(record.file, record.key)
 
     def _add(self, action: Action) -> Action:
         self.actions.append(action)
@@ -359,14 +346,14 @@ class _Planner:
                 foreign += 1
                 continue
             has_file = bool(record.file) and record.file in self.manifest.files
-            payload = {"job": "delete", "key": record.key, "file": record.file if has_file else None, "spec": self.spec}
+            delete = DeleteOutput(record.key, record.file if has_file else None, self.spec)
             address = _retired_address(record)
             paid_request = record.status == "pending" and bool(record.request_id)
             if self.prune:
                 what = f"delete {record.file} (local file only; nothing remote exists)" if has_file else "forget it"
                 if paid_request and not has_file:
                     what = f"forget request {record.request_id}, already paid for"
-                self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", payload=payload,
+                self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", step=delete,
                                  approval=has_file or paid_request))
             elif paid_request:
                 self._add(
@@ -375,8 +362,8 @@ class _Planner:
                         "wait",
                         f"no longer in the spec, but request {record.request_id} was already paid for: "
                         "collect it (kept, shown as retired; --prune drops it)",
-                        payload={"job": record.kind, "key": record.key, "request_id": record.request_id,
-                                 "output": {}, "retired": True},
+                        step=(GenerateVideo if record.kind == "video" else GenerateImage)(
+                            record.key, None, request_id=record.request_id, retired=True),
                     )
                 )
             elif has_file:
@@ -400,14 +387,8 @@ class _Planner:
             SUMMARY_ADDRESS,
             "noop",
             ", ".join(parts),
-            payload={
-                "job": "summary",
-                "desired": [o.key for o in self.expanded.outputs],
-                "up_to_date": self.up_to_date,
-                "kept": kept,
-                "spec": self.spec,
-                "models": sorted(set(self.model_keys)),
-            },
+            step=GenerationSummary(tuple(o.key for o in self.expanded.outputs), self.up_to_date, kept, self.spec,
+                                   tuple(sorted(set(self.model_keys)))),
         )
         return sp_actions + self.actions + [summary]
 

@@ -4,7 +4,7 @@ Left out of a spec, `generate.output_dir` is now ``outputs/<spec stem>/``: specs
 each have their own manifest. A spec applied before that wrote into ``outputs/`` (shared by every
 spec of its directory). Those outputs are this spec's paid work, so:
 
-- `load_manifest` (plan and apply): when the spec's own folder has no manifest yet and
+- `load_manifest` (state/manifest.py; plan and apply): when the spec's own folder has no manifest yet and
   ``outputs/manifest.json`` exists, the records this spec made (stamped with its file name, or made
   by one of its models) are read from there, their files looked for in both places, and the
   manifest is marked ``moving_to`` the new folder. The plan sees them up to date: no request.
@@ -20,53 +20,19 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
-from bria_pipeline.generate.gallery import INDEX_FILE, write_gallery
-from bria_pipeline.generate.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, model_base
+from bria_pipeline.reports.gallery import INDEX_FILE, write_gallery
+from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, load_manifest
 from bria_pipeline.generate.output_files import remove_emptied
-from bria_pipeline.generate.thumbnails import THUMB_DIR
-from bria_pipeline.model import Desired, DesiredGeneration
-
-
-def _has_manifest(folder: Path) -> bool:
-    return (folder / MANIFEST_FILE).exists() or (folder / JOURNAL_FILE).exists()
-
-
-def load_manifest(desired: Desired) -> Manifest | None:
-    """The spec's output manifest, with its files observed (None without a `generate:` section)."""
-    generation = desired.generation
-    if generation is None:
-        return None
-    return load_generation_manifest(generation, desired.models)
-
-
-def load_generation_manifest(generation: DesiredGeneration, models: Iterable[str] = ()) -> Manifest:
-    manifest = Manifest.load(generation.output_dir)
-    legacy = generation.legacy_output_dir
-    if legacy is None or _has_manifest(generation.output_dir) or not _has_manifest(legacy):
-        return manifest
-    keys = {model_base(m) for m in models} | {model_base(r.model) for r in generation.images}
-    keys |= {model_base(v.model) for v in generation.videos}
-    old = Manifest.load(legacy, observe=False)
-    outputs = [r for r in old if r.belongs_to(generation.spec, keys)]
-    prompts = [p for p in old.structured_prompts.values() if model_base(p.model) in keys]
-    if not outputs and not prompts:
-        return manifest
-    found = Manifest(legacy, outputs, prompts)
-    found.observe()
-    moved = Manifest(generation.output_dir, [r for r in outputs if r.file and r.file not in found.files])
-    moved.observe()  # a move killed half way: some files are in the new folder already
-    found.files.update(moved.files)
-    found.moving_to = generation.output_dir
-    return found
+from bria_pipeline.output_names import THUMB_DIR
+from bria_pipeline.model import Desired
 
 
 def settle_outputs(desired: Desired) -> Manifest | None:
     """The spec's manifest in its own folder, outputs at the old default folder moved there first.
     For a caller that holds the spec's lock and is about to read output_dir as the whole truth
-    (copying it elsewhere, say); plan reads with `load_manifest`, apply moves in `run_generation`."""
+    (copying it elsewhere, say); plan reads with `load_manifest`, apply moves in the executor (apply/executor.py)."""
     manifest = load_manifest(desired)
     if manifest is not None and manifest.moving_to is not None and desired.generation is not None:
         move_outputs(manifest, desired.generation.spec)

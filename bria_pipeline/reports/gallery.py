@@ -27,10 +27,11 @@ from typing import Any
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
-from bria_pipeline.generate.manifest import Manifest, OutputRecord
-from bria_pipeline.generate.templates import href, render
-from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails, thumbnail_name
-from bria_pipeline.model import digest, slug
+from bria_pipeline.state.manifest import Manifest, OutputRecord
+from bria_pipeline.reports.templates import href, render
+from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails
+from bria_pipeline.model import digest
+from bria_pipeline.output_names import slug, thumbnail_name
 
 INDEX_FILE = "index.html"
 PLAYABLE = {"mp4": "video/mp4", "webm": "video/webm", "ogg": "video/ogg"}  # container -> the <source> type

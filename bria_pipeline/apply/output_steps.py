@@ -1,4 +1,4 @@
-"""Carrying out one generation action: image, video, structured prompt, delete, summary.
+"""Carrying out one generation step: image, video, structured prompt, delete, restore.
 
 Every billed POST follows one order, so a process killed at any instant loses nothing and pays
 for nothing twice:
@@ -26,40 +26,43 @@ request id, and the next apply polls that same request, paying nothing again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, MutableMapping
+import inspect
+import os
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bria_pipeline.api.errors import AmbiguousResult, ApiError, JobFailed, NotFound, WaitTimeout
 from bria_pipeline.api.types import AsyncJob, GenerationResult
+from bria_pipeline.atomic import is_partial
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.generate.manifest import Manifest, StructuredPromptRecord, now_iso
+from bria_pipeline.state.manifest import MANIFEST_FILE, Manifest, StructuredPromptRecord, now_iso
 from bria_pipeline.generate.output_files import (
     check_download,
     inside,
     move_aside,
     place,
     remove_emptied,
-    replaced_name,
     sha256_file,
 )
 from bria_pipeline.generate.outputs import ModelRef
+from bria_pipeline.model import IMAGE_PARAMETERS
+from bria_pipeline.output_names import replaced, retired_name
 from bria_pipeline.generate.thumbnails import cached_thumbnail
-from bria_pipeline.plan.actions import Action
-
-# The image generation parameters the contract defines (besides prompt, structured_prompt, seed).
-IMAGE_PARAMETERS = frozenset(
-    {
-        "tailored_model_influence",
-        "negative_prompt",
-        "guidance_scale",
-        "aspect_ratio",
-        "steps_num",
-        "prompt_content_moderation",
-        "visual_output_content_moderation",
-    }
+from bria_pipeline.plan.actions import Action, step_of
+from bria_pipeline.plan.steps import (
+    DeleteOutput,
+    GenerateImage,
+    GenerateVideo,
+    OutputFields,
+    RestoreOutput,
+    StructuredPrompt,
+    Superseded,
 )
+
+from .client import GenerationClient
+from .result import GenerationReport
 
 
 class ActionFailed(GenerationError):
@@ -92,7 +95,7 @@ KEPT_HINT = "The request id is kept: the next apply polls that same request, pay
 class JobContext:
     """What every job needs; shared by the concurrent jobs of one run."""
 
-    client: Any  # AsyncBriaClient (or anything with its generation, status and fetch methods)
+    client: GenerationClient
     manifest: Manifest
     output_dir: Path
     lock_pins: MutableMapping[str, str]
@@ -103,11 +106,12 @@ class JobContext:
     posts: int = 0  # billed POSTs sent (a POST the client retried after a definite 5xx counts once)
     accepted: int = 0  # of those, answered with a request id or a result: billed
     paid_again: list[str] = field(default_factory=list)
+    report: GenerationReport = field(default_factory=GenerationReport)
 
 
-def _model_id(ctx: JobContext, payload_model_id: Any, model: str) -> str:
-    if payload_model_id is not None:
-        return str(payload_model_id)
+def _model_id(ctx: JobContext, planned_model_id: Any, model: str) -> str:
+    if planned_model_id is not None:
+        return str(planned_model_id)
     ref = ctx.models.get(model)
     if ref is None or ref.remote_id is None:
         raise ActionFailed(
@@ -218,15 +222,13 @@ async def run_output(ctx: JobContext, action: Action) -> str:
 
     A job found gone (404 at the status service, or its result expired) is requested once more in
     the same run, and its record says so (`previous`, `paid_again`)."""
-    payload = action.payload
-    key: str = payload["key"]
-    kind: str = payload["job"]
-    fields: dict[str, Any] = dict(payload.get("output") or {})
+    step = step_of(action, (GenerateImage, GenerateVideo))
+    key, kind, out = step.key, step.kind, step.output
     manifest = ctx.manifest
     record = manifest.get(key)
-    if record is None and not fields:
+    if record is None and out is None:
         raise ActionFailed(f"output {key} is not in the manifest any more")
-    model = fields.get("model") or (record.model if record else "")
+    model = out.model if out is not None else (record.model if record else "")
 
     def lost(message: str) -> None:
         manifest.record_failed(key, message, answer_lost=True)
@@ -234,14 +236,13 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     def failed(message: str) -> None:
         manifest.record_failed(key, message, ended="error")
 
-    async def submit() -> GenerationResult | AsyncJob:
-        model_id = _model_id(ctx, fields.get("model_id"), model)
-        fields["model_id"] = model_id
-        if kind == "video":
-            call, sent_structured = _video_call(ctx, model_id, fields), None
+    async def submit(out: OutputFields) -> GenerationResult | AsyncJob:
+        model_id = _model_id(ctx, out.model_id, model)
+        fields: dict[str, Any] = {**out.record(), "model_id": model_id}
+        if isinstance(step, GenerateVideo):
+            call, sent_structured = _video_call(ctx, model_id, out), None
         else:
-            sp_hash = payload.get("structured_prompt_hash") or fields.get("structured_prompt_hash")
-            call, sent_structured = _image_call(ctx, model_id, fields, sp_hash)
+            call, sent_structured = _image_call(ctx, model_id, out)
         if sent_structured is not None:
             fields["structured_prompt"] = sent_structured
         current = manifest.get(key)
@@ -255,12 +256,14 @@ async def run_output(ctx: JobContext, action: Action) -> str:
             manifest.record_accepted(key)
         return answer
 
-    if action.kind == "wait":
-        job: GenerationResult | AsyncJob | str = payload["request_id"]
+    if action.kind == "wait" and step.request_id:
+        job: GenerationResult | AsyncJob | str = step.request_id
         outcome = "resumed"
-    else:
-        job = await submit()
+    elif out is not None:
+        job = await submit(out)
         outcome = "generated"
+    else:
+        raise ActionFailed(f"output {key} has neither a request to poll nor one to make")
 
     for round_ in (1, 2):
         try:
@@ -269,16 +272,16 @@ async def run_output(ctx: JobContext, action: Action) -> str:
             break
         except _Gone as gone:
             manifest.record_gone(key, gone.request_id, gone.ended, gone.message)
-            if round_ == 2 or not fields:
+            if round_ == 2 or out is None:
                 raise ActionFailed(gone.message, hint="The next apply requests it again (paid once more).") from None
-            job = await submit()  # the result is lost for good: paid once more, and recorded
+            job = await submit(out)  # the result is lost for good: paid once more, and recorded
             outcome = "generated"
     record = manifest.get(key)
     assert record is not None
-    name = fields.get("name") or record.name
-    if payload.get("retired"):
-        name = f"{name}.{key[:8]}"
-    for old in payload.get("superseded", ()):
+    name = out.name if out is not None else record.name
+    if step.retired:
+        name = retired_name(name, key)
+    for old in step.superseded:
         _supersede(ctx, old)
     placed = await asyncio.to_thread(place, ctx.output_dir, name, ext, data)
     if kind == "image":  # the gallery's thumbnail, made while other jobs wait on the network
@@ -291,11 +294,12 @@ async def run_output(ctx: JobContext, action: Action) -> str:
     return outcome
 
 
-def _image_call(ctx: JobContext, model_id: str, fields: dict[str, Any], sp_hash: str | None) -> tuple[Any, str | None]:
+def _image_call(ctx: JobContext, model_id: str, out: OutputFields) -> tuple[Any, str | None]:
     """The generate_image call for the contract's input combinations (prompt; structured prompt
     + seed; structured prompt + prompt)."""
-    params = dict(fields.get("params") or {})
-    unknown = sorted(set(params) - IMAGE_PARAMETERS)
+    params = dict(out.params or {})
+    sp_hash = out.structured_prompt_hash
+    unknown = sorted(set(params) - set(IMAGE_PARAMETERS))
     if unknown:
         raise ActionFailed(f"unknown image generation parameter(s): {', '.join(unknown)}")
     structured: str | None = None
@@ -303,20 +307,20 @@ def _image_call(ctx: JobContext, model_id: str, fields: dict[str, Any], sp_hash:
         structured = ctx.lock_pins.get(sp_hash)
         if structured is None:
             raise ActionFailed("its structured prompt is not pinned (its structured_prompt action did not finish)")
-    prompt = fields.get("prompt")
+    prompt = out.prompt
     if prompt is None and structured is None:
         raise ActionFailed("neither a prompt nor a structured prompt to generate from")
 
     def call() -> Any:
         return ctx.client.generate_image(
-            model_id, prompt=prompt, structured_prompt=structured, seed=fields.get("seed"), sync=False, **params
+            model_id, prompt=prompt, structured_prompt=structured, seed=out.seed, sync=False, **params
         )
 
     return call, structured
 
 
-def _video_call(ctx: JobContext, model_id: str, fields: dict[str, Any]) -> Any:
-    source = ctx.manifest.get(fields.get("source") or "")
+def _video_call(ctx: JobContext, model_id: str, out: OutputFields) -> Any:
+    source = ctx.manifest.get(out.source or "")
     if source is None or source.status != "done" or not source.file:
         raise ActionFailed("its source image is not generated yet")
     path = inside(ctx.output_dir, source.file)
@@ -324,21 +328,21 @@ def _video_call(ctx: JobContext, model_id: str, fields: dict[str, Any]) -> Any:
         raise ActionFailed(f"its source image {source.file} is missing")
 
     def call() -> Any:
-        return ctx.client.generate_video(model_id, path, seed=fields.get("seed"))
+        return ctx.client.generate_video(model_id, path, seed=out.seed)
 
     return call
 
 
-def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
+def _supersede(ctx: JobContext, old: Superseded) -> None:
     """Move (or with --prune delete) the file of an output this one replaces. A file whose content
     is not the one recorded (edited by hand) is never deleted: it is kept as `.replaced-<sha8>`."""
-    key, file, target = old["key"], old.get("file"), old.get("move_to")
+    key, file, target = old.key, old.file, old.move_to
     record = ctx.manifest.get(key)
     if file and target is None:
         path = inside(ctx.output_dir, file)
         sha = sha256_file(path) if path.is_file() else None
         if sha is not None and (record is None or sha != record.sha256):
-            move_aside(ctx.output_dir, file, replaced_name(file, sha))
+            move_aside(ctx.output_dir, file, replaced(file, sha))
             file = None
     if file:
         move_aside(ctx.output_dir, file, target)
@@ -351,26 +355,26 @@ def _supersede(ctx: JobContext, old: Mapping[str, Any]) -> None:
 
 def run_restore(ctx: JobContext, action: Action) -> str:
     """A reverted change: the output's kept file takes its name back (the holder goes aside)."""
-    p = action.payload
-    for old in p.get("superseded", ()):
+    step = step_of(action, RestoreOutput)
+    for old in step.superseded:
         _supersede(ctx, old)
-    move_aside(ctx.output_dir, p["file"], p["to"])
-    ctx.manifest.update(p["key"], file=p["to"], retired=False)
+    move_aside(ctx.output_dir, step.file, step.to)
+    ctx.manifest.update(step.key, file=step.to, retired=False)
     return "restored"
 
 
 async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     """Generate a structured prompt (and refine it), then pin its text by inputs hash."""
-    p = action.payload
-    h = p["inputs_hash"]
-    if action.kind == "update":  # already generated: only the pin is missing
-        ctx.lock_pins[h] = p["text"]
+    p = step_of(action, StructuredPrompt)
+    h = p.inputs_hash
+    if action.kind == "update" and p.text is not None:  # already generated: only the pin is missing
+        ctx.lock_pins[h] = p.text
         return "pinned"
     manifest = ctx.manifest
     record = manifest.structured_prompts.get(h) or StructuredPromptRecord(
-        h, p["set"], p["prompt"], p["model"], refine=p.get("refine"), seed=p.get("seed")
+        h, p.set_name, p.prompt, p.model, refine=p.refine, seed=p.seed
     )
-    model_id = _model_id(ctx, p.get("model_id"), p["model"])
+    model_id = _model_id(ctx, p.model_id, p.model)
 
     def lost(message: str) -> None:
         record.mark_failed(message, True)
@@ -399,7 +403,7 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
         record.stage = stage  # type: ignore[assignment]
         answer = await _post(
             ctx,
-            lambda: ctx.client.generate_structured_prompt(model_id, seed=p.get("seed"), sync=False, **body),
+            lambda: ctx.client.generate_structured_prompt(model_id, seed=p.seed, sync=False, **body),
             intent,
             lost,
             failed,
@@ -417,12 +421,12 @@ async def run_structured_prompt(ctx: JobContext, action: Action) -> str:
     elif record.stage == "refine" and record.draft:
         text, resumed_stage = record.draft, "generate"  # the first call's text is kept: refine only
     else:
-        text = await step("generate", prompt=p["prompt"])
+        text = await step("generate", prompt=p.prompt)
         resumed_stage = "generate"
-    if resumed_stage == "generate" and p.get("refine"):
+    if resumed_stage == "generate" and p.refine:
         record.draft = text
         manifest.put_structured_prompt(record)
-        text = await step("refine", structured_prompt=text, prompt=p["refine"])
+        text = await step("refine", structured_prompt=text, prompt=p.refine)
     record.text, record.status, record.completed = text, "done", now_iso()
     record.request_id = None
     manifest.put_structured_prompt(record)
@@ -442,7 +446,8 @@ def run_delete(ctx: JobContext, action: Action) -> str:
     Only a file this spec's manifest record wrote is deleted: a record stamped by another spec is
     refused, and a file whose content is no longer the recorded one (edited, or replaced by hand)
     is left on disk."""
-    key, file, spec = action.payload["key"], action.payload.get("file"), action.payload.get("spec")
+    step = step_of(action, DeleteOutput)
+    key, file, spec = step.key, step.file, step.spec
     record = ctx.manifest.get(key)
     if record is not None and record.spec and spec is not None and record.spec != spec:
         raise ActionFailed(f"{record.file or record.name} was made by {record.spec}, not by {spec}: not deleted")
@@ -455,3 +460,50 @@ def run_delete(ctx: JobContext, action: Action) -> str:
     return "deleted"
 
 
+
+
+JOBS: dict[type, Callable[[JobContext, Action], Any]] = {
+    GenerateImage: run_output, GenerateVideo: run_output, StructuredPrompt: run_structured_prompt,
+    DeleteOutput: run_delete, RestoreOutput: run_restore,
+}
+MESSAGES = {"generated": "generated", "resumed": "generated", "pinned": "pinned in the lock file (no request)",
+            "deleted": "deleted (a local output; nothing remote exists)",
+            "restored": "its kept file took its name back (no request)"}
+
+
+async def carry_out(ctx: JobContext, action: Action) -> str:
+    """One generation step, recorded in `ctx.report`; a failure raises ActionFailed."""
+    report = ctx.report
+    try:
+        outcome = JOBS[type(action.step)](ctx, action)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+    except ActionFailed as exc:
+        for flag, items in (("answer_lost", report.answer_lost), ("still_running", report.still_running),
+                            ("interrupted", report.interrupted)):
+            if getattr(exc, flag):
+                items.append(action.address)
+        raise
+    except OSError as exc:
+        raise ActionFailed(str(exc)) from None
+    finally:
+        report.billed_requests, report.sent_requests = ctx.accepted, ctx.posts
+        report.paid_again = list(ctx.paid_again)
+    getattr(report, outcome).append(action.address)
+    return MESSAGES[outcome]
+
+
+def sweep_own_partial_files(output_dir: Path) -> int:
+    """Delete the temp files a killed run left in `output_dir`, not descending into a folder that
+    holds a manifest of its own (another spec's outputs, whose apply may be running)."""
+    removed = 0
+    if not output_dir.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(output_dir):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not (here / d / MANIFEST_FILE).exists()]
+        for name in filenames:
+            if is_partial(here / name):
+                (here / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
