@@ -3,7 +3,8 @@
     BriaPipelineError               anything the CLI reports without a traceback (exit 1)
      ├── spec.errors.SpecError       the spec is wrong: file:line:col, path, message, hint
      ├── api.errors.ApiError         the API (or the network) said no; see api/errors.py
-     ├── state.StateError            local state or lock trouble (.bria/, spec.lock.yaml)
+     ├── state.StateError            local state or lock trouble (.bria/)
+     ├── lockfile.LockFileError      spec.lock.yaml cannot be read or written
      └── plan / apply errors         a plan cannot be made or carried out
 
 Each layer owns its subtree. Every error knows how to describe itself to a person

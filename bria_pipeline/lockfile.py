@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from .model import ImageSource, StructuredPromptSpec, VisualSchemaSpec, digest
 from .atomic import write_atomic
 from .confined import UnsafeFile, read_regular
-from .state.errors import StateFileError
+from .errors import BriaPipelineError
+from .model import ImageSource, StructuredPromptSpec, VisualSchemaSpec, digest
 
 LOCK_VERSION = 1
 HEADER = (
@@ -40,13 +40,16 @@ HEADER = (
 SECTIONS = ("visual_schemas", "captions", "structured_prompts")
 
 
-class LockFileError(StateFileError):
-    """The lock file cannot be used: names the file, and the line and column when known."""
+class LockFileError(BriaPipelineError):
+    """The lock file cannot be read, used or written: names the file, and the line and column when known.
+
+    Its own error (not state/'s): the lock file sits below state/, which reads it."""
 
     def __init__(self, file: Path, message: str, *, line: int | None = None, col: int | None = None,
                  hint: str | None = None) -> None:
         where = f"{file}:{line}:{col}" if line and col else f"{file}:{line}" if line else str(file)
-        super().__init__(where, message, hint=hint)
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.path = where
         self.file, self.line, self.col, self.reason = file, line, col, message
 
 
@@ -282,5 +285,5 @@ def save_lock(lock: Lock, path: Path) -> bool:
     try:
         write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        raise StateFileError(path, f"cannot write: {exc.strerror or exc}") from None
+        raise LockFileError(path, f"cannot write: {exc.strerror or exc}") from None
     return True

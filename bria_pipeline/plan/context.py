@@ -14,7 +14,7 @@ from ..lockfile import Lock
 from ..model import Desired
 from ..state.observed import Observed, ObservedDataset, ObservedModel
 from .actions import Action, Change
-from .identity import Version, versions_of
+from ..identity import Version, versions_of
 
 
 @dataclass

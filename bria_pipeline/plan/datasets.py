@@ -18,6 +18,7 @@ from __future__ import annotations
 
 
 from .. import addresses
+from ..identity import Version, current_versions, version_name
 from ..model import DesiredDataset
 from ..state.observed import ObservedDataset
 from .actions import Action, Change
@@ -26,8 +27,8 @@ from .dataset_captions import plan_captions
 from .dataset_images import plan_bulk, plan_images, plan_moved
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
-from .identity import Version, version_name
 from .steps import Caption, CloneDataset, CompleteDataset, CreateDataset, RenameDataset, VisualSchema
+
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
     address = addresses.dataset(ds.key)
@@ -93,7 +94,7 @@ def _is_current(ds: DesiredDataset, version: Version[ObservedDataset]) -> bool:
 
 
 def _choose_target(ctx: PlanContext, ds: DesiredDataset, versions: list[Version[ObservedDataset]]) -> Target:
-    current = sorted((v for v in versions if _is_current(ds, v)), key=lambda v: (v.name.revision, v.item.id))
+    current = current_versions(versions, lambda v: _is_current(ds, v))
     if current:
         top = current[-1]
         mismatch = _mismatch(ctx, ds, top.item)

@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import addresses
+from ..identity import Version, current_versions, model_base, parse_version_name, version_name
 from ..model import DesiredModel
 from ..training_params import TrainingParams
 from ..state.observed import ObservedModel
 from .actions import Action, Change
 from .context import ModelOutcome, PlanContext
 from .errors import PlanError
-from .identity import Version, model_base, parse_version_name, version_name
 from .steps import CreateModel, StartTraining, UpdateModel, WaitTraining
 
 
@@ -47,7 +47,7 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
         if v.item.id not in claimed
         and (v.name.fingerprint in fingerprints or (v.name.fingerprint not in reserved and _same_member(m, v.item)))
     ]
-    current = sorted((v for v in versions if v.name.fingerprint in fingerprints), key=lambda v: (v.name.revision, v.item.id))
+    current = current_versions(versions, lambda v: v.name.fingerprint in fingerprints)
     desired_name = m.remote_name(ds)
 
     if current:

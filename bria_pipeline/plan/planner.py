@@ -21,7 +21,7 @@ from .datasets import plan_dataset
 from .document import Plan
 from .errors import LegacyTrainingVersion, PlanError
 from .generations import plan_generations
-from .identity import model_base, owners
+from ..identity import model_base, owners
 from .models import model_fingerprints, plan_model
 from .steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune

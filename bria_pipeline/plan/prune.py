@@ -9,10 +9,10 @@ A model is deleted before the dataset it trained on; deleting anything trained n
 from __future__ import annotations
 
 from .. import addresses
+from ..identity import model_base, model_owner_keys, owners, sweep_member
 from ..state.observed import ObservedDataset, ObservedModel
 from .actions import Action, Change
 from .context import PlanContext
-from .identity import model_base, model_owner_keys, owners, sweep_member
 from .steps import DeleteDataset, DeleteModel
 
 

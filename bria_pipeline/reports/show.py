@@ -6,9 +6,9 @@ from collections import Counter
 from typing import Any
 
 from .. import addresses
+from ..identity import model_owner_keys, owners, sweep_member
 from ..model import Desired
 from ..plan.document import Plan
-from ..plan.identity import model_owner_keys, owners, sweep_member
 from ..state.observed import Observed, ObservedDataset
 from ..state.store import StateStore
 

@@ -1,8 +1,8 @@
 """Errors of local state and of observing the remote.
 
     BriaPipelineError
-     └── StateError               .bria/, spec.lock.yaml or observation trouble
-          ├── StateFileError      a state or lock file cannot be read or written (names the file)
+     └── StateError               .bria/ or observation trouble
+          ├── StateFileError      a state file under .bria/ cannot be read or written (names the file)
           ├── LockHeldError       another apply holds this spec's state lock (names the holder)
           ├── AmbiguousRemoteError  the remote has two candidates for one thing the spec owns
           └── ManifestError       an output manifest is unreadable or malformed (names the file and line)
@@ -22,7 +22,7 @@ class StateError(BriaPipelineError):
 
 
 class StateFileError(StateError):
-    """A file under .bria/ or spec.lock.yaml is unreadable, malformed or unwritable."""
+    """A file under .bria/ is unreadable, malformed or unwritable (spec.lock.yaml: lockfile.LockFileError)."""
 
     def __init__(self, path: object, message: str, *, hint: str | None = None) -> None:
         super().__init__(f"{path}: {message}", hint=hint)

@@ -22,7 +22,7 @@ from ..api.errors import NotFound
 from .manifest import Manifest, load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
-from ..plan.identity import model_base, owners, parse_version_name, versions_of
+from ..identity import current_versions, model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
 from .observed import Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
 from .store import StateStore
@@ -151,7 +151,7 @@ def datasets_needing_images(
         for v in versions:
             if not v.item.completed:
                 chosen[v.item.id] = v.item
-        current = sorted((v for v in versions if v.name.fingerprint in ds.fingerprints), key=lambda v: (v.name.revision, v.item.id))
+        current = current_versions(versions, lambda v: v.name.fingerprint in ds.fingerprints)
         if current:
             top = current[-1].item
             if top.completed and _completed_needs_listing(ds, top, lock):

@@ -8,7 +8,6 @@ from plan_builders import SCHEMA, dataset, image, images
 
 from bria_pipeline.lockfile import Lock, LockFileError, caption_key, load_lock, lock_path_for, save_lock
 from bria_pipeline.model import StructuredPromptSpec
-from bria_pipeline.state.errors import StateFileError
 
 
 def test_lock_file_sits_beside_the_spec(tmp_path):
@@ -65,11 +64,11 @@ def test_missing_lock_is_empty_and_an_empty_lock_writes_nothing(tmp_path):
 def test_broken_lock_file_names_file_and_line(tmp_path):
     path = tmp_path / "spec.lock.yaml"
     path.write_text("version: 1\nvisual_schemas: [unclosed\n")
-    with pytest.raises(StateFileError) as info:
+    with pytest.raises(LockFileError) as info:
         load_lock(path)
     assert f"{path}:" in str(info.value) and "not valid YAML" in str(info.value)
     path.write_text("version: 9\n")
-    with pytest.raises(StateFileError, match="version 9 is not supported"):
+    with pytest.raises(LockFileError, match="version 9 is not supported"):
         load_lock(path)
 
 

@@ -1,5 +1,8 @@
 """How remote names map back to the spec: fingerprinted versions and their revisions.
 
+The rules both `state/` (what to observe) and `plan/` (what to do) follow: which remote versions
+belong to which spec key, and which of them is current. Below both, importing neither.
+
 A dataset the spec calls ``lucy`` is uploaded as ``lucy-1a2b3c4d`` (the fingerprint of its content,
 see `model.DesiredDataset.fingerprint`). When an upstream state is final for the same content (a
 stopped training, a completed dataset found not to match), the next attempt is a revision:
@@ -11,12 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
-from ..model import FINGERPRINT
-
-if TYPE_CHECKING:
-    from ..state.observed import Recorded
+from .model import FINGERPRINT
 
 
 class Named(Protocol):
@@ -25,6 +25,17 @@ class Named(Protocol):
 
     @property
     def name(self) -> str: ...
+
+
+class Record(Protocol):
+    """What .bria/ recorded of a resource (`state.observed.Recorded`): the name it was made under,
+    and the spec key it was made for."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key(self) -> str | None: ...
 
 
 T = TypeVar("T", bound=Named)
@@ -90,7 +101,7 @@ class Version(Generic[T]):
     renamed_to: str | None  # the name it carries after a rename outside bria-pipeline
 
 
-def versions_of(base: str, items: Iterable[T], recorded: Mapping[int, Recorded]) -> list[Version[T]]:
+def versions_of(base: str, items: Iterable[T], recorded: Mapping[int, Record]) -> list[Version[T]]:
     """The versions of `base` among `items` (datasets or models of one kind), renames recognised
     by what .bria/ recorded (`recorded`: records of that kind by id)."""
     out = []
@@ -103,7 +114,7 @@ def versions_of(base: str, items: Iterable[T], recorded: Mapping[int, Recorded])
     return out
 
 
-def owners(items: Iterable[T], keys: Mapping[str, str], recorded: Mapping[int, Recorded]) -> list[tuple[str, T]]:
+def owners(items: Iterable[T], keys: Mapping[str, str], recorded: Mapping[int, Record]) -> list[tuple[str, T]]:
     """Every item this spec owns, with the spec key it belongs to; the rest is never touched.
 
     `keys` maps each name base to its spec key (a dataset's key is its base; a sweep member
@@ -145,3 +156,9 @@ def model_owner_keys(keys: Iterable[str]) -> dict[str, str]:
         base = model_base(key)
         out[base] = key if base not in out else base
     return out
+
+
+def current_versions(versions: Iterable[Version[T]], is_current: Callable[[Version[T]], bool]) -> list[Version[T]]:
+    """The versions named after the spec's content (`is_current`), oldest first: the last one is
+    *the* current version (the highest revision; of equal revisions, the last made)."""
+    return sorted((v for v in versions if is_current(v)), key=lambda v: (v.name.revision, v.item.id))
