@@ -36,14 +36,14 @@ def main() -> None:
     out: dict = {"validate_seconds": validated - started}
     if args.command == "plan":
         plan = pipeline.plan()
-        out.update(changes=sum(1 for a in plan.actions if a.is_change), summary=plan.summary_line())
+        out.update(changes=sum(1 for a in plan.actions if a.is_change), summary=plan.summary_line(),
+                   requests=plan.request_stats)
     else:
         result = pipeline.apply(auto_approve=True, timeout=args.timeout)
-        out.update(ok=result.ok, summary=result.summary())
+        out.update(ok=result.ok, summary=result.summary(), requests=result.requests)
     out.update(
         seconds=time.perf_counter() - started,
         remote_seconds=time.perf_counter() - validated,
-        requests=pipeline.last_requests,
         images=sum(len(d.images) for d in desired.datasets.values()),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )

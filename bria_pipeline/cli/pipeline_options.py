@@ -2,28 +2,32 @@
 
 - `sandbox_flag`, `target_option`, `duration_option`: options used by several commands;
 - `parse_duration`, `parse_rate`: ``10m`` / ``60/min`` as people write them;
-- `make_pipeline(ctx, spec, spec_inputs, ...)`: a Pipeline with the global options applied;
+- `make_pipeline(ctx, spec, spec_inputs, ...)`: a Pipeline with the global options applied, and
+  with --sandbox the in-process sandbox handed in as its transport (`local_sandbox_transport`);
 - `require_api(ctx, sandbox)`: fail once, before any spec runs, when no token is set;
 - `run_pipeline(ctx, spec, spec_inputs, sandbox, work)`: one spec's Pipeline, used and closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import httpx
 
 from ..api.config import resolve_config
 from ..api.stats import ApiEvent
 from ..pipeline import Pipeline
+from ..state.store import state_dir_for
 from .durations import converter, parse_duration, parse_rate
 from .main_group import diagnostics_of
 from .spec_cmds import SpecInputs
 from .terminal import Diagnostics
 
 T = TypeVar("T")
+SANDBOX_DB = "sandbox.sqlite"  # --sandbox: the emulator's database, in .bria/ beside the spec
 
 
 sandbox_flag = click.option("--sandbox", "local_sandbox", is_flag=True, help="Same as the global --sandbox.")
@@ -63,17 +67,35 @@ def require_api(ctx: click.Context, local_sandbox: bool) -> None:
 def make_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, *, sandbox: bool, **kw: Any) -> Pipeline:
     obj = root_obj(ctx)
     on_event = request_logger(diagnostics(ctx)) if getattr(obj, "verbose", 0) >= 2 else None
+    sandbox = uses_sandbox(ctx, sandbox)
+    api_url = getattr(obj, "api_url", None)
+    if sandbox and api_url is None and kw.get("transport") is None:
+        kw["transport"] = local_sandbox_transport(ctx, spec)
     return Pipeline(
         spec,
         vars=spec_inputs.vars,
         var_files=spec_inputs.var_files,
-        sandbox=uses_sandbox(ctx, sandbox),
-        api_url=getattr(obj, "api_url", None),
+        sandbox=sandbox,
+        api_url=api_url,
         allow_outside=spec_inputs.allow_outside,
         on_event=on_event,
         backend=getattr(obj, "backend", None),  # --backend (backend_cmds.backend_option)
         **kw,
     )
+
+
+def local_sandbox_transport(ctx: click.Context, spec: Path) -> httpx.AsyncBaseTransport:
+    """--sandbox: the emulator in process, persisted in .bria/sandbox.sqlite beside the spec. One
+    per folder for the whole command (specs side by side share it), closed when the command ends."""
+    from ..sandbox import LocalSandbox
+
+    db = state_dir_for(Path(spec)).parent / SANDBOX_DB  # .bria/ checked: never a link
+    sandboxes: dict[Path, LocalSandbox] = ctx.meta.setdefault("bria_pipeline.local_sandboxes", {})
+    key = db.resolve()
+    if key not in sandboxes:
+        sandboxes[key] = LocalSandbox(db)
+        ctx.call_on_close(sandboxes[key].close)
+    return sandboxes[key].transport()
 
 
 def run_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, local_sandbox: bool,
@@ -98,16 +120,16 @@ def request_logger(diag: Diagnostics) -> Callable[[ApiEvent], None]:
     return log
 
 
-def report_requests(ctx: click.Context, pipeline: Pipeline, what: str) -> None:
-    """-v: how many requests a run sent, by operation."""
+def report_requests(ctx: click.Context, requests: Mapping[str, Any] | int, what: str, *, backend: int = 0) -> None:
+    """-v: how many requests a run sent (a result's `requests`: a count, or counts by operation),
+    and how many went to the backend (`Pipeline.backend_requests`)."""
     diag = diagnostics(ctx)
     if diag.verbose < 1:
         return
-    stats = pipeline.last_requests
+    stats = {"total": requests, "mutating": 0} if isinstance(requests, int) else requests  # a count: reads only
     ops = ", ".join(f"{k} {v}" for k, v in sorted(stats.get("operations", {}).items()))
     diag.line(f"{what}: {stats.get('total', 0)} requests ({stats.get('mutating', 0)} mutating): {ops}",
               event="requests", message=what, total=stats.get("total", 0), mutating=stats.get("mutating", 0),
               operations=stats.get("operations", {}))
-    if pipeline.backend_requests:
-        diag.line(f"{what}: {pipeline.backend_requests} backend request(s)", event="backend_requests", message=what,
-                  total=pipeline.backend_requests)
+    if backend:
+        diag.line(f"{what}: {backend} backend request(s)", event="backend_requests", message=what, total=backend)

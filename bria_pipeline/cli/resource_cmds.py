@@ -61,7 +61,7 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
         click.echo("Destroy cancelled: nothing was deleted.")
     else:
         print_result(result, diag)
-    report_requests(ctx, pipeline, "destroy")
+    report_requests(ctx, result.requests, "destroy", backend=pipeline.backend_requests)
     ctx.exit(EXIT_ERROR if not result.ok or result.cancelled else EXIT_OK)
 
 
@@ -83,7 +83,7 @@ def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_jso
       bria-pipeline show examples/lucy/spec.yaml --json | jq '.models[].progress'
     """
     pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show, request_timeout=request_timeout)
-    report_requests(ctx, pipeline, "show")
+    report_requests(ctx, state["requests"], "show", backend=pipeline.backend_requests)
     if as_json:
         click.echo(json.dumps(state, indent=2, ensure_ascii=False, default=str))
         return

@@ -39,7 +39,7 @@ def review_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, out:
     """
     pipeline, reviews = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.review_datasets)
     path = pipeline.write_review(reviews, out)
-    report_requests(ctx, pipeline, "review")
+    report_requests(ctx, reviews.requests, "review", backend=pipeline.backend_requests)
     diag = diagnostics(ctx)
     for review in reviews:
         found = problems(review.images)

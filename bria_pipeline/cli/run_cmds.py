@@ -97,7 +97,7 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
             plan = pipeline.plan(prune=prune, targets=targets)
         finally:
             pipeline.close()
-        report_requests(ctx, pipeline, f"observed {path}")
+        report_requests(ctx, plan.request_stats, f"observed {path}", backend=pipeline.backend_requests)
         if out is not None:
             save_plan_file(plan, out)
             diag.info(f"Saved the plan to {out}. Apply exactly this with: bria-pipeline apply {out}")
@@ -109,7 +109,7 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
             click.echo(render_text(plan, color=diag.stdout_colour(), show_noops=show_noop))
         changes = plan.has_changes
         return SpecOutcome(str(path), "changes" if changes else "no changes", plan.summary_line(),
-                           requests=pipeline.last_requests.get("total"),
+                           requests=plan.requests,
                            code=EXIT_CHANGES if changes and detailed_exitcode else EXIT_OK)
 
     outcomes += run_each(selection.specs, plan_one, diag)
@@ -243,7 +243,7 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
         finally:
             pipeline.close()
         print_result(result, diag)
-        report_requests(ctx, pipeline, f"applied {path}")
+        report_requests(ctx, result.requests, f"applied {path}", backend=pipeline.backend_requests)
         return result_outcome(path, result, detailed_exitcode=detailed_exitcode)
 
     finish(ctx, outcomes + run_each(selection.specs, apply_one, diag), diag)

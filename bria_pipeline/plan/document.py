@@ -41,6 +41,7 @@ class Plan:
     notes: tuple[str, ...] = ()
     bindings: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # API requests observing cost
+    request_stats: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # by operation; not saved
     text_hash: str = ""  # the spec's text alone, and the files it names: a stale plan says which changed
     files_hash: str = ""
     rate_per_minute: float | None = None  # the user's request limit: the cost says how long the requests take

@@ -1,0 +1,47 @@
+"""`plan`: what apply (or destroy) would do, and why. Reads only: the observing list calls (and a consistent
+read of the backend), no state written, no lock taken.
+Also reading and writing a plan saved with `plan --out`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..atomic import write_atomic
+from ..plan.document import Plan, plan_from_dict, plan_to_dict
+from ..plan.errors import PlanFileError
+from ..plan.planner import plan as make_plan
+from ..plan.planner import plan_destroy as make_destroy_plan
+from .workspace import Workspace
+
+
+async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
+    """The plan against what exists now; `plan.requests` (and by operation `plan.request_stats`)
+    say what observing cost."""
+    async with ws.observing() as seen:
+        planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets)))
+        ws.refuse_what_cannot_run(planned, seen.client)
+    return ws.ci_warning(dataclasses.replace(planned, request_stats=seen.requests()))
+
+
+async def plan_destroy(ws: Workspace) -> Plan:
+    """What destroy would delete (no dataset images listed: they go with their dataset)."""
+    seen = await ws.observe(images=False)
+    planned = ws.as_given(make_destroy_plan(ws.desired, seen.observed, seen.lock))
+    return dataclasses.replace(planned, request_stats=seen.requests())
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    """Read a plan saved with `plan --out`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlanFileError(f"{path}: cannot read the plan ({exc})", hint="make one with `bria-pipeline plan SPEC --out PLAN`") from None
+    return plan_from_dict(data, source=str(path))
+
+
+def save_plan_file(plan: Plan, path: str | Path) -> None:
+    write_atomic(Path(path), (json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

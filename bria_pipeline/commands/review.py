@@ -1,0 +1,111 @@
+"""`review`: the dataset review sheet: each dataset of the spec with the captions its remote dataset
+has now (none before it exists), and what is still pending. Reads only: the observing list calls,
+plus one image listing of a completed dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+from ..reports.review import DatasetReview, ReviewImage, write_review_sheet
+from ..lockfile import Lock
+from ..model import DesiredDataset
+from ..plan.context import same_caption
+from ..plan.planner import plan as make_plan
+from ..state.observed import ObservedDataset, ObservedImage
+from .workspace import Workspace
+
+NOT_UPLOADED = "not uploaded yet"
+NOT_IN_SPEC = "in the dataset, not in the spec"
+CAPTION_PENDING = "caption being generated"
+MANUAL_NOT_SENT = "manual caption from the spec, not sent yet"
+REFINE_NOT_RUN = "caption refinement not run yet"
+REFINED_NOT_SENT = "refined caption pinned in the lock file, not sent yet"
+
+
+@dataclass(frozen=True)
+class DatasetReviews(Sequence[DatasetReview]):
+    """The spec's datasets as the review sheet shows them, in spec order, and the requests reading them cost."""
+
+    reviews: tuple[DatasetReview, ...]
+    requests: dict[str, Any] = field(default_factory=dict, compare=False)  # total, mutating, by operation
+
+    @overload
+    def __getitem__(self, index: int) -> DatasetReview: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[DatasetReview]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.reviews[index]
+
+    def __len__(self) -> int:
+        return len(self.reviews)
+
+    def __iter__(self) -> Iterator[DatasetReview]:
+        return iter(self.reviews)
+
+
+async def review_datasets(ws: Workspace) -> DatasetReviews:
+    async with ws.observing() as seen:
+        bindings = make_plan(ws.desired, seen.observed, seen.lock).bindings
+        reviews = []
+        for key, dataset in ws.desired.datasets.items():
+            remote = seen.observed.dataset_by_id(bindings.get(f"dataset.{key}"))
+            if remote is not None and remote.images is None and remote.count:
+                listed = await seen.client.list_images(remote.id)
+                images = tuple(ObservedImage(i.id, i.image_name or "", i.caption, i.caption_source) for i in listed)
+                remote = dataclasses.replace(remote, images=images)
+            reviews.append(dataset_review(dataset, remote, seen.lock))
+        return DatasetReviews(tuple(reviews), seen.requests())
+
+
+def write_review(ws: Workspace, reviews: Sequence[DatasetReview], out: str | Path | None = None) -> Path:
+    """Write `reviews` as the review sheet (HTML, opens from disk) to `out` or ``.bria/<spec>/review.html``."""
+    title = f"Dataset review: {ws.desired.project.name}"
+    return write_review_sheet(Path(out) if out is not None else ws.review_path, list(reviews), title=title)
+
+
+def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock: Lock) -> DatasetReview:
+    """One dataset for the review sheet: the spec's images in order, each with the caption it has
+    remotely (or the spec's manual one, not sent yet) and what is still pending; then images the
+    remote dataset holds that the spec does not list."""
+    by_name = remote.images_by_tag() if remote is not None else {}
+    images: list[ReviewImage] = []
+    for image in dataset.images:
+        found = by_name.pop(image.content_tag, [])
+        flags: list[str] = []
+        caption = source = None
+        if not found:
+            flags.append(NOT_UPLOADED)
+        else:
+            if len(found) > 1:
+                flags.append(f"uploaded {len(found)} times")
+            if found[0].has_caption:
+                caption, source = found[0].caption, found[0].caption_source
+            elif found[0].caption_source == "pending":
+                flags.append(CAPTION_PENDING)
+        if image.caption_refine:  # refined (from the spec's caption or the automatic one): the pin is what is sent
+            pinned = lock.caption(image, dataset.visual_schema)
+            if pinned is None:
+                flags.append(REFINE_NOT_RUN)
+            elif not same_caption(caption, pinned):
+                caption, source = pinned, "manual"
+                flags.append(REFINED_NOT_SENT)
+        elif image.caption is not None:
+            if not same_caption(caption, image.caption):
+                caption, source = image.caption, "manual"
+                flags.append(MANUAL_NOT_SENT)
+        images.append(ReviewImage(image.remote_name, image.path, caption, source, tuple(flags), image.key, image.url,
+                                  image.width, image.height))
+    for extra in sorted(by_name.values(), key=lambda found: found[0].image_name):
+        seen = extra[0]
+        images.append(ReviewImage(seen.image_name, caption=seen.caption if seen.has_caption else None,
+                                  caption_source=seen.caption_source if seen.has_caption else None, flags=(NOT_IN_SPEC,)))
+    schema = (remote.visual_schema if remote is not None else None) or lock.visual_schema(dataset.visual_schema) \
+        or dataset.visual_schema.text
+    return DatasetReview(dataset.key, tuple(images), remote_name=remote.name if remote is not None else dataset.remote_name,
+                         status=remote.status if remote is not None else "not created yet", visual_schema=schema)

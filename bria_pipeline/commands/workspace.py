@@ -1,0 +1,249 @@
+"""The workspace: one spec and the files beside it, and how to reach the API. Every command runs on one.
+
+    ws = Workspace(spec_path, desired, connect=make_client, local_api=True)
+    async with ws.observing() as seen:          # lock file + state + client opened, remote observed
+        plan = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock))
+
+What lives beside ``spec.yaml``: ``spec.lock.yaml`` (pins, committed) and ``.bria/<spec>/`` (the
+state, the apply lock, bulk zips, the review sheet). With a backend (s3://, gs://, az://, file://)
+the state, the output manifest and the apply lock live there, ``.bria/`` holding the working copy.
+A command opens them here, once, the same way: `run_lock` (one writer at a time), `load_lock`,
+`open_state` (lineage checked), `connect`, then `observe`.
+
+The workspace never builds an API client itself: `connect` is handed in (the Pipeline's `client`,
+which the CLI wires to the sandbox or the real API). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..api.client import AsyncBriaClient
+from ..apply.context import ApplyOptions
+from ..lockfile import Lock, load_lock, lock_path_for
+from ..model import Desired, DesiredDataset
+from ..plan.document import Plan
+from ..plan.errors import PlanError
+from ..plan.steps import GENERATION_STEPS, BulkUpload
+from ..state import lineage
+from ..state.backend import Backend, spec_identity
+from ..state.errors import StateError
+from ..state.lock import StateLock
+from ..state.observe import observe
+from ..state.observed import Observed
+from ..state.store import StateStore, state_dir_for
+
+FAST_POLL = (0.2, 1.0)  # against the sandbox or a local URL: waits are seconds, not hours
+REVIEW_FILE = "review.html"  # the dataset review sheet, in .bria/<spec>/
+
+
+@dataclass
+class OpenState:
+    """The state as a command opened it: `manifest` is the backend's output manifest (True: read
+    the local one), `copy` the working copy it syncs with (None without a backend)."""
+
+    store: StateStore
+    manifest: Any = True
+    copy: Any = None
+
+
+@dataclass
+class Session:
+    """One command's open files and client, and what it observed."""
+
+    client: AsyncBriaClient
+    store: StateStore
+    lock: Lock
+    observed: Observed
+    copy: Any = None  # the backend's working copy (state.working_copy.WorkingCopy), None without one
+
+    def requests(self) -> dict[str, Any]:
+        """What the client sent so far: total, mutating, by operation (observing included)."""
+        return self.client.stats.as_dict()
+
+
+@dataclass(frozen=True)
+class SpecFiles:
+    """Where the files of the spec at `spec_path` are (nothing is read)."""
+
+    spec_path: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir_for(self.spec_path)
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path_for(self.spec_path)
+
+    @property
+    def review_path(self) -> Path:
+        return self.state_dir / REVIEW_FILE
+
+
+@dataclass(frozen=True)
+class Workspace(SpecFiles):
+    """The spec (loaded and validated), the files beside it, and the API connection settings."""
+
+    desired: Desired
+    connect: Callable[[], AsyncBriaClient]
+    reload: Callable[[], Desired]  # validate the spec again (after its file facts proved stale)
+    backend: Backend | None = None  # where state, manifest, outputs and the apply lock live; None: .bria/
+    local_api: bool = False  # the sandbox or an API on this machine: poll every second, not every 30
+    staging_transport: httpx.AsyncBaseTransport | None = None  # the sandbox's staging area, in process
+    concurrency: int = 4
+    lock_timeout: float = 0.0
+    rate_limit_per_minute: float | None = None
+
+    # --- the files beside the spec -------------------------------------------------------------
+
+    def run_lock(self, command: str) -> Any:
+        """One run that writes state at a time: in the backend when there is one (create-if-absent,
+        refreshed), else the OS file lock in .bria/ naming its holder."""
+        if self.backend is None:
+            return StateLock(self.state_dir, timeout=self.lock_timeout, command=command, spec=str(self.spec_path))
+        from ..state.remote_lock import RemoteLock
+
+        return RemoteLock(self.backend, command=command, spec=str(self.spec_path), timeout=self.lock_timeout)
+
+    def load_lock(self) -> Lock:
+        return load_lock(self.lock_path)
+
+    @property
+    def backend_key(self) -> str | None:
+        return self.backend.key if self.backend is not None else None
+
+    @property
+    def identity(self) -> str:
+        """Which spec this is, for the state's lineage."""
+        return spec_identity(self.spec_path)
+
+    def working_copy(self) -> Any:
+        from ..state.working_copy import WorkingCopy
+
+        backend = self.require_backend("a working copy")
+        generation = self.desired.generation
+        return WorkingCopy(backend, self.state_dir / "state.json", generation.output_dir if generation else None)
+
+    def require_backend(self, what: str) -> Backend:
+        if self.backend is None:
+            raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
+                             hint="set `backend: {url: ...}` in the spec, pass --backend URL or set BRIA_PIPELINE_BACKEND")
+        return self.backend
+
+    def open_state(self, *, write_local: bool = False, check: bool = True) -> OpenState:
+        """The state (from the backend through the working copy when there is one), its lineage
+        checked unless `check=False`. No API request is sent before this returns."""
+        if self.backend is None:
+            opened = OpenState(StateStore.for_spec(self.spec_path))
+        else:
+            copy = self.working_copy()
+            found = copy.open(write_local=write_local)
+            opened = OpenState(found.store, found.manifest if found.manifest is not None else True, copy)
+        if check:
+            where = self.backend.where("state.json") if self.backend is not None else opened.store.path
+            lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
+                          spec_arg=str(self.spec_path))
+        return opened
+
+    # --- observing -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def observing(self, *, images: bool = True, store: StateStore | None = None, write_local: bool = False,
+                        timeout: float | None = None) -> AsyncIterator[Session]:
+        """Load the lock file, open the state (or use `store`), open a client, observe the remote.
+
+        `images=False` skips listing dataset images (destroy and refresh do not need them);
+        `write_local`: a command that writes state takes the backend's state into .bria/ first;
+        `timeout` bounds every request, retries included. The state is changed in memory only
+        (records, resolved intents): the command saves it when it writes.
+        """
+        lock = self.load_lock()
+        opened = OpenState(store) if store is not None else self.open_state(write_local=write_local)
+        async with self.connect() as client:
+            if timeout is not None:
+                client.session.call_timeout = timeout
+            observed = await observe(client, self.desired, opened.store, lock=lock, images=images,
+                                     manifest=opened.manifest)
+            yield Session(client, opened.store, lock, observed, opened.copy)
+
+    async def observe(self, *, images: bool = True) -> Session:
+        """`observing`, for a command that needs the client no longer once it has looked."""
+        async with self.observing(images=images) as seen:
+            return seen
+
+    def as_given(self, plan: Plan) -> Plan:
+        """The plan names the spec as the caller did (a relative path stays relative in PR comments
+        and saved plans), with the caller's request limit for its cost line."""
+        return dataclasses.replace(plan, spec_path=str(self.spec_path), rate_per_minute=self.rate_limit_per_minute)
+
+    def ci_warning(self, plan: Plan) -> Plan:
+        """In CI without a backend: say that nothing outlives the runner, and what that may cost."""
+        if not os.environ.get("CI") or self.backend is not None:
+            return plan
+        billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
+        note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
+                "runner and are lost with it. "
+                + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
+                   "paid for, and would be paid again. " if billed else "")
+                + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
+        return dataclasses.replace(plan, notes=(note, *plan.notes))
+
+    # --- carrying a plan out -------------------------------------------------------------------
+
+    def apply_options(self, client: AsyncBriaClient, *, wait: bool, timeout: float | None) -> ApplyOptions:
+        options = ApplyOptions(wait=wait, timeout=timeout, concurrency=self.concurrency, work_dir=self.state_dir / "zips")
+        if self.local_api:
+            options.poll_interval, options.max_poll_interval = FAST_POLL
+        options.staging = self.staging(client)
+        return options
+
+    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], Any]:
+        """A dataset's bulk staging target, as it can run against this API."""
+
+        def target(dataset: DesiredDataset) -> Any:
+            from ..bulk.staging import target_for
+
+            return target_for(dataset.staging, spec_dir=self.spec_path.parent,
+                              sandbox_url=client.api_url if self.local_api else None, transport=self.staging_transport)
+
+        return target
+
+    def refuse_what_cannot_run(self, plan: Plan, client: AsyncBriaClient) -> None:
+        """A step that cannot run against this API (a staging target that cannot work here, or
+        whose library is missing) is refused with the plan, before anything is created."""
+        from ..bulk.errors import StagingError
+
+        staging = self.staging(client)
+        for action in plan.actions:
+            dataset = self.desired.datasets.get(action.step.dataset) if isinstance(action.step, BulkUpload) else None
+            if dataset is None or not dataset.staging or dataset.zip_url:
+                continue
+            try:
+                staging(dataset)
+            except StagingError as exc:
+                raise PlanError(f"{action.address} cannot run against {client.api_url}: {exc.message}; nothing was sent",
+                                hint=exc.hint) from None
+            program = (dataset.staging.upload_command or [""])[0] if dataset.staging.kind == "url_template" else ""
+            if program and not runnable(program, self.spec_path.parent):
+                raise PlanError(f"{action.address} cannot run: the staging upload_command {program!r} is not found "
+                                f"({'beside the spec' if '/' in program else 'on PATH'}); nothing was sent",
+                                hint="install the uploader, or give its path in upload_command")
+
+
+def runnable(program: str, cwd: Path) -> bool:
+    """Whether `program` (an upload_command's first word) can be started from `cwd`: a path is
+    taken relative to it, a bare name is looked up on PATH, as the command runs."""
+    if "/" in program:
+        path = Path(program) if Path(program).is_absolute() else cwd / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program) is not None
