@@ -58,6 +58,7 @@ from .commands import show as show_command
 from .commands.plan import load_plan_file, save_plan_file
 from .commands.review import DatasetReviews
 from .commands.workspace import SpecFiles, Workspace
+from .lockfile import load_lock
 from .model import Desired
 from .plan.document import Plan
 from .state.backend import Backend, resolve_backend_url
@@ -175,7 +176,12 @@ class Pipeline:
 
     @contextmanager
     def _command(self) -> Iterator[Workspace]:
-        """The workspace for one command; what it sends to the backend is counted in `backend_requests`."""
+        """The workspace for one command; what it sends to the backend is counted in `backend_requests`.
+
+        The lock file is read before the spec is first validated, so one that cannot be read (damaged,
+        a link out of the spec's folder) is named as itself rather than as a problem in the spec."""
+        if self._workspace is None:
+            load_lock(self.lock_path)
         ws = self.workspace
         before = ws.backend.requests if ws.backend is not None else 0
         try:
