@@ -1,5 +1,4 @@
-"""`show`: every resource the spec owns, as plain data (printed as a table or JSON by the CLI).
-Reads only: the observing list calls."""
+"""`show`: every resource the spec owns, as plain data (printed as a table or JSON by the CLI)."""
 
 from __future__ import annotations
 
@@ -10,17 +9,8 @@ from .. import addresses
 from ..identity import model_owner_keys, owners, sweep_member
 from ..model import Desired
 from ..plan.document import Plan
-from ..plan.planner import plan as make_plan
 from ..state.observed import Observed, ObservedDataset
 from ..state.store import StateStore
-from .workspace import Workspace
-
-
-async def show(ws: Workspace) -> dict[str, Any]:
-    """Ids, status, training progress, checkpoints, counts; ``state["requests"]``: what it cost."""
-    seen = await ws.observe()
-    plan = make_plan(ws.desired, seen.observed, seen.lock)
-    return describe_state(ws.desired, seen.observed, plan, seen.store)
 
 
 def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:
