@@ -128,11 +128,13 @@ class Workspace(SpecFiles):
         return spec_identity(self.spec_path)
 
     def working_copy(self) -> Any:
+        from ..reports.gallery import write_gallery
         from ..state.working_copy import WorkingCopy
 
         backend = self.require_backend("a working copy")
         generation = self.desired.generation
-        return WorkingCopy(backend, self.state_dir / "state.json", generation.output_dir if generation else None)
+        return WorkingCopy(backend, self.state_dir / "state.json", generation.output_dir if generation else None,
+                           render_gallery=write_gallery)
 
     def require_backend(self, what: str) -> Backend:
         if self.backend is None:

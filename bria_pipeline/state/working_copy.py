@@ -26,6 +26,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,17 @@ class Opened:
     source: dict[str, str] = field(default_factory=dict)  # object -> "backend" | "working copy" | "none"
 
 
+GalleryWriter = Callable[[Path, Manifest], Any]
+
+
 class WorkingCopy:
-    def __init__(self, backend: Backend, state_path: Path, output_dir: Path | None) -> None:
+    """`render_gallery(output_dir, manifest)` writes the gallery pushed with the outputs (a report:
+    the commands layer hands it in, state/ does not reach up for it); None pushes no gallery."""
+
+    def __init__(self, backend: Backend, state_path: Path, output_dir: Path | None,
+                 render_gallery: GalleryWriter | None = None) -> None:
         self.backend = backend
+        self.render_gallery = render_gallery
         self.state_path = Path(state_path)
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.base_path = self.state_path.parent / BASE_FILE
@@ -323,11 +332,9 @@ class WorkingCopy:
         for name in sorted(stored_thumbnails(manifest) - thumbs):
             if (self.output_dir / name).is_file():
                 self._put_file(name, self.output_dir / name)
-        if gallery:
-            from ..reports.gallery import write_gallery
-
+        if gallery and self.render_gallery is not None:
             self.fetch_thumbnails(manifest)
-            write_gallery(self.output_dir, manifest)
+            self.render_gallery(self.output_dir, manifest)
             self._put_file(GALLERY_FILE, self.output_dir / GALLERY_FILE)
 
     def _put_file(self, name: str, path: Path) -> None:

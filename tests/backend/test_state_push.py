@@ -15,6 +15,7 @@ from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.store import StateStore
+from bria_pipeline.reports.gallery import write_gallery
 from bria_pipeline.state.working_copy import WorkingCopy
 
 TOKEN = "push-token"
@@ -65,7 +66,7 @@ def test_the_backend_manifest_never_names_a_file_the_backend_does_not_hold(tmp_p
     (outputs / "set" / "edited.png").write_bytes(b"changed by hand")
     spec = tmp_path / "spec" / "spec.yaml"
     backend = Backend.for_spec(spec, (tmp_path / "backend").as_uri())
-    copy = WorkingCopy(backend, tmp_path / "spec" / ".bria" / "spec" / "state.json", outputs)
+    copy = WorkingCopy(backend, tmp_path / "spec" / ".bria" / "spec" / "state.json", outputs, render_gallery=write_gallery)
     copy.open(write_local=True)
     assert copy.push(StateStore(copy.state_path))
     published = Manifest.from_bytes(outputs, backend.store.read(backend.manifest_key).data)
