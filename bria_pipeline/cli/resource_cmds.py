@@ -83,7 +83,7 @@ def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_jso
       bria-pipeline show examples/lucy/spec.yaml --json | jq '.models[].progress'
     """
     pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show, request_timeout=request_timeout)
-    report_requests(ctx, state["requests"], "show", backend=pipeline.backend_requests)
+    report_requests(ctx, state.get("request_stats") or state["requests"], "show", backend=pipeline.backend_requests)
     if as_json:
         click.echo(json.dumps(state, indent=2, ensure_ascii=False, default=str))
         return

@@ -11,7 +11,7 @@ from .workspace import Workspace
 
 
 async def show(ws: Workspace) -> dict[str, Any]:
-    """``state["requests"]``: what observing cost."""
+    """``state["requests"]``: what observing cost; ``state["request_stats"]``: the same by operation."""
     seen = await ws.observe()
     plan = make_plan(ws.desired, seen.observed, seen.lock)
-    return describe_state(ws.desired, seen.observed, plan, seen.store)
+    return {**describe_state(ws.desired, seen.observed, plan, seen.store), "request_stats": seen.requests()}

@@ -36,6 +36,9 @@ def test_the_cli_sandbox_is_the_local_sandbox_beside_the_spec(tmp_path: Path) ->
     again = run("-v", "--sandbox", "plan", str(spec), "--detailed-exitcode")
     assert again.exit_code == 0, again.output
     assert "requests (0 mutating): " in again.stderr and "list_project_datasets 1" in again.stderr
+    shown = run("-v", "--sandbox", "show", str(spec))
+    assert shown.exit_code == 0, shown.output
+    assert "requests (0 mutating): " in shown.stderr and "list_project_models 1, list_projects 1" in shown.stderr
 
 
 def test_an_invalid_spec_under_sandbox_leaves_no_sandbox_database(tmp_path: Path) -> None:
