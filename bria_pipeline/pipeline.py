@@ -50,6 +50,7 @@ from .commands import apply as apply_command
 from .commands import backend as backend_command
 from .commands import destroy as destroy_command
 from .commands import import_ as import_command
+from .commands import output as output_command
 from .commands import outputs as outputs_command
 from .commands import plan as plan_command
 from .commands import refresh as refresh_command
@@ -249,13 +250,14 @@ class Pipeline:
 
     # --- the commands ----------------------------------------------------------------------------
 
-    async def aplan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
-        """What apply would do. Reads only: list calls, no state written."""
+    async def aplan(self, *, prune: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
+        """What apply would do. Reads only: list calls, no state written. `replace`: addresses made
+        again although up to date (a model trained again as a new version, an output generated again)."""
         with self._command() as ws:
-            return await plan_command.plan(ws, prune=prune, targets=targets)
+            return await plan_command.plan(ws, prune=prune, targets=targets, replace=replace)
 
-    def plan(self, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
-        return _run(self.aplan(prune=prune, targets=targets))
+    def plan(self, *, prune: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
+        return _run(self.aplan(prune=prune, targets=targets, replace=replace))
 
     async def aplan_destroy(self) -> Plan:
         with self._command() as ws:
@@ -273,6 +275,7 @@ class Pipeline:
         timeout: float | None = None,
         prune: bool = False,
         targets: Iterable[str] = (),
+        replace: Iterable[str] = (),
         on_progress: ProgressCallback | None = None,
         on_plan: Any = None,
     ) -> ApplyResult:
@@ -285,20 +288,22 @@ class Pipeline:
         with self._command() as ws:
             return await apply_command.carry_out(ws, "apply", plan, auto_approve=auto_approve, wait=wait,
                                                  timeout=timeout, prune=prune, targets=tuple(targets),
-                                                 on_progress=on_progress, on_plan=on_plan)
+                                                 replace=tuple(replace), on_progress=on_progress, on_plan=on_plan)
 
     def apply(self, plan: Plan | None = None, **kw: Any) -> ApplyResult:
         return _run(self.aapply(plan, **kw))
 
-    async def adestroy(self, *, auto_approve: bool = False, on_progress: ProgressCallback | None = None, on_plan: Any = None,
+    async def adestroy(self, plan: Plan | None = None, *, auto_approve: bool = False,
+                       on_progress: ProgressCallback | None = None, on_plan: Any = None,
                        timeout: float | None = None) -> ApplyResult:
-        """Delete what this spec owns: stop trainings, models, datasets, then the project if empty."""
+        """Delete what this spec owns: stop trainings, models, datasets, then the project if empty.
+        `plan`: a destroy plan made earlier (`plan_destroy`, or saved), refused when stale."""
         with self._command() as ws:
-            return await destroy_command.destroy(ws, auto_approve=auto_approve, on_progress=on_progress,
+            return await destroy_command.destroy(ws, plan, auto_approve=auto_approve, on_progress=on_progress,
                                                  on_plan=on_plan, timeout=timeout)
 
-    def destroy(self, **kw: Any) -> ApplyResult:
-        return _run(self.adestroy(**kw))
+    def destroy(self, plan: Plan | None = None, **kw: Any) -> ApplyResult:
+        return _run(self.adestroy(plan, **kw))
 
     async def ashow(self) -> dict[str, Any]:
         """Every resource this spec owns: ids, status, training progress, checkpoints, counts."""
@@ -343,6 +348,12 @@ class Pipeline:
 
     def review(self, out: str | Path | None = None) -> Path:
         return _run(self.areview(out))
+
+    def results(self) -> dict[str, Any]:
+        """What the spec's runs produced (gallery, ids and versions, counts, billed requests), from
+        its state and output manifest: `commands.output`. No API request."""
+        with self._command() as ws:
+            return output_command.results(ws)
 
     def outputs(self) -> list[dict[str, Any]]:
         """The generation outputs in the manifest: key, file (absolute), prompt, seed, model, status."""

@@ -7,6 +7,7 @@ command lives, its one-line help); a module is imported only when one of its com
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
 - `resource_cmds`  destroy, show, refresh, import
+- `output_cmds`    output; the results block and --json documents of apply, destroy, show, ...
 - `review_cmds`    review (the dataset review sheet)
 - `sandbox_cmds`   sandbox serve
 - `backend_cmds`   pull, force-unlock, state push; the --backend option
@@ -49,6 +50,8 @@ COMMANDS = (
                 "Rebuild .bria/ (remote ids, pending requests) from the remote."),
     LazyCommand("import", "bria_pipeline.cli.resource_cmds:import_command",
                 "Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY)."),
+    LazyCommand("output", "bria_pipeline.cli.output_cmds:output_command",
+                "Print a spec's results: gallery, ids and versions, counts, billed requests."),
     LazyCommand("review", "bria_pipeline.cli.review_cmds:review_command",
                 "Write the dataset review sheet: every training image with its caption, flagged problems."),
     LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",

@@ -3,7 +3,6 @@ which prints them (``error: ...`` + hint) and exits 1 (130 when interrupted)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,54 +21,60 @@ from .pipeline_options import (
     run_pipeline,
     sandbox_flag,
 )
-from .run_cmds import confirm_plan, print_result
+from .output_cmds import document
+from .run_cmds import confirm_plan, finish_run, json_option, saved_plan_of
 from .run_progress import progress_view
+from .run_summary import each_spec, emit_json
 from .spec_cmds import SpecInputs, spec_options
-
-spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 
 
 @click.command("destroy")
 @backend_option
-@spec_argument
+@each_spec
 @spec_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal: without it, nothing is deleted).")
 @lock_timeout_option
+@json_option
 @sandbox_flag
 @click.pass_context
 def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, auto_approve: bool,
-                    lock_timeout: float | None, local_sandbox: bool) -> None:
+                    lock_timeout: float | None, as_json: bool, local_sandbox: bool) -> None:
     """Delete what this spec owns, in reverse order: stop trainings (after asking), models,
     datasets, then the project if nothing else is left in it. Never touches anything else.
+
+    SPECS are spec files, directories (every spec below) or destroy plans saved with
+    `plan --destroy --out`. Deleting trained models or paid outputs at a terminal asks you to
+    type the project's name (or `yes`). It ends with the results: what is left.
 
     \b
     Examples:
       bria-pipeline destroy examples/lucy/spec.yaml
       bria-pipeline --sandbox destroy examples/lucy/spec.yaml --auto-approve
+      bria-pipeline plan --destroy spec.yaml --out destroy.json && bria-pipeline destroy destroy.json
     """
     diag = diagnostics(ctx)
-
+    saved, spec = saved_plan_of(spec)
     ask = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered",
-                       operation="destroy")
+                       operation="destroy", saved_plan=saved is not None, to_stderr=as_json)
 
     def destroy(pipeline: Pipeline) -> ApplyResult:
         with progress_view(diag, heartbeat=heartbeat_of(ctx)) as view:
-            return pipeline.destroy(auto_approve=auto_approve, on_progress=view, on_plan=ask)
+            return pipeline.destroy(saved, auto_approve=auto_approve, on_progress=view, on_plan=ask)
 
+    documents: list[dict[str, Any]] | None = [] if as_json else None
     pipeline, result = run_pipeline(ctx, spec, spec_inputs, local_sandbox, destroy, lock_timeout=lock_timeout or 0.0)
-    if result.cancelled:
-        click.echo("Destroy cancelled: nothing was deleted.")
-    else:
-        print_result(result, diag)
     report_requests(ctx, result.requests, "destroy", backend=pipeline.backend_requests)
+    finish_run("destroy", spec, pipeline, result, ask.plan, diag, documents)
+    if documents:
+        emit_json(documents[0])
     ctx.exit(EXIT_ERROR if not result.ok or result.cancelled else EXIT_OK)
 
 
 @click.command("show")
 @backend_option
-@spec_argument
+@each_spec
 @spec_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table (schema: data/result.schema.json).")
 @request_timeout_option
 @sandbox_flag
 @click.pass_context
@@ -81,11 +86,12 @@ def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_jso
     Examples:
       bria-pipeline show examples/lucy/spec.yaml
       bria-pipeline show examples/lucy/spec.yaml --json | jq '.models[].progress'
+      bria-pipeline show specs/                          # every spec below specs/
     """
     pipeline, state = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.show, request_timeout=request_timeout)
     report_requests(ctx, state.get("request_stats") or state["requests"], "show", backend=pipeline.backend_requests)
     if as_json:
-        click.echo(json.dumps(state, indent=2, ensure_ascii=False, default=str))
+        emit_json(document("show", spec, **{k: v for k, v in state.items() if k != "spec"}))
         return
     click.echo(state_text(state))
 
@@ -123,13 +129,14 @@ def state_text(state: dict[str, Any]) -> str:
 
 @click.command("refresh")
 @backend_option
-@spec_argument
+@each_spec
 @spec_options
 @request_timeout_option
+@json_option
 @sandbox_flag
 @click.pass_context
 def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, request_timeout: float | None,
-                    local_sandbox: bool) -> None:
+                    as_json: bool, local_sandbox: bool) -> None:
     """Rebuild .bria/ (remote ids, pending requests) from the remote. Changes nothing remote.
 
     \b
@@ -138,6 +145,12 @@ def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, req
     """
     pipeline, observed = run_pipeline(ctx, spec, spec_inputs, local_sandbox, Pipeline.refresh,
                                       request_timeout=request_timeout)
+    if as_json:
+        project = observed.project
+        emit_json(document("refresh", spec, state=str(pipeline.state_dir / "state.json"),
+                           project=None if project is None else {"name": project.name, "id": project.id},
+                           datasets=len(observed.datasets), models=len(observed.models), requests=observed.requests))
+        return
     if observed.project is None:
         click.echo(f"No project named {pipeline.desired.project.name!r} yet: nothing recorded.")
     else:
@@ -147,14 +160,15 @@ def refresh_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, req
 
 @click.command("import")
 @backend_option
-@spec_argument
+@each_spec(single=True, one=True)
 @click.argument("address", metavar="ADDR")
 @click.argument("remote_id", type=int, metavar="ID")
 @spec_options
+@json_option
 @sandbox_flag
 @click.pass_context
 def import_command(ctx: click.Context, spec: Path, address: str, remote_id: int, spec_inputs: SpecInputs,
-                   local_sandbox: bool) -> None:
+                   as_json: bool, local_sandbox: bool) -> None:
     """Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY).
 
     Use it when two projects share the spec's name, or to take over resources made by hand.
@@ -165,6 +179,9 @@ def import_command(ctx: click.Context, spec: Path, address: str, remote_id: int,
       bria-pipeline import spec.yaml dataset.lucy 67890
     """
     _, message = run_pipeline(ctx, spec, spec_inputs, local_sandbox, lambda p: p.import_(address, remote_id))
+    if as_json:
+        emit_json(document("import", spec, address=address, id=remote_id, message=message))
+        return
     click.echo(f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it.")
 
 

@@ -13,6 +13,7 @@ import click
 
 from ..apply.errors import ApprovalRequired
 from ..apply.result import ApplyResult
+from ..errors import BriaPipelineError
 from ..pipeline import load_plan_file, save_plan_file
 from ..plan.document import PLAN_FORMAT, Plan, plan_to_dict
 from ..plan.render_markdown import render_markdown
@@ -33,6 +34,7 @@ from .pipeline_options import (
     sandbox_flag,
     target_option,
 )
+from .output_cmds import billed_of, results_text, run_document
 from .run_progress import checkpoint_intervals, progress_view
 from .run_summary import SpecOutcome, finish, run_each, select_specs
 from .spec_cmds import SpecInputs, spec_options
@@ -40,6 +42,13 @@ from .terminal import Diagnostics
 
 __all__ = ["COMMANDS", "parse_duration", "parse_rate"]
 
+replace_option = click.option(
+    "--replace", "replace", multiple=True, metavar="ADDR",
+    help="Make ADDR again although it is up to date (repeatable): model.KEY trains a new version, "
+         "generation.SET[NAME] or video.NAME generates the output again. Billed; shown in the plan with its cost.")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON document on stdout (schema: data/result.schema.json); "
+                                "the plan, progress and logs go to stderr.")
 detailed_exitcode_option = click.option(
     "--detailed-exitcode", is_flag=True,
     help="Exit 2 when there are changes (plan: would change; apply: changed), 0 when none, 1 on error.")
@@ -61,6 +70,9 @@ detailed_exitcode_option = click.option(
 @detailed_exitcode_option
 @target_option
 @click.option("--prune", is_flag=True, help="Plan deleting earlier versions and resources dropped from the spec.")
+@click.option("--destroy", "destroy", is_flag=True,
+              help="Plan what destroy would delete; with --out, `apply PLAN` (or `destroy PLAN`) carries out exactly that.")
+@replace_option
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
 @click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
               help="Your plan's request limit, e.g. 60/min: the cost line says how long apply's requests take.")
@@ -68,8 +80,9 @@ detailed_exitcode_option = click.option(
 @sandbox_flag
 @click.pass_context
 def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, out: Path | None, as_json: bool,
-                 fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], prune: bool, show_noop: bool,
-                 rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
+                 fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], prune: bool, destroy: bool,
+                 replace: tuple[str, ...], show_noop: bool, rate: float | None, request_timeout: float | None,
+                 local_sandbox: bool) -> None:
     """Show what apply would change, and why. Reads only (list calls), changes nothing.
 
     SPECS are spec files or directories (every spec below, each with its own state); with more
@@ -81,8 +94,13 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
       bria-pipeline --sandbox plan specs/ --format markdown > plan.md
       bria-pipeline plan specs/ --detailed-exitcode      # 2: something would change
       bria-pipeline plan spec.yaml --out plan.json && bria-pipeline apply plan.json
+      bria-pipeline plan --destroy spec.yaml --out destroy.json   # review, then: apply destroy.json
+      bria-pipeline plan spec.yaml --replace model.lucy-lora       # what retraining would cost
     """
     fmt = "json" if as_json else fmt
+    if destroy and (prune or targets or replace):
+        raise click.UsageError("--destroy plans deleting everything the spec owns: it takes no --prune, --target "
+                               "or --replace")
     selection, outcomes = select_specs(specs, diagnostics(ctx), exclude=spec_inputs.var_files)
     if out is not None and len(selection.specs) != 1:
         raise click.UsageError("--out saves the plan of one spec: give exactly one SPEC")
@@ -94,7 +112,7 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
         pipeline = make_pipeline(ctx, path, spec_inputs, sandbox=local_sandbox, rate_limit_per_minute=rate,
                                  request_timeout=request_timeout)
         try:
-            plan = pipeline.plan(prune=prune, targets=targets)
+            plan = pipeline.plan_destroy() if destroy else pipeline.plan(prune=prune, targets=targets, replace=replace)
         finally:
             pipeline.close()
         report_requests(ctx, plan.request_stats, f"observed {path}", backend=pipeline.backend_requests)
@@ -132,11 +150,34 @@ def _is_plan_file(path: Path) -> bool:
         return False
 
 
+def saved_plan_of(path: Path) -> tuple[Plan | None, Path]:
+    """(the saved plan, its spec) when `path` is a plan saved with `plan --out`; else (None, path)."""
+    if not _is_plan_file(path):
+        return None, path
+    saved = load_plan_file(path)
+    spec = Path(saved.spec_path)
+    if not spec.exists() and (path.parent / saved.spec_path).exists():
+        spec = path.parent / saved.spec_path
+    return saved, spec
+
+
 MUTATING = ("create", "update", "replace", "delete")
 
 
+class ShownPlan:
+    """`confirm_plan`'s decision, which also keeps the plan it was shown (for the results block)."""
+
+    def __init__(self, decide: Callable[[Plan], bool | None]) -> None:
+        self.decide = decide
+        self.plan: Plan | None = None
+
+    def __call__(self, plan: Plan) -> bool | None:
+        self.plan = plan
+        return self.decide(plan)
+
+
 def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operation: str = "apply",
-                 saved_plan: bool = False) -> Callable[[Plan], bool | None]:
+                 saved_plan: bool = False, to_stderr: bool = False) -> ShownPlan:
     """Show the plan, then decide (what `Pipeline.apply(on_plan=...)` asks):
 
     - --auto-approve approves (a saved plan, reviewed when it was made, approves what does not
@@ -147,13 +188,16 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
     """
 
     def ask(plan: Plan) -> bool | None:
-        click.echo(render_text(plan, color=diag.stdout_colour()))
+        # --json: stdout carries the one document; the plan goes to stderr
+        click.echo(render_text(plan, color=diag.stderr_colour() if to_stderr else diag.stdout_colour()), err=to_stderr)
         if auto_approve:
             return True
         changing = [a for a in plan.actions if a.kind in MUTATING]
         if not changing or (saved_plan and not plan.needs_approval):
             return None  # nothing to approve, or approved when the plan was saved
         if sys.stdin.isatty():
+            if plan.needs_approval:  # trained models or paid outputs: typed out, as Terraform asks for `yes`
+                return typed_approval(plan, question)
             return click.confirm(question, default=False)
         if operation == "destroy":  # the command says "Destroy cancelled: nothing was deleted." after it
             diag.error(f"not on a terminal: destroy needs --auto-approve ({_steps(changing)} in the plan)",
@@ -170,7 +214,19 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
             hint="review the plan above, then run again with --auto-approve, or save it with "
                  "`bria-pipeline plan SPEC --out plan.json` and apply that file (a saved plan is the approval)")
 
-    return ask
+    return ShownPlan(ask)
+
+
+def typed_approval(plan: Plan, question: str) -> bool:
+    """Approval of a plan that deletes or supersedes trained models or paid outputs: the person types
+    the project's name (or ``yes``); anything else, ``y`` included, cancels."""
+    listed = "".join(f"\n  {a.address}" for a in plan.needs_approval[:10])
+    more = len(plan.needs_approval) - 10
+    click.echo(f"{question}\nThis deletes or supersedes paid work that cannot be recovered:{listed}"
+               + (f"\n  ... and {more} more" if more > 0 else ""))
+    answer = click.prompt(f"Only '{plan.project_name}' or 'yes' will be accepted to approve. Enter a value",
+                          default="", show_default=False)
+    return answer.strip() in (plan.project_name, "yes")
 
 
 def _steps(actions: list[Any]) -> str:
@@ -194,23 +250,28 @@ def apply_counts(result: ApplyResult) -> str:
                    "Also bounds every API request, its retries included.")
 @click.option("--prune", is_flag=True, help="Delete earlier versions and resources dropped from the spec.")
 @target_option
+@replace_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Independent requests in flight at once (uploads, captions, generations).")
 @click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
               help="Pace requests under your plan's limit, e.g. 60/min.")
 @lock_timeout_option
 @detailed_exitcode_option
+@json_option
 @sandbox_flag
 @click.pass_context
 def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, auto_approve: bool, wait: bool,
-                  timeout: float | None, prune: bool, targets: tuple[str, ...], concurrency: int, rate: float | None,
-                  lock_timeout: float | None, detailed_exitcode: bool, local_sandbox: bool) -> None:
+                  timeout: float | None, prune: bool, targets: tuple[str, ...], replace: tuple[str, ...],
+                  concurrency: int, rate: float | None, lock_timeout: float | None, detailed_exitcode: bool,
+                  as_json: bool, local_sandbox: bool) -> None:
     """Carry out specs (or a saved plan): idempotent, resumable, never duplicating.
 
     Running it twice changes nothing; interrupting it (Ctrl-C, or worse) loses nothing: run it
     again and it picks up where it stopped. SPECS are spec files, saved plans (from
-    `plan --out`) or directories (every spec below, each with its own state and lock); with
-    more than one, a summary table ends the output and the exit code is the worst of them.
+    `plan --out`, `plan --destroy --out`) or directories (every spec below, each with its own
+    state and lock); with more than one, a summary table ends the output and the exit code is
+    the worst of them. It ends with the results: the gallery, each model's id and version,
+    counts, what was billed (`bria-pipeline output SPEC` prints them again later).
 
     \b
     Examples:
@@ -218,35 +279,64 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
       bria-pipeline apply spec.yaml --no-wait          # start training, come back later
       bria-pipeline apply plan.json                    # exactly a saved plan
       bria-pipeline apply specs/ --auto-approve        # every spec below specs/
+      bria-pipeline apply spec.yaml --replace 'generation.places[beach-dawn-seed1]'
+      bria-pipeline apply spec.yaml --auto-approve --json | jq .results.models
     """
     selection, outcomes = select_specs(specs, diagnostics(ctx), exclude=spec_inputs.var_files)
     require_api(ctx, local_sandbox)
     diag = diagnostics(ctx)
+    documents: list[dict[str, Any]] = []
 
     def apply_one(path: Path) -> SpecOutcome:
-        saved: Plan | None = None
-        spec = path
-        if _is_plan_file(path):
-            saved = load_plan_file(path)
-            spec = Path(saved.spec_path)
-            if not spec.exists() and (path.parent / saved.spec_path).exists():
-                spec = path.parent / saved.spec_path
+        saved, spec = saved_plan_of(path)
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
                                  rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
+        destroying = saved is not None and saved.operation == "destroy"
         # a saved plan was reviewed when it was made: it is applied without asking again
-        confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
+        confirm = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered"
+                               if destroying else "Do you want to apply these changes?", saved_plan=saved is not None,
+                               operation="destroy" if destroying else "apply", to_stderr=as_json)
         try:
             with progress_view(diag, heartbeat=heartbeat_of(ctx),
                                checkpoint_intervals=checkpoint_intervals(pipeline.desired)) as view:
-                result = pipeline.apply(saved, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
-                                        targets=targets, on_progress=view, on_plan=confirm)
+                if destroying:
+                    result = pipeline.destroy(saved, auto_approve=auto_approve, on_progress=view, on_plan=confirm)
+                else:
+                    result = pipeline.apply(saved, auto_approve=auto_approve, wait=wait, timeout=timeout, prune=prune,
+                                            targets=targets, replace=replace, on_progress=view, on_plan=confirm)
         finally:
             pipeline.close()
-        print_result(result, diag)
         report_requests(ctx, result.requests, f"applied {path}", backend=pipeline.backend_requests)
+        finish_run("destroy" if destroying else "apply", spec, pipeline, result, confirm.plan, diag,
+                   documents if as_json else None)
         return result_outcome(path, result, detailed_exitcode=detailed_exitcode)
 
-    finish(ctx, outcomes + run_each(selection.specs, apply_one, diag), diag)
+    outcomes += run_each(selection.specs, apply_one, diag)
+    if as_json:
+        single = len(selection.specs) == 1 and not selection.empty_dirs and documents
+        click.echo(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False, default=str))
+    finish(ctx, outcomes, diag, fmt="json" if as_json else "text")
+
+
+def finish_run(command: str, spec: Path, pipeline: Any, result: ApplyResult, plan: Plan | None, diag: Diagnostics,
+               documents: list[dict[str, Any]] | None) -> None:
+    """How apply or destroy ended: what needs attention and the summary line, then the results block
+    (from the state the run left: no API request); with --json (`documents`), its document instead,
+    and the lines above on stderr."""
+    if result.cancelled and command == "destroy":
+        click.echo("Destroy cancelled: nothing was deleted.", err=documents is not None)
+    else:
+        print_result(result, diag, err=documents is not None)
+    results = None
+    if not result.cancelled:
+        try:
+            results = pipeline.results()
+        except BriaPipelineError as exc:  # the run is done; its results block is not worth failing it
+            diag.line(f"the results could not be read: {exc.describe()}", level="warning")
+    if documents is not None:
+        documents.append(run_document(command, spec, result, plan, results))
+    elif results is not None:
+        click.echo("\n" + results_text(results, billed_of(plan, result)))
 
 
 def result_outcome(path: Path, result: ApplyResult, *, detailed_exitcode: bool) -> SpecOutcome:
@@ -261,20 +351,21 @@ def result_outcome(path: Path, result: ApplyResult, *, detailed_exitcode: bool) 
                        code=EXIT_CHANGES if changed and detailed_exitcode else EXIT_OK)
 
 
-def print_result(result: ApplyResult, diag: Diagnostics) -> None:
-    """What needs attention (stderr), then what is still going on and the summary line (stdout)."""
+def print_result(result: ApplyResult, diag: Diagnostics, *, err: bool = False) -> None:
+    """What needs attention (stderr), then what is still going on and the summary line (stdout;
+    `err`: stderr too, when stdout carries a JSON document)."""
     for status, word, level in (("failed", "FAILED", "error"), ("skipped", "skipped", "warning")):
         for step in result.by_status(status):  # type: ignore[arg-type]
             diag.line(f"{word} {step.address}: {step.message}", level=level, event=status, address=step.address,
                       message=step.message)
     for step in result.still_running:
-        click.echo(f"running {step.address}: {step.message}")
+        click.echo(f"running {step.address}: {step.message}", err=err)
     deferred = result.by_status("deferred")
     if deferred:
         click.echo(f"deferred {len(deferred)} step(s) that wait for it ({', '.join(s.address for s in deferred[:3])}"
-                   f"{', ...' if len(deferred) > 3 else ''})")
+                   f"{', ...' if len(deferred) > 3 else ''})", err=err)
     for note in result.notes:
-        click.echo(f"Note: {note}")
-    click.echo(result.summary())
+        click.echo(f"Note: {note}", err=err)
+    click.echo(result.summary(), err=err)
 
 COMMANDS = [plan_command, apply_command]

@@ -13,15 +13,19 @@ outcomes as text or Markdown; the exit code is the worst of the specs' (see exit
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..apply.errors import ApplyInterrupted
 from ..errors import BriaPipelineError
+from .main_group import diagnostics_of
 from .exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, worst
 from .spec_discovery import SPEC_RULE, SpecSelection, find_specs
 from .terminal import Diagnostics
@@ -179,3 +183,74 @@ def _markdown(outcomes: Sequence[SpecOutcome]) -> str:
             lines += ["", f"<details><summary><code>{_cell(o.spec)}</code>: {o.result}</summary>", "",
                       f"{fence}text", o.error, fence, "", "</details>"]
     return "\n".join(lines)
+
+
+# --- commands that run on one spec at a time ------------------------------------------------------
+
+JSON_DOCUMENTS = "bria_pipeline.json_documents"  # ctx.meta: the documents of a run over several specs
+
+
+def emit_json(document: Any) -> None:
+    """Print a command's one JSON document on stdout; over several specs (`each_spec`), the run
+    collects them and prints one list at the end instead."""
+    collected = click.get_current_context().meta.get(JSON_DOCUMENTS)
+    if collected is not None:
+        collected.append(document)
+    else:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def each_spec(command: Callable[..., Any] | None = None, *, single: bool = False, one: bool = False) -> Any:
+    """The SPEC argument of a command written for one spec, taking files or directories as plan does.
+
+    The decorated function is called with ``spec=PATH`` once per spec the paths stand for (see
+    spec_discovery; --var-file files are never taken for specs). One spec: called as is, its errors and
+    exit code its own. Several: each in turn through `run_each` (one spec's error never stops the
+    others), then the summary table and the worst exit code (`finish`); with --json, one JSON list
+    of the documents the specs gave (`emit_json`).
+
+    `single`: one SPEC path (file or directory) rather than any number, for commands whose later
+    arguments are positional too (``output SPEC [NAME]``); `one`: the path must stand for exactly one
+    spec (``import SPEC ADDR ID`` adopts into one spec).
+    """
+    if command is None:
+        return lambda f: each_spec(f, single=single, one=one)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        paths = kwargs.pop("specs")
+        paths = tuple(paths) if isinstance(paths, tuple) else (paths,)
+        inputs = kwargs.get("spec_inputs")
+        var_files = inputs.var_files if inputs is not None else tuple(kwargs.get("spec_var_files") or ())
+        diag = diagnostics_of(ctx)
+        selection, outcomes = select_specs(paths, diag, exclude=var_files)
+        if one and len(selection.specs) + len(outcomes) != 1:
+            found = ", ".join(str(p) for p in selection.specs[:5]) or "none"
+            raise click.UsageError(f"{' '.join(map(str, paths))} stands for {len(selection.specs)} specs ({found}): "
+                                   f"{ctx.command.name} works on one spec, name its file", ctx=ctx)
+        if len(selection.specs) == 1 and not outcomes:
+            return command(*args, spec=selection.specs[0], **kwargs)
+        as_json = bool(kwargs.get("as_json"))
+        if as_json:
+            ctx.meta[JSON_DOCUMENTS] = []
+
+        def one_spec(path: Path) -> SpecOutcome:
+            if not as_json:
+                click.echo(f"\n# {path}")
+            try:
+                command(*args, spec=path, **kwargs)
+            except click.exceptions.Exit as exc:
+                code = exc.exit_code
+            else:
+                code = EXIT_OK
+            return SpecOutcome(str(path), "ok" if code in (EXIT_OK, EXIT_CHANGES) else "failed", code=code)
+
+        outcomes += run_each(selection.specs, one_spec, diag)
+        if as_json:
+            click.echo(json.dumps(ctx.meta.pop(JSON_DOCUMENTS), indent=2, ensure_ascii=False, default=str))
+        finish(ctx, outcomes, diag, fmt="json" if as_json else "text")
+
+    argument = click.argument("specs", metavar="SPEC" if single else "SPECS...", nargs=1 if single else -1,
+                              required=True, type=click.Path(path_type=Path))
+    return argument(wrapper)

@@ -36,12 +36,17 @@ PlanDecision = Callable[[Plan], "bool | None"]
 
 async def carry_out(ws: Workspace, operation: Literal["apply", "destroy"], saved: Plan | None = None, *,
                     auto_approve: bool = False, wait: bool = True, timeout: float | None = None, prune: bool = False,
-                    targets: tuple[str, ...] = (), on_progress: ProgressCallback | None = None,
-                    on_plan: PlanDecision | None = None) -> ApplyResult:
-    """Observe, plan (or check `saved`), ask, execute; `result.requests` counts observing too."""
+                    targets: tuple[str, ...] = (), replace: tuple[str, ...] = (),
+                    on_progress: ProgressCallback | None = None, on_plan: PlanDecision | None = None) -> ApplyResult:
+    """Observe, plan (or check `saved`), ask, execute; `result.requests` counts observing too.
+    `replace`: addresses made again although up to date (planner.plan). A saved destroy plan
+    (`plan --destroy --out`) is carried out as a destroy, whichever command was given it."""
+    if saved is not None and saved.operation == "destroy":
+        operation = "destroy"
     with ws.run_lock(operation) as run_lock:
         result = await _locked(ws, operation, saved, run_lock, auto_approve=auto_approve, wait=wait, timeout=timeout,
-                               prune=prune, targets=targets, on_progress=on_progress, on_plan=on_plan)
+                               prune=prune, targets=targets, replace=replace, on_progress=on_progress,
+                               on_plan=on_plan)
     if getattr(run_lock, "release_error", None):
         result.steps.append(StepResult("backend.lock", "failed", (
             f"the lock {run_lock.id} could not be released ({run_lock.release_error}); once the backend answers "
@@ -52,8 +57,8 @@ async def carry_out(ws: Workspace, operation: Literal["apply", "destroy"], saved
 
 
 async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: Any, *, auto_approve: bool, wait: bool,
-                  timeout: float | None, prune: bool, targets: tuple[str, ...], on_progress: ProgressCallback | None,
-                  on_plan: PlanDecision | None) -> ApplyResult:
+                  timeout: float | None, prune: bool, targets: tuple[str, ...], replace: tuple[str, ...],
+                  on_progress: ProgressCallback | None, on_plan: PlanDecision | None) -> ApplyResult:
     desired = ws.desired
     async with ws.observing(images=operation == "apply", write_local=True, timeout=timeout) as seen:
         store, lock, observed, copy = seen.store, seen.lock, seen.observed, seen.copy
@@ -66,7 +71,7 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
         elif operation == "destroy":
             plan = ws.as_given(plan_destroy(desired, observed, lock))
         else:
-            plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+            plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets, replace=replace))
         stale = await asyncio.to_thread(stale_images, desired, plan) if operation == "apply" else []
         if stale:  # the file-facts cache disagreed with the files: they win, before any request
             if saved is not None:
@@ -74,7 +79,7 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
                                      hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN")
             desired = ws.reload()
             ws = dataclasses.replace(ws, desired=desired)
-            plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
+            plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets, replace=replace))
         ws.refuse_what_cannot_run(plan, seen.client)
         plan = ws.ci_warning(plan)
         decision = on_plan(plan) if on_plan is not None else None

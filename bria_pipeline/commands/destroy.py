@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from ..apply.progress import ProgressCallback
 from ..apply.result import ApplyResult
+from ..plan.document import Plan
+from ..plan.errors import PlanFileError
 from .apply import PlanDecision, carry_out
 from .workspace import Workspace
 
 
-async def destroy(ws: Workspace, *, auto_approve: bool = False, on_progress: ProgressCallback | None = None,
-                  on_plan: PlanDecision | None = None, timeout: float | None = None) -> ApplyResult:
-    return await carry_out(ws, "destroy", None, auto_approve=auto_approve, timeout=timeout, on_progress=on_progress,
+async def destroy(ws: Workspace, saved: Plan | None = None, *, auto_approve: bool = False,
+                  on_progress: ProgressCallback | None = None, on_plan: PlanDecision | None = None,
+                  timeout: float | None = None) -> ApplyResult:
+    """`saved`: a destroy plan saved with `plan --destroy --out` (refused when stale, as any saved plan)."""
+    if saved is not None and saved.operation != "destroy":
+        raise PlanFileError(f"{saved.spec_path}: this saved plan is an apply plan, not a destroy plan",
+                            hint=f"apply it with `bria-pipeline apply PLAN`, or save a destroy plan: "
+                                 f"bria-pipeline plan --destroy {saved.spec_path} --out PLAN")
+    return await carry_out(ws, "destroy", saved, auto_approve=auto_approve, timeout=timeout, on_progress=on_progress,
                            on_plan=on_plan)

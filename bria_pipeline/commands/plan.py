@@ -17,11 +17,12 @@ from ..plan.planner import plan_destroy as make_destroy_plan
 from .workspace import Workspace
 
 
-async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
+async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
     """The plan against what exists now; `plan.requests` (and by operation `plan.request_stats`)
     say what observing cost."""
     async with ws.observing() as seen:
-        planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets)))
+        planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets),
+                                           replace=tuple(replace)))
         ws.refuse_what_cannot_run(planned, seen.client)
     return ws.ci_warning(dataclasses.replace(planned, request_stats=seen.requests()))
 

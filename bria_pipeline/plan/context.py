@@ -54,6 +54,8 @@ class PlanContext:
     dataset_outcomes: dict[str, DatasetOutcome] = field(default_factory=dict)
     model_outcomes: dict[str, ModelOutcome] = field(default_factory=dict)
     old_datasets: list[tuple[str, ObservedDataset]] = field(default_factory=list)  # (spec key, version)
+    replace: frozenset[str] = frozenset()  # --replace: addresses made again although up to date
+    replaceable: set[str] = field(default_factory=set)  # the addresses --replace may name in this plan
     _changed: set[str] = field(default_factory=set, repr=False)  # addresses of the changes emitted
 
     def emit(self, action: Action) -> Action:

@@ -38,6 +38,7 @@ class Plan:
     operation: Literal["apply", "destroy"] = "apply"
     prune: bool = False
     targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()  # --replace: what is made again although up to date
     notes: tuple[str, ...] = ()
     bindings: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # API requests observing cost
@@ -132,7 +133,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "project": plan.project_name,
         "fingerprints": {"spec": plan.source_hash, "remote": plan.observed_hash, "lock": plan.lock_hash,
                          "spec_text": plan.text_hash, "files": plan.files_hash},
-        "options": {"prune": plan.prune, "targets": list(plan.targets)},
+        "options": {"prune": plan.prune, "targets": list(plan.targets), "replace": list(plan.replace)},
         "summary": {
             "create": counts["create"],
             "update": counts["update"],
@@ -191,6 +192,7 @@ def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
             operation=data.get("operation", "apply"),
             prune=bool(options.get("prune", False)),
             targets=tuple(options.get("targets", ())),
+            replace=tuple(options.get("replace", ())),
             notes=tuple(data.get("notes", ())),
             bindings={k: int(v) for k, v in (data.get("bindings") or {}).items()},
             requests=int(data.get("requests", 0)),

@@ -129,8 +129,10 @@ class _Planner:
         manifest: Manifest,
         lock: Mapping[str, str],
         prune: bool,
+        replace: frozenset[str] = frozenset(),
     ) -> None:
         self.expanded = expand_outputs(gen, models)
+        self.replace = replace
         self.models = models
         self.manifest = manifest
         self.lock = lock
@@ -215,7 +217,8 @@ class _Planner:
     def output(self, out: DesiredOutput) -> None:
         record = self.manifest.get(out.key)
         other_training = _made_by_another_training(record, out)
-        if self.manifest.is_complete(out.key) and other_training is None:
+        forced = out.address in self.replace and self.manifest.is_complete(out.key) and other_training is None
+        if self.manifest.is_complete(out.key) and other_training is None and not forced:
             assert record is not None and record.file is not None
             if name_of(record.file) != out.name:
                 self._restore(out, record)
@@ -250,7 +253,12 @@ class _Planner:
         kind = "create"
         changes: tuple[Change, ...] = ()
         reason = f"new output: {_describe(out)}"
-        if record is not None:
+        if forced:
+            assert record is not None and record.file is not None and record.sha256 is not None
+            kind = "replace"
+            reason = (f"--replace {out.address}: generated again, billed once more (the old file is kept as "
+                      f"{replaced(record.file, record.sha256)} when the new one differs); {_describe(out)}")
+        elif record is not None:
             if other_training is not None and record.file and record.file in self.manifest.files:
                 # same key, another training: the new file takes the name, the old one is kept aside
                 assert record.sha256 is not None
@@ -400,14 +408,22 @@ def plan_generation(
     lock_structured_prompts: Mapping[str, str],
     *,
     prune: bool,
+    replace: frozenset[str] = frozenset(),
+    replaceable: set[str] | None = None,
 ) -> list[Action]:
     """The generation actions of a plan, in an order that respects their dependencies.
+
+    `replace`: addresses of outputs made again although they are up to date (--replace); the
+    addresses it may name are added to `replaceable`.
 
     `models` maps each model key the generation section uses to its ModelRef; `manifest` is the
     output manifest loaded (with its files observed) beforehand; `lock_structured_prompts` maps
     StructuredPromptSpec.inputs_hash to the pinned structured prompt text.
     """
-    return _Planner(gen, models, manifest, lock_structured_prompts, prune).plan()
+    planner = _Planner(gen, models, manifest, lock_structured_prompts, prune, replace)
+    if replaceable is not None:
+        replaceable.update(out.address for out in planner.expanded.outputs)
+    return planner.plan()
 
 
 def changed_actions(actions: list[Action]) -> list[Action]:

@@ -53,6 +53,12 @@ def plan_model(ctx: PlanContext, m: DesiredModel, claimed: set[int], reserved: f
     if current:
         top = current[-1]
         problem = _unusable(ctx, m, top.item, dso.id, dso.remote_name)
+        ctx.replaceable.add(address)
+        if problem is None and address in ctx.replace and top.item.status != "Created":
+            new_name = version_name(base, top.name.fingerprint, top.name.revision + 1)
+            claimed.add(top.item.id)
+            return _new_model(ctx, m, new_name, f"--replace {address}: trained again as a new model version "
+                              f"{new_name} ({top.item.name} is kept)", top.item, dso.ready_after, replace=True)
         if problem is None:
             claimed.add(top.item.id)
             return _carry_on(ctx, m, top, dso.ready_after, str(top.name))

@@ -9,6 +9,7 @@ Rules live in one module per resource: datasets.py, models.py, generations.py, p
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterable
 
 from .. import addresses
@@ -27,9 +28,15 @@ from .steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .prune import delete_dataset_action, delete_model_action, owned_datasets, owned_models, plan_prune
 
 
-def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = False, targets: Iterable[str] = ()) -> Plan:
-    """Compare what the spec asks for with what exists; return the ordered actions to get there."""
-    ctx = PlanContext(desired, observed, lock, prune=prune, datasets=observed.datasets, models=observed.models)
+def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = False, targets: Iterable[str] = (),
+         replace: Iterable[str] = ()) -> Plan:
+    """Compare what the spec asks for with what exists; return the ordered actions to get there.
+
+    `replace` (--replace ADDR): make these again although they are up to date: a model is trained
+    again as a new version (model.KEY), an output generated again (generation.SET[NAME], video.NAME).
+    """
+    ctx = PlanContext(desired, observed, lock, prune=prune, datasets=observed.datasets, models=observed.models,
+                      replace=frozenset(replace))
     refuse_legacy(desired, observed)
     _plan_project(ctx)
     for dataset in desired.datasets.values():
@@ -45,8 +52,24 @@ def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = Fals
         mine = own.get(model.key, set())
         plan_model(ctx, model, claimed, frozenset(by_base.get(model_base(model.key), set()) - mine))
     plan_generations(ctx)
+    refuse_unknown_replace(ctx)
     plan_prune(ctx)
     return _finish(ctx, "apply", tuple(targets))
+
+
+def refuse_unknown_replace(ctx: PlanContext) -> None:
+    """--replace of an address this plan cannot make again: a clear error naming the close ones."""
+    replaceable = ctx.replaceable | {addresses.model(key) for key in ctx.desired.models}
+    for address in sorted(ctx.replace):
+        if address in replaceable:
+            continue
+        close = difflib.get_close_matches(address, sorted(replaceable), n=4, cutoff=0.4)
+        listed = sorted(replaceable)
+        known = ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
+        raise PlanError(f"--replace {address}: no such address in this spec that can be made again",
+                        hint=(f"did you mean {' or '.join(close)}? " if close else "")
+                        + f"--replace takes a model (model.KEY: trained again as a new version) or an output "
+                          f"(generation.SET[NAME], video.NAME): {known or 'none in this spec'}")
 
 
 def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:
@@ -243,6 +266,7 @@ def _finish(ctx: PlanContext, operation: str, targets: tuple[str, ...]) -> Plan:
         operation=operation,  # type: ignore[arg-type]
         prune=ctx.prune,
         targets=targets,
+        replace=tuple(sorted(ctx.replace)),
         notes=tuple(ctx.notes),
         bindings=dict(ctx.bindings),
         requests=ctx.observed.requests,
