@@ -14,6 +14,7 @@ import click
 
 from ..pipeline import Pipeline
 from .pipeline_options import lock_timeout_option, root_obj
+from .run_summary import each_spec
 from .spec_cmds import SpecInputs, spec_options
 
 
@@ -28,7 +29,7 @@ backend_option = click.option(
     help="Where state, outputs and the apply lock live (s3://, gs://, az://, file://); "
          "default: $BRIA_PIPELINE_BACKEND, then the spec's backend.url.")
 
-spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+spec_argument = each_spec  # a spec file, or a directory: every spec below it
 
 
 @click.command("pull")
@@ -54,7 +55,7 @@ def pull_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) -> Non
 
 
 @click.command("force-unlock")
-@spec_argument
+@each_spec(single=True, one=True)
 @click.argument("lock_id")
 @spec_options
 @backend_option

@@ -9,13 +9,14 @@ import click
 from ..reports.review import DUPLICATE, UPSCALED, problems
 from ..pipeline import Pipeline
 from .pipeline_options import diagnostics, report_requests, run_pipeline, sandbox_flag
+from .run_summary import each_spec
 from .spec_cmds import SpecInputs, spec_options
 
 GROUPED = (UPSCALED, DUPLICATE)  # flags that carry details: counted under their common head
 
 
 @click.command("review")
-@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@each_spec
 @spec_options
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), metavar="PATH",
               help="Where to write the sheet (default: .bria/<spec>/review.html beside the spec).")
