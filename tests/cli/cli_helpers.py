@@ -36,12 +36,15 @@ def run_child(*args: str, env: dict[str, str] | None = None, cwd: Path | None = 
     return subprocess.run(command + list(args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
-def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
-    """The CLI with stdout and stderr on a pseudo-terminal, as in an interactive shell."""
+def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60,
+                    answer: tuple[str, str] | None = None) -> tuple[int, str]:
+    """The CLI with stdout and stderr on a pseudo-terminal, as in an interactive shell; with
+    `answer` (prompt, text), stdin too, and the text typed when the prompt shows."""
     master, slave = pty.openpty()
     full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     full_env.update({"TERM": "xterm-256color", "COLUMNS": "120"}, **env)
-    proc = subprocess.Popen(CLI + args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=full_env)
+    stdin = slave if answer is not None else subprocess.DEVNULL
+    proc = subprocess.Popen(CLI + args, stdin=stdin, stdout=slave, stderr=slave, env=full_env)
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -56,6 +59,9 @@ def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -
                 if not data:
                     break
                 chunks.append(data)
+                if answer is not None and answer[0].encode() in b"".join(chunks):
+                    os.write(master, answer[1].encode() + b"\n")
+                    answer = None
             elif proc.poll() is not None:
                 break
         else:
@@ -63,6 +69,8 @@ def run_on_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -
             raise AssertionError(f"{args} did not finish in {timeout} s")
     finally:
         os.close(master)
+    if answer is not None:
+        raise AssertionError(f"the prompt {answer[0]!r} never showed:\n{b''.join(chunks).decode(errors='replace')}")
     return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", errors="replace")
 
 

@@ -5,54 +5,19 @@ out, as Terraform asks for `yes`; `y` is not enough. Work that deletes nothing p
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import CLI, run, write_spec
+from cli_helpers import run, run_on_terminal, write_spec
 from test_results_and_json import lucy
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def answer_on_terminal(args: list[str], prompt: str, answer: str, timeout: float = 60) -> tuple[int, str]:
-    """Run the CLI with stdin, stdout and stderr on a pseudo-terminal; type `answer` when `prompt` shows."""
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    env.update({"TERM": "dumb", "COLUMNS": "200", "NO_COLOR": "1"})
-    proc = subprocess.Popen(CLI + args, stdin=slave, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    seen = b""
-    typed = False
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                seen += data
-                if not typed and prompt.encode() in seen:
-                    os.write(master, answer.encode() + b"\n")
-                    typed = True
-            elif proc.poll() is not None:
-                break
-        else:
-            proc.kill()
-            raise AssertionError(f"{args} did not finish in {timeout} s; output so far:\n{seen.decode(errors='replace')}")
-    finally:
-        os.close(master)
-    assert typed, f"the prompt {prompt!r} never showed:\n{seen.decode(errors='replace')}"
-    return proc.wait(timeout=10), seen.decode("utf-8", errors="replace")
+def answer_on_terminal(args: list[str], prompt: str, answer: str) -> tuple[int, str]:
+    """The CLI on a pseudo-terminal (stdin included), `answer` typed when `prompt` shows."""
+    return run_on_terminal(args, {"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}, answer=(prompt, answer))
 
 
 def project_of(spec: Path) -> dict | None:
