@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .. import addresses
-from ..model import DesiredDataset
+from ..model import DesiredDataset, ImageSource
 from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext
 from .dataset_target import Target, unique_images
+from .errors import PlanError
 from .steps import BulkUpload, DeleteImage, MovedImage, UploadImage, WaitBulk
 
 BULK_RUNNING = ("pending", "processing")
@@ -23,7 +24,7 @@ def plan_images(
         base.setdefault(image.tag, []).append(image)
     wanted = {i.content_tag: i for i in unique_images(ds.images)}
     cloned = target.mode == "clone"
-    deletes: list[str] = []
+    deletes: list[str] = plan_reupload(ctx, ds, target, address, base, wanted)
     for tag, images in sorted(base.items(), key=lambda item: item[1][0].image_name):
         extra = images if tag not in wanted else images[1:]
         for n, image in enumerate(extra):
@@ -59,17 +60,51 @@ def plan_images(
         upload_address = addresses.dataset_image(ds.key, image.key)
         uploads.append(upload_address)
         uploaded.add(tag)
+        forced = upload_address in ctx.replace
         ctx.emit(
             Action(
                 upload_address,
-                "create",
-                why,
+                "replace" if forced else "create",
+                f"--replace {upload_address}: deleted from {target.name} and uploaded again" if forced else why,
                 changes=(Change("image_name", None, image.remote_name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
                 step=UploadImage(ds.key, image.key, image.remote_name),
             )
         )
     return deletes + uploads, kept, uploaded
+
+
+def plan_reupload(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str,
+                  base: dict[str, list[ObservedImage]], wanted: dict[str, ImageSource]) -> list[str]:
+    """--replace dataset.KEY.image[PATH]: the image is deleted from the dataset (a draft: a completed
+    dataset is frozen) and uploaded again, the upload planned as any missing image's. Takes the
+    image out of `base`; returns the delete's address."""
+    deletes = []
+    for tag, image in wanted.items():
+        image_address = addresses.dataset_image(ds.key, image.key)
+        ctx.replaceable.add(image_address)
+        if image_address not in ctx.replace or tag not in base or target.mode == "create":
+            continue
+        if target.mode != "current" or (target.dataset is not None and target.dataset.completed):
+            refuse_frozen_reupload(ctx, ds, target)
+        held = base.pop(tag)[0]
+        delete_address = addresses.dataset_image(ds.key, f"{held.image_name}#{held.id}")
+        deletes.append(delete_address)
+        ctx.emit(Action(delete_address, "delete", f"--replace {image_address}: the copy in {target.name} is deleted "
+                        "before it is uploaded again", changes=(Change("image_name", held.image_name, None),),
+                        depends_on=ctx.deps(address), step=DeleteImage(ds.key, held.image_name, held.id)))
+    return deletes
+
+
+def refuse_frozen_reupload(ctx: PlanContext, ds: DesiredDataset, target: Target) -> None:
+    """--replace of an image of a dataset whose version is completed (frozen): refused, saying why."""
+    for image in ds.images:
+        image_address = addresses.dataset_image(ds.key, image.key)
+        if image_address in ctx.replace:
+            raise PlanError(
+                f"--replace {image_address}: dataset {target.name} is completed, and a completed dataset is frozen: "
+                "its images cannot be uploaded again",
+                hint="change the image file (a new dataset version is made with it), or --replace the model trained on it")
 
 
 def plan_moved(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) -> None:

@@ -24,7 +24,7 @@ from ..state.observed import ObservedDataset
 from .actions import Action, Change
 from .context import DatasetOutcome, PlanContext, brief
 from .dataset_captions import plan_captions
-from .dataset_images import plan_bulk, plan_images, plan_moved
+from .dataset_images import plan_bulk, plan_images, plan_moved, refuse_frozen_reupload
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
 from .steps import Caption, CloneDataset, CompleteDataset, CreateDataset, RenameDataset, VisualSchema
@@ -40,6 +40,7 @@ def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
         ctx.old_datasets.append((ds.key, version.item))
 
     if target.mode == "current" and target.dataset is not None and target.dataset.completed:
+        refuse_frozen_reupload(ctx, ds, target)
         return _completed_current(ctx, ds, target, address)
     if target.mode in ("current", "reuse") and target.dataset is not None and target.dataset.images is None and target.dataset.count:
         # planning uploads against an unknown listing could upload every image twice

@@ -33,7 +33,8 @@ def plan(desired: Desired, observed: Observed, lock: Lock, *, prune: bool = Fals
     """Compare what the spec asks for with what exists; return the ordered actions to get there.
 
     `replace` (--replace ADDR): make these again although they are up to date: a model is trained
-    again as a new version (model.KEY), an output generated again (generation.SET[NAME], video.NAME).
+    again as a new version (model.KEY), an output generated again (generation.SET[NAME], video.NAME), an
+    image of a draft dataset deleted and uploaded again (dataset.KEY.image[PATH]).
     """
     ctx = PlanContext(desired, observed, lock, prune=prune, datasets=observed.datasets, models=observed.models,
                       replace=frozenset(replace))
@@ -68,8 +69,9 @@ def refuse_unknown_replace(ctx: PlanContext) -> None:
         known = ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
         raise PlanError(f"--replace {address}: no such address in this spec that can be made again",
                         hint=(f"did you mean {' or '.join(close)}? " if close else "")
-                        + f"--replace takes a model (model.KEY: trained again as a new version) or an output "
-                          f"(generation.SET[NAME], video.NAME): {known or 'none in this spec'}")
+                        + "--replace takes a model (model.KEY: trained again as a new version), an output "
+                          "(generation.SET[NAME], video.NAME) or an image of a draft dataset (dataset.KEY.image[PATH]): "
+                          f"{known or 'none in this spec'}")
 
 
 def plan_destroy(desired: Desired, observed: Observed, lock: Lock) -> Plan:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import run
+from cli_helpers import run, write_spec
 from test_results_and_json import lucy
 
 pytestmark = pytest.mark.timeout(180)
@@ -110,3 +110,20 @@ def test_replace_of_an_address_that_does_not_exist_names_the_close_ones_and_send
         assert "generation.places[beach-dawn-seed1]" in hint.split(" or ")
     assert "model.lucy-lora" in run("--sandbox", "plan", str(applied), "--replace", "model.lucy").stderr
     assert "No changes." in run("--sandbox", "plan", str(applied)).stdout
+
+
+def test_replace_uploads_an_image_of_a_draft_dataset_again_and_refuses_a_frozen_one(applied: Path, tmp_path: Path) -> None:
+    image = "dataset.lucy.image[images/pose-01.png]"
+    frozen = run("--sandbox", "plan", str(applied), "--replace", image)
+    assert frozen.exit_code == 1 and "is completed, and a completed dataset is frozen" in frozen.stderr
+
+    draft = write_spec(tmp_path / "draft", project="draft-brand", images=5, complete=False)
+    assert run("--sandbox", "apply", str(draft), "--auto-approve").exit_code == 0
+    plan = json.loads(run("--sandbox", "plan", str(draft), "--replace", image, "--json").stdout)
+    changes = [(a["address"].split("#")[0], a["kind"]) for a in plan["actions"] if a["kind"] in ("create", "replace", "delete")]
+    assert changes == [("dataset.lucy.image[pose-01.fccb2323b7ad.png", "delete"), (image, "replace")]
+    done = run("--sandbox", "apply", str(draft), "--replace", image, "--auto-approve")
+    assert done.exit_code == 0, done.stderr
+    assert f"done     {image}" in done.stderr and "done     dataset.lucy.image[pose-01.fccb2323b7ad.png#" in done.stderr
+    assert json.loads(run("--sandbox", "show", str(draft), "--json").stdout)["datasets"][0]["images"] == 5
+    assert "No changes." in run("--sandbox", "plan", str(draft)).stdout
