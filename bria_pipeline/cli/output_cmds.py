@@ -4,8 +4,8 @@ and the JSON documents `--json` prints (schema: data/result.schema.json).
     Results:
       gallery   examples/lucy/outputs/index.html
       project   lucy-example  id 10001
-      dataset   lucy          id 20001  lucy-720be995
-      model     lucy-lora     id 30001  version ce6edf7d  (lucy-lora-ce6edf7d)
+      dataset   lucy  id 20001  (lucy-720be995)
+      model     lucy-lora  id 30001  version ce6edf7d  (lucy-lora-ce6edf7d)
       counts    1 project, 1 dataset, 1 model, 9 images, 1 video
       billed    this run: 1 training, 9 image generations, 2 structured-prompt calls, 1 video (13 billed calls) in 3 s
                 generation requests billed in all: 12
