@@ -197,8 +197,8 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
             return None  # nothing to approve, or approved when the plan was saved
         if sys.stdin.isatty():
             if plan.needs_approval:  # trained models or paid outputs: typed out, as Terraform asks for `yes`
-                return typed_approval(plan, question)
-            return click.confirm(question, default=False)
+                return typed_approval(plan, question, err=to_stderr)
+            return click.confirm(question, default=False, err=to_stderr)
         if operation == "destroy":  # the command says "Destroy cancelled: nothing was deleted." after it
             diag.error(f"not on a terminal: destroy needs --auto-approve ({_steps(changing)} in the plan)",
                        hint="review the plan above, then run again with --auto-approve")
@@ -217,15 +217,16 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
     return ShownPlan(ask)
 
 
-def typed_approval(plan: Plan, question: str) -> bool:
+def typed_approval(plan: Plan, question: str, *, err: bool = False) -> bool:
     """Approval of a plan that deletes or supersedes trained models or paid outputs: the person types
-    the project's name (or ``yes``); anything else, ``y`` included, cancels."""
+    the project's name (or ``yes``); anything else, ``y`` included, cancels. `err`: asked on stderr
+    (stdout carries a JSON document)."""
     listed = "".join(f"\n  {a.address}" for a in plan.needs_approval[:10])
     more = len(plan.needs_approval) - 10
     click.echo(f"{question}\nThis deletes or supersedes paid work that cannot be recovered:{listed}"
-               + (f"\n  ... and {more} more" if more > 0 else ""))
+               + (f"\n  ... and {more} more" if more > 0 else ""), err=err)
     answer = click.prompt(f"Only '{plan.project_name}' or 'yes' will be accepted to approve. Enter a value",
-                          default="", show_default=False)
+                          default="", show_default=False, err=err)
     return answer.strip() in (plan.project_name, "yes")
 
 
@@ -312,8 +313,8 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
         return result_outcome(path, result, detailed_exitcode=detailed_exitcode)
 
     outcomes += run_each(selection.specs, apply_one, diag)
-    if as_json:
-        single = len(selection.specs) == 1 and not selection.empty_dirs and documents
+    single = len(selection.specs) == 1 and not selection.empty_dirs
+    if as_json and (documents or not single):  # one spec that failed before its run: its error alone, on stderr
         click.echo(json.dumps(documents[0] if single else documents, indent=2, ensure_ascii=False, default=str))
     finish(ctx, outcomes, diag, fmt="json" if as_json else "text")
 
