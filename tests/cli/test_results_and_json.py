@@ -140,3 +140,10 @@ def test_over_a_folder_json_is_one_list_of_documents(specs_dir: Path) -> None:
     assert [valid(d, "show")["project"]["name"] for d in shown] == ["alpha-brand", "beta-brand"]
     outputs = json.loads(run("output", str(specs_dir), "--json").stdout)
     assert [valid(d, "output")["results"]["counts"]["datasets"] for d in outputs] == [1, 1]
+
+
+def test_the_packaged_result_schema_is_the_repository_one() -> None:
+    packaged = resources.files("bria_pipeline").joinpath("data/result.schema.json").read_text("utf-8")
+    assert packaged == (REPO / "schemas" / "result.schema.json").read_text("utf-8")
+    assert json.loads(packaged)["$defs"]["results"]["required"] == [
+        "spec", "project", "gallery", "datasets", "models", "counts", "billed"]
