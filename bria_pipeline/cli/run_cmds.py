@@ -181,8 +181,10 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
     """Show the plan, then decide (what `Pipeline.apply(on_plan=...)` asks):
 
     - --auto-approve approves (a saved plan, reviewed when it was made, approves what does not
-      touch trained work); a plan with nothing to send (no changes, or only waits) needs no yes;
-    - on a terminal, ask;
+      touch trained work; a saved destroy plan does not approve itself); a plan with nothing to
+      send (no changes, or only waits) needs no yes;
+    - on a terminal, ask: `y` for most plans, the project's name or `yes` typed out for one that
+      deletes or supersedes trained models or paid outputs (`typed_approval`);
     - off a terminal (CI, a pipe, </dev/null), refuse before anything is sent, exit 1, with how
       to approve: apply raises ApprovalRequired; destroy says so and cancels.
     """
@@ -193,8 +195,8 @@ def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operat
         if auto_approve:
             return True
         changing = [a for a in plan.actions if a.kind in MUTATING]
-        if not changing or (saved_plan and not plan.needs_approval):
-            return None  # nothing to approve, or approved when the plan was saved
+        if not changing or (saved_plan and not plan.needs_approval and operation != "destroy"):
+            return None  # nothing to approve, or approved when the plan was saved (a destroy is always asked)
         if sys.stdin.isatty():
             if plan.needs_approval:  # trained models or paid outputs: typed out, as Terraform asks for `yes`
                 return typed_approval(plan, question, err=to_stderr)

@@ -127,3 +127,16 @@ def test_replace_uploads_an_image_of_a_draft_dataset_again_and_refuses_a_frozen_
     assert f"done     {image}" in done.stderr and "done     dataset.lucy.image[pose-01.fccb2323b7ad.png#" in done.stderr
     assert json.loads(run("--sandbox", "show", str(draft), "--json").stdout)["datasets"][0]["images"] == 5
     assert "No changes." in run("--sandbox", "plan", str(draft)).stdout
+
+
+def test_a_saved_destroy_plan_of_nothing_trained_still_needs_approval_off_a_terminal(tmp_path: Path) -> None:
+    plain = write_spec(tmp_path / "plain", project="plain-brand", images=5)
+    assert run("--sandbox", "apply", str(plain), "--auto-approve").exit_code == 0
+    saved = tmp_path / "destroy.json"
+    assert run("--sandbox", "plan", "--destroy", str(plain), "--out", str(saved)).exit_code == 0
+    assert json.loads(saved.read_text())["summary"]["needs_approval"] == 0
+    refused = run("--sandbox", "destroy", str(saved))
+    assert refused.exit_code == 1 and "destroy needs --auto-approve" in refused.stderr
+    assert remote(plain)["project"] is not None
+    assert run("--sandbox", "destroy", str(saved), "--auto-approve").exit_code == 0
+    assert remote(plain)["project"] is None
