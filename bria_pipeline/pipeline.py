@@ -9,6 +9,9 @@
         print(plan.summary_line())
         result = p.apply(plan, auto_approve=True, on_progress=print)
         print(result.summary(), p.outputs()[:3])
+        print(p.results()["models"])  # ids and versions, gallery, counts: from state, no request
+        p.apply(p.plan(replace=["model.lucy-lora"]), auto_approve=True)   # trained again: -r2
+        p.destroy(p.plan_destroy(), auto_approve=True)                    # a destroy plan, reviewed first
         print(p.review())            # the dataset review sheet (HTML), before or after the upload
 
 Every method has an async twin (`aplan`, `aapply`, `adestroy`, `ashow`, `arefresh`, `aimport_`, `areview`)
