@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(config), "-d", str(site)],
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
                           cwd=config.parent, capture_output=True, text=True, timeout=240,
                           env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
 
