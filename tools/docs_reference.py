@@ -71,7 +71,7 @@ def _flags(param: click.Option) -> str:
 
 
 def _value(param: click.Option, ctx: click.Context) -> str:
-    if param.is_flag and not param.secondary_opts:
+    if param.is_flag:
         return "flag"
     if param.count:
         return "count"
@@ -120,10 +120,16 @@ def cli_reference() -> str:
             subs = ", ".join(f"`{name} {sub}`" for sub in command.list_commands(ctx))  # type: ignore[attr-defined]
             parts.append(f"Commands: {subs}.\n")
         if options:
-            rows = ["| option | value | default | environment | meaning |", "|---|---|---|---|---|"]
+            rows = ["| option | meaning |", "|---|---|"]
             for param in options:
-                env = f"`{param.envvar}`" if isinstance(param.envvar, str) else ""
-                rows.append(f"| {_flags(param)} | {_value(param, ctx)} | {_default(param)} | {env} | {_cell(param.help or '')} |")
+                value = _value(param, ctx)
+                option = _flags(param) + ("" if value in ("flag", "count") else f" {value}")
+                meaning = [_cell(param.help or "")]
+                if _default(param):
+                    meaning.append(f"**Default:** {_default(param)}.")
+                if isinstance(param.envvar, str):
+                    meaning.append(f"**Environment:** `{param.envvar}`.")
+                rows.append(f"| {option} | {' '.join(meaning)} |")
             parts.append("\n".join(rows) + "\n")
         if path and not isinstance(command, click.Group):
             parts.append("Takes the [global options](#global-options-bria-pipeline) after its name too.\n")
@@ -317,20 +323,26 @@ def _schema_tables(schema: dict[str, Any], examples: dict[str, Any] | None) -> s
     parts: list[str] = []
     for parent, rows in groups.items():
         title = f"`{parent}`" if parent else "Top level"
-        head = "| field | type | required | default | example | description |" if examples is not None else \
-               "| field | type | required | description |"
-        table = [f"### {title}\n", head, "|" + "---|" * (6 if examples is not None else 4)]
+        table = [f"### {title}\n", "| field | type | description |", "|---|---|---|"]
         for path, node, required in rows:
             resolved = _resolve(schema, node)
             limits = _limits(resolved)
             kind = _type(schema, node) + (f" ({limits})" if limits else "")
-            description = _cell(node.get("description") or resolved.get("description", ""))
-            name = f'<a id="{_anchor(path)}"></a>`{path}`'
+            text = [_cell(node.get("description") or resolved.get("description", ""))]
+            if required:
+                text.insert(0, "**Required.**")
+            default = _default_of(node) or _default_of(resolved)
+            if default:
+                text.append(f"**Default:** {default}.")
             if examples is not None:
-                table.append(f"| {name} | {_cell(kind)} | {'yes' if required else ''} | {_default_of(node) or _default_of(resolved)} "
-                             f"| {_example(examples.get(path), resolved)} | {description} |")
-            else:
-                table.append(f"| {name} | {_cell(kind)} | {'yes' if required else ''} | {description} |")
+                value = examples.get(path)
+                if isinstance(value, (dict,)) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+                    value = None  # a whole section: its fields have their own examples
+                example = _example(value, resolved)
+                if example:
+                    text.append(f"**Example:** {example}")
+            name = f'<a id="{_anchor(path)}"></a>`{path}`'
+            table.append(f"| {name} | {_cell(kind)} | {' '.join(text)} |")
         parts.append("\n".join(table) + "\n")
     return "\n".join(parts)
 
