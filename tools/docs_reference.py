@@ -361,7 +361,26 @@ def plan_reference() -> str:
     return _schema_tables(schema, None)
 
 
+# ---------------------------------------------------------------- benchmarks
+
+def benchmarks_reference() -> str:
+    """Every script in benchmarks/, with the first paragraph of its docstring and its usage lines."""
+    import ast
+
+    rows = ["| script | what it measures | run it |", "|---|---|---|"]
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+        first = doc.split("\n\n")[0]
+        usage = [line.strip().split("#")[0].split("  ")[0].strip() for line in doc.splitlines()
+                 if line.strip().startswith("python benchmarks/")]
+        what = " ".join(line.strip() for line in first.splitlines() if not line.strip().startswith("python "))
+        runs = "<br>".join(f"`{' '.join(u.split())}`" for u in usage)
+        rows.append(f"| `{script.relative_to(ROOT)}` | {_cell(what)} | {runs} |")
+    return "\n".join(rows) + "\n"
+
+
 PARTS: dict[str, Callable[[], str]] = {
+    "benchmarks": benchmarks_reference,
     "cli": cli_reference,
     "environment": environment_reference,
     "exit-codes": exit_codes_reference,
