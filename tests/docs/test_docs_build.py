@@ -51,7 +51,7 @@ def test_generated_reference_pages_hold_the_generated_parts(site: Path) -> None:
     assert "bria_pipeline.pipeline.Pipeline" in api and "doc-signature" in api or "def plan" in api
 
 
-def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
+def test_a_broken_link_or_anchor_fails_the_build(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "docs", copy / "docs")
@@ -60,7 +60,8 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     for name in ("bria_pipeline", "examples", "specs"):  # read by mkdocstrings and the generated parts
         (copy / name).symlink_to(ROOT / name)
     page = copy / "docs" / "guides" / "backends.md"
-    page.write_text(page.read_text(encoding="utf-8") + "\nSee [the lock](no-such-page.md#nowhere).\n", encoding="utf-8")
+    page.write_text(page.read_text(encoding="utf-8") + "\nSee [a page](no-such-page.md) and [an anchor](sandbox.md#no-such-anchor).\n", encoding="utf-8")
     done = build(copy / "mkdocs.yml", tmp_path / "site")
     assert done.returncode != 0
-    assert "no-such-page.md" in done.stdout + done.stderr
+    log = done.stdout + done.stderr
+    assert "no-such-page.md" in log and "no-such-anchor" in log
