@@ -96,3 +96,17 @@ def test_every_plan_field_has_an_entry() -> None:
     text = page("plan-json.md")
     for path, _, _ in ref.schema_fields(ref._load("plan.schema.json")):
         assert f"</a>`{path}` |" in text, f"plan field {path} has no entry"
+
+
+def test_the_test_extra_installs_what_the_docs_need() -> None:
+    """The README's test command installs `.[test]`: the docs extra must be in it, name for name."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+    def extra(name: str) -> set[str]:
+        block = re.search(rf"^{name} = \[(.*?)^\]", text, re.M | re.S)
+        assert block, f"no {name} extra in pyproject.toml"
+        return set(re.findall(r'^\s*"([^"]+)"', block.group(1), re.M))
+
+    docs = extra("docs")
+    assert any(r.startswith("mkdocs-material") for r in docs)
+    assert docs <= extra("test"), f"in the docs extra, not in test: {sorted(docs - extra('test'))}"
