@@ -29,11 +29,11 @@ backend_option = click.option(
     help="Where state, outputs and the apply lock live (s3://, gs://, az://, file://); "
          "default: $BRIA_PIPELINE_BACKEND, then the spec's backend.url.")
 
-spec_argument = each_spec  # a spec file, or a directory: every spec below it
+spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 
 
 @click.command("pull")
-@spec_argument
+@each_spec
 @spec_options
 @backend_option
 @click.pass_context
@@ -87,7 +87,7 @@ def state_group() -> None:
 
 
 @state_group.command("push")
-@spec_argument
+@each_spec
 @spec_options
 @backend_option
 @lock_timeout_option
