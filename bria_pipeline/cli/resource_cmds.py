@@ -24,8 +24,8 @@ from .pipeline_options import (
 from .output_cmds import document
 from .run_cmds import confirm_plan, finish_run, json_option, saved_plan_of
 from .run_progress import progress_view
-from .run_summary import each_spec, emit_json
 from .spec_cmds import SpecInputs, spec_options
+from .run_summary import each_spec, emit_json
 
 
 @click.command("destroy")
