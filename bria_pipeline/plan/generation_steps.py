@@ -129,10 +129,10 @@ class _Planner:
         manifest: Manifest,
         lock: Mapping[str, str],
         prune: bool,
-        replace: frozenset[str] = frozenset(),
+        replacing: frozenset[str] = frozenset(),
     ) -> None:
         self.expanded = expand_outputs(gen, models)
-        self.replace = replace
+        self.replacing = replacing  # --replace: addresses generated again although up to date
         self.models = models
         self.manifest = manifest
         self.lock = lock
@@ -217,7 +217,7 @@ class _Planner:
     def output(self, out: DesiredOutput) -> None:
         record = self.manifest.get(out.key)
         other_training = _made_by_another_training(record, out)
-        forced = out.address in self.replace and self.manifest.is_complete(out.key) and other_training is None
+        forced = out.address in self.replacing and self.manifest.is_complete(out.key) and other_training is None
         if self.manifest.is_complete(out.key) and other_training is None and not forced:
             assert record is not None and record.file is not None
             if name_of(record.file) != out.name:
@@ -408,19 +408,19 @@ def plan_generation(
     lock_structured_prompts: Mapping[str, str],
     *,
     prune: bool,
-    replace: frozenset[str] = frozenset(),
+    replacing: frozenset[str] = frozenset(),
     replaceable: set[str] | None = None,
 ) -> list[Action]:
     """The generation actions of a plan, in an order that respects their dependencies.
 
-    `replace`: addresses of outputs made again although they are up to date (--replace); the
+    `replacing`: addresses of outputs made again although they are up to date (--replace); the
     addresses it may name are added to `replaceable`.
 
     `models` maps each model key the generation section uses to its ModelRef; `manifest` is the
     output manifest loaded (with its files observed) beforehand; `lock_structured_prompts` maps
     StructuredPromptSpec.inputs_hash to the pinned structured prompt text.
     """
-    planner = _Planner(gen, models, manifest, lock_structured_prompts, prune, replace)
+    planner = _Planner(gen, models, manifest, lock_structured_prompts, prune, replacing)
     if replaceable is not None:
         replaceable.update(out.address for out in planner.expanded.outputs)
     return planner.plan()
