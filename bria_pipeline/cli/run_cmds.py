@@ -292,9 +292,9 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
 
     def apply_one(path: Path) -> SpecOutcome:
         saved, spec = saved_plan_of(path)
+        destroying = saved is not None and saved.operation == "destroy"
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
                                  rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
-        destroying = saved is not None and saved.operation == "destroy"
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered"
                                if destroying else "Do you want to apply these changes?", saved_plan=saved is not None,
