@@ -316,6 +316,12 @@ class Pipeline:
     def show(self) -> dict[str, Any]:
         return _run(self.ashow())
 
+    def results(self) -> dict[str, Any]:
+        """What the spec's runs produced (gallery, ids and versions, counts, billed requests), from
+        its state and output manifest: `commands.output`. No API request."""
+        with self._command() as ws:
+            return output_command.results(ws)
+
     async def arefresh(self) -> Observed:
         """Rebuild `.bria/` from the remote: records of everything the spec owns, intents resolved."""
         with self._command() as ws:
@@ -351,12 +357,6 @@ class Pipeline:
 
     def review(self, out: str | Path | None = None) -> Path:
         return _run(self.areview(out))
-
-    def results(self) -> dict[str, Any]:
-        """What the spec's runs produced (gallery, ids and versions, counts, billed requests), from
-        its state and output manifest: `commands.output`. No API request."""
-        with self._command() as ws:
-            return output_command.results(ws)
 
     def outputs(self) -> list[dict[str, Any]]:
         """The generation outputs in the manifest: key, file (absolute), prompt, seed, model, status."""

@@ -7,9 +7,9 @@ command lives, its one-line help); a module is imported only when one of its com
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
 - `resource_cmds`  destroy, show, refresh, import
-- `output_cmds`    output; the results block and --json documents of apply, destroy, show, ...
 - `review_cmds`    review (the dataset review sheet)
 - `sandbox_cmds`   sandbox serve
+- `output_cmds`    output; the results block and --json documents of apply, destroy, show, ...
 - `backend_cmds`   pull, force-unlock, state push; the --backend option
 
 Shared pieces: `exit_codes` (every code, in one place), `terminal` (colours, stderr diagnostics
