@@ -20,6 +20,15 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
+def parse_positive_duration(text: str) -> float:
+    """A duration that must be more than nothing (a time limit of 0 would fail every request)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text.strip()!r} leaves no time at all; give a duration above zero (examples: 30s, 2m), "
+                         "or leave the option out for the default")
+    return seconds
+
+
 def parse_rate(text: str) -> float:
     """``60/min``, ``2/s``, ``1000/h`` or ``60`` -> requests per minute."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|min|m|h|hour))?\s*", text.lower())

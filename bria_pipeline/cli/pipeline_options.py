@@ -21,7 +21,7 @@ from ..api.config import resolve_config
 from ..api.stats import ApiEvent
 from ..pipeline import Pipeline
 from ..state.store import state_dir_for
-from .durations import converter, parse_duration, parse_rate
+from .durations import converter, parse_duration, parse_positive_duration, parse_rate
 from .main_group import diagnostics_of
 from .spec_cmds import SpecInputs
 from .terminal import Diagnostics
@@ -35,7 +35,7 @@ target_option = click.option("--target", "targets", multiple=True, metavar="ADDR
                              help="Limit to this address and what it depends on (repeatable), e.g. dataset.lucy.")
 lock_timeout_option = click.option("--lock-timeout", callback=converter(parse_duration), metavar="DURATION",
                                    help="Wait this long for another run of the same spec to finish (default: fail at once).")
-request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_duration), metavar="DURATION",
+request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_positive_duration), metavar="DURATION",
                                       help="Give up on any one API request after this (30s, 2m), its retries included "
                                            "(default: the retry policy's own bound, about two minutes).")
 

@@ -165,7 +165,8 @@ def import_command(ctx: click.Context, spec: Path, address: str, remote_id: int,
       bria-pipeline import spec.yaml dataset.lucy 67890
     """
     _, message = run_pipeline(ctx, spec, spec_inputs, local_sandbox, lambda p: p.import_(address, remote_id))
-    click.echo(f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it.")
+    click.echo(diagnostics(ctx).complete(
+        f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it."))
 
 
 COMMANDS = [destroy_command, show_command, refresh_command, import_command]

@@ -126,8 +126,8 @@ def _is_plan_file(path: Path) -> bool:
     if path.suffix.lower() != ".json":
         return False
     try:
-        with open(path, encoding="utf-8") as handle:
-            return PLAN_FORMAT in handle.read(200)
+        with open(path, "rb") as handle:
+            return PLAN_FORMAT.encode() in handle.read(200)
     except OSError:
         return False
 

@@ -46,7 +46,21 @@ class SpecInputs:
                          cache_dir=cache_dir)
 
 
+def _carry(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """Note a spec option given on the command line, so hints that name a command carry it too."""
+    from click.core import ParameterSource
+
+    from .global_options import CliContext
+
+    obj = ctx.find_root().obj
+    if isinstance(obj, CliContext) and values and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        flag = max(param.opts, key=len)
+        obj.spec_options[flag] = [str(v) for v in values] if isinstance(values, (tuple, list)) else []
+    return values
+
+
 def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    _carry(ctx, param, values)
     parsed: dict[str, Any] = {}
     for option in values:
         try:
@@ -77,9 +91,9 @@ def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--var", "spec_vars", multiple=True, metavar="NAME=VALUE", callback=_parse_vars,
                      help="Set a template variable (repeatable); overrides --var-file and the spec's vars:."),
         click.option("--var-file", "spec_var_files", multiple=True, metavar="FILE",
-                     type=click.Path(path_type=Path, dir_okay=False),
+                     type=click.Path(path_type=Path, dir_okay=False), callback=_carry,
                      help="A YAML file of template variables (repeatable; later files win); overrides vars:."),
-        click.option("--allow-outside", "spec_allow_outside", is_flag=True,
+        click.option("--allow-outside", "spec_allow_outside", is_flag=True, callback=_carry,
                      help="Allow image and schema files outside the spec's directory (and symlinks out of it)."),
     ]
     for option in reversed(options):

@@ -36,10 +36,18 @@ async def plan_destroy(ws: Workspace) -> Plan:
 def load_plan_file(path: str | Path) -> Plan:
     """Read a plan saved with `plan --out`."""
     path = Path(path)
+    again = f"make it again with `bria-pipeline plan SPEC --out {path}`"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PlanFileError(f"{path}: cannot read the plan ({exc})", hint="make one with `bria-pipeline plan SPEC --out PLAN`") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan: {exc.strerror or exc}", hint=again) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"{path}: not a plan file: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not "
+                            "UTF-8 text", hint=again) from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a plan file: {exc.msg}", hint=again) from None
     return plan_from_dict(data, source=str(path))
 
 
