@@ -123,6 +123,8 @@ class Diagnostics:
             return
         if isinstance(exc, BriaPipelineError):
             text, hint = _split_hint(exc)
+            if spec and text.startswith(f"{spec}:"):
+                where = ""  # the error names the file itself
             problems = getattr(exc, "problems", None)
             listed = [p.as_dict() for p in problems] if self.json and problems else None
             self.error(where + text, hint=hint, spec=spec, error=type(exc).__name__, problems=listed)
