@@ -110,6 +110,8 @@ def context_from(sandbox: bool, api_url: str | None, no_color: bool, verbose: in
                       log_format=log_format, heartbeat=DEFAULT_HEARTBEAT if heartbeat is None else heartbeat)
 
 
+GLOBALS_EPILOG = ("\n\nGlobal options (--sandbox, --api-url URL, -v, --no-color, --log-format, --heartbeat) go "
+                  "before or after the command: `bria-pipeline help options`.")
 LATE = "global_"  # dest prefix of the copies a command takes after its name
 
 
@@ -170,6 +172,7 @@ def accept_globals(command: click.Command, path: tuple[str, ...] = ()) -> click.
             longest = max(param.opts + param.secondary_opts, key=len)
             param.envvar = envvar_name(*path, longest)
             param.show_envvar = True
+    command.epilog = ((command.epilog or "") + GLOBALS_EPILOG).lstrip("\n")
     taken = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
     for flags, dest, keywords in GLOBALS:
         if taken.intersection(flags):
@@ -178,6 +181,7 @@ def accept_globals(command: click.Command, path: tuple[str, ...] = ()) -> click.
                        envvar=envvar_name(flags[-1]), show_envvar=True)
         options["help"] = f"Global option (also before the command). {keywords['help']}"
         options["show_default"] = False
+        options["hidden"] = True  # listed once: the top-level --help and `bria-pipeline help options`
         if dest != "log_format":
             options.pop("default", None)
         else:

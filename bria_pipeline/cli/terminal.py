@@ -11,7 +11,8 @@ base64), is printed as ``****``, in text and in JSON alike; `masked_stdout` does
 what a command prints on stdout.
 
 Colours: never when --no-color is given, when NO_COLOR is set to anything non-empty
-(https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal.
+(https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal, unless
+FORCE_COLOR is set (https://force-color.org): CI logs that show colours.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def colour_allowed(no_color_flag: bool, environ: Mapping[str, str] | None = None
     """False when the user asked for none: --no-color, NO_COLOR (non-empty), or TERM=dumb."""
     env = os.environ if environ is None else environ
     return not no_color_flag and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def colour_forced(environ: Mapping[str, str] | None = None) -> bool:
+    """FORCE_COLOR set (non-empty, not 0/false): colours even when the output is not a terminal, as
+    CI logs can show them. --no-color, NO_COLOR and TERM=dumb still win (see colour_allowed)."""
+    env = os.environ if environ is None else environ
+    return env.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def is_terminal(stream: TextIO | None) -> bool:
@@ -69,10 +77,10 @@ class Diagnostics:
         return self.log_format == "json"
 
     def stdout_colour(self) -> bool:
-        return self.color and is_terminal(sys.stdout)
+        return self.color and (is_terminal(sys.stdout) or colour_forced())
 
     def stderr_colour(self) -> bool:
-        return self.color and not self.json and is_terminal(sys.stderr)
+        return self.color and not self.json and (is_terminal(sys.stderr) or colour_forced())
 
     def line(self, text: str, *, level: str = "info", **fields: Any) -> None:
         """One line: `text` as is, or in JSON {"time", "level", "message": text, **fields}.
@@ -157,6 +165,14 @@ def unexpected(exc: BaseException) -> tuple[str, str | None]:
         return (f"{names}: {reason}" if names else reason), None
     detail = str(exc) or "no detail"
     return f"internal error: {detail}", "this is a bug in bria-pipeline, not in your input: please report it"
+
+
+def aligned(rows: list[list[str]], gap: str = "  ") -> list[str]:
+    """Rows of cells as lines whose columns line up, each as wide as its widest cell (the last
+    column is not padded, so no line ends in spaces)."""
+    widths = [max((len(row[i]) for row in rows if i < len(row)), default=0) for i in range(max(map(len, rows), default=0))]
+    return [gap.join(cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)).rstrip()
+            for row in rows]
 
 
 def _echo(text: str) -> None:
