@@ -42,6 +42,20 @@ def parse_rate(text: str) -> float:
     return rate
 
 
+def parse_share(text: str) -> float:
+    """``1/4``, ``0.25`` or ``25%`` -> 0.25: a process's part of a limit it shares with others."""
+    from fractions import Fraction
+
+    cleaned = text.strip()
+    try:
+        share = Fraction(cleaned[:-1]) / 100 if cleaned.endswith("%") else Fraction(cleaned)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{text!r} is not a share (examples: 1/4, 0.25, 25%)") from None
+    if not 0 < share <= 1:
+        raise ValueError(f"{text!r} is not a share between 0 and 1 (examples: 1/4, 0.25, 25%)")
+    return float(share)
+
+
 def format_duration(seconds: float) -> str:
     """``45s``, ``12m``, ``1h05m``: how long, the way a log line says it."""
     seconds = max(0, int(round(seconds)))

@@ -28,6 +28,7 @@ from .pipeline_options import (
     make_pipeline,
     parse_duration,
     parse_rate,
+    rate_limit_options,
     report_requests,
     require_api,
     sandbox_flag,
@@ -62,8 +63,7 @@ detailed_exitcode_option = click.option(
 @target_option
 @click.option("--prune", is_flag=True, help="Plan deleting earlier versions and resources dropped from the spec.")
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
-@click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
-              help="Your plan's request limit, e.g. 60/min: the cost line says how long apply's requests take.")
+@rate_limit_options
 @request_timeout_option
 @sandbox_flag
 @click.pass_context
@@ -196,8 +196,7 @@ def apply_counts(result: ApplyResult) -> str:
 @target_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Independent requests in flight at once (uploads, captions, generations).")
-@click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
-              help="Pace requests under your plan's limit, e.g. 60/min.")
+@rate_limit_options
 @lock_timeout_option
 @detailed_exitcode_option
 @sandbox_flag
