@@ -63,13 +63,14 @@ detailed_exitcode_option = click.option(
 @target_option
 @click.option("--prune", is_flag=True, help="Plan deleting earlier versions and resources dropped from the spec.")
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
+@click.option("--show-all", is_flag=True, help="List every step, never 'and N more like these'.")
 @rate_limit_options
 @request_timeout_option
 @sandbox_flag
 @click.pass_context
 def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, out: Path | None, as_json: bool,
                  fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], prune: bool, show_noop: bool,
-                 rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
+                 show_all: bool, rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
     """Show what apply would change, and why. Reads only (list calls), changes nothing.
 
     SPECS are spec files or directories (every spec below, each with its own state); with more
@@ -104,9 +105,9 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
         if fmt == "json":
             documents.append(plan_to_dict(plan))
         elif fmt == "markdown":
-            click.echo(render_markdown(plan))
+            click.echo(render_markdown(plan, show_all=show_all))
         else:
-            click.echo(render_text(plan, color=diag.stdout_colour(), show_noops=show_noop))
+            click.echo(render_text(plan, color=diag.stdout_colour(), show_noops=show_noop, show_all=show_all))
         changes = plan.has_changes
         return SpecOutcome(str(path), "changes" if changes else "no changes", plan.summary_line(),
                            requests=plan.requests,

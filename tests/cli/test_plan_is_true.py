@@ -97,7 +97,7 @@ def test_a_long_prune_plan_is_summarised_with_its_count_and_show_all_lists_every
     removed = re.findall(r"extra-\d\d", full.stdout)
     assert len(set(removed)) == 14, full.stdout
     assert len(set(re.findall(r"extra-\d\d", summarised.stdout))) < 14
-    assert re.search(r"and \d+ more like these \(--show-all lists them\)", summarised.stdout)
+    assert re.search(r"and \d+ more like these \(plan --show-all lists them\)", summarised.stdout)
     assert len(summarised.stdout.splitlines()) < len(full.stdout.splitlines())
     assert kept
 
@@ -113,3 +113,30 @@ def _varied(source: Path, seed: int) -> bytes:
         out = io.BytesIO()
         image.save(out, format="PNG")
     return out.getvalue()
+
+
+def test_a_prune_of_many_outputs_is_folded_and_the_approval_line_counts_them(tmp_path: Path, cache_dir: Path) -> None:
+    import shutil
+
+    from cli_helpers import REPO
+
+    shutil.copytree(REPO / "examples" / "lucy", tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs"))
+    spec = tmp_path / "lucy" / "spec.yaml"
+    assert run("--sandbox", "apply", str(spec), "--auto-approve").exit_code == 0
+    text = spec.read_text()  # the spec keeps the portrait only: 8 images and the video are no longer asked for
+    text = text[: text.index("    - name: places")] + text[text.index("    # A structured prompt"): text.index("  videos:")]
+    spec.write_text(text)
+    folded = run("--sandbox", "plan", str(spec), "--prune")
+    full = run("--sandbox", "plan", str(spec), "--prune", "--show-all")
+    assert folded.exit_code == full.exit_code == 0, folded.output
+    deletes = re.findall(r"^\s+- ((?:generation|video)\.\S+)$", full.stdout, flags=re.M)
+    assert len(deletes) == 9, full.stdout
+    shown = re.findall(r"^\s+- ((?:generation|video)\.\S+)$", folded.stdout, flags=re.M)
+    assert len(shown) < len(deletes)
+    assert "more like these (plan --show-all lists them)" in folded.stdout
+    approval = next(line for line in folded.stdout.splitlines() if "need approval" in line)
+    assert approval.startswith("9 step(s) need approval") and approval.endswith(
+        "and 5 more (plan --show-all lists them)")
+    full_approval = next(line for line in full.stdout.splitlines() if "need approval" in line)
+    assert all(address in full_approval for address in deletes)
+    assert len(folded.stdout.splitlines()) < len(full.stdout.splitlines())
