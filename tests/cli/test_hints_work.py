@@ -65,6 +65,18 @@ def test_saved_plan_hint_carries_sandbox_and_var_file(folder: Path) -> None:
     applied = sh(hinted, folder)
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete: 11 done, 0 failed" in applied.stdout
+    # a saved plan made stale by an edit of the spec: its hint makes a new one, which applies
+    assert sh("bria-pipeline plan brand/spec.yaml --sandbox --var-file prod.yaml --out plan.json", folder).returncode == 0
+    spec = folder / "brand" / "spec.yaml"
+    spec.write_text(spec.read_text().replace("a girl with purple hair", "a girl with green hair"))
+    stale = sh("bria-pipeline --sandbox apply plan.json --var-file prod.yaml", folder)
+    assert stale.returncode == 1 and "stale" in stale.stderr, stale.stderr
+    (again,) = commands_in(hint_of(stale.stderr))
+    assert again == "bria-pipeline --sandbox plan --var-file prod.yaml brand/spec.yaml --out plan.json"
+    remade = sh(again, folder)
+    assert remade.returncode == 0, remade.stderr
+    (apply_it,) = commands_in(remade.stderr.strip().splitlines()[-1])
+    assert "1 done" in sh(apply_it, folder).stdout  # the project's new description
     # the plan file given where a spec goes: one problem saying what it is, and its hint works too
     as_spec = sh("bria-pipeline --sandbox plan plan.json", folder)
     assert as_spec.returncode == 1 and "1 problem in the spec" in as_spec.stderr
