@@ -41,7 +41,7 @@ TAKES = {
 }
 TAKES["--var-file"] = TAKES["--var"]
 TAKES["--allow-outside"] = TAKES["--var"]
-NO_GLOBALS = ("init", "schema", "help")  # never talk to an API: nothing to carry
+NO_GLOBALS = ("init", "schema", "help", "sandbox")  # never a spec's API: nothing to carry
 
 _COMMAND = re.compile(r"(?<![\w./\[-])bria-pipeline( (?:%s)(?: [a-z][a-z-]*)?)(?![\w-])"
                       % "|".join(re.escape(n) for n in COMMAND_NAMES))

@@ -61,3 +61,13 @@ def test_a_share_that_cannot_be_is_refused_before_anything_is_sent(tmp_path: Pat
     refused = run("--sandbox", "apply", spec, "--auto-approve", *args)
     assert refused.exit_code == 1 and message in refused.stderr
     assert not (tmp_path / "brand" / ".bria").exists()  # nothing ran
+
+
+def test_the_gitlab_apply_jobs_share_the_limit_between_them() -> None:
+    gitlab = yaml.safe_load((REPO / "examples" / "gitops" / ".gitlab-ci.yml").read_text())
+    limit = per_minute(gitlab["variables"]["BRIA_RATE_LIMIT"])
+    share = Fraction(gitlab["variables"]["BRIA_RATE_SHARE"])
+    jobs = [name for name, job in gitlab.items() if isinstance(job, dict) and job.get("extends") == ".apply"]
+    assert len(jobs) * limit * share <= limit  # every apply job at once stays under the limit
+    script = "\n".join(gitlab[".apply"]["script"])
+    assert script.count('--rate-limit "$BRIA_RATE_LIMIT" --share "$BRIA_RATE_SHARE"') == 2  # plan and apply
