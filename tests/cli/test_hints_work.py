@@ -191,3 +191,21 @@ def test_a_url_off_the_api_host_answering_401_does_not_blame_the_token(served: s
     error = asyncio.run(poll_elsewhere())
     assert "BRIA_API_TOKEN" not in (error.hint or "")
     assert "not the API's host" in error.hint and "token was not sent" in error.hint
+
+
+def test_in_a_run_over_a_folder_each_hint_names_its_own_spec_in_text_and_json(tmp_path: Path) -> None:
+    for name in ("alpha", "beta"):
+        write_spec(tmp_path / "specs" / name, project=f"hint-{name}", images=6)
+    state = tmp_path / "specs" / "beta" / ".bria" / "spec" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"version": 1, "records": [{"kind": "project", "colour": "blue"}]}')
+    text = sh("bria-pipeline plan specs --sandbox", tmp_path)
+    assert text.returncode == 1 and "a record has missing or unknown fields" in text.stderr
+    (refresh,) = commands_in(hint_of(text.stderr))
+    assert refresh == "bria-pipeline --sandbox refresh specs/beta/spec.yaml"
+    as_json = sh("bria-pipeline --log-format json plan specs --sandbox", tmp_path)
+    (error,) = [json.loads(line) for line in as_json.stderr.splitlines() if '"level": "error"' in line]
+    assert error["spec"] == "specs/beta/spec.yaml" and refresh in error["hint"]
+    state.unlink()
+    assert sh(refresh, tmp_path).returncode == 0
+    assert sh("bria-pipeline plan specs --sandbox", tmp_path).returncode == 0
