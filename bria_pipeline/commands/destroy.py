@@ -17,7 +17,7 @@ async def destroy(ws: Workspace, saved: Plan | None = None, *, auto_approve: boo
     """`saved`: a destroy plan saved with `plan --destroy --out` (refused when stale, as any saved plan)."""
     if saved is not None and saved.operation != "destroy":
         raise PlanFileError(f"{saved.spec_path}: this saved plan is an apply plan, not a destroy plan",
-                            hint=f"apply it with `bria-pipeline apply PLAN`, or save a destroy plan: "
-                                 f"bria-pipeline plan --destroy {saved.spec_path} --out PLAN")
+                            hint=f"carry it out with apply, or save a destroy plan and destroy that: "
+                                 f"`bria-pipeline plan --destroy {saved.spec_path} --out destroy.json`")
     return await carry_out(ws, "destroy", saved, auto_approve=auto_approve, timeout=timeout, on_progress=on_progress,
                            on_plan=on_plan)
