@@ -95,6 +95,19 @@ class RemoteIndex:
     def add_image(self, dataset_key: str, image: RemoteImage) -> None:
         self.images.setdefault(dataset_key, {}).setdefault(image.name, []).append(image)
 
+    def tag(self, dataset_key: str, image: RemoteImage) -> str:
+        """What identifies an image: the content hash its name carries, or the one known for its id
+        (an imported image), else its whole name (as `ObservedImage.tag`)."""
+        if image.content is None:
+            image.content = next((i.content for found in self.images.get(dataset_key, {}).values()
+                                  for i in found if i.id == image.id and i.content), None)
+        return content_tag(image.name) or image.content or image.name
+
+    def forget_image(self, dataset_key: str, image_id: int) -> None:
+        table = self.images.get(dataset_key, {})
+        for name in list(table):
+            table[name] = [i for i in table[name] if i.id != image_id]
+
     def image(self, dataset_key: str, name: str) -> RemoteImage | None:
         """The image by name, or by the content hash the name carries (a file renamed on disk)."""
         table = self.images.get(dataset_key, {})

@@ -24,7 +24,7 @@ from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..identity import current_versions, model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
-from .observed import Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
+from .observed import TRAINED, Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
 from .store import StateStore
 
 INTENT_SETTLE_SECONDS = 120  # an unmatched intent younger than this may still be in flight
@@ -62,7 +62,8 @@ async def observe(
     )
     datasets = [_dataset(d) for d in raw_datasets]
     if images:
-        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock())
+        trained_on = {m.dataset_id for m in raw_models if m.status in TRAINED}
+        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock(), trained_on)
         listed = await asyncio.gather(*(client.list_images(d.id) for d in wanted))
         contents = {r.id: r.contents for r in recorded if r.kind == "dataset" and r.contents}
         by_id = {d.id: tuple(_image(i, contents.get(d.id)) for i in found) for d, found in zip(wanted, listed)}
@@ -141,9 +142,13 @@ def _by_id(recorded: tuple[Recorded, ...], kind: str) -> dict[int, Recorded]:
 
 
 def datasets_needing_images(
-    desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock
+    desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock,
+    trained_on: set[int] | None = None,
 ) -> list[ObservedDataset]:
-    """The datasets whose images the planner needs: O(datasets in the spec), never O(images)."""
+    """The datasets whose images the planner needs: O(datasets in the spec), never O(images).
+
+    A completed version no model has trained on yet is listed when the spec trains on it: a
+    training is billed, so its images are compared with the spec's first, not just counted."""
     by_id = _by_id(recorded, "dataset")
     chosen: dict[int, ObservedDataset] = {}
     for ds in desired.datasets.values():
@@ -154,7 +159,9 @@ def datasets_needing_images(
         current = current_versions(versions, lambda v: v.name.fingerprint in ds.fingerprints)
         if current:
             top = current[-1].item
-            if top.completed and _completed_needs_listing(ds, top, lock):
+            untrained = trained_on is not None and top.id not in trained_on and any(
+                m.dataset == ds.key for m in desired.models.values())
+            if top.completed and (untrained or _completed_needs_listing(ds, top, lock)):
                 chosen[top.id] = top
             continue
         completed = sorted((v.item for v in versions if v.item.completed), key=lambda d: d.id)
