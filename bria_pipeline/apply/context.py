@@ -133,6 +133,8 @@ class Run:
     on_progress: ProgressCallback | None = None
     observed: Observed = field(default_factory=Observed)
     outputs: JobContext | None = None  # the generation state (output manifest, pins); the executor opens it
+    made: set[int] = field(default_factory=set)  # ids of the datasets this run created
+    settling: dict[int, Any] = field(default_factory=dict)  # dataset id -> the wait for another runner's uploads
 
     def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
         if self.on_progress is not None:

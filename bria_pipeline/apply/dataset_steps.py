@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 
 from .. import addresses
-from ..api.errors import Conflict, NotFound
+from ..api import polling
+from ..api.errors import Conflict, NotFound, WaitTimeout
 from ..bulk.advanced import upload_advanced_dataset
 from ..plan.actions import Action, step_of
 from ..plan.dataset_target import unique_images
@@ -25,6 +26,8 @@ from ..plan.steps import (
 from .context import RemoteImage, Run
 from .once import create_once, delete_once
 from .errors import StepError
+
+QUIET_POLLS = 3  # listings in a row without a change: another runner's uploads are over
 
 
 def _remote_images(images) -> list[RemoteImage]:
@@ -63,6 +66,8 @@ async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int,
         discard=run.client.delete_dataset,
     )
     run.index.ids[addresses.dataset(key)] = dataset_id
+    if created:
+        run.made.add(dataset_id)
     return dataset_id, made, created
 
 
@@ -177,6 +182,10 @@ async def upload_image(run: Run, action: Action) -> str:
     ds = run.dataset(key)
     image = run.image_source(key, image_key)
     dataset_id = run.index.id(addresses.dataset(key))
+    if _maybe_shared(run, dataset_id):
+        if dataset_id not in run.settling:
+            run.settling[dataset_id] = asyncio.ensure_future(_others_done(run, action, key, dataset_id))
+        await asyncio.shield(run.settling[dataset_id])
     held = _copies(run, key, await _listed(run, key, dataset_id)).get(image.content_tag)
     if held:
         return f"{name} is already there (image id {held[0].id}, uploaded by another run since the plan was made)"
@@ -198,6 +207,38 @@ async def upload_image(run: Run, action: Action) -> str:
         await _remove_copy(run, key, dataset_id, mine)
         return f"{name} was uploaded by another run at the same moment (image id {first.id}): this run's copy removed"
     return f"uploaded {image_key} as {name}"
+
+
+def _maybe_shared(run: Run, dataset_id: int) -> bool:
+    """Another runner may be filling this draft: this run did not create it, and it was not this
+    spec's before this run (a checkout without the backend found or adopted another's)."""
+    if dataset_id in run.made:
+        return False
+    return not any(r.kind == "dataset" and r.id == dataset_id for r in run.observed.recorded)
+
+
+async def _others_done(run: Run, action: Action, key: str, dataset_id: int) -> None:
+    """Wait, once per dataset, until another runner's uploads into it are over: every spec image is
+    there, or the listing stood still for QUIET_POLLS polls (the other runner is done or gone).
+    The uploads that follow skip what it uploaded; so two runners rarely send one image twice."""
+    wanted = {i.content_tag for i in unique_images(run.dataset(key).images)}
+    seen: dict[str, object] = {"ids": None, "still": 0}
+
+    def look(listed: list[RemoteImage]) -> polling.Look:
+        ids = frozenset(i.id for i in listed)
+        seen["still"] = seen["still"] + 1 if ids == seen["ids"] else 0  # type: ignore[operator]
+        seen["ids"] = ids
+        have = wanted & set(_copies(run, key, listed))
+        final = have == wanted or seen["still"] >= QUIET_POLLS
+        return polling.Look(final, len(have), len(wanted), "waiting for another run's uploads into the dataset")
+
+    interval = min(run.options.poll_interval, 5.0)
+    try:
+        await polling.poll(run.client, f"the uploads into dataset {dataset_id}", lambda: _listed(run, key, dataset_id), look,
+                           on_progress=run.waiting(action.address),
+                           **{**run.options.wait_kw(600.0, interval=interval), "max_interval": interval})
+    except WaitTimeout:
+        pass  # still changing after the --timeout: go on; every upload checks the listing first
 
 
 async def _listed(run: Run, key: str, dataset_id: int) -> list[RemoteImage]:
@@ -260,6 +301,17 @@ async def check_images(run: Run, key: str, *, before: str, remove_copies: bool, 
         return f"{len(wanted)} images, exactly the spec's{note}"
     raise StepError(_wrong_images(run, key, dataset_id, before, extra, seconds, missing),
                     hint=_wrong_images_hint(run, remove_copies, bool(missing) and not (extra or seconds)))
+
+
+async def completed_elsewhere(run: Run, key: str) -> str | None:
+    """When a step on a draft was refused because the dataset is completed now (another runner
+    completed it meanwhile): what to report if it holds exactly the spec's images (nothing is left
+    to do on it), None if it is still a draft; a StepError naming the images if it does not."""
+    dataset_id = run.index.id(addresses.dataset(key))
+    if (await run.client.get_dataset(dataset_id, max_images=1)).status != "completed":
+        return None
+    checked = await check_images(run, key, before="this step", remove_copies=False)
+    return f"dataset {dataset_id} was completed by another run meanwhile ({checked})"
 
 
 def _names(images: list[RemoteImage], limit: int = 10) -> str:
@@ -337,6 +389,9 @@ async def bulk_upload(run: Run, action: Action) -> str:
 async def complete_dataset(run: Run, action: Action) -> str:
     key = step_of(action, CompleteDataset).dataset
     dataset_id = run.index.id(addresses.dataset(key))
+    elsewhere = await completed_elsewhere(run, key)
+    if elsewhere is not None:
+        return elsewhere
     checked = await check_images(run, key, before="the completion", remove_copies=True)
     try:
         await run.client.update_dataset(dataset_id, status="completed")

@@ -1,0 +1,84 @@
+"""Two checkouts without a shared backend (two laptops) applying the same spec at once, against one
+sandbox served on 127.0.0.1: each with its own folder and local state, started together, 5 rounds.
+They end with one project, one dataset holding each image once, one billed training; an upload
+that met its twin at the same instant is removed by the runner that made it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bria_pipeline.api.client import AsyncBriaClient
+from bria_pipeline.pipeline import Pipeline
+from bria_pipeline.sandbox import create_app, running
+from bria_pipeline.sandbox.context import Timings
+
+pytestmark = pytest.mark.timeout(300)
+TOKEN = "race-organisation-token"
+ROUNDS = 5
+RUN_TIMEOUT = 60.0
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
+UPLOADS = "POST /v1/tailored-gen/datasets/{dataset_id}/images"
+DELETES = "DELETE /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"
+
+
+def checkout(root: Path, name: str) -> Path:
+    """A fresh copy of examples/lucy without its generations (the race is about the dataset)."""
+    where = root / name / "lucy"
+    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    spec = where / "spec.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text[: text.index("\ngenerate:")] + "\n", encoding="utf-8")
+    return spec
+
+
+def remote(url: str) -> dict:
+    async def read() -> dict:
+        async with AsyncBriaClient(url, TOKEN) as client:
+            projects = await client.list_projects()
+            out: dict = {"projects": len(projects), "datasets": [], "models": []}
+            for project in projects:
+                for d in await client.list_project_datasets(project.id):
+                    names = [i.image_name for i in await client.list_images(d.id)]
+                    out["datasets"].append({"id": d.id, "status": d.status, "images": len(names), "distinct": len(set(names))})
+                out["models"] += [(m.dataset_id, m.status) for m in await client.list_project_models(project.id)]
+            return out
+
+    return asyncio.run(read())
+
+
+def test_two_checkouts_without_a_backend_racing_train_once_on_each_image_once(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BRIA_PIPELINE_BACKEND", raising=False)
+    sent_twice = []
+    for n in range(ROUNDS):
+        app = create_app(tmp_path / f"sandbox-{n}.sqlite", training_seconds=0.2)
+        app.state.sandbox.timings = Timings(training_seconds=0.2, caption_min_seconds=0.05)
+        try:
+            with running(app) as url:
+                a, b = checkout(tmp_path / f"round-{n}", "laptop-a"), checkout(tmp_path / f"round-{n}", "laptop-b")
+                with ThreadPoolExecutor(2) as pool:  # two runners, each its own event loop, client and state
+                    runs = [pool.submit(lambda s=s: Pipeline(s, api_url=url, token=TOKEN).apply(auto_approve=True))
+                            for s in (a, b)]
+                    results = [r.result(timeout=RUN_TIMEOUT) for r in runs]
+                stats = httpx.get(f"{url}/_sandbox/stats", timeout=5.0).json()
+                world = remote(url)
+        finally:
+            app.state.sandbox.close()
+        assert any(r.ok for r in results), [[s for s in r.steps if s.status != "done"] for r in results]
+        assert world["projects"] == 1 and len(world["datasets"]) == 1, world
+        [dataset] = world["datasets"]
+        assert dataset == {"id": dataset["id"], "status": "completed", "images": 10, "distinct": 10}, world
+        assert stats["billed"].get("training", 0) == 1, stats["billed"]
+        assert [m for m in world["models"] if m[1] != "Created"] == [(dataset["id"], "Completed")], world
+        # every upload beyond the spec's ten met its twin at the same instant and was removed at once
+        extra = stats["routes"].get(UPLOADS, 0) - 10
+        assert stats["routes"].get(DELETES, 0) == extra
+        sent_twice.append(extra)
+    print(f"uploads sent twice per round (each removed by its runner): {sent_twice}")
