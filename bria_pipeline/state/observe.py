@@ -62,8 +62,11 @@ async def observe(
     )
     datasets = [_dataset(d) for d in raw_datasets]
     if images:
-        trained_on = {m.dataset_id for m in raw_models if m.status in TRAINED}
-        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock(), trained_on)
+        trained: dict[int, set[str]] = {}
+        for m in raw_models:
+            if m.status in TRAINED and m.dataset_id is not None:
+                trained.setdefault(m.dataset_id, set()).add(m.name)
+        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock(), trained)
         listed = await asyncio.gather(*(client.list_images(d.id) for d in wanted))
         contents = {r.id: r.contents for r in recorded if r.kind == "dataset" and r.contents}
         by_id = {d.id: tuple(_image(i, contents.get(d.id)) for i in found) for d, found in zip(wanted, listed)}
@@ -143,12 +146,13 @@ def _by_id(recorded: tuple[Recorded, ...], kind: str) -> dict[int, Recorded]:
 
 def datasets_needing_images(
     desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock,
-    trained_on: set[int] | None = None,
+    trained: dict[int, set[str]] | None = None,
 ) -> list[ObservedDataset]:
     """The datasets whose images the planner needs: O(datasets in the spec), never O(images).
 
-    A completed version no model has trained on yet is listed when the spec trains on it: a
-    training is billed, so its images are compared with the spec's first, not just counted."""
+    A completed version is listed while the spec has a model to train on it (`trained`: dataset
+    id -> names of the models trained on it): a training is billed, so the version's images are
+    compared with the spec's first, not just counted."""
     by_id = _by_id(recorded, "dataset")
     chosen: dict[int, ObservedDataset] = {}
     for ds in desired.datasets.values():
@@ -159,15 +163,24 @@ def datasets_needing_images(
         current = current_versions(versions, lambda v: v.name.fingerprint in ds.fingerprints)
         if current:
             top = current[-1].item
-            untrained = trained_on is not None and top.id not in trained_on and any(
-                m.dataset == ds.key for m in desired.models.values())
-            if top.completed and (untrained or _completed_needs_listing(ds, top, lock)):
+            to_train = trained is not None and _trains_on(desired, ds, trained.get(top.id, set()))
+            if top.completed and (to_train or _completed_needs_listing(ds, top, lock)):
                 chosen[top.id] = top
             continue
         completed = sorted((v.item for v in versions if v.item.completed), key=lambda d: d.id)
         if completed and ds.upload_type == "basic":
             chosen[completed[-1].id] = completed[-1]
     return list(chosen.values())
+
+
+def _trains_on(desired: Desired, ds: DesiredDataset, trained: set[str]) -> bool:
+    """Whether a model of the spec on `ds` has no trained model of its name (or a revision of it) yet."""
+    for model in desired.models.values():
+        if model.dataset == ds.key:
+            name = model.remote_name(ds)
+            if not any(t == name or t.startswith(f"{name}-r") for t in trained):
+                return True
+    return False
 
 
 def _completed_needs_listing(ds: DesiredDataset, dataset: ObservedDataset, lock: Lock) -> bool:

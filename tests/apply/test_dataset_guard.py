@@ -138,3 +138,71 @@ def test_an_image_uploaded_by_another_run_since_the_plan_is_not_uploaded_again(s
     assert sandbox_stats(sandbox_app)["routes"][uploads] == before + 1  # the other runner's, only
     assert "uploaded by another run since the plan was made" in _step(result, "dataset.lucy.image[images/pose-06.png]").message
     assert len(_dataset(sandbox_app)["images"]) == IMAGES
+
+
+def test_a_dataset_completed_by_hand_with_the_wrong_images_is_never_trained_on(draft, make_pipeline, sandbox_app,
+                                                                               spec_dir):
+    """Same count, other content (pose-06 deleted, a second copy of pose-01 added, then completed in
+    the Console): the plan lists a completed version before a training on it, so it makes a new
+    revision with exactly the spec's images and trains on that."""
+    names = dict(draft["images"])
+    pose01 = next(n for n in names if n.startswith("pose-01."))
+    pose06 = next(n for n in names if n.startswith("pose-06."))
+
+    async def by_hand(client):
+        await client.delete_image(draft["id"], names[pose06])
+        await client.upload_image(draft["id"], file=(spec_dir.images / "pose-01.png").read_bytes(), image_name=pose01)
+        await client.update_dataset(draft["id"], status="completed")
+
+    console(sandbox_app, by_hand)
+    pipeline = make_pipeline()
+    plan = pipeline.plan()
+    assert "it holds other images than the spec (1 missing, 1 extra)" in plan.action("dataset.lucy").reason
+    result = pipeline.apply(plan, auto_approve=True)
+    assert result.ok, [s for s in result.steps if s.status != "done"]
+    assert _trainings(sandbox_app) == 1
+
+    async def trained_on(client):
+        [project] = await client.list_projects()
+        [model] = await client.list_project_models(project.id)
+        return model.dataset_id, sorted(i.image_name for i in await client.list_images(model.dataset_id))
+
+    dataset_id, images = console(sandbox_app, trained_on)
+    assert dataset_id != draft["id"] and len(images) == len(set(images)) == IMAGES and pose06 in images
+
+
+def test_a_training_on_a_completed_dataset_holding_the_wrong_images_is_refused_before_it_is_paid(
+        draft, make_pipeline, sandbox_app, spec_dir, monkeypatch):
+    """The second line, behind the plan's own comparison (switched off here, as a plan made from an
+    observation that only counted the images would be): the training's own check lists the
+    dataset and refuses before the billed request. The hint, followed, trains on a new revision."""
+    from bria_pipeline.state import observe
+
+    names = dict(draft["images"])
+    pose01 = next(n for n in names if n.startswith("pose-01."))
+    pose06 = next(n for n in names if n.startswith("pose-06."))
+
+    async def by_hand(client):
+        await client.delete_image(draft["id"], names[pose06])
+        await client.upload_image(draft["id"], file=(spec_dir.images / "pose-01.png").read_bytes(), image_name=pose01)
+        await client.update_dataset(draft["id"], status="completed")
+
+    console(sandbox_app, by_hand)
+    monkeypatch.setattr(observe, "_trains_on", lambda *args: False)
+    result = make_pipeline().apply(auto_approve=True)
+    stopped = _step(result, "model.lucy-lora.training")
+    assert stopped.status == "failed"
+    assert (f"dataset 'lucy' (id {draft['id']}) does not hold exactly the spec's images, so the training of model "
+            in stopped.message)
+    assert "did not happen and nothing was billed" in stopped.message and f"{pose01} (image id" in stopped.message
+    assert f"1 missing: images/pose-06.png (as {pose06})" in stopped.message
+    assert f"hint: completed datasets are frozen: `bria-pipeline apply {spec_dir.spec}` makes a new revision" \
+        in stopped.message
+    assert _trainings(sandbox_app) == 0
+
+    monkeypatch.undo()  # the hint, followed as printed
+    again = make_pipeline()
+    plan = again.plan()
+    assert "it holds other images than the spec (1 missing, 1 extra)" in plan.action("dataset.lucy").reason
+    assert again.apply(plan, auto_approve=True).ok
+    assert _trainings(sandbox_app) == 1
