@@ -267,10 +267,10 @@ async def _remove_copy(run: Run, key: str, dataset_id: int, image: RemoteImage) 
         pass
     except Conflict as exc:
         raise StepError(
-            f"dataset {dataset_id} holds {image.name} twice (image ids include {image.id}) and was completed by "
-            f"another run before the second copy could be removed",
-            hint=f"`bria-pipeline apply {run.desired.spec_path}` makes a new revision of the dataset with one copy of "
-            f"each image; the training waits for it",
+            f"dataset {dataset_id} holds {image.name} twice (the second copy is image id {image.id}) and another run "
+            f"completed it before that copy could be removed, so nothing is trained on it",
+            hint=f"completed datasets are frozen: `bria-pipeline apply {run.desired.spec_path}` makes a new revision of "
+            f"the dataset with exactly the spec's images and trains on that",
         ) from exc
     run.index.forget_image(key, image.id)
 

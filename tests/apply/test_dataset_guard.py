@@ -140,11 +140,9 @@ def test_an_image_uploaded_by_another_run_since_the_plan_is_not_uploaded_again(s
     assert len(_dataset(sandbox_app)["images"]) == IMAGES
 
 
-def test_a_dataset_completed_by_hand_with_the_wrong_images_is_never_trained_on(draft, make_pipeline, sandbox_app,
-                                                                               spec_dir):
-    """Same count, other content (pose-06 deleted, a second copy of pose-01 added, then completed in
-    the Console): the plan lists a completed version before a training on it, so it makes a new
-    revision with exactly the spec's images and trains on that."""
+def _completed_by_hand_with_other_images(app, draft: dict, spec_dir) -> tuple[str, str]:
+    """In the Console: pose-06 deleted, a second copy of pose-01 uploaded (same count), completed.
+    Returns the remote names of pose-01 and pose-06."""
     names = dict(draft["images"])
     pose01 = next(n for n in names if n.startswith("pose-01."))
     pose06 = next(n for n in names if n.startswith("pose-06."))
@@ -154,7 +152,16 @@ def test_a_dataset_completed_by_hand_with_the_wrong_images_is_never_trained_on(d
         await client.upload_image(draft["id"], file=(spec_dir.images / "pose-01.png").read_bytes(), image_name=pose01)
         await client.update_dataset(draft["id"], status="completed")
 
-    console(sandbox_app, by_hand)
+    console(app, by_hand)
+    return pose01, pose06
+
+
+def test_a_dataset_completed_by_hand_with_the_wrong_images_is_never_trained_on(draft, make_pipeline, sandbox_app,
+                                                                               spec_dir):
+    """Same count, other content (pose-06 deleted, a second copy of pose-01 added, then completed in
+    the Console): the plan lists a completed version before a training on it, so it makes a new
+    revision with exactly the spec's images and trains on that."""
+    pose01, pose06 = _completed_by_hand_with_other_images(sandbox_app, draft, spec_dir)
     pipeline = make_pipeline()
     plan = pipeline.plan()
     assert "it holds other images than the spec (1 missing, 1 extra)" in plan.action("dataset.lucy").reason
@@ -178,16 +185,7 @@ def test_a_training_on_a_completed_dataset_holding_the_wrong_images_is_refused_b
     dataset and refuses before the billed request. The hint, followed, trains on a new revision."""
     from bria_pipeline.state import observe
 
-    names = dict(draft["images"])
-    pose01 = next(n for n in names if n.startswith("pose-01."))
-    pose06 = next(n for n in names if n.startswith("pose-06."))
-
-    async def by_hand(client):
-        await client.delete_image(draft["id"], names[pose06])
-        await client.upload_image(draft["id"], file=(spec_dir.images / "pose-01.png").read_bytes(), image_name=pose01)
-        await client.update_dataset(draft["id"], status="completed")
-
-    console(sandbox_app, by_hand)
+    pose01, pose06 = _completed_by_hand_with_other_images(sandbox_app, draft, spec_dir)
     monkeypatch.setattr(observe, "_trains_on", lambda *args: False)
     result = make_pipeline().apply(auto_approve=True)
     stopped = _step(result, "model.lucy-lora.training")
