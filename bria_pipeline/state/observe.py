@@ -163,7 +163,7 @@ def datasets_needing_images(
         current = current_versions(versions, lambda v: v.name.fingerprint in ds.fingerprints)
         if current:
             top = current[-1].item
-            to_train = trained is not None and _trains_on(desired, ds, trained.get(top.id, set()))
+            to_train = trained is not None and _trains_on(desired, ds, current[-1].name.fingerprint, trained.get(top.id, set()))
             if top.completed and (to_train or _completed_needs_listing(ds, top, lock)):
                 chosen[top.id] = top
             continue
@@ -173,12 +173,14 @@ def datasets_needing_images(
     return list(chosen.values())
 
 
-def _trains_on(desired: Desired, ds: DesiredDataset, trained: set[str]) -> bool:
-    """Whether a model of the spec on `ds` has no trained model of its name (or a revision of it) yet."""
+def _trains_on(desired: Desired, ds: DesiredDataset, version: str, trained: set[str]) -> bool:
+    """Whether a model of the spec on `ds` has no trained model yet on the dataset version named
+    with fingerprint `version`: none of its name (made from today's fingerprint or the version's),
+    nor a revision of it."""
     for model in desired.models.values():
         if model.dataset == ds.key:
-            name = model.remote_name(ds)
-            if not any(t == name or t.startswith(f"{name}-r") for t in trained):
+            names = {model.remote_name(ds), f"{model.base_key}-{model.fingerprint(version)}"}
+            if not any(t in names or t.rpartition("-r")[0] in names for t in trained):
                 return True
     return False
 
