@@ -27,7 +27,8 @@ from .context import RemoteImage, Run
 from .once import create_once, delete_once
 from .errors import StepError
 
-QUIET_POLLS = 3  # listings in a row without a change: another runner's uploads are over
+QUIET_POLLS = 3  # polls without a change in the listing: another runner's uploads are over...
+QUIET_SECONDS = 2.0  # ...and at least this long (seconds), however fast the polls
 
 
 def _remote_images(images) -> list[RemoteImage]:
@@ -219,20 +220,23 @@ def _maybe_shared(run: Run, dataset_id: int) -> bool:
 
 async def _others_done(run: Run, action: Action, key: str, dataset_id: int) -> None:
     """Wait, once per dataset, until another runner's uploads into it are over: every spec image is
-    there, or the listing stood still for QUIET_POLLS polls (the other runner is done or gone).
+    there, or the listing stood still for QUIET_POLLS polls and QUIET_SECONDS (the other runner is
+    done or gone).
     The uploads that follow skip what it uploaded; so two runners rarely send one image twice."""
     wanted = {i.content_tag for i in unique_images(run.dataset(key).images)}
-    seen: dict[str, object] = {"ids": None, "still": 0}
+    interval = min(run.options.poll_interval, 5.0)
+    quiet = max(QUIET_POLLS * interval, QUIET_SECONDS)
+    clock = run.client.session.clock
+    seen: dict[str, object] = {"ids": None, "since": clock.monotonic()}
 
     def look(listed: list[RemoteImage]) -> polling.Look:
         ids = frozenset(i.id for i in listed)
-        seen["still"] = seen["still"] + 1 if ids == seen["ids"] else 0  # type: ignore[operator]
-        seen["ids"] = ids
+        if ids != seen["ids"]:
+            seen["ids"], seen["since"] = ids, clock.monotonic()
         have = wanted & set(_copies(run, key, listed))
-        final = have == wanted or seen["still"] >= QUIET_POLLS
+        final = have == wanted or clock.monotonic() - seen["since"] >= quiet  # type: ignore[operator]
         return polling.Look(final, len(have), len(wanted), "waiting for another run's uploads into the dataset")
 
-    interval = min(run.options.poll_interval, 5.0)
     try:
         await polling.poll(run.client, f"the uploads into dataset {dataset_id}", lambda: _listed(run, key, dataset_id), look,
                            on_progress=run.waiting(action.address),

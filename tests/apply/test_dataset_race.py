@@ -7,7 +7,7 @@ once, one billed training."""
 from __future__ import annotations
 
 import asyncio
-import os
+import subprocess
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,14 +30,24 @@ UPLOADS = "POST /v1/tailored-gen/datasets/{dataset_id}/images"
 DELETES = "DELETE /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"
 
 
-def checkout(root: Path, name: str) -> Path:
-    """A fresh copy of examples/lucy without its generations (the race is about the dataset)."""
-    where = root / name / "lucy"
+def repository(root: Path) -> Path:
+    """A git repository holding examples/lucy without its generations (the race is about the dataset)."""
+    where = root / "origin" / "lucy"
     shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
     spec = where / "spec.yaml"
     text = spec.read_text(encoding="utf-8")
     spec.write_text(text[: text.index("\ngenerate:")] + "\n", encoding="utf-8")
-    return spec
+    git = ["git", "-c", "user.name=Lucy", "-c", "user.email=lucy@example.com", "-C", str(root / "origin")]
+    subprocess.run([*git, "init", "-q"], check=True, timeout=30)
+    subprocess.run([*git, "add", "."], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "-m", "lucy"], check=True, timeout=30)
+    return root / "origin"
+
+
+def checkout(origin: Path, where: Path) -> Path:
+    """A fresh clone on a laptop: no .bria/, no lock file, no backend."""
+    subprocess.run(["git", "clone", "-q", str(origin), str(where)], check=True, timeout=30)
+    return where / "lucy" / "spec.yaml"
 
 
 def remote(url: str) -> dict:
@@ -58,12 +68,13 @@ def remote(url: str) -> dict:
 def test_two_checkouts_without_a_backend_racing_train_once_on_each_image_once(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("BRIA_PIPELINE_BACKEND", raising=False)
+    origin = repository(tmp_path)
     for n in range(ROUNDS):
         app = create_app(tmp_path / f"sandbox-{n}.sqlite", training_seconds=0.2)
         app.state.sandbox.timings = Timings(training_seconds=0.2, caption_min_seconds=0.05)
         try:
             with running(app) as url:
-                a, b = checkout(tmp_path / f"round-{n}", "laptop-a"), checkout(tmp_path / f"round-{n}", "laptop-b")
+                a, b = (checkout(origin, tmp_path / f"round-{n}" / laptop) for laptop in ("laptop-a", "laptop-b"))
                 dataset_made = threading.Event()
 
                 def on_progress(event) -> None:
