@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
+from ..decisions import decisions_path_for
+from ..errors import BriaPipelineError
+from ..reports.gallery import gallery_html, gallery_title, output_address
 from ..reports.review import DatasetReview, ReviewImage, write_review_sheet
+from ..reports.review_server import ReviewSite
+from ..reports.templates import href
+from ..spec.decisions_file import DecisionsFile, load_decisions
+from ..state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, load_manifest
 from ..lockfile import Lock
 from ..model import DesiredDataset
 from ..plan.context import same_caption
@@ -109,3 +116,76 @@ def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock
         or dataset.visual_schema.text
     return DatasetReview(dataset.key, tuple(images), remote_name=remote.name if remote is not None else dataset.remote_name,
                          status=remote.status if remote is not None else "not created yet", visual_schema=schema)
+
+
+# -- the review server ---------------------------------------------------------------------------
+
+
+def review_site(ws: Workspace, token: str) -> ReviewSite:
+    """What `review serve` serves for this spec: its gallery with buttons, its training images."""
+    desired = ws.desired
+    spec_dir = desired.spec_dir
+    generation = desired.generation
+    output_dir = generation.output_dir if generation is not None else spec_dir / "outputs"
+    try:
+        rel = output_dir.resolve().relative_to(spec_dir.resolve()).as_posix()
+    except ValueError:
+        raise ReviewError(f"output_dir {output_dir} is outside the spec's folder {spec_dir}; the review server "
+                          "serves only that folder", hint="set generate.output_dir to a folder beside the spec") from None
+    prefix = f"/files/{href(rel)}/" if rel != "." else "/files/"
+    decisions_file = DecisionsFile(decisions_path_for(desired.spec_path))
+    datasets = {key: {i.key for i in d.images} | {k for k, _ in d.excluded} for key, d in desired.datasets.items()}
+    cache: dict[str, Any] = {}
+
+    def manifest() -> Manifest:
+        stamp = tuple(_stamp(output_dir / name) for name in (MANIFEST_FILE, JOURNAL_FILE))
+        if cache.get("stamp") != stamp:
+            cache["manifest"] = load_manifest(desired) or Manifest(output_dir)
+            cache["stamp"] = stamp
+        return cache["manifest"]  # type: ignore[no-any-return]
+
+    def outputs() -> list[tuple[str, str]]:
+        return [(r.key, output_address(r)) for r in manifest() if r.file]
+
+    def panel() -> list[dict[str, Any]]:
+        shown = []
+        for key, dataset in desired.datasets.items():
+            images = []
+            for image in dataset.images:
+                src = f"/files/{href(image.path.resolve().relative_to(spec_dir.resolve()).as_posix())}" \
+                    if image.path is not None and _inside(image.path, spec_dir) else image.url
+                images.append({"key": image.key, "src": src, "caption": image.caption, "excluded": False, "reason": None})
+            for name, reason in dataset.excluded:
+                local = spec_dir / name
+                images.append({"key": name, "src": f"/files/{href(name)}" if _inside(local, spec_dir) else None,
+                               "caption": None, "excluded": True, "reason": reason})
+            shown.append({"name": key, "images": images})
+        return shown
+
+    def page() -> str:
+        decisions, _ = load_decisions(desired.spec_path, None)
+        return gallery_html(output_dir, manifest(), title=gallery_title(desired.project.name, desired.spec_path),
+                            decisions=decisions, review={"token": token, "datasets": panel()}, prefix=prefix)
+
+    return ReviewSite(spec_dir=spec_dir, decisions=decisions_file, token=token, page=page, outputs=outputs,
+                      datasets=datasets)
+
+
+class ReviewError(BriaPipelineError):
+    pass
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
