@@ -29,7 +29,7 @@ class ReviewGroup(click.Group):
 
 @click.group("review", cls=ReviewGroup)
 def review_command() -> None:
-    """Review a spec's results: the dataset review sheet, or the review server.
+    """Write the dataset review sheet; `review serve`: approve and reject outputs in a browser.
 
     \b
     Examples:
