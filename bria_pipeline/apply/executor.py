@@ -181,7 +181,8 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
     if outputs is not None:
         try:
             write_gallery(outputs.output_dir, outputs.manifest,
-                          title=gallery_title(run.desired.project.name, run.desired.spec_path))
+                          title=gallery_title(run.desired.project.name, run.desired.spec_path),
+                          decisions=run.desired.decisions)
         except (OSError, BriaPipelineError) as exc:
             result.notes.append(f"the gallery could not be written: {exc}")
         result.notes.extend(outputs.report.notes)

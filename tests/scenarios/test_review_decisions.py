@@ -112,3 +112,17 @@ def test_a_broken_decisions_file_is_refused_with_file_line_and_fix(team, text, w
     [problem] = caught.value.errors
     assert problem.file.endswith("spec.decisions.yaml") and problem.line == where, problem
     assert problem.message == message and hint in (problem.hint or "")
+
+
+def test_show_counts_decisions_and_the_static_gallery_shows_them_read_only(team):
+    now = records(team)
+    write_decisions(team, f"outputs:\n  {BEACH}:\n    decision: approve\n    key: {now[BEACH].key}\n    note: on brand\n"
+                          f"  {CITY}:\n    decision: reject\n    key: {now[CITY].key}\n")
+    state = team.pipeline().show()
+    assert {k: state["outputs"][k] for k in ("approved", "rejected", "undecided")} == \
+        {"approved": 1, "rejected": 1, "undecided": 8}
+    team.apply(team.plan(), auto_approve=True)  # nothing to do; the gallery is written again
+    page = (team.dir / "outputs" / "index.html").read_text(encoding="utf-8")
+    assert "reviewed: <span data-count=\"approved\">1</span> approved" in page
+    assert f'data-key="{now[BEACH].key}"' in page and "on brand" in page
+    assert "<script" not in page and "<button" not in page  # read-only: no buttons, no script
