@@ -11,7 +11,8 @@ import click
 
 from ..reports.review import DUPLICATE, UPSCALED, problems
 from ..pipeline import Pipeline
-from .pipeline_options import diagnostics, make_pipeline, report_requests, run_pipeline, sandbox_flag
+from ..errors import BriaPipelineError
+from .pipeline_options import diagnostics, make_pipeline, report_requests, require_api, run_pipeline, sandbox_flag
 from .terminal import route_logging
 from .spec_cmds import SpecInputs, spec_options
 
@@ -87,8 +88,10 @@ def sheet_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, out: 
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on; 0 picks a free one (printed).")
 @click.option("--allow-remote", is_flag=True, help="Allow --host to be another address than 127.0.0.1.")
+@sandbox_flag
 @click.pass_context
-def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host: str, port: int, allow_remote: bool) -> None:
+def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host: str, port: int, allow_remote: bool,
+                  local_sandbox: bool) -> None:
     """Serve the gallery and the training images to approve, reject, note and exclude.
 
     Every output of the spec, each model version the manifest still holds side by side,
@@ -96,7 +99,9 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
     u clear, n note, c mark, z zoom both), filters, and the training images in a side panel
     (t). Each click rewrites SPEC's decisions file (spec.decisions.yaml beside it), nothing
     else: commit it and open a pull request; plan and apply obey it. Listens on 127.0.0.1
-    only; writes need this run's token (in the served page). Reads no API: no token needed.
+    only; writes need this run's token (in the served page). With an API token (or
+    --sandbox) it lists the project's models once, to label each earlier model version with
+    the training parameters that differ; without one it reads no API.
 
     \b
     Examples:
@@ -116,10 +121,16 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
     if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
         raise click.UsageError(f"--host {host} would let other machines reach the review server; "
                                "add --allow-remote to mean it, or leave --host out (127.0.0.1)")
-    pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=False)
+    pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox)
     try:
         token = secrets.token_urlsafe(24)
-        site = review_site(pipeline.workspace, token)
+        params = None
+        try:
+            require_api(ctx, local_sandbox)
+            params = pipeline.review_model_parameters()
+        except BriaPipelineError as exc:  # no token, or the API cannot be read: the spec's models only
+            diagnostics(ctx).info(f"earlier model versions are labelled without their training parameters: {exc.message}")
+        site = review_site(pipeline.workspace, token, params)
         if host not in ("127.0.0.1", "localhost", "::1"):
             site.allowed_hosts = (*site.allowed_hosts, host)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -13,6 +13,7 @@ from typing import Any, overload
 from ..decisions import decisions_path_for
 from ..errors import BriaPipelineError
 from ..reports.gallery import gallery_html, gallery_title, output_address
+from ..reports.gallery import model_parameters as gallery_model_parameters
 from ..reports.review import DatasetReview, ReviewImage, write_review_sheet
 from ..reports.review_server import ReviewSite
 from ..reports.templates import href
@@ -121,8 +122,17 @@ def dataset_review(dataset: DesiredDataset, remote: ObservedDataset | None, lock
 # -- the review server ---------------------------------------------------------------------------
 
 
-def review_site(ws: Workspace, token: str) -> ReviewSite:
-    """What `review serve` serves for this spec: its gallery with buttons, its training images."""
+async def model_parameters(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Remote model name -> training parameters, of every model the project holds (one observation,
+    no image listing): the gallery labels each earlier version with the parameters that differ."""
+    async with ws.observing(images=False) as seen:
+        return gallery_model_parameters(ws.desired, seen.observed.models)
+
+
+def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any]] | None = None) -> ReviewSite:
+    """What `review serve` serves for this spec: its gallery with buttons, its training images.
+    `model_params` (see `model_parameters`): without it, only the spec's models are described."""
+    params = model_params if model_params is not None else gallery_model_parameters(ws.desired)
     desired = ws.desired
     spec_dir = desired.spec_dir
     generation = desired.generation
@@ -165,7 +175,8 @@ def review_site(ws: Workspace, token: str) -> ReviewSite:
     def page() -> str:
         decisions, _ = load_decisions(desired.spec_path, None)
         return gallery_html(output_dir, manifest(), title=gallery_title(desired.project.name, desired.spec_path),
-                            decisions=decisions, review={"token": token, "datasets": panel()}, prefix=prefix)
+                            decisions=decisions, review={"token": token, "datasets": panel()}, prefix=prefix,
+                            model_params=params)
 
     return ReviewSite(spec_dir=spec_dir, decisions=decisions_file, token=token, page=page, outputs=outputs,
                       datasets=datasets)

@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline import addresses
 from bria_pipeline.decisions import NO_DECISIONS, Decisions
+from bria_pipeline.model import Desired
 from bria_pipeline.output_names import name_of
 from bria_pipeline.state.manifest import Manifest, OutputRecord, model_base
 from bria_pipeline.reports.templates import href, render
@@ -316,6 +317,14 @@ def _version_label(record: OutputRecord, model_params: Mapping[str, Mapping[str,
     parts += [f"{k} {_text(mine.get(k))}" for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k) and k in mine]
     name = record.model_name or record.model
     return f"{name} ({'; '.join(parts)})" if parts else name
+
+
+def model_parameters(desired: Desired, models: Iterable[Any] = ()) -> dict[str, dict[str, Any]]:
+    """Remote model name -> training parameters: of `models` (observed, with ``name`` and
+    ``training_parameters``), then of the spec's own models (what the spec trains them with)."""
+    found = {m.name: dict(m.training_parameters or {}) for m in models}
+    found.update({m.remote_name(desired.dataset_of(m)): m.training.as_body() for m in desired.models.values()})
+    return found
 
 
 def _signature(record: OutputRecord) -> tuple[str, str, str, Any]:

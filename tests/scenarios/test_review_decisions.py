@@ -72,6 +72,9 @@ def test_an_approved_output_survives_a_retrain_and_a_prune(team):
     kept = manifest.get(approved.key)
     assert kept is not None and kept.file and (team.dir / "outputs" / kept.file).is_file()
     assert (team.dir / "outputs" / kept.file).read_bytes() != (team.dir / "outputs/places/beach-dawn-seed1.png").read_bytes()
+    # the gallery shows it beside the new output of the same prompt and seed, labelled with what differs
+    page = (team.dir / "outputs" / "index.html").read_text(encoding="utf-8")
+    assert f"{approved.model_name} (rank 32)" in page and 'class="grid versions"' in page
     # the other earlier outputs were pruned; the approved one stays through later prunes too
     assert sum(1 for r in manifest if r.retired and r.kind == "image") == 1
     assert not any(a.address.startswith("generation.places[beach-dawn-seed1") and a.kind == "delete"
