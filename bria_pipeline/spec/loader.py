@@ -159,6 +159,9 @@ def check_spec(
                 "spec": doc.data,
                 "vars": variables,
                 "datasets": {k: d.fingerprint for k, d in sorted(datasets.items())},
+                # a saved plan is refused when the decisions changed since (only with a decisions file)
+                **({"decisions": [[d.address, d.decision, d.key, d.regenerate] for d in decisions.outputs]}
+                   if decisions.file else {}),
             }),
             text_hash=digest({"spec": doc.data, "vars": variables}),
             decisions=decisions,

@@ -10,6 +10,7 @@ import json
 import pytest
 from scenario_helpers import changes
 
+from bria_pipeline.plan.errors import StalePlanError
 from bria_pipeline.reports.gallery import output_address
 from bria_pipeline.spec import SpecErrors
 from bria_pipeline.state.manifest import Manifest
@@ -129,3 +130,13 @@ def test_show_counts_decisions_and_the_static_gallery_shows_them_read_only(team)
     assert "reviewed: <span data-count=\"approved\">1</span> approved" in page
     assert f'data-key="{now[BEACH].key}"' in page and "on brand" in page
     assert "<script" not in page and "<button" not in page  # read-only: no buttons, no script
+
+
+def test_a_saved_plan_is_refused_once_the_decisions_changed(team, tmp_path):
+    key = records(team)[BEACH].key
+    write_decisions(team, "")
+    saved = team.plan(prune=True)
+    write_decisions(team, f"outputs:\n  {BEACH}:\n    decision: reject\n    key: {key}\n")
+    assert team.pipeline().desired.source_hash != saved.source_hash
+    with pytest.raises(StalePlanError, match="the saved plan is stale: the spec changed"):
+        team.apply(saved, auto_approve=True)
