@@ -110,12 +110,11 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
       git add examples/lucy/spec.decisions.yaml && git commit -m "Review: week 3"
     """
     import secrets
-    import socket
 
     import uvicorn
 
     from ..commands.review import review_site
-    from ..reports.review_server import review_app
+    from ..reports.review_server import listening_socket, review_app
     from .sandbox_cmds import UVICORN_LOGGERS
 
     if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
@@ -133,14 +132,10 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
         site = review_site(pipeline.workspace, token, params)
         if host not in ("127.0.0.1", "localhost", "::1"):
             site.allowed_hosts = (*site.allowed_hosts, host)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = listening_socket(host, port)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"Reviewing {spec} at http://{shown}:{bound}/ (decisions go to {site.decisions.path.name}; Ctrl-C stops)",
-                   )
+        click.echo(f"Reviewing {spec} at http://{shown}:{bound}/ (decisions go to {site.decisions.path.name}; Ctrl-C stops)")
         sys.stdout.flush()
         route_logging(diagnostics(ctx), UVICORN_LOGGERS)
         config = uvicorn.Config(review_app(site), log_level="warning", access_log=False, lifespan="off")

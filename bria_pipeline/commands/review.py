@@ -150,12 +150,13 @@ def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any
     def manifest() -> Manifest:
         stamp = tuple(_stamp(output_dir / name) for name in (MANIFEST_FILE, JOURNAL_FILE))
         if cache.get("stamp") != stamp:
-            cache["manifest"] = load_manifest(desired) or Manifest(output_dir)
-            cache["stamp"] = stamp
+            found = load_manifest(desired) or Manifest(output_dir)
+            cache.update(stamp=stamp, manifest=found, outputs=[(r.key, output_address(r)) for r in found if r.file])
         return cache["manifest"]  # type: ignore[no-any-return]
 
     def outputs() -> list[tuple[str, str]]:
-        return [(r.key, output_address(r)) for r in manifest() if r.file]
+        manifest()
+        return cache["outputs"]  # type: ignore[no-any-return]
 
     def panel() -> list[dict[str, Any]]:
         shown = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,6 +46,18 @@ class ReviewSite:
     outputs: Callable[[], Iterable[tuple[str, str]]]  # (key, address) of every output shown: for the counts
     datasets: dict[str, set[str]] = field(default_factory=dict)  # dataset -> its training images' keys
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound (port 0: a free one). TCP_NODELAY is set here, and so on every
+    connection it accepts: uvicorn given a socket does not set it, and each answer would then
+    wait for the client's delayed ACK (about 40 ms)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def _refused(status: int, error: str) -> JSONResponse:
@@ -121,15 +134,13 @@ def review_app(site: ReviewSite) -> Starlette:
             return _refused(400, "address must be an output's address (generation.<set>[<name>] or video.<name>)")
         if decision not in (None, APPROVE, REJECT):
             return _refused(400, "decision must be approve, reject or null")
-        known: dict[str, set[str]] = {}
-        for k, a in site.outputs():
-            known.setdefault(a, set()).add(k)
-        if address not in known or (key is not None and key not in known[address]):
+        shown = site.outputs()
+        if not any(a == address and (key is None or k == key) for k, a in shown):
             return _refused(404, f"no output {address} in this gallery")
         at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         entry = site.decisions.set_output(address, key=key, decision=decision, note=note,
                                           regenerate=bool(body.get("regenerate")), at=at)
-        return JSONResponse({"ok": True, "entry": entry, "counts": site.decisions.count(site.outputs())})
+        return JSONResponse({"ok": True, "entry": entry, "counts": site.decisions.count(shown)})
 
     async def image(request: Request) -> Response:
         body = await body_of(request)

@@ -10,7 +10,8 @@ leaves the dataset (its content changes: the next version is made without it), a
 becomes the image's manual caption.
 
 Writing (`DecisionsFile`) rewrites the whole file atomically (temp
-file, fsync, rename) in a stable order: one decision per entry, diffs stay small in review.
+file, fsync, rename) in a stable order, one line per field: diffs stay small in review. (Comments
+written by hand in the file are not kept: the header says so.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from bria_pipeline.spec.yaml_source import read_document
 SCHEMA_FILE = "decisions.schema.json"
 HEADER = (
     "# yaml-language-server: $schema=https://bria-pipeline.dev/schemas/decisions.schema.json\n"
-    "# What the reviewers decided: plan and apply obey it. Edited by `bria-pipeline review serve` or by hand.\n"
+    "# What the reviewers decided: plan and apply obey it. Edited by `bria-pipeline review serve` or by hand\n"
+    "# (the server rewrites the file: comments are not kept).\n"
 )
 
 
@@ -133,6 +135,7 @@ class DecisionsFile:
         self.path = Path(path)
         self._data: dict[str, Any] | None = None
         self._stamp: tuple[int, int] | None = None
+        self._rendered: dict[str, tuple[Any, str]] = {}  # each output's text, from one write to the next
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -149,7 +152,7 @@ class DecisionsFile:
         return self._data
 
     def _save(self, data: dict[str, Any]) -> None:
-        _write_raw(self.path, data)
+        _write_raw(self.path, data, self._rendered)
         self._data = data
         self._stamp = self._current_stamp()
 
@@ -223,18 +226,45 @@ def _read_raw(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_raw(path: Path, data: dict[str, Any]) -> None:
-    ordered: dict[str, Any] = {"version": data.get("version", 1)}
-    for section in ("outputs", "images"):
-        entries = data.get(section)
-        if entries:
-            if section == "images":
-                ordered[section] = {k: dict(sorted(v.items())) for k, v in sorted(entries.items()) if v}
-            else:
-                ordered[section] = dict(sorted(entries.items()))
-    text = HEADER + yaml.dump(ordered, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=120)
-    write_atomic(path, text.encode("utf-8"))
+def _write_raw(path: Path, data: dict[str, Any], cache: dict[str, tuple[Any, str]] | None = None) -> None:
+    write_atomic(path, render_decisions(data, cache).encode("utf-8"))
+
+
+def _scalar(value: Any) -> str:
+    """A YAML scalar: JSON's spelling is valid YAML (a double-quoted string, a number, true/false)."""
+    if value is None:
+        return "null"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _entry(name: str, fields: dict[str, Any], indent: str) -> str:
+    lines = [f"{indent}{_scalar(name)}:"] if fields else [f"{indent}{_scalar(name)}: {{}}"]
+    lines += [f"{indent}  {k}: {_scalar(v)}" for k, v in fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_decisions(data: dict[str, Any], cache: dict[str, tuple[Any, str]] | None = None) -> str:
+    """The decisions file's text: sections and entries sorted, one scalar per line, written here
+    rather than by a YAML dumper: a file of thousands of decisions is rewritten in milliseconds.
+    `cache` (address -> (fields, text)) keeps each output's text from one write to the next."""
+    parts = [HEADER, f"version: {_scalar(data.get('version', 1))}\n"]
+    outputs = data.get("outputs") or {}
+    cache = cache if cache is not None else {}
+    if outputs:
+        parts.append("outputs:\n")
+        for address in sorted(outputs):
+            fields = tuple(dict(outputs[address]).items())
+            known = cache.get(address)
+            if known is None or known[0] != fields:
+                known = cache[address] = (fields, _entry(address, dict(fields), "  "))
+            parts.append(known[1])
+    images = {k: v for k, v in (data.get("images") or {}).items() if v}
+    if images:
+        parts.append("images:\n")
+        for dataset, entries in sorted(images.items()):
+            parts.append(f"  {_scalar(dataset)}:\n")
+            parts += [_entry(image, dict(sorted(entry.items())), "    ") for image, entry in sorted(entries.items())]
+    return "".join(parts)
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: a big file stays quick
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
