@@ -135,7 +135,7 @@ class DecisionsFile:
         self.path = Path(path)
         self._data: dict[str, Any] | None = None
         self._stamp: tuple[int, int] | None = None
-        self._rendered: dict[str, tuple[Any, str]] = {}  # each output's text, from one write to the next
+        self._rendered: dict[str, str] = {}  # each output's text, from one write to the next
 
     def _current_stamp(self) -> tuple[int, int] | None:
         try:
@@ -149,6 +149,7 @@ class DecisionsFile:
         if self._data is None or stamp != self._stamp:
             self._data = _read_raw(self.path)
             self._stamp = stamp
+            self._rendered.clear()  # changed on disk: every entry is written afresh
         return self._data
 
     def _save(self, data: dict[str, Any]) -> None:
@@ -177,6 +178,7 @@ class DecisionsFile:
             outputs[address] = entry
         else:
             outputs.pop(address, None)
+        self._rendered.pop(address, None)
         self._save(data)
         return entry or None
 
@@ -226,7 +228,7 @@ def _read_raw(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_raw(path: Path, data: dict[str, Any], cache: dict[str, tuple[Any, str]] | None = None) -> None:
+def _write_raw(path: Path, data: dict[str, Any], cache: dict[str, str] | None = None) -> None:
     write_atomic(path, render_decisions(data, cache).encode("utf-8"))
 
 
@@ -243,21 +245,21 @@ def _entry(name: str, fields: dict[str, Any], indent: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_decisions(data: dict[str, Any], cache: dict[str, tuple[Any, str]] | None = None) -> str:
+def render_decisions(data: dict[str, Any], cache: dict[str, str] | None = None) -> str:
     """The decisions file's text: sections and entries sorted, one scalar per line, written here
     rather than by a YAML dumper: a file of thousands of decisions is rewritten in milliseconds.
-    `cache` (address -> (fields, text)) keeps each output's text from one write to the next."""
+    `cache` (address -> text) keeps each output's text from one write to the next: whoever
+    changes an entry drops its text from it."""
     parts = [HEADER, f"version: {_scalar(data.get('version', 1))}\n"]
     outputs = data.get("outputs") or {}
     cache = cache if cache is not None else {}
     if outputs:
         parts.append("outputs:\n")
         for address in sorted(outputs):
-            fields = tuple(dict(outputs[address]).items())
-            known = cache.get(address)
-            if known is None or known[0] != fields:
-                known = cache[address] = (fields, _entry(address, dict(fields), "  "))
-            parts.append(known[1])
+            text = cache.get(address)
+            if text is None:
+                text = cache[address] = _entry(address, dict(outputs[address]), "  ")
+            parts.append(text)
     images = {k: v for k, v in (data.get("images") or {}).items() if v}
     if images:
         parts.append("images:\n")

@@ -144,7 +144,16 @@ def test_after_a_retrain_old_and_new_sit_in_one_row_and_the_approved_one_survive
         # an earlier version is reviewed like any other output
         browser.click(f"#o-{old.key} button.reject")
         browser.wait_for(f"document.getElementById('o-{old.key}').dataset.decision === 'reject'")
-    assert decisions(team)["outputs"][output_address(kept)]["key"] == old.key
+        # the new one is not good either: R rejects it and asks for another seed
+        browser.js(f"document.getElementById('o-{new.key}').focus()")
+        browser.key("R")
+        browser.wait_for(f"document.getElementById('o-{new.key}').dataset.decision === 'reject'")
+    written = decisions(team)["outputs"]
+    assert written[output_address(kept)]["key"] == old.key
+    assert written[BEACH]["key"] == new.key and written[BEACH]["regenerate"] is True
+    [(address, kind)] = changes(team.plan())
+    assert kind == "create" and address.startswith("generation.places[beach-dawn-seed") and address != BEACH
+    assert team.plan().action(address).billed
 
 
 def test_excluding_a_training_image_in_the_panel_makes_a_dataset_version_without_it(team, browser):
