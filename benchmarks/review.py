@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import secrets
 import socket
 import statistics
@@ -178,7 +179,11 @@ def main() -> None:
         rows.append(("naive p50 / shipped p50", f"{statistics.median(naive) / statistics.median(shipped):.1f}x"))
         floor = fsync_floor(root, len((root / "shipped" / "spec.decisions.yaml").read_bytes()), 20)
         rows.append(("of which the atomic write alone (temp, fsync, rename; p50)", f"{floor:.1f} ms"))
-        rows.append(("target: a decision under 50 ms", "met" if sorted(shipped)[int(len(shipped) * .95) - 1] < 50 else "NOT met"))
+        ordered = sorted(shipped)
+        p50, p95 = statistics.median(ordered), ordered[int(len(ordered) * .95) - 1]
+        rows.append(("target: a decision under 50 ms (p50 / p95)",
+                     f"{'met' if p50 < 50 else 'NOT met'} / {'met' if p95 < 50 else 'NOT met'}"))
+        rows.append(("load average of this machine (1 min) / cores", f"{os.getloadavg()[0]:.1f} / {os.cpu_count()}"))
     width = max(len(a) for a, _ in rows)
     print(f"{'measure':<{width}}  value")
     for a, b in rows:

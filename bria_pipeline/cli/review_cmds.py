@@ -131,7 +131,7 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
             diagnostics(ctx).info(f"earlier model versions are labelled without their training parameters: {exc.message}")
         site = review_site(pipeline.workspace, token, params)
         if host not in ("127.0.0.1", "localhost", "::1"):
-            site.allowed_hosts = (*site.allowed_hosts, host)
+            site.allowed_hosts = ()  # --allow-remote: asked for by any name this machine has
         sock = listening_socket(host, port)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host

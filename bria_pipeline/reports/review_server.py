@@ -6,7 +6,8 @@ decisions file (``<spec>.decisions.yaml``), and nothing else.
 - binds 127.0.0.1 (the caller's choice; the command refuses nothing else unless told);
 - every write needs the run's token (``X-Review-Token``; the served page carries it), and a Host
   header naming this machine (a page elsewhere cannot reach it through a rebound name);
-- files are served only from inside the spec's folder (symbolic links resolved first);
+- files are served only from inside the spec's folder (symbolic links resolved first), and only
+  images and videos: never the spec, the state in ``.bria/``, an ``.env`` file;
 - a write changes one entry of the decisions file, written whole and atomically.
 """
 
@@ -64,9 +65,17 @@ def _refused(status: int, error: str) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=status)
 
 
+MEDIA = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".ogg", ".avi", ".mov"}
+HIDDEN_ALLOWED = {".thumbs"}  # the gallery's thumbnails, in output_dir/.thumbs/
+
+
 def confined(root: Path, relative: str) -> Path | None:
-    """`relative` under `root`, or None when it leads outside (``..``, an absolute path, a link out)."""
+    """`relative` under `root`, or None when it leads outside (``..``, an absolute path, a link
+    out), names a hidden file or folder (``.env``, ``.bria/``), or is not an image or a video."""
     if not relative or "\0" in relative or os.path.isabs(relative):
+        return None
+    parts = Path(relative).parts
+    if any(p.startswith(".") and p not in HIDDEN_ALLOWED for p in parts) or Path(relative).suffix.lower() not in MEDIA:
         return None
     root = root.resolve()
     target = (root / relative).resolve()
@@ -77,6 +86,8 @@ def confined(root: Path, relative: str) -> Path | None:
 
 def review_app(site: ReviewSite) -> Starlette:
     def host_ok(request: Request) -> bool:
+        if not site.allowed_hosts:  # served to other machines on purpose (--allow-remote)
+            return True
         host = request.headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
         return name in site.allowed_hosts
@@ -91,7 +102,7 @@ def review_app(site: ReviewSite) -> Starlette:
             return _refused(403, "this server answers only on this machine's loopback address")
         target = confined(site.spec_dir, request.path_params["path"])
         if target is None:
-            return _refused(403, "outside the spec's folder: refused")
+            return _refused(403, "outside the spec's folder, hidden, or not an image or a video: refused")
         if not target.is_file():
             return _refused(404, "no such file")
         return FileResponse(target)

@@ -233,6 +233,9 @@ def test_the_server_refuses_writes_without_its_token_and_paths_outside_the_spec_
                 answer = http.get(outside)
                 assert answer.status_code in (403, 404) and "not for the reviewers" not in answer.text, outside
             assert http.get("/files/escape.txt").status_code == 403
+            (team.dir / ".env").write_text("BRIA_API_TOKEN=not-for-the-page")
+            for private in ("/files/.env", "/files/spec.yaml", "/files/.bria/lucy/state.json"):
+                assert http.get(private).status_code == 403, private  # only images and videos, never hidden files
             assert http.get("/files/outputs/places/beach-dawn-seed1.png").status_code == 200
             written = http.post("/api/decision", json=body, headers={"X-Review-Token": token})
             assert written.status_code == 200 and written.json()["counts"]["approved"] == 1
