@@ -1,7 +1,8 @@
 """The review server in a real browser (headless Chromium through the DevTools protocol): approve
 and reject by click and by keyboard, the decisions file written and read back, what plan and apply
 then do with it, earlier versions beside the current ones after a retrain, videos playing, and what
-the server refuses. Skipped without Chromium, except in CI (CI installs it)."""
+the server refuses (that one over plain HTTP, as any other program would try). The browser tests
+skip without Chromium, except in CI (CI installs it: .ci/install.d/chromium.sh)."""
 
 from __future__ import annotations
 
@@ -186,7 +187,7 @@ def test_the_video_plays_in_the_gallery(team, browser, tmp_path):
     video = next(r for r in Manifest.load(team.dir / "outputs") if r.kind == "video")
     with review_server(team.spec) as url:
         browser.open(url)
-        if video.file.endswith(".mp4"):
+        if video.file.endswith(".mp4"):  # PyAV is in the test extra: the sandbox made an MP4
             browser.js("const v = document.querySelector('video'); v.muted = true; v.play()")
             browser.wait_for("document.querySelector('video').readyState >= 2", timeout=15)
             first = browser.js("document.querySelector('video').currentTime")
@@ -213,7 +214,6 @@ def test_the_video_plays_in_the_gallery(team, browser, tmp_path):
 
 
 def test_the_server_refuses_writes_without_its_token_and_paths_outside_the_spec_folder(team, tmp_path):
-    require_browser()  # the server is what the browser talks to; the token comes from its page
     secret = tmp_path / "secret.txt"
     secret.write_text("not for the reviewers")
     (team.dir / "escape.txt").symlink_to(secret)
