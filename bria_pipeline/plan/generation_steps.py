@@ -142,6 +142,7 @@ class _Planner:
         decisions: Decisions = NO_DECISIONS,
     ) -> None:
         self.decisions = decisions
+        self.review_line: str | None = None  # the decisions' counts, for the plan's notes
         self.again: dict[str, str] = {}  # key of an output generated again -> why
         self.expanded = self._obey_rejections(expand_outputs(gen, models))
         self.models = models
@@ -434,10 +435,11 @@ class _Planner:
         kept, foreign = self.retired()
         sp_actions = sorted(self.sp_actions.values(), key=lambda a: a.address)
         parts = [f"{self.up_to_date} output(s) up to date"]
-        if self.decisions.outputs or self.decisions.file:
+        if self.decisions.file:
             counts = self.decision_counts()
-            parts.append(f"reviewed: {counts['approved']} approved, {counts['rejected']} rejected, "
-                         f"{counts['undecided']} undecided")
+            self.review_line = (f"reviewed: {counts['approved']} approved, {counts['rejected']} rejected, "
+                                f"{counts['undecided']} undecided")
+            parts.append(self.review_line)
         if kept:
             parts.append(f"{kept} kept from earlier specs (--prune deletes them)")
         if foreign:
@@ -460,14 +462,20 @@ def plan_generation(
     *,
     prune: bool,
     decisions: Decisions = NO_DECISIONS,
+    notes: list[str] | None = None,
 ) -> list[Action]:
     """The generation actions of a plan, in an order that respects their dependencies.
 
     `models` maps each model key the generation section uses to its ModelRef; `manifest` is the
     output manifest loaded (with its files observed) beforehand; `lock_structured_prompts` maps
-    StructuredPromptSpec.inputs_hash to the pinned structured prompt text.
+    StructuredPromptSpec.inputs_hash to the pinned structured prompt text; `decisions`: the
+    spec's decisions file; `notes`: gets a line counting approved, rejected and undecided outputs.
     """
-    return _Planner(gen, models, manifest, lock_structured_prompts, prune, decisions).plan()
+    planner = _Planner(gen, models, manifest, lock_structured_prompts, prune, decisions)
+    actions = planner.plan()
+    if notes is not None and planner.review_line:  # printed under the plan: what the reviewers decided
+        notes.append(f"outputs {planner.review_line} (in {decisions.name})")
+    return actions
 
 
 def _with_seed(out: DesiredOutput, seed: int) -> DesiredOutput:

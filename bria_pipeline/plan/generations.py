@@ -40,5 +40,5 @@ def plan_generations(ctx: PlanContext) -> None:
             f"are moved to {manifest.moving_to.parent.name}/{manifest.moving_to.name}/ by apply (no request)"
         )
     for action in plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune,
-                                  decisions=ctx.desired.decisions):
+                                  decisions=ctx.desired.decisions, notes=ctx.notes):
         ctx.emit(action)

@@ -11,6 +11,7 @@ import pytest
 from scenario_helpers import changes
 
 from bria_pipeline.plan.errors import StalePlanError
+from bria_pipeline.plan.render_text import render_text
 from bria_pipeline.reports.gallery import output_address
 from bria_pipeline.spec import SpecErrors
 from bria_pipeline.state.manifest import Manifest
@@ -37,6 +38,7 @@ def test_a_rejected_output_is_deleted_by_prune_and_nothing_else(team):
     plan = team.plan()
     assert changes(plan) == []  # without --prune a rejected output stays on disk
     assert "reviewed: 1 approved, 1 rejected, 8 undecided" in plan.action("generation").reason
+    assert "Note: outputs reviewed: 1 approved, 1 rejected, 8 undecided (in spec.decisions.yaml)" in render_text(plan)
 
     plan = team.plan(prune=True)
     assert changes(plan) == [(BEACH, "delete")]
