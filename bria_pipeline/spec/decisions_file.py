@@ -64,6 +64,9 @@ def load_decisions(spec: Path, datasets: dict[str, DesiredDataset] | None = None
         if raw.get("regenerate") and raw.get("decision") != REJECT:
             problems.append(doc.problem(at + ("regenerate",), "regenerate is for a rejected output",
                                         "add 'decision: reject', or remove 'regenerate'"))
+        elif raw.get("regenerate") and address.startswith("video."):
+            problems.append(doc.problem(at + ("regenerate",), "a video is generated again from its source image, not a seed",
+                                        "remove 'regenerate'; reject the source image with 'regenerate: true' instead"))
         outputs.append(OutputDecision(address, raw.get("decision"), raw.get("key"), raw.get("note"),
                                       bool(raw.get("regenerate"))))
     images = []

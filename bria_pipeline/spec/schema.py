@@ -116,6 +116,8 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         key = str(value)
         if str(error.validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
             hint = "use letters, digits and _ (not starting with a digit)"
+        elif description:  # the names' own rule (the decisions file: output addresses)
+            hint = description
         else:
             hint = "names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 64 characters"
         yield doc.problem(path + (key,), f"'{key}' is not a valid name here", hint, key=True)

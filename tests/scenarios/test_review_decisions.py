@@ -110,6 +110,10 @@ def test_a_caption_fix_is_sent_as_a_manual_caption(team):
     ("images:\n  lucky:\n    images/pose-01.png:\n      exclude: true\n      reason: x\n", 3, "the spec has no dataset 'lucky'", "did you mean 'lucy'?"),
     ("images:\n  lucy:\n    images/pose-1.png:\n      exclude: true\n", 4, "dataset 'lucy' has no training image 'images/pose-1.png'", "did you mean"),
     ("outputs:\n  generation.places[x]:\n    regenerate: true\n", 4, "regenerate is for a rejected output", "add 'decision: reject'"),
+    ("outputs:\n  video.beach-wave:\n    decision: reject\n    regenerate: true\n", 5,
+     "a video is generated again from its source image, not a seed", "reject the source image"),
+    ("outputs:\n  places[x]:\n    decision: reject\n", 3, "'places[x]' is not a valid name here",
+     "an output's address, as the plan prints it: generation.<set>[<name>] or video.<name>"),
 ])
 def test_a_broken_decisions_file_is_refused_with_file_line_and_fix(team, text, where, message, hint):
     write_decisions(team, text)
@@ -117,7 +121,7 @@ def test_a_broken_decisions_file_is_refused_with_file_line_and_fix(team, text, w
         team.pipeline().validate()
     [problem] = caught.value.errors
     assert problem.file.endswith("spec.decisions.yaml") and problem.line == where, problem
-    assert problem.message == message and hint in (problem.hint or "")
+    assert problem.message == message and (hint is None or hint in (problem.hint or ""))
 
 
 def test_show_counts_decisions_and_the_static_gallery_shows_them_read_only(team):
