@@ -147,6 +147,52 @@ def decision_latency(manifest: Manifest, root: Path, n: int, naive: bool) -> lis
     return times
 
 
+def browser_figures(manifest: Manifest, root: Path, out: Path) -> list[tuple[str, str]]:
+    """The served page in headless Chromium: load time, and which images it fetched before and
+    after scrolling to the end (lazy loading: only thumbnails near the view; never a full-size file)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scenarios"))
+    try:
+        from cdp_browser import BROWSER, Browser
+    except ImportError:
+        return [("browser", "tests/scenarios/cdp_browser.py not found")]
+    if BROWSER is None:
+        return [("browser", "no Chromium: skipped")]
+    token = secrets.token_urlsafe(16)
+    page = gallery_html(out, manifest, title="bench", review={"token": token, "datasets": []}, prefix="/files/outputs/")
+    site = ReviewSite(spec_dir=root, decisions=DecisionsFile(root / "spec.decisions.yaml"), token=token,
+                      page=lambda: page, outputs=lambda: [])
+    url, process = serve(site)
+    browser = Browser(root / "profile")
+    fetched = """performance.getEntriesByType('resource').filter(e => e.initiatorType === 'img')
+                 .map(e => new URL(e.name).pathname)"""
+    try:
+        started = time.perf_counter()
+        browser.open(url, timeout=120)
+        loaded = time.perf_counter() - started
+        first = browser.js(fetched)
+        started = time.perf_counter()
+        height = browser.js("document.documentElement.scrollHeight")
+        for y in range(0, height, 4000):  # scroll through the whole page
+            browser.js(f"window.scrollTo(0, {y})")
+        scrolled = time.perf_counter() - started
+        time.sleep(1)
+        after = browser.js(fetched)
+    finally:
+        browser.close()
+        process.terminate()
+        process.join(timeout=10)
+    full = [p for p in first + after if "/.thumbs/" not in p]
+    return [
+        ("browser: page loaded (served, 3,000 cards)" if len(manifest) >= 3000 else "browser: page loaded (served)",
+         f"{loaded * 1000:,.0f} ms"),
+        ("browser: thumbnails fetched on load / after scrolling to the end", f"{len(set(first)):,} / {len(set(after)):,}"),
+        ("browser: scrolled through the page", f"{scrolled * 1000:,.0f} ms ({height:,} px)"),
+        ("browser: full-size files fetched", f"{len(full)}"),
+    ]
+
+
 def fsync_floor(root: Path, size: int, n: int) -> float:
     """p50 of write_atomic of `size` bytes: what durability costs on this disk, whatever the format."""
     from bria_pipeline.atomic import write_atomic
@@ -170,6 +216,7 @@ def main() -> None:
         manifest, out = build(root, count)
         rows = [("outputs (PNG files written for this run)", f"{count:,} in {time.perf_counter() - started:.1f} s")]
         rows += page_figures(manifest, out)
+        rows += browser_figures(manifest, root, out)
         naive = decision_latency(manifest, root, max(20, sends // 5), naive=True)
         shipped = decision_latency(manifest, root, sends, naive=False)
         for label, times in (("naive: parse every write, pure-Python YAML", naive), ("shipped", shipped)):
