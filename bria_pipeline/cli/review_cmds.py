@@ -99,9 +99,10 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
     u clear, n note, c mark, z zoom both), filters, and the training images in a side panel
     (t). Each click rewrites SPEC's decisions file (spec.decisions.yaml beside it), nothing
     else: commit it and open a pull request; plan and apply obey it. Listens on 127.0.0.1
-    only; writes need this run's token (in the served page). With an API token (or
-    --sandbox) it lists the project's models once, to label each earlier model version with
-    the training parameters that differ; without one it reads no API.
+    only; writes need this run's token (in the served page). The dataset review sheet is at
+    /sheet. With an API token (or --sandbox) it reads the service once at start (the datasets'
+    captions, the project's models, to label each earlier model version with the training
+    parameters that differ); without one it reads no API.
 
     \b
     Examples:
@@ -123,13 +124,15 @@ def serve_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, host:
     pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox)
     try:
         token = secrets.token_urlsafe(24)
-        params = None
+        params = reviews = None
         try:
             require_api(ctx, local_sandbox)
+            reviews = pipeline.review_datasets()
             params = pipeline.review_model_parameters()
-        except BriaPipelineError as exc:  # no token, or the API cannot be read: the spec's models only
-            diagnostics(ctx).info(f"earlier model versions are labelled without their training parameters: {exc.message}")
-        site = review_site(pipeline.workspace, token, params)
+        except BriaPipelineError as exc:  # no token, or the API cannot be read: the spec alone
+            diagnostics(ctx).info("the service was not read (captions are the spec's, earlier model versions are "
+                                  f"labelled without their training parameters): {exc.message}")
+        site = review_site(pipeline.workspace, token, params, reviews)
         if host not in ("127.0.0.1", "localhost", "::1"):
             site.allowed_hosts = ()  # --allow-remote: asked for by any name this machine has
         sock = listening_socket(host, port)

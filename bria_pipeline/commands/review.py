@@ -14,7 +14,7 @@ from ..decisions import decisions_path_for
 from ..errors import BriaPipelineError
 from ..reports.gallery import gallery_html, gallery_title, output_address
 from ..reports.gallery import model_parameters as gallery_model_parameters
-from ..reports.review import DatasetReview, ReviewImage, write_review_sheet
+from ..reports.review import DatasetReview, ReviewImage, review_sheet_html, write_review_sheet
 from ..reports.review_server import ReviewSite
 from ..reports.templates import href
 from ..spec.decisions_file import DecisionsFile, load_decisions
@@ -129,10 +129,28 @@ async def model_parameters(ws: Workspace) -> dict[str, dict[str, Any]]:
         return gallery_model_parameters(ws.desired, seen.observed.models)
 
 
-def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any]] | None = None) -> ReviewSite:
-    """What `review serve` serves for this spec: its gallery with buttons, its training images.
-    `model_params` (see `model_parameters`): without it, only the spec's models are described."""
+OFFLINE = "the service was not read (no API token): captions are the spec's"
+
+
+def offline_reviews(ws: Workspace) -> list[DatasetReview]:
+    """The spec's datasets as the sheet shows them without reading the service: the spec's
+    images and manual captions, no claim about what is uploaded."""
+    lock = ws.load_lock()
+    reviews = []
+    for dataset in ws.desired.datasets.values():
+        review = dataset_review(dataset, None, lock)
+        images = tuple(dataclasses.replace(i, flags=tuple(f for f in i.flags if f != NOT_UPLOADED)) for i in review.images)
+        reviews.append(dataclasses.replace(review, images=images, status=OFFLINE, remote_name=None))
+    return reviews
+
+
+def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any]] | None = None,
+                reviews: Sequence[DatasetReview] | None = None) -> ReviewSite:
+    """What `review serve` serves for this spec: its gallery with buttons, its training images
+    and the dataset review sheet. `model_params` (see `model_parameters`) and `reviews` (see
+    `review_datasets`) come from the service when it can be read; without them, from the spec."""
     params = model_params if model_params is not None else gallery_model_parameters(ws.desired)
+    sheets = list(reviews) if reviews is not None else offline_reviews(ws)
     desired = ws.desired
     spec_dir = desired.spec_dir
     generation = desired.generation
@@ -159,17 +177,28 @@ def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any
         return cache["outputs"]  # type: ignore[no-any-return]
 
     def panel() -> list[dict[str, Any]]:
+        """Each dataset's training images, as the decisions file says now (excluded, caption fixed)."""
+        decisions, _ = load_decisions(desired.spec_path, None)
         shown = []
+        by_name = {r.name: r for r in sheets}
         for key, dataset in desired.datasets.items():
-            images = []
-            for image in dataset.images:
+            sheet = by_name.get(key)
+            found: list[tuple[str, str | None, str | None]] = []  # (image key, src, caption)
+            for image in sheet.images if sheet is not None else ():
+                if image.key is None:  # in the remote dataset only: nothing to exclude from the spec
+                    continue
                 src = f"/files/{href(image.path.resolve().relative_to(spec_dir.resolve()).as_posix())}" \
                     if image.path is not None and _inside(image.path, spec_dir) else image.url
-                images.append({"key": image.key, "src": src, "caption": image.caption, "excluded": False, "reason": None})
-            for name, reason in dataset.excluded:
-                local = spec_dir / name
-                images.append({"key": name, "src": f"/files/{href(name)}" if _inside(local, spec_dir) else None,
-                               "caption": None, "excluded": True, "reason": reason})
+                found.append((image.key, src, image.caption))
+            for name, _reason in dataset.excluded:  # excluded when the server started: no sheet row
+                found.append((name, f"/files/{href(name)}" if _inside(spec_dir / name, spec_dir) else None, None))
+            images = []
+            for name, src, caption in found:
+                decision = decisions.image(key, name)
+                images.append({"key": name, "src": src,
+                               "caption": decision.caption if decision is not None and decision.caption else caption,
+                               "excluded": bool(decision and decision.exclude),
+                               "reason": decision.reason if decision is not None else None})
             shown.append({"name": key, "images": images})
         return shown
 
@@ -179,8 +208,12 @@ def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any
                             decisions=decisions, review={"token": token, "datasets": panel()}, prefix=prefix,
                             model_params=params)
 
+    def sheet() -> str:
+        return review_sheet_html(spec_dir, sheets, title=f"Dataset review: {desired.project.name}", embed=False,
+                                 prefix="/files/")
+
     return ReviewSite(spec_dir=spec_dir, decisions=decisions_file, token=token, page=page, outputs=outputs,
-                      datasets=datasets)
+                      datasets=datasets, sheet=sheet)
 
 
 class ReviewError(BriaPipelineError):

@@ -46,6 +46,7 @@ class ReviewSite:
     page: Callable[[], str]  # the gallery page, drawn afresh (it shows the decisions as they are)
     outputs: Callable[[], Iterable[tuple[str, str]]]  # (key, address) of every output shown: for the counts
     datasets: dict[str, set[str]] = field(default_factory=dict)  # dataset -> its training images' keys
+    sheet: Callable[[], str] | None = None  # the dataset review sheet
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
 
@@ -96,6 +97,13 @@ def review_app(site: ReviewSite) -> Starlette:
         if not host_ok(request):
             return _refused(403, "this server answers only on this machine's loopback address")
         return HTMLResponse(site.page(), headers={"Cache-Control": "no-store"})
+
+    async def sheet(request: Request) -> Response:
+        if not host_ok(request):
+            return _refused(403, "this server answers only on this machine's loopback address")
+        if site.sheet is None:
+            return _refused(404, "no dataset review sheet")
+        return HTMLResponse(site.sheet(), headers={"Cache-Control": "no-store"})
 
     async def files(request: Request) -> Response:
         if not host_ok(request):
@@ -174,6 +182,7 @@ def review_app(site: ReviewSite) -> Starlette:
 
     return Starlette(routes=[
         Route("/", page),
+        Route("/sheet", sheet),
         Route("/files/{path:path}", files),
         Route("/api/decision", decide, methods=["POST"]),
         Route("/api/image", image, methods=["POST"]),

@@ -167,7 +167,28 @@ def test_excluding_a_training_image_in_the_panel_makes_a_dataset_version_without
         browser.js(f"document.querySelector('{figure} .reason').value = 'the hands are wrong'")
         browser.click(f"{figure} input.exclude")
         browser.wait_for(f"document.querySelector('{figure}').classList.contains('excluded')")
-    assert decisions(team)["images"] == {"lucy": {"images/pose-06.png": {"exclude": True, "reason": "the hands are wrong"}}}
+        # a caption fixed in the panel
+        fixed = '{"subject": "Lucy, purple hair, red boots"}'
+        five = 'figure.train[data-image="images/pose-05.png"]'
+        browser.js(f"document.querySelector('{five} details').open = true;"
+                   f"document.querySelector('{five} textarea').value = {json.dumps(fixed)}")
+        browser.click(f"{five} button.save-caption")
+        browser.wait_for("document.getElementById('status').textContent === 'saved: images/pose-05.png'")
+        browser.open(url)  # read back: the panel says what the file says
+        assert browser.js(f"document.querySelector('{figure} input.exclude').checked")
+        assert browser.js(f"document.querySelector('{figure} .reason').value") == "the hands are wrong"
+        # the panel shows the captions the spec gives (pose-02 has a manual one)
+        caption = browser.js("document.querySelector('figure.train[data-image=\"images/pose-02.png\"] textarea').value")
+        assert "teal dress" in json.loads(caption)["subject"]
+        # the dataset review sheet, served beside the gallery, its images drawn from the spec's folder
+        browser.open(url + "sheet")
+        drawn = browser.wait_for("(() => { const imgs = [...document.querySelectorAll('img')];"
+                                 " return imgs.length === 10 && imgs.every(i => i.complete && i.naturalWidth > 0) && imgs.length; })()")
+        assert drawn == 10
+    assert decisions(team)["images"] == {"lucy": {"images/pose-06.png": {"exclude": True, "reason": "the hands are wrong"},
+                                                  "images/pose-05.png": {"caption": '{"subject": "Lucy, purple hair, red boots"}'}}}
+    five = next(i for i in team.pipeline().desired.datasets["lucy"].images if i.key == "images/pose-05.png")
+    assert five.caption == '{"subject": "Lucy, purple hair, red boots"}'  # a manual caption now
     plan = team.plan()
     assert plan.action("dataset.lucy").kind == "replace"
     assert plan.action("dataset.lucy").reason.endswith("excluded in spec.decisions.yaml: images/pose-06.png (the hands are wrong)")
