@@ -115,6 +115,14 @@ def _retired_address(record: OutputRecord) -> str:
     return addresses.output(record.set_name, record.name, record.key)
 
 
+def record_address(record: OutputRecord) -> str:
+    """The plan address of a manifest record: what the decisions file and the gallery name it by
+    (an output the spec still asks for: its address; one it no longer asks for: by its file)."""
+    if record.kind == "video" and not record.retired:
+        return addresses.video(record.set_name)
+    return _retired_address(record)
+
+
 def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -> str | None:
     """Why a done output is not this model's, or None.
 
@@ -185,7 +193,7 @@ class _Planner:
         return replace(expanded, images=tuple(images)) if changed else expanded
 
     def approved(self, record: OutputRecord) -> bool:
-        return self.decisions.verdict(record.key, _retired_address(record)) == APPROVE
+        return self.decisions.verdict(record.key, record_address(record)) == APPROVE
 
     def ours(self, record: OutputRecord) -> bool:
         """This spec's output (see OutputRecord.belongs_to): only those are ever deleted."""
@@ -368,7 +376,7 @@ class _Planner:
 
     def decision_counts(self) -> dict[str, int]:
         """approved / rejected / undecided among this spec's outputs that have a file."""
-        return self.decisions.count((r.key, _retired_address(r)) for r in self.manifest
+        return self.decisions.count((r.key, record_address(r)) for r in self.manifest
                                     if r.file and r.file in self.manifest.files and self.ours(r))
 
     @staticmethod

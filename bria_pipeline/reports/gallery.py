@@ -33,10 +33,9 @@ from typing import Any
 
 from bria_pipeline import __version__
 from bria_pipeline.atomic import write_atomic
-from bria_pipeline import addresses
 from bria_pipeline.decisions import NO_DECISIONS, Decisions
 from bria_pipeline.model import Desired
-from bria_pipeline.output_names import name_of
+from bria_pipeline.plan.generation_steps import record_address as output_address
 from bria_pipeline.state.manifest import Manifest, OutputRecord, model_base
 from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails
@@ -118,15 +117,6 @@ class GalleryItem:
         if r.error:
             rows.append(("error", r.error))
         return [(name, "" if value is None else str(value)) for name, value in rows if value is not None]
-
-
-def output_address(record: OutputRecord) -> str:
-    """The plan address of a record: what the decisions file names it by."""
-    if record.kind == "video":
-        return addresses.video(record.set_name)
-    if record.file:
-        return addresses.output(record.set_name, name_of(record.file))
-    return addresses.output(record.set_name, record.name)
 
 
 @dataclass
