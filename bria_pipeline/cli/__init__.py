@@ -7,7 +7,7 @@ command lives, its one-line help); a module is imported only when one of its com
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
 - `resource_cmds`  destroy, show, refresh, import
-- `review_cmds`    review (the dataset review sheet)
+- `review_cmds`    review (the dataset review sheet), review serve (the review server)
 - `sandbox_cmds`   sandbox serve
 - `output_cmds`    output; the results block and --json documents of apply, destroy, show, ...
 - `help_cmds`      help (the global options page, a command's help)
@@ -52,7 +52,7 @@ COMMANDS = (
     LazyCommand("output", "bria_pipeline.cli.output_cmds:output_command",
                 "Print a spec's results: gallery, ids and versions, counts, billed requests."),
     LazyCommand("review", "bria_pipeline.cli.review_cmds:review_command",
-                "Write the dataset review sheet: every training image with its caption, flagged problems."),
+                "Write the dataset review sheet; `review serve`: approve and reject outputs in a browser."),
     LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",
                 "A local, offline emulator of Bria's Tailored Generation API."),
     LazyCommand("pull", "bria_pipeline.cli.backend_cmds:pull_command",

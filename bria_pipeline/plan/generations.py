@@ -40,6 +40,7 @@ def plan_generations(ctx: PlanContext) -> None:
             f"are moved to {manifest.moving_to.parent.name}/{manifest.moving_to.name}/ by apply (no request)"
         )
     actions = plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune,
-                              replacing=ctx.replace, replaceable=ctx.replaceable)
+                              decisions=ctx.desired.decisions, notes=ctx.notes, replacing=ctx.replace,
+                              replaceable=ctx.replaceable)
     for action in actions:
         ctx.emit(action)
