@@ -232,7 +232,7 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
             if not spec.exists() and (path.parent / saved.spec_path).exists():
                 spec = path.parent / saved.spec_path
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
-                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
+                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0, request_timeout=timeout)
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
         try:
