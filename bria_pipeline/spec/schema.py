@@ -171,7 +171,7 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         secret = url_secret_parts(value) if isinstance(value, str) and "://" in value else []
         if secret and "://" in schema.get("pattern", "") and not schema.get("pattern", "").startswith("^https?"):
             yield doc.problem(path, f"{_found(value)} carries {' and '.join(secret)}: this URL carries none of them",
-                              "remove them; credentials and options come from the cloud's own environment "
+                              "keep only scheme://bucket/prefix; credentials and options come from the cloud's own environment "
                               "(AWS_*, GOOGLE_*, AZURE_*), never from the spec")
         elif schema.get("pattern", "").startswith("^https?"):
             yield doc.problem(path, f"{_found(value)} is not an http(s) URL", "write a full URL: https://...")

@@ -74,8 +74,8 @@ def check_backend_url(url: str, *, source: str = "") -> str:
         raise StateError(
             f"backend URL {shown}{where} carries {' and '.join(secret)}: a backend URL is only "
             "scheme://bucket/prefix",
-            hint="remove them from the URL; credentials and options come from the cloud's own environment "
-                 "(AWS_*, GOOGLE_*, AZURE_*), never from the URL (docs: state stores)",
+            hint="keep only scheme://bucket/prefix; credentials and options come from the cloud's own "
+                 "environment (AWS_*, GOOGLE_*, AZURE_*), never from the URL",
         )
     try:
         parts = urlsplit(url)

@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from backend_helpers import checkout, sandbox_stats, sent, subprocess_env
+from backend_helpers import apply_process as start_apply, checkout, sandbox_stats, sent
+from backend_helpers import wait_for as wait_until
 
 from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.cli import main
@@ -33,19 +32,11 @@ RUN_TIMEOUT = 60.0
 
 
 def apply_process(spec: Path, url: str, backend: str, env: dict, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bria_pipeline", "--api-url", url, "apply", str(spec), "--auto-approve",
-         "--backend", backend, *extra],
-        env=subprocess_env({**env, "BRIA_API_TOKEN": TOKEN}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=spec.parent, text=True)
+    return start_apply(spec, url, backend, env, *extra, token=TOKEN)
 
 
 def wait_for(condition, what: str, timeout: float = RUN_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.02)
+    wait_until(condition, what, timeout)
 
 
 def lock_holder(spec: Path, backend: str) -> dict | None:

@@ -7,7 +7,6 @@ hang as a runner would."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from backend_helpers import billed, checkout, files_of, sandbox_stats, sent, subprocess_env
+from backend_helpers import apply_process as start_apply
+from backend_helpers import billed, checkout, files_of, sandbox_stats, sent, subprocess_env, wait_for
 
 from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
@@ -33,20 +33,8 @@ CREATE_MODEL = "POST /v1/tailored-gen/models"
 RUN_SECONDS = 90.0
 
 
-def wait_for(condition, what: str, timeout: float = RUN_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.02)
-
-
 def apply_process(spec: Path, api: str, backend: str, env: dict[str, str], *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bria_pipeline", "--api-url", api, "apply", str(spec), "--auto-approve",
-         "--backend", backend, *extra],
-        env=subprocess_env({**env, "BRIA_API_TOKEN": TOKEN}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=spec.parent, text=True)
+    return start_apply(spec, api, backend, env, *extra, token=TOKEN)
 
 
 def state_pushed(spec: Path, url: str) -> bool:
@@ -149,7 +137,7 @@ def test_a_store_down_mid_apply_loses_nothing_and_the_next_apply_pays_nothing(tm
     spec = checkout(tmp_path, "runner")
     run = apply_process(spec, api, cloud.url, {**cloud.env, "BRIA_PIPELINE_LOCK_REFRESH": "0.2"}, "--concurrency", "10")
     try:
-        wait_for(lambda: state_pushed(spec, cloud.url) or run.poll() is not None, "the run's first push")
+        wait_for(lambda: state_pushed(spec, cloud.url) or run.poll() is not None, "the run's first push", RUN_SECONDS)
         cloud.store.door.down()
         out, err = run.communicate(timeout=RUN_SECONDS)
     finally:
@@ -176,7 +164,7 @@ def test_a_hanging_store_fails_the_run_within_its_timeout_and_the_next_run_pays_
     env = {**cloud.env, "BRIA_PIPELINE_LOCK_REFRESH": "0.2"}
     run = apply_process(spec, api, cloud.url, env, "--concurrency", "10", "--timeout", f"{HANG_TIMEOUT:g}s")
     try:
-        wait_for(lambda: state_pushed(spec, cloud.url) or run.poll() is not None, "the run's first push")
+        wait_for(lambda: state_pushed(spec, cloud.url) or run.poll() is not None, "the run's first push", RUN_SECONDS)
         cloud.store.door.hang()
         hung = time.monotonic()
         out, err = run.communicate(timeout=RUN_SECONDS)
