@@ -64,6 +64,36 @@ def timed(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> tupl
     return time.monotonic() - started, f"exit {done.returncode}: {error[:90]}"
 
 
+def hang_mid_run(spec: Path, api: str, moto_port: int, base: dict[str, str], limit: float) -> tuple[float, str]:
+    """An apply through a relay to the S3 server; once it has pushed, the relay stops answering:
+    the time from then to the run's exit."""
+    sys.path.insert(0, str(ROOT / "tests" / "backend"))
+    from stores import FrontDoor  # the tests' relay: pass, hang, down
+
+    door = FrontDoor(moto_port)
+    env = {**base, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{door.port}", "BRIA_PIPELINE_LOCK_REFRESH": "0.2"}
+    run = subprocess.Popen([sys.executable, "-m", "bria_pipeline", "--api-url", api, "apply", str(spec), "--auto-approve",
+                            "--backend", "s3://bench/mid", "--timeout", "5s"], env=env, cwd=spec.parent,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = spec.parent / "outputs"
+    deadline = time.monotonic() + limit
+    try:
+        while run.poll() is None and not any(outputs.rglob("*.png")) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first images are made: the run has taken its lock and pushed its state
+        door.hang()
+        hung = time.monotonic()
+        try:
+            out, err = run.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            return time.monotonic() - hung, f"still running after {limit:g} s"
+        wall = time.monotonic() - hung
+        error = next((line for line in (err + out).splitlines() if "did not answer" in line or "error" in line), "")
+        return wall, f"exit {run.returncode}: {error.strip()[:90]}"
+    finally:
+        run.kill()
+        door.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose bria_pipeline runs")
@@ -78,7 +108,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bria-store-failures-"))
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    s3 = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
+    moto_port = moto.get_host_and_port()[1]
+    s3 = f"http://127.0.0.1:{moto_port}"
     import httpx
 
     httpx.put(f"{s3}/bench", timeout=10).raise_for_status()
@@ -106,6 +137,9 @@ def main() -> None:
                 wall, outcome = timed(["--api-url", api, *args, "--backend", "s3://bench/hang"], hanging, spec.parent,
                                       opts.limit)
                 rows.append((name, wall, outcome))
+
+            spec = lucy("mid-run")
+            rows.append(("apply, store hangs mid-run, --timeout 5s", *hang_mid_run(spec, api, moto_port, base, opts.limit)))
 
             spec = lucy("dead-holder")
             subprocess.run([sys.executable, "-c", TAKE_AND_DIE, str(spec), "s3://bench/dead"], env=healthy, check=True,

@@ -191,7 +191,7 @@ def apply_counts(result: ApplyResult) -> str:
               help="Wait for trainings to finish; --no-wait starts them and exits 0 (the next apply picks them up).")
 @click.option("--timeout", "timeout", callback=converter(parse_duration), metavar="DURATION",
               help="Give up waiting on any one long job after this (90s, 10m, 2h); the next apply resumes it. "
-                   "Also bounds every API request, its retries included.")
+                   "Also bounds every API request and every backend request, its retries included.")
 @click.option("--prune", is_flag=True, help="Delete earlier versions and resources dropped from the spec.")
 @target_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), metavar="N",
