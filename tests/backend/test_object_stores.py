@@ -143,3 +143,17 @@ def test_backend_urls_carry_no_secret_and_are_shown_masked(url: str):
 def test_backend_urls_name_a_bucket_of_a_known_store(url: str):
     with pytest.raises(StateError):
         open_store(url)
+
+
+def test_the_backend_commands_take_a_timeout_too(cloud, tmp_path: Path):
+    from click.testing import CliRunner
+    from backend_helpers import checkout
+
+    from bria_pipeline.cli import main
+
+    spec = checkout(tmp_path, "repo")
+    cloud.store.door.hang()
+    started = time.monotonic()
+    done = CliRunner().invoke(main, ["force-unlock", str(spec), "0badc0ffee00", "--backend", cloud.url, "--timeout", "1s"])
+    assert done.exit_code == 1 and "did not answer within 1 s" in done.output, done.output
+    assert time.monotonic() - started < 5
