@@ -16,7 +16,9 @@ async def refresh(ws: Workspace) -> Observed:
         opened = ws.open_state(write_local=True, check=False)
         old = opened.store
         store = StateStore(old.path)
-        adopt = lineage.mismatch(old, ws.desired, ws.identity, ws.backend_key)
+        located = ws.locate()
+        adopt = lineage.mismatch(old, ws.desired, ws.identity, ws.backend_key, spec_path=ws.spec_path,
+                                 lineage_id=located.lineage if located is not None else None)
         if adopt is None:  # this spec's own state: keep what only it knows (renamed resources, intents)
             store.intents = list(old.intents)
             store.last_apply = old.last_apply
@@ -41,4 +43,5 @@ async def refresh(ws: Workspace) -> Observed:
         store.save()
         if opened.copy is not None:
             opened.copy.push(store, with_outputs=False)
+            ws.record_state(ws.load_lock(), store)
     return observed

@@ -1,0 +1,266 @@
+"""A spec's state is found by its lineage, not its folder: `git mv` of a spec folder, in a fresh
+clone and in the checkout that applied, bills nothing; a laptop without the backend the lock file
+records is refused before any request; `state list/show/mv/rm` do what a team does by hand; every
+hint printed is run as printed."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from backend_helpers import EXAMPLE, billed, sandbox_stats, sent
+from click.testing import CliRunner
+
+from bria_pipeline.cli import main
+from bria_pipeline.pipeline import Pipeline
+from bria_pipeline.state.errors import StateError
+
+TOKEN = "identity-token"
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI runs below take the token from the environment, as a runner does."""
+    monkeypatch.setenv("BRIA_API_TOKEN", TOKEN)
+
+
+def git(cwd: Path, *args: str) -> str:
+    import os
+
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **GIT_ENV})
+    assert done.returncode == 0, (args, done.stderr)
+    return done.stdout
+
+
+def team_repo(tmp_path: Path) -> Path:
+    """A bare origin holding brands/lucy (the example); returns its path."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    shutil.copytree(EXAMPLE, seed / "brands" / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    (seed / ".gitignore").write_text(".bria/\noutputs/\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "lucy")
+    git(seed, "push", "-q", "origin", "main")
+    return origin
+
+
+def clone(origin: Path, where: Path, *extra: str) -> Path:
+    git(where.parent, "clone", "-q", *extra, origin.as_uri() if extra else str(origin), str(where))
+    return where
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    git(repo, "push", "-q", "origin", "main")
+
+
+def cli(*args: str, cwd: Path | None = None):
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(main, list(args))
+    import os
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(main, list(args))
+    finally:
+        os.chdir(here)
+
+
+def first_apply(origin: Path, tmp_path: Path, url: str, backend: str) -> Path:
+    """Checkout A applies brands/lucy with the backend and commits its lock file."""
+    a = clone(origin, tmp_path / "a")
+    result = Pipeline(a / "brands/lucy/spec.yaml", api_url=url, token=TOKEN, backend=backend,
+                      concurrency=10).apply(auto_approve=True)
+    assert result.ok, [s for s in result.steps if s.status != "done"]
+    commit_all(a, "lock file after the first apply")
+    return a
+
+
+def applied_with_a_file_backend(tmp_path: Path, served) -> tuple[str, str, Path, Path]:
+    """(sandbox URL, file:// backend, origin, checkout A that applied brands/lucy)."""
+    url, _app = served
+    backend = (tmp_path / "backend").as_uri()
+    origin = team_repo(tmp_path)
+    return url, backend, origin, first_apply(origin, tmp_path, url, backend)
+
+
+def no_change_run(spec: Path, url: str, backend: str | None) -> tuple:
+    """plan then apply; returns (plan, what the sandbox saw)."""
+    before = sandbox_stats(url)
+    pipeline = Pipeline(spec, api_url=url, token=TOKEN, backend=backend)
+    plan = pipeline.plan()
+    result = pipeline.apply(auto_approve=True)
+    after = sandbox_stats(url)
+    assert result.ok, [s for s in result.steps if s.status != "done"]
+    return plan, sent(before, after), after["mutating"] - before["mutating"]
+
+
+def test_git_mv_of_a_spec_folder_bills_nothing_in_a_fresh_clone_nor_in_the_checkout_that_applied(
+        tmp_path: Path, served, s3_url: str):
+    url, _app = served
+    origin = team_repo(tmp_path)
+    a = first_apply(origin, tmp_path, url, s3_url)
+    record = yaml.safe_load((a / "brands/lucy/spec.lock.yaml").read_text())["state"]
+    assert record["backend"] == s3_url and record["key"] == "brands/lucy/spec" and len(record["lineage"]) == 16
+
+    git(a, "mv", "brands/lucy", "brands/lucy-v2")
+    commit_all(a, "rename lucy")
+    fresh = clone(origin, tmp_path / "b") / "brands/lucy-v2/spec.yaml"
+    applied = a / "brands/lucy-v2/spec.yaml"  # its .bria/ and outputs/ moved along (untracked)
+    for spec in (applied, fresh):  # each plans before either applies: both find the state at its old key
+        plan = Pipeline(spec, api_url=url, token=TOKEN, backend=s3_url).plan()
+        assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
+        assert any(n.startswith("moved from brands/lucy:") for n in plan.notes), plan.notes
+    for spec in (applied, fresh):
+        plan, routes, mutating = no_change_run(spec, url, s3_url)
+        assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
+        assert billed(routes) == 0 and mutating == 0, routes
+    # the state now names the new path; the key (and the lock file's record) stay
+    shown = cli("state", "show", str(fresh), "--backend", s3_url)
+    assert shown.exit_code == 0, shown.output
+    assert f"{s3_url}/brands/lucy/spec/" in shown.output and "spec brands/lucy-v2/spec.yaml" in shown.output
+    assert "10 done" in shown.output
+    listed = cli("state", "list", "--backend", s3_url)
+    assert listed.exit_code == 0 and "brands/lucy/spec  lineage " + record["lineage"] in listed.output, listed.output
+    assert "[in this checkout]" in cli("state", "list", "--backend", s3_url, cwd=fresh.parents[2]).output
+    # `state push` and `refresh` in the checkout that applied: no circle, both succeed
+    assert cli("state", "push", str(a / "brands/lucy-v2/spec.yaml"), "--backend", s3_url).exit_code == 0
+    refreshed = cli("refresh", str(a / "brands/lucy-v2/spec.yaml"), "--backend", s3_url, "--api-url", url)
+    assert refreshed.exit_code == 0, refreshed.output
+
+
+def _strip_record(spec: Path) -> None:
+    """The lock file as a version before lineages were recorded wrote it."""
+    lock = spec.with_name("spec.lock.yaml")
+    data = yaml.safe_load(lock.read_text())
+    data.pop("state")
+    lock.write_text(yaml.safe_dump(data, sort_keys=True))
+
+
+def test_a_backend_keyed_by_path_is_found_after_a_move_by_git_history_or_by_its_left_behind_state(
+        tmp_path: Path, served):
+    url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
+    _strip_record(a / "brands/lucy/spec.yaml")
+    git(a, "mv", "brands/lucy", "brands/lucy-v2")
+    commit_all(a, "rename lucy (its lock file from before lineages)")
+
+    full = clone(origin, tmp_path / "full") / "brands/lucy-v2/spec.yaml"  # git log --follow names brands/lucy
+    shallow = clone(origin, tmp_path / "shallow", "--depth", "1") / "brands/lucy-v2/spec.yaml"  # no history
+    for spec in (full, shallow):  # each plans before either applies
+        plan = Pipeline(spec, api_url=url, token=TOKEN, backend=backend).plan()
+        assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
+        assert any(n.startswith("moved from brands/lucy:") for n in plan.notes), plan.notes
+    for spec in (full, shallow):  # the shallow clone applies after the state was given the new path
+        plan, routes, mutating = no_change_run(spec, url, backend)
+        assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
+        assert billed(routes) == 0 and mutating == 0, routes
+        assert yaml.safe_load(spec.with_name("spec.lock.yaml").read_text())["state"]["key"] == "brands/lucy/spec"
+
+
+def test_a_laptop_without_the_backend_is_refused_before_any_request_and_no_backend_says_what_it_costs(
+        tmp_path: Path, served, s3_url: str, s3_env: dict):
+    url, _app = served
+    origin = team_repo(tmp_path)
+    first_apply(origin, tmp_path, url, s3_url)
+    laptop = clone(origin, tmp_path / "laptop") / "brands/lucy/spec.yaml"
+    before = sandbox_stats(url)
+    refused = cli("plan", str(laptop), "--api-url", url)
+    assert refused.exit_code != 0 and sandbox_stats(url)["total"] == before["total"]  # not one request
+    assert f"records that this spec's state lives in the backend {s3_url}" in refused.output, refused.output
+    assert f"--backend {s3_url}" in refused.output and f"BRIA_PIPELINE_BACKEND={s3_url}" in refused.output
+    with pytest.raises(StateError):
+        Pipeline(laptop, api_url=url, token=TOKEN).apply(auto_approve=True)
+    assert sandbox_stats(url)["total"] == before["total"]
+
+    # each way the hint names, as printed
+    by_flag = cli("plan", str(laptop), "--api-url", url, "--backend", s3_url)
+    assert by_flag.exit_code == 0 and "No changes" in by_flag.output, by_flag.output
+    by_env = CliRunner(env={"BRIA_PIPELINE_BACKEND": s3_url}).invoke(main, ["plan", str(laptop), "--api-url", url])
+    assert by_env.exit_code == 0 and "No changes" in by_env.output, by_env.output
+    spec_text = laptop.read_text()
+    laptop.write_text(spec_text + f"\nbackend: {{url: {s3_url}}}\n")
+    by_spec = cli("plan", str(laptop), "--api-url", url)
+    assert by_spec.exit_code == 0 and "No changes" in by_spec.output, by_spec.output
+    laptop.write_text(spec_text)
+
+    local = cli("plan", str(laptop), "--api-url", url, "--no-backend")
+    assert local.exit_code == 0, local.output
+    assert f"WARNING: --no-backend: the state in {s3_url}" in local.output
+    assert "10 billed output(s) in this plan may already have been paid for there" in local.output, local.output
+    assert sandbox_stats(url)["mutating"] == before["mutating"]
+
+
+def test_without_a_backend_outside_ci_the_plan_says_state_is_not_shared(tmp_path: Path, served, monkeypatch):
+    url, _app = served
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BRIA_PIPELINE_BACKEND", raising=False)
+    origin = team_repo(tmp_path)
+    spec = clone(origin, tmp_path / "laptop") / "brands/lucy/spec.yaml"
+    plan = Pipeline(spec, api_url=url, token=TOKEN).plan()
+    assert plan.notes[0].startswith("no backend: state stays in") and "is not shared" in plan.notes[0]
+
+
+def test_a_copied_folder_is_refused_and_state_rm_as_hinted_gives_the_copy_its_own_state(
+        tmp_path: Path, served):
+    url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
+    shutil.copytree(a / "brands/lucy", a / "brands/mira")  # its lock file (and .bria/) too
+    mira = a / "brands/mira/spec.yaml"
+    mira.write_text(mira.read_text().replace("name: lucy-example", "name: mira-example"))
+    before = sandbox_stats(url)
+    refused = cli("plan", str(mira), "--api-url", url, "--backend", backend)
+    assert refused.exit_code != 0 and "the folder was copied" in refused.output, refused.output
+    assert sandbox_stats(url)["total"] == before["total"]
+    hint = next(line for line in refused.output.splitlines() if "bria-pipeline state rm" in line)
+    command = shlex.split(hint[hint.index("bria-pipeline state rm"):].split(" (")[0])
+    done = cli(*command[1:], "--backend", backend)
+    assert done.exit_code == 0 and "removed the state record" in done.output, done.output
+    assert "left the state" in done.output or "forgotten" not in done.output  # lucy's state is not touched
+    planned = cli("plan", str(mira), "--api-url", url, "--backend", backend)
+    assert planned.exit_code == 0, planned.output
+    plan, routes, mutating = no_change_run(a / "brands/lucy/spec.yaml", url, backend)  # lucy unaffected
+    assert not plan.has_changes and billed(routes) == 0
+
+
+def test_state_mv_adopts_a_left_behind_state_and_state_rm_forgets_without_deleting(tmp_path: Path, served):
+    url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
+    lineage_id = yaml.safe_load((a / "brands/lucy/spec.lock.yaml").read_text())["state"]["lineage"]
+    git(a, "rm", "-q", "brands/lucy/spec.lock.yaml")  # no lock file, no history: nothing says where it moved
+    git(a, "mv", "brands/lucy", "brands/renamed")
+    commit_all(a, "rename, lock file lost")
+    spec = clone(origin, tmp_path / "b", "--depth", "1") / "brands/renamed/spec.yaml"
+
+    listed = cli("state", "list", "--backend", backend, cwd=spec.parents[2])
+    assert f"brands/lucy/spec  lineage {lineage_id}" in listed.output and "[left behind]" in listed.output
+    moved = cli("state", "mv", "brands/lucy/spec", str(spec), "--backend", backend)
+    assert moved.exit_code == 0, moved.output
+    assert yaml.safe_load(spec.with_name("spec.lock.yaml").read_text())["state"] == {
+        "backend": backend, "key": "brands/lucy/spec", "lineage": lineage_id}
+    plan, routes, mutating = no_change_run(spec, url, backend)  # the pins come back from the remote, unbilled
+    assert not [c for c in plan.changes if c.address.startswith(("generation.", "video."))], plan.changes
+    assert billed(routes) == 0 and mutating == 0, routes
+
+    files_before = sorted(p.relative_to(tmp_path / "backend") for p in (tmp_path / "backend").rglob("*") if p.is_file())
+    forgot = cli("state", "rm", str(spec), "--backend", backend)
+    assert forgot.exit_code == 0 and "marked the state at" in forgot.output, forgot.output
+    assert not spec.with_name("spec.lock.yaml").read_text().count("lineage:")
+    files_after = sorted(p.relative_to(tmp_path / "backend") for p in (tmp_path / "backend").rglob("*") if p.is_file())
+    assert files_after == files_before  # nothing deleted in the backend
+    assert "[forgotten]" in cli("state", "list", "--backend", backend).output
+    hint = next(line for line in forgot.output.splitlines() if "state mv" in line)
+    again = shlex.split(hint[hint.index("bria-pipeline state mv"):].rstrip("`").split("`")[0])
+    readopted = cli(*again[1:])
+    assert readopted.exit_code == 0, readopted.output
+    plan, routes, mutating = no_change_run(spec, url, backend)
+    assert not plan.has_changes and billed(routes) == 0
