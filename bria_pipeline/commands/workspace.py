@@ -114,23 +114,28 @@ class Workspace(SpecFiles):
             self.found["record"] = dict(self.load_lock().state)
         return self.found["record"]
 
-    def locate(self) -> Any:
-        """Where the backend holds this spec's state (found by its lineage, read once), the
-        backend's key set to it; None without a backend. Refuses a run without the backend the
-        lock file records, before any request."""
-        from ..state.locate import locate
+    def locate(self, *, read: bool = True) -> Any:
+        """Where the backend holds this spec's state (found by its lineage, once), the backend's
+        key set to it; None without a backend. `read=False`: where to read first (state/locate.py's
+        `provisional`; `open_state` settles it with what it reads). Refuses a run without the
+        backend the lock file records, before any request."""
+        from ..state.locate import locate, provisional
 
         self.refuse_forgotten_backend()
         if self.backend is None:
             return None
-        if "located" not in self.found:
-            located = locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
-                             project=self.desired.project.name)
-            self.backend.key = located.key
-            self.found["located"] = located
-            if located.moved_from:
-                self.found["moved_from"] = located.moved_from
+        if "located" not in self.found or read and not self.found["located"].checked:
+            self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
+                               project=self.desired.project.name) if read
+                        else provisional(self.spec_path, self.backend.url, self.recorded()))
         return self.found["located"]
+
+    def _place(self, located: Any) -> None:
+        assert self.backend is not None
+        self.backend.key = located.key
+        self.found["located"] = located
+        if located.moved_from:
+            self.found["moved_from"] = located.moved_from
 
     def refuse_forgotten_backend(self) -> None:
         url = self.recorded().get("backend")
@@ -190,7 +195,7 @@ class Workspace(SpecFiles):
                            render_gallery=write_gallery)
 
     def require_backend(self, what: str) -> Backend:
-        if self.backend is not None:
+        if self.backend is not None and "located" not in self.found:
             self.locate()
         if self.backend is None:
             raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
@@ -200,16 +205,23 @@ class Workspace(SpecFiles):
     def open_state(self, *, write_local: bool = False, check: bool = True) -> OpenState:
         """The state (from the backend through the working copy when there is one), its lineage
         checked unless `check=False`. No API request is sent before this returns."""
-        located = self.locate()
+        from ..state.locate import settle, verify
+
+        located = self.locate(read=write_local)  # a writer has its state located before it takes the lock
         if self.backend is None:
             opened = OpenState(StateStore.for_spec(self.spec_path))
         else:
             copy = self.working_copy()
             found = copy.open(write_local=write_local)
+            if not located.checked:  # read at the spec's path key: this spec's state, or where is it?
+                self._place(settle(located, found.source["state"] != "none", found.store.lineage, self.spec_path,
+                                   self.backend.store, self.desired.project.name))
+                if self.found["located"].key != located.key:
+                    copy = self.working_copy()
+                    found = copy.open(write_local=write_local)
+                located = self.found["located"]
             opened = OpenState(found.store, found.manifest if found.manifest is not None else True, copy)
         if located is not None:
-            from ..state.locate import verify
-
             moved_from = verify(located, opened.store.lineage, self.spec_path)
             if moved_from:
                 self.found["moved_from"] = moved_from

@@ -57,6 +57,7 @@ class Located:
     how: str  # "lock file", "path", "moved", "new"
     moved_from: str | None = None  # the spec path (in its repository) the state was made for, when not this one
     lineage_data: dict[str, Any] = field(default_factory=dict, compare=False)
+    checked: bool = True  # False: a path key not read yet (`settle` it once read)
 
     def describe(self) -> str:
         where = f"{self.url.rstrip('/')}/{self.key}/"
@@ -175,31 +176,39 @@ def beside_key(key: str, occupant: str) -> str:
 def locate(spec_path: Path, url: str, store: ObjectStore, *, record: dict[str, str] | None,
            project: str) -> Located:
     """Where this spec's state is under `url` (see the module's docstring). Reads only."""
-    identity = spec_identity(spec_path)
+    found = provisional(spec_path, url, record)
+    if found.checked:
+        return found
+    state = read_state(store, found.key)
+    return settle(found, state is not None, lineage_of(state), spec_path, store, project)
+
+
+def provisional(spec_path: Path, url: str, record: dict[str, str] | None) -> Located:
+    """Where to read first, without reading: the key the lock file records (checked by `verify`
+    once read), else the spec's path key (to `settle` once read)."""
     record = record or {}
     if record.get("lineage") and record.get("key") and public_url(record.get("backend", "")) == public_url(url):
-        return _recorded(spec_path, url, store, record, identity)
-    key = path_key(spec_path)
-    state = read_state(store, key)
-    lineage = lineage_of(state)
-    if state is not None and not lineage.get("forgotten") and (not lineage.get("spec") or is_ours(lineage, identity)):
+        return Located(url, record["key"], record["lineage"], "lock file")
+    return Located(url, path_key(spec_path), None, "path", checked=False)
+
+
+def settle(found: Located, exists: bool, lineage: dict[str, Any], spec_path: Path, store: ObjectStore,
+           project: str) -> Located:
+    """`found` (a provisional path key) once its state was read: this spec's, or (none there) a
+    state the spec left at a former path, or (another spec's there) a new key beside it."""
+    if found.checked:
+        return found
+    url, key = found.url, found.key
+    if exists and not lineage.get("forgotten") and (not lineage.get("spec")
+                                                     or is_ours(lineage, spec_identity(spec_path))):
         return Located(url, key, lineage.get("id") or "", "path", None, lineage)
-    if state is None:
-        moved = _moved(spec_path, url, store, project)
-        if moved is not None:
-            return moved
-        return Located(url, key, None, "new")
+    if not exists:
+        return _moved(spec_path, url, store, project) or Located(url, key, None, "new")
     alternative = beside_key(key, lineage.get("id") or lineage.get("spec") or "")
     state = read_state(store, alternative)
     lineage = lineage_of(state)
     return Located(url, alternative, lineage.get("id") if state is not None else None, "path" if state else "new",
                    None, lineage)
-
-
-def _recorded(spec_path: Path, url: str, store: ObjectStore, record: dict[str, str], identity: str) -> Located:
-    """The key the lock file records; the state there is checked once it is read (`verify`), so
-    a run that finds its state through its lock file reads it once."""
-    return Located(url, record["key"], record["lineage"], "lock file")
 
 
 def verify(located: Located, lineage: dict[str, Any], spec_path: Path) -> str | None:
