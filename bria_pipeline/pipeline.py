@@ -124,7 +124,7 @@ class Pipeline:
             lock_timeout=self.lock_timeout, rate_limit_per_minute=self.rate_limit_per_minute,
             backend=None if self.no_backend else self._backend_for(resolve_backend_url(self.backend_flag,
                                                                                        desired.backend_url)),
-            no_backend=self.no_backend,
+            no_backend=self.no_backend, sandbox=self.sandbox,
         )
         return desired
 

@@ -104,6 +104,7 @@ class Workspace(SpecFiles):
     lock_timeout: float = 0.0
     rate_limit_per_minute: float | None = None
     no_backend: bool = False  # --no-backend: work locally although the lock file records a backend
+    sandbox: bool = False  # the built-in sandbox: nothing is paid, so nothing unshared is worth a note
     found: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # where the state is (once)
 
     # --- where the state is (state/locate.py) ----------------------------------------------------
@@ -292,11 +293,13 @@ class Workspace(SpecFiles):
                         + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run "
                            "already paid for, and would be paid again. " if billed else "")
                         + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
+            elif self.sandbox:
+                note = ""
             else:
                 note = (f"no backend: state stays in {self.state_dir} on this machine and is not shared; a teammate or "
                         "a CI runner applying this spec would not see what this run pays for. Set "
                         "`backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-            notes.insert(0, note)
+            notes[:0] = [note] if note else []
         return dataclasses.replace(plan, notes=(*notes, *plan.notes)) if notes else plan
 
     # --- carrying a plan out -------------------------------------------------------------------
