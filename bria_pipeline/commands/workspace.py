@@ -208,10 +208,16 @@ class Workspace(SpecFiles):
         checked unless `check=False`. No API request is sent before this returns."""
         from ..state.locate import settle, verify
 
-        located = self.locate(read=write_local)  # a writer has its state located before it takes the lock
+        # a writer has its state located before it takes the lock; so has a working copy with a state
+        # of its own (read at a key that is not its state's, it would be taken for a state to push)
+        located = self.locate(read=write_local or (self.state_dir / "state.json").exists())
         if self.backend is None:
             opened = OpenState(StateStore.for_spec(self.spec_path))
         else:
+            if check:  # a working copy copied from another spec's folder is named as such, first
+                local = StateStore.for_spec(self.spec_path)
+                lineage.check(local, self.desired, self.identity, None, where=local.path, spec_arg=str(self.spec_path),
+                              spec_path=self.spec_path, lineage_id=located.lineage)
             copy = self.working_copy()
             found = copy.open(write_local=write_local)
             if not located.checked:  # read at the spec's path key: this spec's state, or where is it?

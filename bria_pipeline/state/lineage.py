@@ -70,11 +70,15 @@ def check(store: StateStore, desired: Desired, spec: str, backend_key: str | Non
     why = mismatch(store, desired, spec, backend_key, spec_path=spec_path, lineage_id=lineage_id)
     if why is None:
         return
-    raise LineageError(
-        f"the state in {where} belongs to another spec: {why}. Nothing was sent",
-        hint=(f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {spec_arg or spec}` "
-              f"(it rebuilds the state from the remote); or delete {where} if it was copied from elsewhere"),
-    )
+    spec_arg = spec_arg or spec
+    forget = f"`bria-pipeline state rm {spec_arg}` (it deletes that copy of the state, nothing else)"
+    if store.lineage.get("project", desired.project.name) != desired.project.name or not store.lineage:
+        hint = (f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {spec_arg}` "
+                f"(it rebuilds the state from the remote); if {where} was copied from another spec's folder, "
+                f"forget it instead: {forget}")
+    else:
+        hint = f"{where} was copied from another spec's folder: forget it with {forget}, then run again"
+    raise LineageError(f"the state in {where} belongs to another spec: {why}. Nothing was sent", hint=hint)
 
 
 def stamp(store: StateStore, desired: Desired, spec: str, backend_key: str | None, *, fresh: bool = False) -> bool:

@@ -223,8 +223,8 @@ def verify(located: Located, lineage: dict[str, Any], spec_path: Path) -> str | 
             f"{lock_path_for(spec_path)} says this spec's state is {url.rstrip('/')}/{key}/ with lineage {want}, and "
             f"the state there has lineage {lineage.get('id') or '(none)'} (spec {lineage.get('spec') or '?'}). "
             "Nothing was sent",
-            hint=f"to adopt the state found there: bria-pipeline state mv {key} {spec_path} --backend {url}; "
-                 f"to start anew without it: bria-pipeline state rm {spec_path}")
+            hint=f"to adopt the state found there: `bria-pipeline state mv {key} {spec_path} --backend {url}`; "
+                 f"to start anew without it: `bria-pipeline state rm {spec_path} --backend {url}`")
     recorded = lineage.get("spec")
     if not recorded or is_ours(lineage, spec_identity(spec_path)):
         return None
@@ -232,7 +232,7 @@ def verify(located: Located, lineage: dict[str, Any], spec_path: Path) -> str | 
         raise LocateError(
             f"{spec_path} and {recorded} both record the state {url.rstrip('/')}/{key}/ (lineage {want}) in their "
             "lock files: the folder was copied, and two specs must not share one state. Nothing was sent",
-            hint=f"to give the copy a state of its own: bria-pipeline state rm {spec_path} (the other spec keeps "
+            hint=f"to give the copy a state of its own: `bria-pipeline state rm {spec_path}` (the other spec keeps "
                  "the state; nothing is deleted)")
     return recorded
 
@@ -271,8 +271,8 @@ def _moved(spec_path: Path, url: str, store: ObjectStore, project: str) -> Locat
         raise LocateError(
             f"{spec_path} has no state at its path in {url} and no record in its lock file, and {len(found)} states "
             f"left by specs no longer in this checkout are of its project: {listed}. Nothing was sent",
-            hint=f"say which is this spec's: bria-pipeline state mv {found[0].key} {spec_path} --backend {url} "
-                 f"(bria-pipeline state list --backend {url} shows them all)")
+            hint=f"say which is this spec's: `bria-pipeline state mv {found[0].key} {spec_path} --backend {url}` "
+                 f"(`bria-pipeline state list --backend {url}` shows them all)")
     return found[0] if found else None
 
 

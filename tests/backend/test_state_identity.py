@@ -5,6 +5,7 @@ hint printed is run as printed."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -156,13 +157,19 @@ def test_a_backend_keyed_by_path_is_found_after_a_move_by_git_history_or_by_its_
     git(a, "mv", "brands/lucy", "brands/lucy-v2")
     commit_all(a, "rename lucy (its lock file from before lineages)")
 
+    applied = a / "brands/lucy-v2/spec.yaml"  # .bria/ moved along, its state naming brands/lucy/spec.yaml
     full = clone(origin, tmp_path / "full") / "brands/lucy-v2/spec.yaml"  # git log --follow names brands/lucy
     shallow = clone(origin, tmp_path / "shallow", "--depth", "1") / "brands/lucy-v2/spec.yaml"  # no history
-    for spec in (full, shallow):  # each plans before either applies
+    for spec in (applied, full, shallow):  # each plans before any applies
         plan = Pipeline(spec, api_url=url, token=TOKEN, backend=backend).plan()
         assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
         assert any(n.startswith("moved from brands/lucy:") for n in plan.notes), plan.notes
-    for spec in (full, shallow):  # the shallow clone applies after the state was given the new path
+    # in the checkout that applied, the commands that went round in a circle both work
+    pushed = cli("state", "push", str(applied), "--backend", backend)
+    assert pushed.exit_code == 0, pushed.output
+    refreshed = cli("refresh", str(applied), "--backend", backend, "--api-url", url)
+    assert refreshed.exit_code == 0, refreshed.output
+    for spec in (applied, full, shallow):  # the later ones apply after the state was given the new path
         plan, routes, mutating = no_change_run(spec, url, backend)
         assert not plan.has_changes, [(c.address, c.reason) for c in plan.changes]
         assert billed(routes) == 0 and mutating == 0, routes
@@ -202,6 +209,17 @@ def test_a_laptop_without_the_backend_is_refused_before_any_request_and_no_backe
     assert sandbox_stats(url)["mutating"] == before["mutating"]
 
 
+def test_a_spec_applied_without_a_backend_keeps_its_local_state_when_its_folder_moves(tmp_path: Path, served):
+    url, _app = served
+    origin = team_repo(tmp_path)
+    a = clone(origin, tmp_path / "laptop")
+    assert Pipeline(a / "brands/lucy/spec.yaml", api_url=url, token=TOKEN, concurrency=10).apply(auto_approve=True).ok
+    git(a, "mv", "brands/lucy", "brands/lucy-v2")  # .bria/ and outputs/ move along, untracked
+    plan, routes, mutating = no_change_run(a / "brands/lucy-v2/spec.yaml", url, None)
+    assert not plan.has_changes and billed(routes) == 0 and mutating == 0, plan.changes
+    assert any(n.startswith("moved from brands/lucy:") for n in plan.notes), plan.notes
+
+
 def test_without_a_backend_outside_ci_the_plan_says_state_is_not_shared(tmp_path: Path, served, monkeypatch):
     url, _app = served
     monkeypatch.delenv("CI", raising=False)
@@ -212,21 +230,29 @@ def test_without_a_backend_outside_ci_the_plan_says_state_is_not_shared(tmp_path
     assert plan.notes[0].startswith("no backend: state stays in") and "is not shared" in plan.notes[0]
 
 
+def hinted(output: str, command: str) -> list[str]:
+    """The arguments of the `bria-pipeline COMMAND ...` a message prints, as printed."""
+    found = re.search(r"`(bria-pipeline " + command + r" [^`]+)`", output.replace("\n    ", " "))
+    assert found, output
+    return shlex.split(found.group(1))[1:]
+
+
+@pytest.mark.parametrize("with_working_state", [True, False], ids=["cp -r", "the copy committed, cloned"])
 def test_a_copied_folder_is_refused_and_state_rm_as_hinted_gives_the_copy_its_own_state(
-        tmp_path: Path, served):
+        tmp_path: Path, served, with_working_state: bool):
     url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
-    shutil.copytree(a / "brands/lucy", a / "brands/mira")  # its lock file (and .bria/) too
+    shutil.copytree(a / "brands/lucy", a / "brands/mira",  # its lock file (and .bria/, outputs/ with cp -r) too
+                    ignore=None if with_working_state else shutil.ignore_patterns(".bria", "outputs"))
     mira = a / "brands/mira/spec.yaml"
-    mira.write_text(mira.read_text().replace("name: lucy-example", "name: mira-example"))
+    if with_working_state:
+        mira.write_text(mira.read_text().replace("name: lucy-example", "name: mira-example"))
     before = sandbox_stats(url)
     refused = cli("plan", str(mira), "--api-url", url, "--backend", backend)
-    assert refused.exit_code != 0 and "the folder was copied" in refused.output, refused.output
-    assert sandbox_stats(url)["total"] == before["total"]
-    hint = next(line for line in refused.output.splitlines() if "bria-pipeline state rm" in line)
-    command = shlex.split(hint[hint.index("bria-pipeline state rm"):].split(" (")[0])
-    done = cli(*command[1:], "--backend", backend)
+    assert refused.exit_code != 0 and sandbox_stats(url)["total"] == before["total"]
+    assert ("belongs to another spec" if with_working_state else "the folder was copied") in refused.output
+    done = cli(*hinted(refused.output, "state rm"), "--backend", backend)
     assert done.exit_code == 0 and "removed the state record" in done.output, done.output
-    assert "left the state" in done.output or "forgotten" not in done.output  # lucy's state is not touched
+    assert "forgotten" not in done.output  # lucy's state is not touched
     planned = cli("plan", str(mira), "--api-url", url, "--backend", backend)
     assert planned.exit_code == 0, planned.output
     plan, routes, mutating = no_change_run(a / "brands/lucy/spec.yaml", url, backend)  # lucy unaffected
@@ -258,9 +284,7 @@ def test_state_mv_adopts_a_left_behind_state_and_state_rm_forgets_without_deleti
     files_after = sorted(p.relative_to(tmp_path / "backend") for p in (tmp_path / "backend").rglob("*") if p.is_file())
     assert files_after == files_before  # nothing deleted in the backend
     assert "[forgotten]" in cli("state", "list", "--backend", backend).output
-    hint = next(line for line in forgot.output.splitlines() if "state mv" in line)
-    again = shlex.split(hint[hint.index("bria-pipeline state mv"):].rstrip("`").split("`")[0])
-    readopted = cli(*again[1:])
+    readopted = cli(*hinted(forgot.output, "state mv"))
     assert readopted.exit_code == 0, readopted.output
     plan, routes, mutating = no_change_run(spec, url, backend)
     assert not plan.has_changes and billed(routes) == 0
