@@ -90,20 +90,34 @@ def spec_file(recorded: str, spec_path: Path) -> Path:
     return base / recorded
 
 
+# where a state is read under its key: the commit root (one object naming the state and the
+# manifest), then the layout before it (state.json beside manifest.json)
+ROOT_OBJECT = "root.json"
+STATE_NAMES = (ROOT_OBJECT, STATE_OBJECT)
+
+
 def read_state(store: ObjectStore, key: str) -> dict[str, Any] | None:
     """The state object under `key` (None when there is none); only its lineage is used here."""
-    blob = store.read(f"{key}/{STATE_OBJECT}")
-    if blob is None:
-        return None
-    try:
-        data = json.loads(blob.data)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        raise StateError(f"{key}/{STATE_OBJECT} in the backend is not a state object",
-                         hint=f"bria-pipeline state list --backend URL shows the states there; "
-                              f"bria-pipeline state rm SPEC forgets this one")
-    return data
+    for name in STATE_NAMES:
+        blob = store.read(f"{key}/{name}")
+        if blob is None:
+            continue
+        try:
+            data = json.loads(blob.data)
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict) and name == ROOT_OBJECT:
+            state = data.get("state") if isinstance(data.get("state"), dict) else {}
+            lineage = dict(state.get("lineage") or {}) if isinstance(state.get("lineage"), dict) else {}
+            if data.get("lineage") and not lineage.get("id"):
+                lineage["id"] = data["lineage"]
+            return {**state, "lineage": lineage} if lineage else dict(state)
+        if not isinstance(data, dict):
+            raise StateError(f"{key}/{name} in the backend is not a state object",
+                             hint=f"restore it from the store's object versions; `bria-pipeline state list --backend "
+                                  f"{store.url}` shows the states there")
+        return data
+    return None
 
 
 def lineage_of(state: dict[str, Any] | None) -> dict[str, Any]:
@@ -138,8 +152,8 @@ class StateEntry:
 
 def list_states(store: ObjectStore, *, read: bool = True) -> list[StateEntry]:
     """Every state in the backend (its key: the folder holding state.json), read when `read`."""
-    suffix = "/" + STATE_OBJECT
-    keys = sorted(k[: -len(suffix)] for k in store.list("") if k.endswith(suffix) and "/outputs/" not in "/" + k)
+    keys = sorted({k.rsplit("/", 1)[0] for k in store.list("")
+                   if "/" in k and k.rsplit("/", 1)[1] in STATE_NAMES and "/outputs/" not in "/" + k})
     out = []
     for key in keys:
         state = read_state(store, key) if read else {}

@@ -288,3 +288,30 @@ def test_state_mv_adopts_a_left_behind_state_and_state_rm_forgets_without_deleti
     assert readopted.exit_code == 0, readopted.output
     plan, routes, mutating = no_change_run(spec, url, backend)
     assert not plan.has_changes and billed(routes) == 0
+
+
+def test_a_state_is_read_from_a_commit_root_or_from_the_layout_before_it(tmp_path: Path):
+    """Locating reads the lineage both from root.json (the commit root, its state inside) and from
+    state.json (the layout before it); `state list` finds both."""
+    import json
+
+    from bria_pipeline.state.locate import list_states, read_state
+    from bria_pipeline.state.objects import open_store
+
+    store = open_store((tmp_path / "backend").as_uri())
+    lineage = {"id": "a" * 16, "project": "lucy-brand", "spec": "brands/lucy/spec.yaml"}
+    store.write("brands/lucy/spec/root.json", json.dumps(
+        {"format": 2, "serial": 3, "lineage": "a" * 16, "segments": [],
+         "state": {"version": 1, "records": [], "lineage": lineage}}).encode())
+    store.write("brands/mira/spec/state.json", json.dumps({"version": 1, "records": [], "lineage": {
+        "id": "b" * 16, "project": "mira-brand", "spec": "brands/mira/spec.yaml"}}).encode())
+    store.write("brands/mira/spec/outputs/x/state.json", b"an output file that happens to be named so")
+    assert read_state(store, "brands/lucy/spec")["lineage"] == lineage
+    assert read_state(store, "brands/mira/spec")["lineage"]["id"] == "b" * 16
+    assert read_state(store, "brands/none/spec") is None
+    assert [(e.key, e.lineage["id"]) for e in list_states(store)] == [("brands/lucy/spec", "a" * 16),
+                                                                      ("brands/mira/spec", "b" * 16)]
+    store.write("brands/bad/spec/state.json", b"[1, 2]")
+    with pytest.raises(StateError) as refused:
+        read_state(store, "brands/bad/spec")
+    assert "brands/bad/spec/state.json in the backend is not a state object" in refused.value.message
