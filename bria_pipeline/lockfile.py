@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -195,6 +196,12 @@ class Lock:
         key = state.get("key", "")
         if key.startswith("/") or ".." in key.split("/") or "\\" in key:
             raise LockFileError(source, f"state.key {key!r} must be a relative path under the backend URL",
+                                hint="restore the file from version control; apply writes the section again")
+        backend = urlsplit(state.get("backend", ""))
+        if backend.username or backend.password or backend.query or backend.fragment or ";" in backend.path \
+                or state.get("backend") and backend.scheme not in ("file", "s3", "gs", "az"):
+            raise LockFileError(source, "state.backend must be a backend URL with no credentials, query, fragment or "
+                                "parameters (it is not shown here: it may hold a secret)",
                                 hint="restore the file from version control; apply writes the section again")
         lock.state = {k: state[k] for k in STATE_FIELDS if state.get(k)}
         return lock

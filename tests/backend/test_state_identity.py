@@ -315,3 +315,16 @@ def test_a_state_is_read_from_a_commit_root_or_from_the_layout_before_it(tmp_pat
     with pytest.raises(StateError) as refused:
         read_state(store, "brands/bad/spec")
     assert "brands/bad/spec/state.json in the backend is not a state object" in refused.value.message
+
+
+@pytest.mark.parametrize("url", ["s3://AKIAKEY:s3cr3t-canary@bucket/bria", "s3://bucket/bria?token=s3cr3t-canary",
+                                 "s3://bucket/bria#s3cr3t-canary", "s3://bucket/bria;s3cr3t-canary",
+                                 "https://s3cr3t-canary.example/bria"])
+def test_a_lock_file_naming_a_backend_url_with_a_secret_is_refused_without_showing_it(tmp_path: Path, url: str):
+    from bria_pipeline.lockfile import LockFileError, load_lock
+
+    lock = tmp_path / "spec.lock.yaml"
+    lock.write_text(yaml.safe_dump({"version": 1, "state": {"lineage": "a" * 16, "backend": url, "key": "lucy/spec"}}))
+    with pytest.raises(LockFileError) as refused:
+        load_lock(lock)
+    assert "state.backend" in refused.value.message and "s3cr3t-canary" not in refused.value.describe()
