@@ -135,6 +135,7 @@ def rm(ws: Workspace) -> list[str]:
     """Stop using the spec's state; returns what was done, one line each."""
     from ..lockfile import load_lock
 
+    ws.refuse_forgotten_backend()  # forgetting only here would let the next run with the backend adopt it again
     done = []
     lock = load_lock(ws.lock_path)
     backend = ws.backend

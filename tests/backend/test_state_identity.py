@@ -278,6 +278,9 @@ def test_state_mv_adopts_a_left_behind_state_and_state_rm_forgets_without_deleti
     assert billed(routes) == 0 and mutating == 0, routes
 
     files_before = sorted(p.relative_to(tmp_path / "backend") for p in (tmp_path / "backend").rglob("*") if p.is_file())
+    refused = cli("state", "rm", str(spec))  # without the backend the lock file records: nothing done
+    assert refused.exit_code != 0 and f"--backend {backend}" in refused.output, refused.output
+    assert "lineage:" in spec.with_name("spec.lock.yaml").read_text()
     forgot = cli("state", "rm", str(spec), "--backend", backend)
     assert forgot.exit_code == 0 and "marked the state at" in forgot.output, forgot.output
     assert not spec.with_name("spec.lock.yaml").read_text().count("lineage:")
