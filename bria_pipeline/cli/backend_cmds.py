@@ -192,8 +192,8 @@ def state_show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) 
         click.echo(f"State: {shown.state_dir / 'state.json'} (no backend: this machine only)")
     else:
         click.echo(f"State: {located.describe()}")
-        if located.moved_from:
-            click.echo(f"Moved from: {located.moved_from}")
+    if shown.moved_from:
+        click.echo(f"Moved from: {shown.moved_from} (the next apply records this spec's path in the state)")
     lineage = shown.state.get("lineage") or {}
     click.echo(f"Lineage: {lineage.get('id') or '(none yet)'}  project {lineage.get('project') or '?'}  "
                f"spec {lineage.get('spec') or '?'}  created {lineage.get('created_at') or '?'}")

@@ -29,25 +29,51 @@ from ..state import lineage
 from ..state.errors import StateError
 from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state,
                             spec_file, verify)
-from ..state.store import StateStore, now_iso
+from ..state.store import now_iso
 from .workspace import Workspace
 
 
 @dataclass
 class Listed:
     entry: StateEntry
-    status: str  # "in this checkout", "left behind", "forgotten"
+    status: str  # "in this checkout", "moved to SPEC", "left behind", "forgotten"
+
+
+SKIPPED = {".git", ".bria", "node_modules", ".venv", "outputs"}
+
+
+def claims(root: Path) -> dict[str, str]:
+    """lineage id -> the spec (relative to `root`) whose lock file records it, for every lock file below `root`."""
+    from ..lockfile import LockFileError, load_lock
+
+    found = {}
+    for lock in sorted(root.rglob("*.lock.yaml")):
+        if SKIPPED.intersection(lock.relative_to(root).parts):
+            continue
+        try:
+            lineage_id = load_lock(lock).state.get("lineage")
+        except LockFileError:
+            continue
+        if lineage_id:
+            found[lineage_id] = lock.with_name(lock.name.replace(".lock.yaml", ".yaml")).relative_to(root).as_posix()
+    return found
 
 
 def list_(store: Any, checkout: Path) -> list[Listed]:
     """Every state in the backend `store`; `checkout`: a folder of the repository the specs are in."""
-    spec_path = Path(checkout).absolute() / "spec.yaml"  # where spec_file looks from: the repository's root
+    from ..state.backend import repo_root
+
+    root = repo_root(Path(checkout)) or Path(checkout).absolute().parent
+    claimed = claims(root)
     out = []
     for entry in list_states(store):
         recorded = entry.spec or entry.key + ".yaml"
+        claimer = claimed.get(entry.lineage.get("id") or "")
         if entry.lineage.get("forgotten"):
             status = "forgotten"
-        elif spec_file(recorded, spec_path).is_file():
+        elif claimer and claimer != recorded:
+            status = f"moved to {claimer}"
+        elif claimer or (root / recorded).is_file():
             status = "in this checkout"
         else:
             status = "left behind"
@@ -61,24 +87,21 @@ class Shown:
     state_dir: Path
     state: dict[str, Any]
     outputs: dict[str, int] = field(default_factory=dict)
+    moved_from: str | None = None
 
 
 def show(ws: Workspace) -> Shown:
-    """Where `ws`'s state is and what it holds (the backend's, else the local one)."""
-    located = ws.locate()
-    if ws.backend is not None:
-        data = read_state(ws.backend.store, ws.backend.key) or {}
-        manifest = ws.backend.store.read(ws.backend.manifest_key) if ws.desired.generation is not None else None
-    else:
-        store = StateStore.for_spec(ws.spec_path)
-        data, manifest = store.as_data(), None
-    outputs: dict[str, int] = {}
-    if manifest is not None:
+    """Where `ws`'s state is and what it holds (the backend's through the working copy, else the local one)."""
+    opened = ws.open_state(check=False)
+    manifest = opened.manifest
+    if manifest is True and ws.desired.generation is not None:
         from ..state.manifest import Manifest
 
-        for record in Manifest.from_bytes(Path("."), manifest.data, source=ws.backend.where("manifest.json")):  # type: ignore[union-attr]
-            outputs[record.status] = outputs.get(record.status, 0) + 1
-    return Shown(located, ws.state_dir, data, outputs)
+        manifest = Manifest.load(ws.desired.generation.output_dir, observe=False)
+    outputs: dict[str, int] = {}
+    for record in manifest if manifest is not True and manifest is not None else ():
+        outputs[record.status] = outputs.get(record.status, 0) + 1
+    return Shown(ws.found.get("located"), ws.state_dir, opened.store.as_data(), outputs, ws.found.get("moved_from"))
 
 
 def source_key(source: str) -> str:
