@@ -331,3 +331,21 @@ def test_a_lock_file_naming_a_backend_url_with_a_secret_is_refused_without_showi
     with pytest.raises(LockFileError) as refused:
         load_lock(lock)
     assert "state.backend" in refused.value.message and "s3cr3t-canary" not in refused.value.describe()
+
+
+def test_a_lock_file_naming_another_lineage_than_the_state_at_its_key_is_refused_and_its_hint_adopts_it(
+        tmp_path: Path, served):
+    url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
+    spec = a / "brands/lucy/spec.yaml"
+    lock = spec.with_name("spec.lock.yaml")
+    lock.write_text(lock.read_text().replace(yaml.safe_load(lock.read_text())["state"]["lineage"], "f" * 16))
+    shutil.rmtree(spec.parent / ".bria")  # a fresh checkout of that lock file
+    shutil.rmtree(spec.parent / "outputs")
+    before = sandbox_stats(url)
+    refused = cli("plan", str(spec), "--api-url", url, "--backend", backend)
+    assert refused.exit_code != 0 and sandbox_stats(url)["total"] == before["total"]
+    assert f"with lineage {'f' * 16}, and the state there has lineage" in refused.output, refused.output
+    adopted = cli(*hinted(refused.output, "state mv"))
+    assert adopted.exit_code == 0, adopted.output
+    plan, routes, mutating = no_change_run(spec, url, backend)
+    assert not plan.has_changes and billed(routes) == 0 and mutating == 0
