@@ -2,8 +2,7 @@
 the machine that ran apply (a CI runner, a laptop).
 
     backend = Backend.for_spec(spec_path, "s3://bucket/bria")
-    backend.key                       # "brands/lucy/spec": the spec's path in its repository at its
-                                      # first apply (state/locate.py finds it after a move)
+    backend.key                       # "brands/lucy/spec": the spec's path in its repository
     backend.state_key                 # "brands/lucy/spec/state.json"
 
 Layout under the URL, one folder per spec (its *backend key*)::
@@ -72,9 +71,8 @@ class Backend:
     store: ObjectStore = field(repr=False)
 
     @classmethod
-    def for_spec(cls, spec_path: Path, url: str, store: ObjectStore | None = None, key: str | None = None) -> Backend:
-        """`key`: where state/locate.py found the spec's state; default: the spec's path key."""
-        return cls(url, key or backend_key(spec_path), store if store is not None else open_store(url))
+    def for_spec(cls, spec_path: Path, url: str, store: ObjectStore | None = None) -> Backend:
+        return cls(url, backend_key(spec_path), store if store is not None else open_store(url))
 
     def _k(self, name: str) -> str:
         return f"{self.key}/{name}"
