@@ -131,12 +131,12 @@ class Workspace(SpecFiles):
                         else provisional(self.spec_path, self.backend.url, self.recorded()))
         return self.found["located"]
 
-    def _place(self, located: Any) -> None:
+    def _place(self, located: Any, moved_from: str | None = None) -> None:
         assert self.backend is not None
         self.backend.key = located.key
         self.found["located"] = located
-        if located.moved_from:
-            self.found["moved_from"] = located.moved_from
+        if moved_from or located.moved_from:
+            self.found["moved_from"] = moved_from or located.moved_from
 
     def refuse_forgotten_backend(self) -> None:
         url = self.recorded().get("backend")
@@ -187,6 +187,13 @@ class Workspace(SpecFiles):
         return spec_identity(self.spec_path)
 
     def working_copy(self) -> Any:
+        from ..state.locate import LocatingCopy
+
+        self.require_backend("a working copy")
+        return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
+                            self.desired.project.name)
+
+    def _working_copy(self) -> Any:
         from ..reports.gallery import write_gallery
         from ..state.working_copy import WorkingCopy
 
@@ -206,42 +213,40 @@ class Workspace(SpecFiles):
     def open_state(self, *, write_local: bool = False, check: bool = True) -> OpenState:
         """The state (from the backend through the working copy when there is one), its lineage
         checked unless `check=False`. No API request is sent before this returns."""
-        from ..state.locate import settle, verify
-
-        # a writer has its state located before it takes the lock; so has a working copy with a state
-        # of its own (read at a key that is not its state's, it would be taken for a state to push)
-        located = self.locate(read=write_local or (self.state_dir / "state.json").exists())
+        located = self.locate_to_open(write_local=write_local, check=check)
         if self.backend is None:
             opened = OpenState(StateStore.for_spec(self.spec_path))
         else:
-            if check:  # a working copy copied from another spec's folder is named as such, first
-                local = StateStore.for_spec(self.spec_path)
-                lineage.check(local, self.desired, self.identity, None, where=local.path, spec_arg=str(self.spec_path),
-                              spec_path=self.spec_path, lineage_id=located.lineage)
             copy = self.working_copy()
             found = copy.open(write_local=write_local)
-            if not located.checked:  # read at the spec's path key: this spec's state, or where is it?
-                self._place(settle(located, found.source["state"] != "none", found.store.lineage, self.spec_path,
-                                   self.backend.store, self.desired.project.name))
-                if self.found["located"].key != located.key:
-                    copy = self.working_copy()
-                    found = copy.open(write_local=write_local)
-                located = self.found["located"]
             opened = OpenState(found.store, found.manifest if found.manifest is not None else True, copy)
-        if located is not None:
-            moved_from = verify(located, opened.store.lineage, self.spec_path)
-            if moved_from:
-                self.found["moved_from"] = moved_from
+        located = self.found.get("located", located)  # as opening the working copy settled it
         if check:
             where = self.backend.where("state.json") if self.backend is not None else opened.store.path
             lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
                           spec_arg=str(self.spec_path), spec_path=self.spec_path,
                           lineage_id=located.lineage if located is not None else None)
-        recorded = opened.store.lineage.get("spec")
-        if recorded and recorded != self.identity and lineage.moved_here(
-                opened.store.lineage, self.identity, self.spec_path, located.lineage if located is not None else None):
-            self.found["moved_from"] = recorded
+        self.note_moved(opened.store, located)
         return opened
+
+    def locate_to_open(self, *, write_local: bool, check: bool) -> Any:
+        """Where to open the state: located before a writer takes the lock, and before a working copy
+        with a state of its own is read (at a key that is not its state's, it would be taken for a
+        state to push); else where to read first (settled as it is read). A working copy copied from
+        another spec's folder is named as such, first."""
+        located = self.locate(read=write_local or (self.state_dir / "state.json").exists())
+        if self.backend is not None and check:
+            local = StateStore.for_spec(self.spec_path)
+            lineage.check(local, self.desired, self.identity, None, where=local.path, spec_arg=str(self.spec_path),
+                          spec_path=self.spec_path, lineage_id=located.lineage)
+        return located
+
+    def note_moved(self, store: StateStore, located: Any) -> None:
+        """Remember that the state was made for this spec at another path (the plan says so)."""
+        recorded = store.lineage.get("spec")
+        if recorded and recorded != self.identity and lineage.moved_here(
+                store.lineage, self.identity, self.spec_path, located.lineage if located is not None else None):
+            self.found["moved_from"] = recorded
 
     # --- observing -----------------------------------------------------------------------------
 

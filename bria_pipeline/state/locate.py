@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -296,3 +297,43 @@ def _project_of(state: dict[str, Any]) -> str | None:
         if isinstance(record, dict) and record.get("kind") == "project":
             return record.get("name")
     return None
+
+
+class LocatingCopy:
+    """A backend's working copy (anything with ``open(write_local=...)`` returning the opened state,
+    its ``store`` and the ``source`` of each part) at the key where the spec's state is. Opening it
+    settles a key not read yet (`settle`: a new working copy at the settled key when it differs) and
+    checks what it read against the lock file's record (`verify`); `place(located, moved_from)` is
+    told. Everything else is the working copy's."""
+
+    def __init__(self, make: Callable[[], Any], located: Located, place: Callable[..., None], spec_path: Path,
+                 project: str) -> None:
+        self._make, self._place, self._spec_path, self._project = make, place, spec_path, project
+        self.located = located
+        self.copy = make()
+
+    def open(self, *, write_local: bool, **options: Any) -> Any:
+        found = self.copy.open(write_local=write_local, **options)
+        if not self.located.checked:
+            settled = settle(self.located, found.source.get("state", "none") != "none", found.store.lineage,
+                             self._spec_path, self.copy.backend.store, self._project)
+            self._place(settled)
+            if settled.key != self.located.key:
+                self.copy = self._make()
+                found = self.copy.open(write_local=write_local, **options)
+            self.located = settled
+        moved_from = verify(self.located, found.store.lineage, self._spec_path)
+        if moved_from:
+            self._place(self.located, moved_from)
+        return found
+
+    _OWN = frozenset({"_make", "_place", "_spec_path", "_project", "located", "copy"})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.copy, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:  # the working copy's own attributes (its sync base, ...) stay its own
+            setattr(self.copy, name, value)
