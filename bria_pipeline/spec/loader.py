@@ -110,6 +110,13 @@ def check_spec(
                                     "start from a recipe: bria-pipeline init --recipe defined_character DIR"))
         check.problems = sort_problems(problems)
         return check
+    if doc.data.get("format") == "bria-pipeline-plan":  # a saved plan (plan --out), given where a spec goes
+        made_from = doc.data.get("spec") if isinstance(doc.data.get("spec"), str) else "SPEC"
+        problems.append(doc.problem((), "this looks like a saved plan (plan --out), not a spec",
+                                    f"apply it with `bria-pipeline apply {path}`, or give the spec it was made "
+                                    f"from: {made_from}"))
+        check.problems = sort_problems(problems)
+        return check
 
     spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
     problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
