@@ -122,8 +122,7 @@ class Pipeline:
             self.spec_path, desired, self.client, self.validate, local_api=self._local_api(),
             staging_transport=self.transport if self.sandbox else None, concurrency=self.concurrency,
             lock_timeout=self.lock_timeout, rate_limit_per_minute=self.rate_limit_per_minute,
-            backend=None if self.no_backend else self._backend_for(resolve_backend_url(self.backend_flag,
-                                                                                       desired.backend_url)),
+            backend=self._backend_for(self._backend_url(desired)),
             no_backend=self.no_backend, sandbox=self.sandbox,
         )
         return desired
@@ -162,9 +161,16 @@ class Pipeline:
 
     @property
     def backend_url(self) -> str | None:
-        """`backend=` (the --backend flag), else BRIA_PIPELINE_BACKEND, else the spec's `backend.url`;
-        None with `no_backend`."""
-        return None if self.no_backend else resolve_backend_url(self.backend_flag, self.desired.backend_url)
+        """`backend=` (the --backend flag), else BRIA_PIPELINE_BACKEND, else the spec's `backend.url`
+        (not with the sandbox); None with `no_backend`."""
+        return self._backend_url(self.desired)
+
+    def _backend_url(self, desired: Desired) -> str | None:
+        """None with `no_backend`; with the sandbox (an organisation of its own) the spec's
+        `backend:` is not used, only `backend=` or the environment."""
+        if self.no_backend:
+            return None
+        return resolve_backend_url(self.backend_flag, None if self.sandbox else desired.backend_url)
 
     def backend(self) -> Backend | None:
         return self.workspace.backend

@@ -140,8 +140,8 @@ class Workspace(SpecFiles):
 
     def refuse_forgotten_backend(self) -> None:
         url = self.recorded().get("backend")
-        if self.backend is not None or self.no_backend or not url:
-            return
+        if self.backend is not None or self.no_backend or self.sandbox or not url:
+            return  # the sandbox is an organisation of its own: what the backend holds is not its
         raise StateError(
             f"{self.lock_path} records that this spec's state lives in the backend {url} (lineage "
             f"{self.recorded().get('lineage', '?')}), and this run has no backend: it would not see what was "
@@ -154,8 +154,8 @@ class Workspace(SpecFiles):
         """Write where the state lives (lineage, backend URL without credentials, key) into the lock file."""
         from ..state.locate import public_url
 
-        if self.backend is None or not store.lineage.get("id"):
-            return
+        if self.backend is None or self.sandbox or not store.lineage.get("id"):
+            return  # (the sandbox's state is no team's: a lock file never points at it)
         record = {"lineage": store.lineage["id"], "backend": public_url(self.backend.url), "key": self.backend.key}
         if lock.state != record:
             lock.state = record
@@ -293,7 +293,7 @@ class Workspace(SpecFiles):
                          + "; apply records the new path")
         if self.backend is None:
             billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
-            recorded = self.recorded().get("backend")
+            recorded = None if self.sandbox else self.recorded().get("backend")
             if recorded:
                 note = (f"WARNING: --no-backend: the state in {recorded}, which {self.lock_path.name} records, is not "
                         f"read. {billed} billed output(s) in this plan may already have been paid for there, and "

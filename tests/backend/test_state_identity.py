@@ -349,3 +349,18 @@ def test_a_lock_file_naming_another_lineage_than_the_state_at_its_key_is_refused
     assert adopted.exit_code == 0, adopted.output
     plan, routes, mutating = no_change_run(spec, url, backend)
     assert not plan.has_changes and billed(routes) == 0 and mutating == 0
+
+
+def test_the_sandbox_leaves_the_specs_backend_and_the_lock_files_record_alone(tmp_path: Path, served):
+    """--sandbox is an organisation of its own: a spec's `backend:` is not used (its state there is
+    no sandbox's), a lock file's record is not enforced, and nothing is recorded; --backend still is."""
+    url, backend, origin, a = applied_with_a_file_backend(tmp_path, served)
+    spec = a / "brands/lucy/spec.yaml"
+    lock_text = spec.with_name("spec.lock.yaml").read_text()
+    spec.write_text(spec.read_text() + f"\nbackend: {{url: {backend}}}\n")
+    listed = sorted((tmp_path / "backend").rglob("*"))
+    result = cli("--sandbox", "apply", str(spec), "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert sorted((tmp_path / "backend").rglob("*")) == listed  # not read into, not written to
+    assert spec.with_name("spec.lock.yaml").read_text() == lock_text
+    assert "no backend" not in result.output and "--no-backend" not in result.output
