@@ -236,7 +236,11 @@ class Workspace(SpecFiles):
         another spec's folder is named as such, first."""
         located = self.locate(read=write_local or (self.state_dir / "state.json").exists())
         if self.backend is not None and check:
+            from ..state.locate import verify
+
             local = StateStore.for_spec(self.spec_path)
+            if located.lineage and local.lineage.get("id") == located.lineage:
+                verify(located, local.lineage, self.spec_path)  # a copied folder: its lock file and .bria/ both
             lineage.check(local, self.desired, self.identity, None, where=local.path, spec_arg=str(self.spec_path),
                           spec_path=self.spec_path, lineage_id=located.lineage)
         return located

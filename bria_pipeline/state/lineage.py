@@ -71,13 +71,12 @@ def check(store: StateStore, desired: Desired, spec: str, backend_key: str | Non
     if why is None:
         return
     spec_arg = spec_arg or spec
-    forget = f"`bria-pipeline state rm {spec_arg}` (it deletes that copy of the state, nothing else)"
     if store.lineage.get("project", desired.project.name) != desired.project.name or not store.lineage:
         hint = (f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {spec_arg}` "
-                f"(it rebuilds the state from the remote); if {where} was copied from another spec's folder, "
-                f"forget it instead: {forget}")
+                f"(it rebuilds the state from the remote); or delete {where} if it was copied from elsewhere")
     else:
-        hint = f"{where} was copied from another spec's folder: forget it with {forget}, then run again"
+        hint = (f"{where} was copied from another spec's folder: forget it with `bria-pipeline state rm {spec_arg}` "
+                "(it deletes that copy of the state, nothing else), then run again")
     raise LineageError(f"the state in {where} belongs to another spec: {why}. Nothing was sent", hint=hint)
 
 
