@@ -376,6 +376,15 @@ class Pipeline:
     def review(self, out: str | Path | None = None) -> Path:
         return _run(self.areview(out))
 
+    def review_model_parameters(self) -> dict[str, dict[str, Any]]:
+        """Remote model name -> training parameters of every model the project holds (one observation)."""
+
+        async def read() -> dict[str, dict[str, Any]]:
+            with self._command() as ws:
+                return await review_command.model_parameters(ws)
+
+        return _run(read())
+
     def outputs(self) -> list[dict[str, Any]]:
         """The generation outputs in the manifest: key, file (absolute), prompt, seed, model, status."""
         return outputs_command.outputs(self.workspace)

@@ -116,6 +116,8 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         key = str(value)
         if str(error.validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
             hint = "use letters, digits and _ (not starting with a digit)"
+        elif description:  # the names' own rule (the decisions file: output addresses)
+            hint = description
         else:
             hint = "names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 64 characters"
         yield doc.problem(path + (key,), f"'{key}' is not a valid name here", hint, key=True)
@@ -201,15 +203,23 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
     yield doc.problem(path, error.message, description)
 
 
-def validate_against_schema(doc: Document, skip: set[SpecPath] | None = None) -> tuple[list[SpecProblem], set[SpecPath]]:
-    """Problems of the document's data against the spec schema, and the paths they were found at.
+@lru_cache(maxsize=4)
+def packaged_validator(name: str) -> Draft202012Validator:
+    """A validator for another schema shipped in ``bria_pipeline/data/`` (``decisions.schema.json``)."""
+    text = resources.files("bria_pipeline").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def validate_against_schema(doc: Document, skip: set[SpecPath] | None = None,
+                            validator: Draft202012Validator | None = None) -> tuple[list[SpecProblem], set[SpecPath]]:
+    """Problems of the document's data against the spec schema (or `validator`'s), and the paths they were found at.
 
     Values under a path in `skip` (templates that failed to render) are not reported again.
     """
     skip = skip or set()
     problems: list[SpecProblem] = []
     bad: set[SpecPath] = set()
-    for error in _validator().iter_errors(doc.data):
+    for error in (validator or _validator()).iter_errors(doc.data):
         path = tuple(error.absolute_path)
         if any(path[: len(s)] == s for s in skip):
             continue
