@@ -179,7 +179,7 @@ class Pipeline:
         if url is None:
             return None
         if self._backend is None or self._backend.url != url:
-            self._backend = Backend.for_spec(self.spec_path, url)
+            self._backend = Backend.for_spec(self.spec_path, url, timeout=self.request_timeout)
         return self._backend
 
     def working_copy(self) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from bria_pipeline.masking import mask_url, url_secret_parts
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecPath, SpecProblem, did_you_mean
 
@@ -54,6 +55,8 @@ def _found(value: Any) -> str:
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
+        if "://" in value:  # a URL is shown without what may hold a secret (credentials, query, ...)
+            value = mask_url(value)
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
     if isinstance(value, list):
@@ -167,7 +170,12 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         yield doc.problem(path, "lists the same value more than once", "each value may appear once")
         return
     if kind == "pattern":
-        if schema.get("pattern", "").startswith("^https?"):
+        secret = url_secret_parts(value) if isinstance(value, str) and "://" in value else []
+        if secret and "://" in schema.get("pattern", "") and not schema.get("pattern", "").startswith("^https?"):
+            yield doc.problem(path, f"{_found(value)} carries {' and '.join(secret)}: this URL carries none of them",
+                              "keep only scheme://bucket/prefix; credentials and options come from the cloud's own environment "
+                              "(AWS_*, GOOGLE_*, AZURE_*), never from the spec")
+        elif schema.get("pattern", "").startswith("^https?"):
             yield doc.problem(path, f"{_found(value)} is not an http(s) URL", "write a full URL: https://...")
         else:
             yield doc.problem(path, f"{_found(value)} is not a valid name", description)
