@@ -84,17 +84,17 @@ def test_apply_ends_with_the_results_and_output_prints_them_later_without_the_ap
     assert run("output", str(spec.parent), "gallery.path").stdout == f"{gallery}\n"  # a folder with one spec
     assert json.loads(run("output", str(spec), "counts", "--json").stdout)["images"] == 9
 
+    typo = run("output", str(spec), "model.lucy-lroa")
+    assert typo.exit_code == 1 and typo.stdout == ""
+    assert f"{spec} has no output named 'model.lucy-lroa'" in typo.stderr
+    assert "did you mean model.lucy-lora" in typo.stderr
+
     # once a backend holds the outputs, the gallery is named by its URL there
     backend = tmp_path / "backend"
     assert run("state", "push", str(spec), "--backend", f"file://{backend}").exit_code == 0
     url = run("output", str(spec), "gallery.url", "--backend", f"file://{backend}").stdout.strip()
     assert url == f"file://{backend}/lucy/spec/outputs/index.html" and (backend / "lucy/spec/outputs/index.html").is_file()
     assert block(run("output", str(spec), "--backend", f"file://{backend}").stdout)["gallery"] == url
-
-    typo = run("output", str(spec), "model.lucy-lroa")
-    assert typo.exit_code == 1 and typo.stdout == ""
-    assert f"{spec} has no output named 'model.lucy-lroa'" in typo.stderr
-    assert "did you mean model.lucy-lora" in typo.stderr
 
 
 def test_every_json_document_is_one_document_valid_against_the_packaged_schema(tmp_path: Path) -> None:
