@@ -27,7 +27,7 @@ from typing import Any
 from ..lockfile import save_lock
 from ..state import lineage
 from ..state.errors import StateError
-from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state,
+from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state, same_spec,
                             spec_file, verify)
 from ..state.store import now_iso
 from .workspace import Workspace
@@ -71,7 +71,7 @@ def list_(store: Any, checkout: Path) -> list[Listed]:
         claimer = claimed.get(entry.lineage.get("id") or "")
         if entry.lineage.get("forgotten"):
             status = "forgotten"
-        elif claimer and claimer != recorded:
+        elif claimer and not same_spec(recorded, claimer):
             status = f"moved to {claimer}"
         elif claimer or (root / recorded).is_file():
             status = "in this checkout"
