@@ -1,0 +1,52 @@
+"""Which handler carries out each step type.
+
+A handler is `async def handler(run: Run, step: SomeStep) -> Outcome`, registered next to its
+body with `@handles(SomeStep)`. The plan layer declares everything else of a step type on its class
+(plan/steps.py: tag, cost, concurrency, what it waits on) and cannot import this layer, so the
+binding lives here, keyed by the step's type; `check_handled` (run when apply/executor.py is
+imported) refuses a step type of the project that has no handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ..plan.steps import STEP_TYPES, Step
+from .context import Run
+from .result import Outcome
+
+S = TypeVar("S", bound=Step)
+Handler = Callable[[Run, S], Awaitable[Outcome]]
+
+HANDLERS: dict[type[Step], Handler[Any]] = {}
+
+
+def handles(*types: type[S]) -> Callable[[Handler[S]], Handler[S]]:
+    """Register the decorated function as the handler of `types` (each has exactly one)."""
+
+    def register(handler: Handler[S]) -> Handler[S]:
+        for cls in types:
+            known = HANDLERS.get(cls)
+            if known is not None and known is not handler:
+                raise TypeError(f"step type {cls.__name__} has two handlers: {known.__qualname__} and {handler.__qualname__}")
+            HANDLERS[cls] = handler
+        return handler
+
+    return register
+
+
+def handler_for(step: Step) -> Handler[Any] | None:
+    return HANDLERS.get(type(step))
+
+
+def unhandled(package: str = "bria_pipeline.") -> list[str]:
+    """The step types defined in `package` that are carried out but have no handler."""
+    return sorted(cls.__qualname__ for cls in STEP_TYPES.values()
+                  if cls.CARRIED_OUT and cls.__module__.startswith(package) and cls not in HANDLERS)
+
+
+def check_handled() -> None:
+    missing = unhandled()
+    if missing:
+        raise TypeError(f"step types without a handler: {', '.join(missing)} (register one with @handles)")
