@@ -105,7 +105,7 @@ async def _until_stopped(run: Run, model_id: int) -> None:
 
     try:
         await polling.poll(
-            run.client,
+            run.client.session.clock,
             f"model {model_id} to stop",
             lambda: run.client.get_model(model_id),
             look,
