@@ -143,6 +143,7 @@ class _Output(Step):
     """An image or a video of the spec (or a retired one still owed)."""
 
     GENERATION: ClassVar[bool] = True
+    WAITS_ON: ClassVar[str] = "generation request"
     MEDIA: ClassVar[Literal["image", "video"]] = "image"
     key: str
     output: OutputFields | None  # None: a retired output's request, collected (kept, not asked for again)
@@ -179,7 +180,6 @@ class PollImage(_Output):
     it once more (`output`), paid again and recorded so."""
 
     TAG: ClassVar[str] = "poll_image"
-    WAITS_ON: ClassVar[str] = "generation request"
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,7 @@ class PollVideo(PollImage):
 @dataclass(frozen=True)
 class _StructuredPrompt(Step):
     GENERATION: ClassVar[bool] = True
+    WAITS_ON: ClassVar[str] = "generation request"
     inputs_hash: str
     set_name: str
     prompt: str
@@ -207,7 +208,6 @@ class _StructuredPrompt(Step):
 @dataclass(frozen=True)
 class StructuredPrompt(_StructuredPrompt):
     TAG: ClassVar[str] = "structured_prompt"
-    WAITS_ON: ClassVar[str] = "generation request"
 
     def cost(self) -> Cost:
         return Cost(structured_prompts=self.calls, requests=self.calls)
@@ -218,7 +218,6 @@ class PollStructuredPrompt(_StructuredPrompt):
     """A request recorded earlier: poll it (and refine, when only the first call was made), then pin."""
 
     TAG: ClassVar[str] = "poll_structured_prompt"
-    WAITS_ON: ClassVar[str] = "generation request"
     request_id: str = ""
     stage: str | None = None
     draft: str | None = None
