@@ -12,10 +12,10 @@ them without asking the service again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .. import addresses
 from ..api.client import AsyncBriaClient
@@ -40,6 +40,14 @@ class RemoteImage:
     content: str | None = None  # its content hash when its name carries none (an imported image)
 
 
+class WaitArgs(TypedDict):
+    """How long a wait may take and how often it polls (the client's wait_for_* arguments)."""
+
+    timeout: float
+    interval: float
+    max_interval: float
+
+
 @dataclass
 class ApplyOptions:
     """How to carry a plan out.
@@ -58,7 +66,7 @@ class ApplyOptions:
     staging: Callable[[DesiredDataset], Any] | None = None  # a dataset's bulk staging target, or None
     work_dir: Path | None = None  # where bulk zips are built (.bria/<spec>/zips)
 
-    def wait_kw(self, default_timeout: float, interval: float | None = None) -> dict[str, float]:
+    def wait_kw(self, default_timeout: float, interval: float | None = None) -> WaitArgs:
         first = interval if interval is not None else self.poll_interval
         return {
             "timeout": self.timeout if self.timeout is not None else default_timeout,
@@ -120,7 +128,7 @@ class GenerationState:
     manifest: Manifest
     output_dir: Path
     lock_pins: MutableMapping[str, str]
-    models: Mapping[str, ModelRef] = field(default_factory=dict)
+    models: dict[str, ModelRef] = field(default_factory=dict)
     wait_timeout: float = 600.0
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0

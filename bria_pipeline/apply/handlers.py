@@ -16,16 +16,16 @@ from ..plan.steps import STEP_TYPES, Step
 from .context import Run
 from .result import Outcome
 
-S = TypeVar("S", bound=Step)
-Handler = Callable[[Run, S], Awaitable[Outcome]]
+Handler = Callable[[Run, Any], Awaitable[Outcome]]  # its second argument is one of the types it handles
+H = TypeVar("H", bound=Handler)
 
-HANDLERS: dict[type[Step], Handler[Any]] = {}
+HANDLERS: dict[type[Step], Handler] = {}
 
 
-def handles(*types: type[S]) -> Callable[[Handler[S]], Handler[S]]:
+def handles(*types: type[Step]) -> Callable[[H], H]:
     """Register the decorated function as the handler of `types` (each has exactly one)."""
 
-    def register(handler: Handler[S]) -> Handler[S]:
+    def register(handler: H) -> H:
         for cls in types:
             known = HANDLERS.get(cls)
             if known is not None and known is not handler:
@@ -36,7 +36,7 @@ def handles(*types: type[S]) -> Callable[[Handler[S]], Handler[S]]:
     return register
 
 
-def handler_for(step: Step) -> Handler[Any] | None:
+def handler_for(step: Step) -> Handler | None:
     return HANDLERS.get(type(step))
 
 

@@ -99,8 +99,8 @@ def _describe(exc: BaseException) -> str:
     return exc.describe() if isinstance(exc, ApiError) else str(exc)
 
 
-async def _post(run: Run, call: Callable[[], Awaitable[GenerationResult | AsyncJob]], on_intent: Callable[[], None],
-                on_lost: Callable[[str], None], on_error: Callable[[str], None]) -> GenerationResult | AsyncJob:
+async def _post(run: Run, call: Callable[[], Awaitable[GenerationResult | AsyncJob]], on_intent: Callable[[], object],
+                on_lost: Callable[[str], object], on_error: Callable[[str], object]) -> GenerationResult | AsyncJob:
     """Steps 1-3: intent, POST, and the translation of its failures."""
     state = run.generation
     on_intent()
@@ -124,7 +124,7 @@ def _request_id(job: Job) -> str | None:
     return job if isinstance(job, str) else job.request_id
 
 
-async def _wait(run: Run, job: Job, on_error: Callable[[str], None]) -> GenerationResult:
+async def _wait(run: Run, job: Job, on_error: Callable[[str], object]) -> GenerationResult:
     """Step 4: poll until the job's final status is known.
 
     COMPLETED returns; ERROR and its kin record the failure (on_error) and raise; 404 raises
@@ -204,11 +204,11 @@ async def poll_output(run: Run, step: PollImage) -> Done:
     return await _collect(run, step, step.request_id, "resumed")
 
 
-def _lost(run: Run, key: str) -> Callable[[str], None]:
+def _lost(run: Run, key: str) -> Callable[[str], object]:
     return lambda message: run.generation.manifest.record_failed(key, message, answer_lost=True)
 
 
-def _failed(run: Run, key: str) -> Callable[[str], None]:
+def _failed(run: Run, key: str) -> Callable[[str], object]:
     return lambda message: run.generation.manifest.record_failed(key, message, ended="error")
 
 
