@@ -147,7 +147,6 @@ class _Output(Step):
     MEDIA: ClassVar[Literal["image", "video"]] = "image"
     key: str
     output: OutputFields | None  # None: a retired output's request, collected (kept, not asked for again)
-    request_id: str | None = None  # a request recorded earlier: poll it, pay nothing again (Poll* only)
     superseded: tuple[Superseded, ...] = ()
     may_pay_again: bool = False  # an earlier request's answer was lost: this one may pay twice
     retired: bool = False  # no longer in the spec: its file is kept under a name of its own
@@ -180,6 +179,7 @@ class PollImage(_Output):
     it once more (`output`), paid again and recorded so."""
 
     TAG: ClassVar[str] = "poll_image"
+    request_id: str = ""  # the request recorded earlier: poll it, pay nothing again
 
 
 @dataclass(frozen=True)
