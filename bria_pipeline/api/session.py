@@ -305,8 +305,9 @@ class ApiSession:
                         hint="the time one call may take (--timeout) was used up: give it longer, e.g. --timeout 2m",
                     ) from exc
                 reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                detail = self.redact(str(exc))
                 raise E.TransportError(
-                    f"{op.name}: no answer from {self._where(url)} ({reason}: {self.redact(str(exc)) or 'no detail'})",
+                    f"{op.name}: no answer from {self._where(url)} ({reason}{': ' + detail if detail else ''})",
                     operation=op.name, method=op.method, path=path,
                 ) from exc
         elapsed = self.clock.monotonic() - t0

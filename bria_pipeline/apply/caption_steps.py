@@ -7,9 +7,10 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 from __future__ import annotations
 
 from .. import addresses
+from ..api.errors import BadRequest, Conflict
 from ..plan.steps import Caption, PinCaption, RegenerateCaptions, WaitCaptions
 from .context import RemoteImage, Run
-from .dataset_steps import _remote_images
+from .dataset_steps import _remote_images, completed_elsewhere
 from .errors import StepError
 from .handlers import handles
 
@@ -64,6 +65,16 @@ async def pin_caption(run: Run, step: PinCaption) -> str:
 
 @handles(Caption)
 async def caption(run: Run, step: Caption) -> str:
+    try:
+        return await _caption(run, step)
+    except (BadRequest, Conflict):  # refused on a completed dataset: another runner completed it?
+        done = await completed_elsewhere(run, step.dataset)
+        if done is None:
+            raise
+        return f"{done}: its captions are frozen"
+
+
+async def _caption(run: Run, step: Caption) -> str:
     key, image_key, mode = step.dataset, step.key, step.mode
     ds = run.dataset(key)
     source = run.image_source(key, image_key)

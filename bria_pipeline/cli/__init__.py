@@ -7,7 +7,7 @@ command lives, its one-line help); a module is imported only when one of its com
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
 - `resource_cmds`  destroy, show, refresh, import
-- `review_cmds`    review (the dataset review sheet)
+- `review_cmds`    review (the dataset review sheet), review serve (the review server)
 - `sandbox_cmds`   sandbox serve
 - `help_cmds`      help (the global options page, a command's help)
 - `backend_cmds`   pull, force-unlock, state push; the --backend option
@@ -49,7 +49,7 @@ COMMANDS = (
     LazyCommand("import", "bria_pipeline.cli.resource_cmds:import_command",
                 "Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY)."),
     LazyCommand("review", "bria_pipeline.cli.review_cmds:review_command",
-                "Write the dataset review sheet: every training image with its caption, flagged problems."),
+                "Write the dataset review sheet; `review serve`: approve and reject outputs in a browser."),
     LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",
                 "A local, offline emulator of Bria's Tailored Generation API."),
     LazyCommand("pull", "bria_pipeline.cli.backend_cmds:pull_command",

@@ -37,7 +37,8 @@ lock_timeout_option = click.option("--lock-timeout", callback=converter(parse_du
                                    help="Wait this long for another run of the same spec to finish (default: fail at once).")
 request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_positive_duration), metavar="DURATION",
                                       help="Give up on any one API request after this (30s, 2m), its retries included "
-                                           "(default: the retry policy's own bound, about two minutes).")
+                                           "(default: the retry policy's own bound, about two minutes); also bounds "
+                                           "every backend request (default 30s).")
 
 
 def _shared(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

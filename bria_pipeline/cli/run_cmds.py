@@ -192,7 +192,7 @@ def apply_counts(result: ApplyResult) -> str:
               help="Wait for trainings to finish; --no-wait starts them and exits 0 (the next apply picks them up).")
 @click.option("--timeout", "timeout", callback=converter(parse_duration), metavar="DURATION",
               help="Give up waiting on any one long job after this (90s, 10m, 2h); the next apply resumes it. "
-                   "Also bounds every API request, its retries included.")
+                   "Also bounds every API request and every backend request, its retries included.")
 @click.option("--prune", is_flag=True, help="Delete earlier versions and resources dropped from the spec.")
 @target_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), metavar="N",
@@ -232,7 +232,7 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
             if not spec.exists() and (path.parent / saved.spec_path).exists():
                 spec = path.parent / saved.spec_path
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
-                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
+                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0, request_timeout=timeout)
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
         try:

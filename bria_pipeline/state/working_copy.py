@@ -34,6 +34,7 @@ from ..atomic import write_atomic
 from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
 from ..output_names import thumbnail_name
 from .backend import Backend
+from .behind import backend_behind, paid_but_missing
 from .errors import StateError, StateFileError
 from .objects import ABSENT, Blob, ObjectConflict
 from .store import StateStore
@@ -202,6 +203,7 @@ class WorkingCopy:
     def open(self, *, write_local: bool) -> Opened:
         snap = self.snapshot()
         local_state = self._local_state()
+        self._refuse_if_behind(snap, local_state)
         state_side = self._choose("state", state_digest(local_state) if local_state is not None else None,
                                   snap.state_version)
         if state_side == "backend":
@@ -241,6 +243,17 @@ class WorkingCopy:
         if manifest is not None:
             manifest.mark_stored(stored)
         return Opened(store, manifest, stored, {"state": state_side, "manifest": manifest_side})
+
+    def _refuse_if_behind(self, snap: Snapshot, local_state: dict[str, Any] | None) -> None:
+        """A backend changed since the last sync to less than the working copy knows: refused (behind.py)."""
+        if not self.base.get("state_version") or (snap.state_version == self.base.get("state_version")
+                                                  and snap.manifest_version == self.base.get("manifest_version")):
+            return
+        local = self._local_manifest()
+        missing = paid_but_missing(snap.state, json.loads(snap.manifest) if snap.manifest else None, local_state,
+                                   json.loads(local.as_bytes()) if local is not None else None)
+        if missing:
+            raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
     def manifest_signature(self) -> tuple:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
