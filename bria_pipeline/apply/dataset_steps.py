@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
 from .. import addresses
 from ..api import polling
@@ -49,7 +50,7 @@ async def _find_dataset(run: Run, project_id: int, name: str):
     return hits[0] if len(hits) == 1 else None
 
 
-async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str, create) -> tuple[int, object, bool]:
+async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str, create) -> tuple[int, Any, bool]:
     """Create (or clone) the dataset `step` names, at most once; returns (id, answer, created)."""
     key, name = step.dataset, step.name
     project_id = run.index.id("project")
@@ -241,10 +242,11 @@ async def _others_done(run: Run, address: str, key: str, dataset_id: int) -> Non
         final = have == wanted or clock.monotonic() - seen["since"] >= quiet  # type: ignore[operator]
         return polling.Look(final, len(have), len(wanted), "waiting for another run's uploads into the dataset")
 
+    wait = run.options.wait_kw(600.0, interval=interval)
+    wait["max_interval"] = interval
     try:
         await polling.poll(clock, f"the uploads into dataset {dataset_id}", lambda: _listed(run, key, dataset_id), look,
-                           on_progress=run.waiting(address),
-                           **{**run.options.wait_kw(600.0, interval=interval), "max_interval": interval})
+                           on_progress=run.waiting(address), **wait)
     except WaitTimeout:
         pass  # still changing after the --timeout: go on; every upload checks the listing first
 
