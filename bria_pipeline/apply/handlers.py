@@ -10,22 +10,31 @@ imported) refuses a step type of the project that has no handler.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ..plan.steps import STEP_TYPES, Step
 from .context import Run
 from .result import Outcome
 
 Handler = Callable[[Run, Any], Awaitable[Outcome]]  # its second argument is one of the types it handles
-H = TypeVar("H", bound=Handler)
+S = TypeVar("S", bound=Step)
+T = TypeVar("T", bound=Step)
+R = TypeVar("R", bound=Outcome)
 
 HANDLERS: dict[type[Step], Handler] = {}
 
 
-def handles(*types: type[Step]) -> Callable[[H], H]:
+# Typed per number of step types, so that mypy proves the handler takes the types it is registered
+# for (a handler of two types takes either; one declared for another type is an error).
+@overload
+def handles(first: type[S], /) -> Callable[[Callable[[Run, S], Awaitable[R]]], Callable[[Run, S], Awaitable[R]]]: ...
+@overload
+def handles(first: type[S], second: type[T], /) -> Callable[[Callable[[Run, S | T], Awaitable[R]]],
+                                                              Callable[[Run, S | T], Awaitable[R]]]: ...
+def handles(*types: type[Step]) -> Callable[[Any], Any]:
     """Register the decorated function as the handler of `types` (each has exactly one)."""
 
-    def register(handler: H) -> H:
+    def register(handler: Handler) -> Handler:
         for cls in types:
             known = HANDLERS.get(cls)
             if known is not None and known is not handler:

@@ -80,8 +80,8 @@ async def start_training(run: Run, step: StartTraining) -> str:
     return await wait_training(run, step)
 
 
-@handles(WaitTraining)
 async def wait_training(run: Run, step: StartTraining | WaitTraining) -> str:
+    """Wait for a training to finish: WaitTraining's handler, and the end of StartTraining's."""
     key = step.model
     model_id = run.index.id(addresses.model(key))
     if not run.options.wait:
@@ -98,6 +98,9 @@ async def wait_training(run: Run, step: StartTraining | WaitTraining) -> str:
     except WaitTimeout as exc:
         raise StillRunning(f"training still in progress after the --timeout (model id {model_id}); the next apply picks it up") from exc
     return f"trained ({len(model.checkpoint_steps)} checkpoints)"
+
+
+handles(WaitTraining)(wait_training)  # registered, keeping the wider signature start_training calls it with
 
 
 @handles(DeleteModel)
