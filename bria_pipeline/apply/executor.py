@@ -155,7 +155,7 @@ def _open_outputs(run: Run, plan: Plan) -> GenerationState | None:
     """The generation state of this apply (the output manifest, the lock's structured prompt pins),
     when the plan has generation steps."""
     generation = run.desired.generation
-    if generation is None or not any(is_generation(a) or isinstance(a.step, GenerationSummary) for a in plan.actions):
+    if generation is None or not any(is_generation(a) for a in plan.actions):
         return None
     manifest = run.observed.manifest or Manifest.load(generation.output_dir)
     kw = run.options.wait_kw(600.0, interval=min(run.options.poll_interval, 1.0))

@@ -351,11 +351,19 @@ async def pin_structured_prompt(run: Run, step: PinStructuredPrompt) -> Done:
     return Done("pinned in the lock file (no request)", "pinned")
 
 
-@handles(StructuredPrompt, PollStructuredPrompt)
-async def structured_prompt(run: Run, step: StructuredPrompt | PollStructuredPrompt) -> Done:
-    """Generate a structured prompt (and refine it), or poll the request recorded earlier; then pin
-    its text by inputs hash."""
-    p = step
+@handles(StructuredPrompt)
+async def structured_prompt(run: Run, step: StructuredPrompt) -> Done:
+    """Generate a structured prompt (and refine it), then pin its text by inputs hash."""
+    return await _structured_prompt(run, step, polling=False)
+
+
+@handles(PollStructuredPrompt)
+async def poll_structured_prompt(run: Run, step: PollStructuredPrompt) -> Done:
+    """Poll the request recorded earlier (and refine, when only the first call was made), then pin."""
+    return await _structured_prompt(run, step, polling=True)
+
+
+async def _structured_prompt(run: Run, p: StructuredPrompt | PollStructuredPrompt, *, polling: bool) -> Done:
     h = p.inputs_hash
     state = run.generation
     manifest = state.manifest
@@ -403,7 +411,6 @@ async def structured_prompt(run: Run, step: StructuredPrompt | PollStructuredPro
             record.billed += 1
         return await waited(answer)
 
-    polling = isinstance(p, PollStructuredPrompt)
     if polling and record.request_id:
         text = await waited(record.request_id)
         resumed_stage = record.stage

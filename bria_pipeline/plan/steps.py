@@ -8,6 +8,7 @@ exactly. Everything the plan knows of a step type is declared on its class, in o
                  "wait": it waits on the service (a training, captions) and takes none
     WAITS_ON     what a "still running" outcome of it waits for ("training", "generation request")
     GENERATION   counted in the generation report and its progress bar
+    READS_FILES  reads its dataset's local files (hashed again from disk before apply sends anything)
     REQUESTS     the requests it sends (status polls not counted), when that is all it costs
     cost()       what carrying it out costs, billed work included (plan/cost.py adds them up)
 
@@ -121,6 +122,7 @@ class Step:
     GENERATION: ClassVar[bool] = False
     CARRIED_OUT: ClassVar[bool] = True  # False: only shown (a noop), so no handler
     REQUESTS: ClassVar[int] = 0  # the requests it sends, status polls not counted (see cost())
+    READS_FILES: ClassVar[bool] = False  # reads its `dataset`'s local files: they are hashed again before apply
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -256,6 +258,7 @@ class GenerationSummary(Step):
     """Shown, never carried out (a noop): the executor marks the manifest current with it."""
 
     TAG: ClassVar[str] = "summary"
+    GENERATION: ClassVar[bool] = True  # the plan has a generation part: the executor opens the manifest
     CARRIED_OUT: ClassVar[bool] = False
     desired: tuple[str, ...] = ()
     up_to_date: int = 0
@@ -301,6 +304,7 @@ class DeleteProject(Step):
 @dataclass(frozen=True)
 class CreateDataset(Step):
     TAG: ClassVar[str] = "create_dataset"
+    READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
     dataset: str  # the spec's key
     name: str  # its remote name
@@ -310,6 +314,7 @@ class CreateDataset(Step):
 @dataclass(frozen=True)
 class CloneDataset(Step):
     TAG: ClassVar[str] = "clone_dataset"
+    READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
     dataset: str
     name: str
@@ -344,6 +349,7 @@ class CompleteDataset(Step):
 @dataclass(frozen=True)
 class VisualSchema(Step):
     TAG: ClassVar[str] = "visual_schema"
+    READS_FILES: ClassVar[bool] = True
     dataset: str
     source: Literal["generate", "refine", "text", "lock"]  # where its text comes from
     put: bool = True  # set it on the dataset (False: it holds that text already)
@@ -361,12 +367,14 @@ class PinVisualSchema(Step):
     """Pin the dataset's remote visual schema in the lock file (made from these inputs; no request)."""
 
     TAG: ClassVar[str] = "pin_visual_schema"
+    READS_FILES: ClassVar[bool] = True  # its pin is keyed by the schema inputs, samples' hashes included
     dataset: str
 
 
 @dataclass(frozen=True)
 class UploadImage(Step):
     TAG: ClassVar[str] = "upload_image"
+    READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
     dataset: str
     key: str  # the image's key in the spec
@@ -395,6 +403,7 @@ class MovedImage(Step):
 @dataclass(frozen=True)
 class BulkUpload(Step):
     TAG: ClassVar[str] = "bulk_upload"
+    READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
     CONCURRENCY: ClassVar[Concurrency] = "wait"
     WAITS_ON: ClassVar[str] = "bulk upload"
