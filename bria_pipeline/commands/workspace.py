@@ -268,7 +268,7 @@ class Workspace(SpecFiles):
         opened = OpenState(store) if store is not None else self.open_state(write_local=write_local)
         async with self.connect() as client:
             if timeout is not None:
-                client.session.call_timeout = timeout
+                client.call_timeout = timeout
             observed = await observe(client, self.desired, opened.store, lock=lock, images=images,
                                      manifest=opened.manifest)
             yield Session(client, opened.store, lock, observed, opened.copy)
