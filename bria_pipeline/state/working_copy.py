@@ -401,8 +401,12 @@ class WorkingCopy:
             if with_outputs and self.output_dir is not None:
                 self._unpushed.add(self._changes())
             changes = self._unpushed
+            state = store.as_data()
+            answered = self._answers_first(changes)
+            if answered:  # billed answers reach the backend before their files are uploaded
+                self._commit(state, answered, final=False)
             published = self._publish(changes) if changes else Changes()
-            committed = self._commit(store.as_data(), published, final=gallery)
+            committed = self._commit(state, published, final=gallery) or bool(answered)
             self._unpushed = Changes()
             if committed and with_outputs:
                 self.base.update(manifest_version=self.root.manifest_id,
@@ -433,6 +437,23 @@ class WorkingCopy:
             into.update({k: v for k, v in mine.items() if theirs.get(k) != v})
             into.update({k: None for k in theirs if k not in mine})
         return out
+
+    def _answers_first(self, changes: Changes) -> Changes:
+        """Outputs done here whose file the backend lacks and whose request id it does not know
+        yet: committed first as accepted (pending, with their request id), so a runner lost
+        while their files upload polls those requests instead of paying again. Empty when every
+        such request id is committed already (the usual case: the answer was pushed before)."""
+        early = Changes()
+        for key, record in changes.outputs.items():
+            if not _done(record) or self._stored.get(record["file"]) == record["sha256"]:
+                continue
+            known = self.view.outputs.get(key) or {}
+            if record.get("request_id") and known.get("request_id") != record["request_id"]:
+                early.outputs[key] = {**record, "status": "pending"}
+        if early:
+            early.prompts.update(changes.prompts)
+            early.outputs.update({k: v for k, v in changes.outputs.items() if k not in early.outputs and not _done(v)})
+        return early
 
     def _publish(self, changes: Changes) -> Changes:
         """The changed records as the backend may hold them, their new files uploaded: an output
