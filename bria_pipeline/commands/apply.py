@@ -82,16 +82,16 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
             return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
         require_approval(plan, approved=auto_approve or decision is True)
         if copy is not None and observed.manifest is not None:
-            copy.fetch(files_needed(plan, observed.manifest))
+            copy.fetch(files_needed(plan, observed.manifest))  # from the backend: none are missing locally
         run = Run(seen.client, desired, store, lock, ws.lock_path, RemoteIndex(plan.bindings, observed, desired),
                   ws.apply_options(seen.client, wait=wait, timeout=timeout), on_progress, observed)
         store.start_apply(operation)
-        syncing = asyncio.ensure_future(_keep_synced(copy, store)) if copy is not None else None
+        syncing = asyncio.ensure_future(_keep_synced(copy, store)) if copy is not None and copy.syncs else None
         try:
             result = await execute(plan, run)
         except asyncio.CancelledError:
             store.end_apply("interrupted")
-            if copy is not None:  # Ctrl-C: what finished goes to the backend too, before the lock is released
+            if copy is not None:  # Ctrl-C: what finished is persisted (to the backend too) before the lock is released
                 if syncing is not None:
                     syncing.cancel()
                 try:

@@ -39,6 +39,6 @@ async def refresh(ws: Workspace) -> Observed:
         else:
             store.reset_records([])
         store.save()
-        if opened.copy is not None:
+        if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
             opened.copy.push(store, with_outputs=False)
     return observed

@@ -39,7 +39,8 @@ FORMAT = 2
 SNAPSHOT_TRIES = 4
 MAX_SEGMENTS = 12  # more than this after a commit: the smallest tail is merged
 MERGE_FACTOR = 2  # a segment not more than twice the size of the next one is merged with it
-FINAL_FACTOR = 4  # at a run's end, all is merged into one when the rest is at least 1/4 of the first
+FINAL_FACTOR = 4  # at a run's end, all is merged into one when that is at most 4x what the run committed
+FINAL_SLACK = 16  # ... or the manifest is that small
 
 Records = dict[str, Any]  # key -> the record's JSON (as the manifest writes it), None: dropped
 
@@ -211,16 +212,15 @@ def _read_legacy(backend: Backend, *, with_manifest: bool) -> Snapshot:
     return Snapshot(Root(0, lineage, state, [], None, legacy=True), view)
 
 
-def plan_merge(segments: list[Segment], *, final: bool) -> int:
+def plan_merge(segments: list[Segment], *, final: bool, run_records: int = 0) -> int:
     """How many segments at the tail to merge into one (0 or 1: none). Sizes stay geometric while
-    a run commits; at its end, everything is merged when that costs at most FINAL_FACTOR times
-    what the run wrote."""
+    a run commits; at its end (`final`), everything is merged into one segment when that costs at
+    most FINAL_FACTOR times the records the run committed (`run_records`), so the next reader
+    reads two objects, and a run's cost stays proportional to what it changed."""
     if len(segments) < 2:
         return 0
-    if final:
-        rest = sum(s.records for s in segments[1:])
-        if rest * FINAL_FACTOR >= segments[0].records:
-            return len(segments)
+    if final and sum(s.records for s in segments) <= FINAL_FACTOR * run_records + FINAL_SLACK:
+        return len(segments)
     count, tail = 1, segments[-1].records
     while count < len(segments):
         before = segments[-count - 1].records

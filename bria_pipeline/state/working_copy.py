@@ -223,7 +223,14 @@ class WorkingCopy:
         self._run_thumbs: set[str] = set()  # thumbnails of images committed by this run
         self._thumbs_sent: set[str] = set()
         self._wrote_segments = False
+        self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
         self._mutex = threading.Lock()  # one push at a time (the periodic one and the last one)
+
+    def lock(self, command: str, *, spec: str, timeout: float) -> Any:
+        """The apply lock in the backend (create-if-absent, refreshed while the run goes on)."""
+        from .remote_lock import RemoteLock
+
+        return RemoteLock(self.backend, command=command, spec=spec, timeout=timeout)
 
     # --- the base ---------------------------------------------------------------------------
 
@@ -515,7 +522,8 @@ class WorkingCopy:
         elif changed:
             segments.append(write(changed, bool(segments)))
             held.append(changed)
-        count = plan_merge(segments, final=final)
+        self._run_records += len(changed)
+        count = plan_merge(segments, final=final, run_records=self._run_records)
         if count:
             keys = set().union(*held[-count:])
             segments = segments[:-count] + [write(keys, count < len(segments))]

@@ -88,6 +88,7 @@ class KillingProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a killed client resets its connections
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def wrote(self, what: str) -> None:
@@ -150,7 +151,8 @@ def run_killed(spec: Path, url: str, backend: str, env: dict, proxy: KillingProx
     return proxy.writes
 
 
-def kill_and_recover(root: Path, s3_url: str, env: dict, proxy: KillingProxy, k: int, needed: int) -> str | None:
+def kill_and_recover(root: Path, s3_url: str, env: dict, proxy: KillingProxy, k: int,
+                     needed: int) -> tuple[str | None, int]:
     """Kill a first apply after write k; then a fresh checkout applies (rc 0) and pays only for the
     generations whose answers had not reached the backend when the run was killed."""
     with fast_sandbox(root / f"sandbox-{k}") as url:
@@ -162,8 +164,8 @@ def kill_and_recover(root: Path, s3_url: str, env: dict, proxy: KillingProxy, k:
         backend = Backend.for_spec(spec, backend_url)
         snap = read_committed(backend)  # readable at its last commit, whatever the instant
         recorded = sum(r.get("billed", 0) for r in [*snap.view.outputs.values(), *snap.view.prompts.values()])
-        in_flight = paid_at_kill - recorded
-        assert 0 <= in_flight <= 10, (k, killed_at, paid_at_kill, recorded)  # at most the requests a run has open
+        in_flight = paid_at_kill - recorded  # answered, billed, not committed yet
+        assert in_flight >= 0, (k, killed_at, paid_at_kill, recorded)
         holder = RemoteLock(backend, command="test", spec=str(spec)).holder()
         if holder is not None:
             Pipeline(spec, backend=backend_url).force_unlock(holder["id"])
@@ -177,7 +179,7 @@ def kill_and_recover(root: Path, s3_url: str, env: dict, proxy: KillingProxy, k:
         assert stats["routes"][TRAINING] == 1, (k, killed_at)
         done = [r for r in read_committed(backend).view.outputs.values() if r["status"] == "done"]
         assert len(done) == 10, (k, killed_at)
-        return killed_at
+        return killed_at, recorded
 
 
 def kill_points(total: int) -> list[int]:
@@ -197,5 +199,6 @@ def test_a_run_killed_after_any_backend_write_leaves_a_readable_backend_and_pays
         killed = {}
         for k in kill_points(total):
             killed[k] = kill_and_recover(tmp_path, s3_url, s3_env, proxy, k, needed)
-    assert sum(1 for at in killed.values() if at) >= len(killed) - 2, killed  # the run's writes vary a little
-    assert any(at and "root.json" in at for at in killed.values()) or len(killed) < 6, killed
+    assert sum(1 for at, _ in killed.values() if at) >= len(killed) - 2, killed  # the run's writes vary a little
+    assert any(at and "root.json" in at for at, _ in killed.values()), killed  # killed right after a commit, too
+    assert any(recorded for at, recorded in killed.values() if at), killed  # billed answers committed mid-run
