@@ -437,10 +437,13 @@ class WorkingCopy:
         self._tail.reset()  # before reading: a line appended meanwhile is read again next time (idempotent)
         self._compare_all = False
         local = self._local_manifest()
-        body = local.to_json() if local is not None else {"outputs": {}, "structured_prompts": {}}
+        return self._differences(local.to_json() if local is not None else {})
+
+    def _differences(self, body: dict[str, Any]) -> Changes:
+        """What makes the committed records those of `body` (a manifest's JSON form)."""
         out = Changes()
-        for mine, theirs, into in ((body["outputs"], self.view.outputs, out.outputs),
-                                   (body["structured_prompts"], self.view.prompts, out.prompts)):
+        for mine, theirs, into in ((body.get("outputs", {}), self.view.outputs, out.outputs),
+                                   (body.get("structured_prompts", {}), self.view.prompts, out.prompts)):
             into.update({k: v for k, v in mine.items() if theirs.get(k) != v})
             into.update({k: None for k in theirs if k not in mine})
         return out
@@ -571,13 +574,7 @@ class WorkingCopy:
     def replace(self, store: StateStore, manifest: Manifest | None) -> bool:
         """Commit `store` and (when given) exactly `manifest`'s records, as published (state push)."""
         with self._mutex:
-            changes = Changes()
-            if manifest is not None:
-                body = publishable(manifest).to_json()
-                for mine, theirs, into in ((body["outputs"], self.view.outputs, changes.outputs),
-                                           (body["structured_prompts"], self.view.prompts, changes.prompts)):
-                    into.update({k: v for k, v in mine.items() if theirs.get(k) != v})
-                    into.update({k: None for k in theirs if k not in mine})
+            changes = self._differences(publishable(manifest).to_json()) if manifest is not None else Changes()
             committed = self._commit(store.as_data(), changes, final=True)
             if manifest is not None:
                 self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))

@@ -30,12 +30,17 @@ def _as_old_layout(backend: Backend, *, torn: bool) -> None:
     backend.store.delete_many([backend.root_key, *backend.store.list(backend.objects_prefix)])
 
 
+def _applied(tmp_path: Path, url: str, name: str) -> tuple[Path, str, Backend]:
+    """A checkout that applied examples/lucy with a file:// backend."""
+    backend_url = (tmp_path / "backend").as_uri()
+    spec = checkout(tmp_path, name)
+    assert Pipeline(spec, api_url=url, token=TOKEN, backend=backend_url, concurrency=10).apply(auto_approve=True).ok
+    return spec, backend_url, Backend.for_spec(spec, backend_url)
+
+
 def test_a_backend_bricked_by_a_torn_push_of_the_old_layout_is_read_and_migrated(tmp_path: Path, served):
     url, _app = served
-    backend_url = (tmp_path / "backend").as_uri()
-    first = checkout(tmp_path, "first")
-    assert Pipeline(first, api_url=url, token=TOKEN, backend=backend_url, concurrency=10).apply(auto_approve=True).ok
-    backend = Backend.for_spec(first, backend_url)
+    first, backend_url, backend = _applied(tmp_path, url, "first")
     _as_old_layout(backend, torn=True)
     assert backend.store.read(backend.root_key) is None
 
@@ -55,10 +60,7 @@ def test_a_backend_bricked_by_a_torn_push_of_the_old_layout_is_read_and_migrated
 
 def test_segments_no_root_names_are_never_read_and_are_collected(tmp_path: Path, served):
     url, _app = served
-    backend_url = (tmp_path / "backend").as_uri()
-    spec = checkout(tmp_path, "runner")
-    assert Pipeline(spec, api_url=url, token=TOKEN, backend=backend_url, concurrency=10).apply(auto_approve=True).ok
-    backend = Backend.for_spec(spec, backend_url)
+    spec, backend_url, backend = _applied(tmp_path, url, "runner")
     # what a run killed between its segment write and its commit leaves: an object nobody names
     orphan = backend.object_key("0" * 64 + ".json.gz")
     backend.store.write(orphan, b"not even gzip")
