@@ -96,3 +96,30 @@ def test_merging_keeps_few_segments_and_rewrites_each_record_a_few_times():
     assert written <= 12 * committed, written / committed
     assert plan_merge(segments, final=True, run_records=committed) == len(segments)  # a run that made it all
     assert plan_merge(segments, final=True, run_records=3) < len(segments)  # a small run: not the whole again
+
+
+def test_a_working_copy_synced_with_the_old_layout_goes_on_without_a_conflict(tmp_path: Path, served):
+    """A checkout that applied with the earlier version (its .bria/<spec>/backend.json names the
+    versions of state.json and manifest.json) plans and applies against the migrated backend."""
+    import hashlib
+
+    from bria_pipeline.state.store import StateStore
+    from bria_pipeline.state.working_copy import state_digest
+
+    url, _app = served
+    spec, backend_url, backend = _applied(tmp_path, url, "laptop")
+    _as_old_layout(backend, torn=False)
+    outputs, state_dir = spec.parent / "outputs", spec.parent / ".bria" / "spec"
+    local = Manifest.load(outputs, observe=False).as_bytes()
+    (state_dir / "backend.json").write_text(json.dumps({
+        "url": backend_url, "key": backend.key,
+        "state_version": backend.store.read(backend.state_key).version,
+        "manifest_version": backend.store.read(backend.manifest_key).version,
+        "state_sha": state_digest(StateStore.load(state_dir / "state.json").as_data()),
+        "manifest_sha": hashlib.sha256(local).hexdigest()}))
+    pipeline = Pipeline(spec, api_url=url, token=TOKEN, backend=backend_url)
+    assert not pipeline.plan().has_changes
+    before = sandbox_stats(url)
+    assert pipeline.apply(auto_approve=True).ok and billed(sent(before, sandbox_stats(url))) == 0
+    assert json.loads((state_dir / "backend.json").read_text())["format"] == 2
+    assert read_committed(backend).root.serial == 1
