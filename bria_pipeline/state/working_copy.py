@@ -223,6 +223,7 @@ class WorkingCopy:
         self._run_thumbs: set[str] = set()  # thumbnails of images committed by this run
         self._thumbs_sent: set[str] = set()
         self._wrote_segments = False
+        self._conflict: BackendConflict | None = None  # a commit found the root changed under it
         self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
         self._mutex = threading.Lock()  # one push at a time (the periodic one and the last one)
 
@@ -405,6 +406,8 @@ class WorkingCopy:
         push of a run (the gallery is rendered and pushed, unreferenced objects collected).
         True if a commit was made."""
         with self._mutex:
+            if self._conflict is not None:  # someone else committed: nothing more is written over it
+                raise self._conflict
             if with_outputs and self.output_dir is not None:
                 self._unpushed.add(self._changes())
             changes = self._unpushed
@@ -537,11 +540,11 @@ class WorkingCopy:
         try:
             new.version = self.backend.store.write(self.backend.root_key, new.to_bytes(), expect=expect_of(root))
         except ObjectConflict:
-            raise BackendConflict(
+            raise self._conflicted(BackendConflict(
                 f"the backend {self.backend.where('root.json')} was committed to since this run read it: "
                 "it was not overwritten (another run wrote it, or this run's lock was forced away)",
                 hint="this run's work is kept in the working copy; check who holds the lock, then apply again",
-            ) from None
+            )) from None
         gone = [s.name for s in root.segments if s not in segments]
         dropped_files = self._fold(changes)
         self.root, view.held = new, held
@@ -554,6 +557,10 @@ class WorkingCopy:
         except StateError:
             pass  # unreferenced objects: collected by a later commit
         return True
+
+    def _conflicted(self, exc: BackendConflict) -> BackendConflict:
+        self._conflict = exc
+        return exc
 
     def _fold(self, changes: Changes) -> list[str]:
         """The committed changes into the view; returns the files no record names any more."""
