@@ -62,7 +62,7 @@ def write(self, key, data, *, expect=None):
 objects_local.LocalObjectStore.write = write
 from bria_pipeline.pipeline import Pipeline
 what, spec, api, backend = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] or None
-p = Pipeline(spec, api_url=api, token=sys.argv[5], backend=backend, concurrency=16)
+p = Pipeline(spec, api_url=api, token=sys.argv[5], backend=backend, concurrency=8 if what == "setup" else 16)
 p.desired
 cpu, wall = time.process_time(), time.perf_counter()
 if what == "plan":
@@ -70,6 +70,13 @@ if what == "plan":
     out = {"changes": len(r.changes)}
 elif what == "push":
     out = {"message": p.state_push()}
+elif what == "setup":  # the no-op case's outputs, made once: a request lost under load is made again
+    for attempt in range(3):
+        r = p.apply(auto_approve=True)
+        if r.ok:
+            break
+    assert r.ok, [s for s in r.steps if s.status != "done"][:5]
+    out = {}
 else:
     r = p.apply(auto_approve=True)
     assert r.ok, [s for s in r.steps if s.status != "done"][:5]
@@ -109,7 +116,7 @@ def noop(codes: dict[str, Path], n: int, work: Path, url: str) -> dict[str, dict
     """Apply once without a backend (the same outputs for every checkout), then per checkout:
     state push into its own backend, and a no-op plan and apply from a fresh checkout."""
     template = write_spec(work / f"noop-{n}" / "spec", basic=5, seeds=n // 100, project=f"bench-noop-{n}")
-    setup = run_child(next(iter(codes.values())), "apply", template, url, None)
+    setup = run_child(next(iter(codes.values())), "setup", template, url, None)
     print(f"  setup: {n:,} outputs applied without a backend in {setup['wall']:.0f} s", file=sys.stderr)
     out = {}
     for label, code in codes.items():
@@ -148,12 +155,23 @@ def main() -> None:
                     m = first_apply(code, label, n, work, url)
                     print(f"  {label} {n:,}: {m['cpu']:.1f} s CPU, {m['wall']:.1f} s wall", file=sys.stderr)
                     rows.append((label, m))
+            first_applies(codes, rows)
             if args.noop:
                 noops = noop(codes, args.noop, work, url)
     finally:
         app.state.sandbox.close()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"First apply against a served sandbox, file:// backend; whole run {time.perf_counter() - started:.0f} s\n")
+    print(f"\nwhole run {time.perf_counter() - started:.0f} s")
+    if noops:
+        print(f"\nNo-op from a fresh checkout at {args.noop:,} outputs (after `state push`)\n")
+        print("| code | state push (s) | no-op plan wall (s) | no-op apply wall (s) |")
+        print("|---|---|---|---|")
+        for label, m in noops.items():
+            print(f"| {label} | {m['push']:.1f} | {m['plan']:.1f} | {m['apply']:.1f} |")
+
+
+def first_applies(codes: dict[str, Path], rows: list) -> None:
+    print("First apply against a served sandbox, file:// backend\n")
     print("| code | outputs | runner CPU (s) | CPU per output (ms) | vs smallest | state bytes per output | "
           "thumbs+gallery bytes per output | backend writes | wall (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -164,12 +182,7 @@ def main() -> None:
             per = m["cpu"] / m["n"]
             print(f"| {label} | {m['n']:,} | {m['cpu']:.1f} | {per * 1000:.2f} | {per / base:.2f}x | "
                   f"{m['state'] / m['n']:,.0f} | {m['thumbs'] / m['n']:,.0f} | {m['writes']:,} | {m['wall']:.1f} |")
-    if noops:
-        print(f"\nNo-op from a fresh checkout at {args.noop:,} outputs (after `state push`)\n")
-        print("| code | state push (s) | no-op plan wall (s) | no-op apply wall (s) |")
-        print("|---|---|---|---|")
-        for label, m in noops.items():
-            print(f"| {label} | {m['push']:.1f} | {m['plan']:.1f} | {m['apply']:.1f} |")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
