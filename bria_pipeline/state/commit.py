@@ -118,7 +118,9 @@ class View:
                 self.prompts[key] = record
 
     def as_manifest_json(self) -> dict[str, Any]:
-        return {"outputs": self.outputs, "structured_prompts": self.prompts}
+        """The records in the manifest file's order (outputs by name, prompts by set)."""
+        return {"outputs": dict(sorted(self.outputs.items(), key=lambda kv: (kv[1].get("name") or "", kv[0]))),
+                "structured_prompts": dict(sorted(self.prompts.items(), key=lambda kv: (kv[1].get("set") or "", kv[0])))}
 
 
 @dataclass
@@ -132,7 +134,9 @@ class Snapshot:
 
 
 def encode_segment(outputs: Records, prompts: Records) -> tuple[str, bytes]:
-    body = json.dumps({"format": FORMAT, "outputs": outputs, "structured_prompts": prompts}, sort_keys=True,
+    # the records' fields in the order the manifest writes them: read back, they are written out as they were
+    body = json.dumps({"format": FORMAT, "outputs": dict(sorted(outputs.items())),
+                       "structured_prompts": dict(sorted(prompts.items()))},
                       ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
     data = gzip.compress(body, compresslevel=6, mtime=0)
     return f"{hashlib.sha256(data).hexdigest()}.json.gz", data

@@ -73,7 +73,7 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
             backend.store.write(backend.output_key(f"{THUMB_DIR}/{path.name}"), path.read_bytes())
         if (output_dir / GALLERY_FILE).is_file():
             backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
-    copy.replace(store, manifest)  # the commit: one compare-and-swap of the root naming it all
+    copy.replace(store, body)  # the commit: one compare-and-swap of the root naming it all
     store.save()
     gaps = f"; {missing} output(s) recorded done have no local file (the next apply makes them again)" if missing else ""
     return (f"Pushed the state and {uploaded} output file(s) to {backend.where('')} ({checked} already there, "

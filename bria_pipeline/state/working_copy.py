@@ -40,6 +40,7 @@ from ..output_names import thumbnail_name
 from .backend import Backend
 from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
 from .errors import StateError
+from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
 from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
 from .objects import ObjectConflict
 from .store import StateStore
@@ -344,8 +345,10 @@ class WorkingCopy:
             if manifest_side == "backend":
                 manifest = Manifest.from_data(self.output_dir, self.view.as_manifest_json(),
                                               source=self.backend.where("root.json"))
-                if write_local:
-                    write_atomic(self.output_dir / MANIFEST_FILE, manifest.as_bytes())
+                if write_local:  # the records as they are (no round trip through the record classes)
+                    body = {"version": MANIFEST_FORMAT, "requests": manifest.money(), **self.view.as_manifest_json()}
+                    write_atomic(self.output_dir / MANIFEST_FILE,
+                                 (json.dumps(body, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
                     (self.output_dir / JOURNAL_FILE).unlink(missing_ok=True)
                     self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
                     self._tail.reset()
@@ -439,8 +442,33 @@ class WorkingCopy:
             return changes_of(entries)
         self._tail.reset()  # before reading: a line appended meanwhile is read again next time (idempotent)
         self._compare_all = False
-        local = self._local_manifest()
-        return self._differences(local.to_json() if local is not None else {})
+        return self._differences(self._local_records())
+
+    def _local_records(self) -> dict[str, Any]:
+        """The working copy's manifest records in their JSON form: manifest.json with its journal
+        replayed, read as plain JSON (the records are compared, not interpreted)."""
+        assert self.output_dir is not None
+        try:
+            body = json.loads((self.output_dir / MANIFEST_FILE).read_bytes())
+        except FileNotFoundError:
+            body = {}
+        except ValueError:  # not JSON: the manifest's own reader says where and why
+            body = Manifest.load(self.output_dir, observe=False).to_json()
+        outputs, prompts = dict(body.get("outputs") or {}), dict(body.get("structured_prompts") or {})
+        if (self.output_dir / JOURNAL_FILE).exists():
+            tail = JournalTail(self.output_dir)
+            tail.manifest_sig = _stat_sig(self.output_dir / MANIFEST_FILE)  # the whole journal, from its start
+            journal = tail.read()
+            if journal is None:
+                return Manifest.load(self.output_dir, observe=False).to_json()
+            changes = changes_of(journal)
+            for records, changed in ((outputs, changes.outputs), (prompts, changes.prompts)):
+                for key, record in changed.items():
+                    if record is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = record
+        return {"outputs": outputs, "structured_prompts": prompts}
 
     def _differences(self, body: dict[str, Any]) -> Changes:
         """What makes the committed records those of `body` (a manifest's JSON form)."""
@@ -578,12 +606,13 @@ class WorkingCopy:
         view.fold(changes.outputs, changes.prompts)
         return [f for f in released if f not in self._owner]
 
-    def replace(self, store: StateStore, manifest: Manifest | None) -> bool:
-        """Commit `store` and (when given) exactly `manifest`'s records, as published (state push)."""
+    def replace(self, store: StateStore, records: dict[str, Any] | None) -> bool:
+        """Commit `store` and (when given) exactly these manifest `records` (the JSON form of a
+        published manifest, see `publishable`): `state push`."""
         with self._mutex:
-            changes = self._differences(publishable(manifest).to_json()) if manifest is not None else Changes()
+            changes = self._differences(records) if records is not None else Changes()
             committed = self._commit(store.as_data(), changes, final=True)
-            if manifest is not None:
+            if records is not None:
                 self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
             self._save_base()
             return committed
