@@ -99,3 +99,46 @@ def register_environment(environ: Mapping[str, str] | None = None) -> None:
     """Register the token of the environment (BRIA_API_TOKEN), whatever it holds."""
     raw = (os.environ if environ is None else environ).get(TOKEN_ENV)
     register(raw.strip() if raw else None)
+
+
+# --- URLs ------------------------------------------------------------------------------------------
+
+# What a URL may carry that is no address: user:password@, ;parameters, ?query, #fragment. Each can
+# hold a secret (a key, a SAS token, ?api_token=), so none is accepted and none is ever shown.
+URL_SECRET_PARTS = ("credentials (user:password@)", "parameters (;...)", "a query string (?...)",
+                    "a fragment (#...)")
+
+
+def _split_url(url: str) -> tuple[str, str, str, str]:
+    """(scheme://, authority, path, the rest from the first ';', '?' or '#'): by characters, so a
+    URL that `urllib` cannot parse is split (and masked) all the same. Everything up to the last
+    '@' is the authority's user part, even when a password holds '/', '?' or '#'."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        head, rest = "", text
+    else:
+        head = scheme + sep
+    user, at, rest = rest.rpartition("@")
+    authority = user + at + re.match(r"[^/?#;]*", rest).group()  # type: ignore[union-attr]
+    rest = rest[len(authority) - len(user + at):]
+    cut = re.search(r"[;?#]", rest)
+    return head, authority, rest[:cut.start()] if cut else rest, rest[cut.start():] if cut else ""
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """Which of URL_SECRET_PARTS `url` carries (none: an empty list)."""
+    _, authority, _, rest = _split_url(url)
+    found = [URL_SECRET_PARTS[0]] if "@" in authority else []
+    return found + [name for name, mark in zip(URL_SECRET_PARTS[1:], ";?#") if mark in rest]
+
+
+def mask_url(url: str) -> str:
+    """`url` as it may be shown: credentials, parameters, query and fragment replaced by ``****``
+    (``s3://****@bucket/x``, ``https://host/v2?****``), and any registered token masked."""
+    head, authority, path, rest = _split_url(url)
+    if "@" in authority:
+        authority = f"{MASK}@{authority.rpartition('@')[2]}"
+    if rest:
+        rest = rest[0] + MASK
+    return mask(head + authority + path + rest)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from .decisions import NO_DECISIONS, Decisions
 from .output_names import request_name
 from .training_params import TrainingParams
 
@@ -193,6 +194,8 @@ class DesiredDataset:
     mark: Mark | None = field(default=None, compare=False)
     staging: StagingSpec | None = field(default=None, compare=False)  # advanced, built from local files
     upload_type_auto: bool = field(default=False, compare=False)  # chosen by image count (<= 200: basic)
+    # images the decisions file leaves out, with the reason: (image key, reason)
+    excluded: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def fingerprint(self) -> str:
@@ -369,6 +372,7 @@ class Desired:
     source_hash: str = ""  # sha256 of the rendered spec: a saved plan is refused if it changed
     text_hash: str = ""  # sha256 of the rendered spec's text and variables alone (not the files it names)
     backend_url: str | None = None  # the spec's `backend: {url: ...}` (state/backend.py)
+    decisions: Decisions = field(default=NO_DECISIONS, compare=False)  # <spec>.decisions.yaml, read with the spec
 
     @property
     def files_hash(self) -> str:

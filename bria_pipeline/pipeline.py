@@ -168,7 +168,7 @@ class Pipeline:
         if url is None:
             return None
         if self._backend is None or self._backend.url != url:
-            self._backend = Backend.for_spec(self.spec_path, url)
+            self._backend = Backend.for_spec(self.spec_path, url, timeout=self.request_timeout)
         return self._backend
 
     def working_copy(self) -> Any:
@@ -342,6 +342,15 @@ class Pipeline:
 
     def review(self, out: str | Path | None = None) -> Path:
         return _run(self.areview(out))
+
+    def review_model_parameters(self) -> dict[str, dict[str, Any]]:
+        """Remote model name -> training parameters of every model the project holds (one observation)."""
+
+        async def read() -> dict[str, dict[str, Any]]:
+            with self._command() as ws:
+                return await review_command.model_parameters(ws)
+
+        return _run(read())
 
     def outputs(self) -> list[dict[str, Any]]:
         """The generation outputs in the manifest: key, file (absolute), prompt, seed, model, status."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from bria_pipeline.api.errors import ConfigError
 from bria_pipeline.api.secret import Secret, check_token
-from bria_pipeline.masking import TOKEN_ENV, register, register_environment
+from bria_pipeline.masking import TOKEN_ENV, mask_url, register, register_environment, url_secret_parts
 
 DEFAULT_API_URL = "https://engine.prod.bria-api.com"
 SANDBOX_API_URL = "http://sandbox.local"
@@ -60,17 +60,28 @@ class ClientConfig:
         return Origin.of(self.api_url)
 
 
-def normalize_api_url(url: str) -> str:
-    """Strip trailing slashes and a trailing ``/v1`` or ``/v2``: the client adds the version."""
+def normalize_api_url(url: str, *, source: str = "") -> str:
+    """Strip trailing slashes and a trailing ``/v1`` or ``/v2``: the client adds the version.
+    A URL carrying credentials, a query, a fragment or parameters is refused, shown masked."""
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    shown = mask_url(text)
+    where = f" ({source})" if source else ""
+    secret = url_secret_parts(text)
+    if secret:
         raise ConfigError(
-            f"API URL {text!r} is not an http(s) URL",
+            f"API URL {shown}{where} carries {' and '.join(secret)}: give the API's root URL only",
+            hint="e.g. https://engine.prod.bria-api.com; the token goes in BRIA_API_TOKEN, never in the URL.",
+        )
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:
+        parts, hostname = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not hostname:
+        raise ConfigError(
+            f"API URL {shown}{where} is not an http(s) URL",
             hint="Give the API's root, e.g. https://engine.prod.bria-api.com (--api-url or BRIA_API_URL).",
         )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"API URL {text!r} must not have a query or fragment", hint="Give the API's root URL.")
     path = parts.path.rstrip("/")
     for version in ("/v1", "/v2"):
         if path.endswith(version):
@@ -101,6 +112,10 @@ def resolve_config(
     URL to http://sandbox.local (the CLI supplies the in-process transport).
     """
     env = os.environ if environ is None else environ
+    sources = [("--api-url", api_url)] + [(name, env.get(name)) for name in URL_ENVS]
+    for source, given in sources:  # each one given is checked, used or not: a secret in any is refused
+        if given:
+            normalize_api_url(given, source=source)
     url = api_url or next((env[name] for name in URL_ENVS if env.get(name)), None)
     if sandbox and not api_url:
         url = SANDBOX_API_URL

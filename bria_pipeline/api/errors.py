@@ -116,7 +116,7 @@ class QuotaExceeded(ForbiddenError):
 
 
 class NotFound(HttpError):
-    default_hint = "The resource does not exist (any more). Run `refresh` to update local state."
+    default_hint = "The resource does not exist (any more). Run `bria-pipeline refresh SPEC` to update local state."
 
 
 class Conflict(HttpError):
@@ -178,8 +178,8 @@ class AmbiguousResult(ApiError):
     """
 
     default_hint = (
-        "The server may or may not have carried this out. Run `refresh` to read the remote "
-        "state before applying again."
+        "The server may or may not have carried this out. Run `bria-pipeline refresh SPEC` to read the "
+        "remote state before applying again."
     )
 
     def __init__(self, message: str, *, candidates: tuple[Any, ...] = (), **kw: Any) -> None:

@@ -14,6 +14,7 @@ success wins back a little of it, up to the configured rate.
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 from dataclasses import dataclass
 
 from bria_pipeline.api.clock import Clock, SystemClock
@@ -23,6 +24,19 @@ from bria_pipeline.api.clock import Clock, SystemClock
 SAFETY = 1.02
 MIN_FACTOR = 1 / 16
 RECOVERY_STEP = 0.05
+
+
+def shared_rate(limit_per_minute: float, share: Fraction | float = 1) -> float:
+    """The pace of one of several processes that share the organisation's limit.
+
+    Bria counts requests per organisation, so N processes each paced at the whole limit send N
+    times it. Giving each a share whose sum is at most 1 keeps the total under the limit:
+    ``shared_rate(60, Fraction(1, 4))`` is 15 requests a minute, and four of them together
+    send 60. The 429 back-off above still covers a process that did not take its share.
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"a share is more than 0 and at most 1 (1/4, 0.25), not {share}")
+    return float(limit_per_minute) * float(share)
 
 
 @dataclass

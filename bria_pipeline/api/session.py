@@ -289,8 +289,17 @@ class ApiSession:
                     self.stats.record(op.name, op.mutating, elapsed, failed=True)
                 text = self.redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
                 self._emit(ApiEvent("request", op.name, op.method, path, attempt, None, elapsed, message=text))
+                if budget is not None and budget.left <= 0 and isinstance(exc, httpx.TimeoutException):
+                    raise E.TransportError(
+                        f"{op.name}: no answer from {self._where(url)} within the call's time limit "
+                        f"({self.call_timeout:g}s)",
+                        operation=op.name, method=op.method, path=path,
+                        hint="the time one call may take (--timeout) was used up: give it longer, e.g. --timeout 2m",
+                    ) from exc
+                reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+                detail = self.redact(str(exc))
                 raise E.TransportError(
-                    f"{op.name}: no answer from {self._where(url)} ({text})",
+                    f"{op.name}: no answer from {self._where(url)} ({reason}{': ' + detail if detail else ''})",
                     operation=op.name, method=op.method, path=path,
                 ) from exc
         elapsed = self.clock.monotonic() - t0
@@ -345,6 +354,11 @@ class ApiSession:
             status=status, code=code, bria_message=message or None, request_id=request_id,
             operation=op.name, method=op.method, path=path, details=details,
         )
+        if not api and status in (401, 403) and cls is not E.QuotaExceeded:
+            # the token goes to the API's own host only: this answer is about a URL elsewhere
+            kw["hint"] = (f"{path} is not the API's host (a URL the API handed out, or a redirect, points there), so "
+                          "the token was not sent to it: the token is not the problem. If the API is served under "
+                          "another address, give that one with --api-url.")
         if cls is E.RateLimited:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if api:

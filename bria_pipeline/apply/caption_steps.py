@@ -7,10 +7,11 @@ after a clone or a regeneration the plan's view of captions may be out of date.
 from __future__ import annotations
 
 from .. import addresses
+from ..api.errors import BadRequest, Conflict
 from ..plan.actions import Action, step_of
 from ..plan.steps import Caption, Captions
 from .context import RemoteImage, Run
-from .dataset_steps import _remote_images
+from .dataset_steps import _remote_images, completed_elsewhere
 from .errors import StepError
 
 
@@ -47,6 +48,16 @@ def _current(run: Run, key: str, name: str) -> RemoteImage:
 
 
 async def caption(run: Run, action: Action) -> str:
+    try:
+        return await _caption(run, action)
+    except (BadRequest, Conflict):  # refused on a completed dataset: another runner completed it?
+        done = await completed_elsewhere(run, step_of(action, Caption).dataset)
+        if done is None:
+            raise
+        return f"{done}: its captions are frozen"
+
+
+async def _caption(run: Run, action: Action) -> str:
     step = step_of(action, Caption)
     key, image_key, mode = step.dataset, step.key, step.mode
     ds = run.dataset(key)

@@ -95,6 +95,19 @@ class RemoteIndex:
     def add_image(self, dataset_key: str, image: RemoteImage) -> None:
         self.images.setdefault(dataset_key, {}).setdefault(image.name, []).append(image)
 
+    def tag(self, dataset_key: str, image: RemoteImage) -> str:
+        """What identifies an image: the content hash its name carries, or the one known for its id
+        (an imported image), else its whole name (as `ObservedImage.tag`)."""
+        if image.content is None:
+            image.content = next((i.content for found in self.images.get(dataset_key, {}).values()
+                                  for i in found if i.id == image.id and i.content), None)
+        return content_tag(image.name) or image.content or image.name
+
+    def forget_image(self, dataset_key: str, image_id: int) -> None:
+        table = self.images.get(dataset_key, {})
+        for name in list(table):
+            table[name] = [i for i in table[name] if i.id != image_id]
+
     def image(self, dataset_key: str, name: str) -> RemoteImage | None:
         """The image by name, or by the content hash the name carries (a file renamed on disk)."""
         table = self.images.get(dataset_key, {})
@@ -120,6 +133,8 @@ class Run:
     on_progress: ProgressCallback | None = None
     observed: Observed = field(default_factory=Observed)
     outputs: JobContext | None = None  # the generation state (output manifest, pins); the executor opens it
+    made: set[int] = field(default_factory=set)  # ids of the datasets this run created
+    settling: dict[int, Any] = field(default_factory=dict)  # dataset id -> the wait for another runner's uploads
 
     def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
         if self.on_progress is not None:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from .. import addresses
 from ..api.errors import ApiError
 from ..errors import BriaPipelineError
-from ..reports.gallery import gallery_title, write_gallery
+from ..reports.gallery import gallery_title, model_parameters, write_gallery
 from ..state.manifest import Manifest
 from ..generate.outputs import ModelRef
 from .relocate import move_outputs
@@ -181,7 +181,9 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
     if outputs is not None:
         try:
             write_gallery(outputs.output_dir, outputs.manifest,
-                          title=gallery_title(run.desired.project.name, run.desired.spec_path))
+                          title=gallery_title(run.desired.project.name, run.desired.spec_path),
+                          decisions=run.desired.decisions,
+                          model_params=model_parameters(run.desired, run.observed.models))
         except (OSError, BriaPipelineError) as exc:
             result.notes.append(f"the gallery could not be written: {exc}")
         result.notes.extend(outputs.report.notes)

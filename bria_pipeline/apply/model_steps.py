@@ -8,6 +8,7 @@ from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
 from ..plan.actions import Action, step_of
 from ..plan.steps import CreateModel, DeleteModel, StartTraining, UpdateModel, WaitTraining
 from .context import Run
+from .dataset_steps import check_images
 from .once import create_once, delete_once
 from .errors import StepError
 
@@ -24,8 +25,11 @@ async def create_model(run: Run, action: Action) -> str:
     dataset_id = run.index.id(addresses.dataset(step.dataset))
     project_id = run.index.id("project")
 
+    async def named():
+        return [m for m in await run.client.list_project_models(project_id) if m.name == name and m.dataset_id == dataset_id]
+
     async def find():
-        hits = [m for m in await run.client.list_project_models(project_id) if m.name == name and m.dataset_id == dataset_id]
+        hits = await named()
         return hits[0] if len(hits) == 1 else None
 
     model_id, _, created = await create_once(
@@ -40,6 +44,8 @@ async def create_model(run: Run, action: Action) -> str:
         create=lambda: run.client.create_model(
             name, dataset_id, training_mode=step.training_mode, description=step.description
         ),
+        twins=named,
+        discard=run.client.delete_model,
     )
     run.index.ids[addresses.model(key)] = model_id
     return f"{'created' if created else 'found'} model {name} (id {model_id})"
@@ -59,6 +65,13 @@ async def start_training(run: Run, action: Action) -> str:
     step = step_of(action, StartTraining)
     key = step.model
     model_id = run.index.id(addresses.model(key))
+    model = await run.client.get_model(model_id)
+    if model.status not in (None, "Created"):  # started since the plan was made (another run)
+        run.report("advance", action.address, f"training {model.status} (started by another run)", 0, None)
+        return await wait_training(run, action)
+    dataset_key = run.desired.models[key].dataset
+    await check_images(run, dataset_key, before=f"the training of model {model_id}", remove_copies=False,
+                       dataset_id=model.dataset_id or run.index.id(addresses.dataset(dataset_key)))
     intent = run.store.begin("start_training", kind="model", name=str(model_id), address=action.address, key=key, parent_id=model_id)
     try:
         await run.client.start_training(model_id, step.params.as_body() or None)

@@ -30,8 +30,17 @@ async def create_once(
     parent_id: int | None,
     find: Callable[[], Awaitable[Any | None]],
     create: Callable[[], Awaitable[Any]],
+    twins: Callable[[], Awaitable[list[Any]]] | None = None,
+    discard: Callable[[int], Awaitable[Any]] | None = None,
 ) -> tuple[int, Any | None, bool]:
-    """Create `name` unless it exists; returns (id, the API object when this call made it, created)."""
+    """Create `name` unless it exists; returns (id, the API object when this call made it, created).
+
+    With `twins` (everything named `name` where this is made) and `discard`: a runner that shares
+    no state with this one (another checkout without the backend) may have made the same thing
+    since the plan. The one with the lowest id stays: a runner whose creation is a later twin
+    deletes its own (nothing is in it yet) and carries on with the first, so both runners fill and
+    train one dataset, one model. Ids grow with creation, so the later creator always sees the
+    earlier twin, and no runner deletes another's."""
     if run.store.pending(op=op, name=name):
         found = await find()
         if found is not None:
@@ -51,6 +60,16 @@ async def create_once(
             run.store.abandon(intent)  # refused before any side effect
         raise
     run.store.finish(intent, id=made.id, name=name)
+    if twins is not None and discard is not None:
+        first = min((t.id for t in await twins()), default=made.id)
+        if first < made.id:
+            try:
+                await discard(made.id)
+            except NotFound:
+                pass
+            run.store.forget(kind, made.id, save=False)
+            run.store.record(kind, first, name, key)
+            return first, None, False
     return made.id, made, True
 
 

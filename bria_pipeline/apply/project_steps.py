@@ -13,8 +13,11 @@ async def create_project(run: Run, action: Action) -> str:
     step = step_of(action, CreateProject)
     body, name = dict(step.body), step.name
 
+    async def named():
+        return [p for p in await run.client.list_projects() if p.name == name]
+
     async def find():
-        hits = [p for p in await run.client.list_projects() if p.name == name]
+        hits = await named()
         return hits[0] if len(hits) == 1 else None
 
     project_id, _, created = await create_once(
@@ -27,6 +30,8 @@ async def create_project(run: Run, action: Action) -> str:
         parent_id=None,
         find=find,
         create=lambda: run.client.create_project(**body),
+        twins=named,
+        discard=run.client.delete_project,
     )
     run.index.ids["project"] = project_id
     return f"{'created' if created else 'found'} project {name} (id {project_id})"

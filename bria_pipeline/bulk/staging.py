@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..masking import mask_url
 from ..model import StagingSpec
 from .errors import StagingError, StagingUnavailable
 
@@ -74,12 +75,7 @@ async def _verify_fetchable(url: str, size: int, transport: httpx.AsyncBaseTrans
     found = await probe_url(url, transport=transport)
     if not _is_there(found, size):
         what = "nothing" if found is None else f"{found} bytes instead of {size}"
-        raise StagingError(f"the zip was uploaded, but {_display(url)} serves {what}", hint=hint)
-
-
-def _display(url: str) -> str:
-    """A URL fit for messages: the query (where signatures live) is dropped."""
-    return url.split("?", 1)[0]
+        raise StagingError(f"the zip was uploaded, but {mask_url(url)} serves {what}", hint=hint)
 
 
 class UrlTemplateTarget:
@@ -101,7 +97,7 @@ class UrlTemplateTarget:
     ) -> None:
         if "{name}" not in url_template:
             raise StagingError(
-                f"staging url_template {url_template!r} has no {{name}}",
+                f"staging url_template {mask_url(url_template)!r} has no {{name}}",
                 hint="put {name} where the zip's file name goes, e.g. https://files.example.com/bria/{name}",
             )
         if isinstance(upload_command, str) or not upload_command or not all(isinstance(a, str) for a in upload_command):
@@ -124,7 +120,7 @@ class UrlTemplateTarget:
         return self.url_template.replace("{name}", quote(name))
 
     def describe(self) -> str:
-        return f"{_display(self.url_template)} (uploaded by {self.upload_command[0]})"
+        return f"{mask_url(self.url_template)} (uploaded by {self.upload_command[0]})"
 
     async def stage(self, zip_path: Path, name: str) -> str:
         url = self.url_for(name)
@@ -211,7 +207,7 @@ class FsspecTarget:
         fsspec = _import_fsspec()
         if public_url is not None and "{name}" not in public_url:
             raise StagingError(
-                f"staging public_url {public_url!r} has no {{name}}",
+                f"staging public_url {mask_url(public_url)!r} has no {{name}}",
                 hint="put {name} where the zip's file name goes",
             )
         try:
@@ -228,7 +224,7 @@ class FsspecTarget:
         self.transport = transport
 
     def describe(self) -> str:
-        return self.base
+        return mask_url(self.base)
 
     def path_for(self, name: str) -> str:
         return f"{self._root}/{name}" if self._root else name
@@ -253,7 +249,7 @@ class FsspecTarget:
                     self._fs.makedirs(self._fs._parent(path), exist_ok=True)
                 self._fs.put_file(str(zip_path), path)
         except OSError as exc:
-            raise StagingError(f"cannot put the zip at {self.base}/{name}: {exc}", hint="check the store's credentials and permissions") from None
+            raise StagingError(f"cannot put the zip at {mask_url(self.base)}/{name}: {exc}", hint="check the store's credentials and permissions") from None
         if self.public_url is not None:
             return self.public_url.replace("{name}", quote(name))
         try:

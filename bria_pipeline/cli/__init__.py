@@ -7,8 +7,9 @@ command lives, its one-line help); a module is imported only when one of its com
 - `spec_cmds`      validate, init, schema
 - `run_cmds`       plan, apply (one spec, a saved plan, or many specs with a summary table)
 - `resource_cmds`  destroy, show, refresh, import
-- `review_cmds`    review (the dataset review sheet)
+- `review_cmds`    review (the dataset review sheet), review serve (the review server)
 - `sandbox_cmds`   sandbox serve
+- `help_cmds`      help (the global options page, a command's help)
 - `backend_cmds`   pull, force-unlock, state push; the --backend option
 
 Shared pieces: `exit_codes` (every code, in one place), `terminal` (colours, stderr diagnostics
@@ -22,11 +23,9 @@ from __future__ import annotations
 
 import click
 
-from bria_pipeline import __version__
-
 from .global_options import CliContext, context_from, global_options
-from .main_group import LazyCommand, MainGroup
-from .terminal import masked_stdout, route_logging
+from .main_group import LazyCommand, MainGroup, print_version
+from .terminal import colour_forced, masked_stdout, route_logging
 
 __all__ = ["COMMANDS", "CliContext", "main"]
 
@@ -50,7 +49,7 @@ COMMANDS = (
     LazyCommand("import", "bria_pipeline.cli.resource_cmds:import_command",
                 "Adopt an existing remote resource as the spec's ADDR (project, dataset.KEY, model.KEY)."),
     LazyCommand("review", "bria_pipeline.cli.review_cmds:review_command",
-                "Write the dataset review sheet: every training image with its caption, flagged problems."),
+                "Write the dataset review sheet; `review serve`: approve and reject outputs in a browser."),
     LazyCommand("sandbox", "bria_pipeline.cli.sandbox_cmds:sandbox_group",
                 "A local, offline emulator of Bria's Tailored Generation API."),
     LazyCommand("pull", "bria_pipeline.cli.backend_cmds:pull_command",
@@ -59,15 +58,18 @@ COMMANDS = (
                 "Release the backend lock of SPEC held by LOCK_ID (a run that was killed, a lost runner)."),
     LazyCommand("state", "bria_pipeline.cli.backend_cmds:state_group",
                 "Move a spec's state between the working copy and a backend."),
+    LazyCommand("help", "bria_pipeline.cli.help_cmds:help_command",
+                "Help pages: the global options (`help options`), or a command's help."),
 )
 
 EPILOG = """\b
 Exit codes: 0 ok; 1 error (bad spec, option, token, API error, failed step); 2 changes
 present (plan/apply with --detailed-exitcode); 130 interrupted. Several specs: the worst.
 \b
-Global options also work after the command (bria-pipeline apply spec.yaml -v --api-url URL).
+Global options also work after the command (bria-pipeline apply spec.yaml -v --api-url URL);
+they are listed here and in `bria-pipeline help options`, not in each command's help.
 \b
-Environment: BRIA_API_TOKEN (the API token; never printed), BRIA_API_URL, NO_COLOR;
+Environment: BRIA_API_TOKEN (the API token; never printed), BRIA_API_URL, NO_COLOR, FORCE_COLOR;
 BRIA_PIPELINE_<OPTION> for each global option (BRIA_PIPELINE_LOG_FORMAT=json) and
 BRIA_PIPELINE_<COMMAND>_<OPTION> for each command's (BRIA_PIPELINE_APPLY_CONCURRENCY=8).
 \b
@@ -80,7 +82,8 @@ Shell completion (add the line to your shell's start-up file):
 
 @click.group(cls=MainGroup, epilog=EPILOG, lazy=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="bria-pipeline")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=print_version,
+              help="Show the version, Python, the platform and the optional extras installed, and exit.")
 @global_options
 @click.pass_context
 def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool, verbose: int, log_format: str,
@@ -99,5 +102,7 @@ def main(ctx: click.Context, sandbox: bool, api_url: str | None, no_color: bool,
       bria-pipeline COMMAND --help                       # each command, with examples
     """
     ctx.obj = context_from(sandbox, api_url, no_color, verbose, log_format, heartbeat)
+    if ctx.obj.color and colour_forced():
+        ctx.color = True  # FORCE_COLOR: click keeps the colours even in a pipe
     route_logging(ctx.obj.diagnostics)
     ctx.with_resource(masked_stdout())

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..pipeline import Pipeline
+from .durations import converter, parse_duration
 from .pipeline_options import lock_timeout_option, root_obj
 from .spec_cmds import SpecInputs, spec_options
 
@@ -28,6 +29,10 @@ backend_option = click.option(
     help="Where state, outputs and the apply lock live (s3://, gs://, az://, file://); "
          "default: $BRIA_PIPELINE_BACKEND, then the spec's backend.url.")
 
+backend_timeout_option = click.option(
+    "--timeout", "request_timeout", callback=converter(parse_duration), metavar="DURATION",
+    help="Give up on any one backend request after this (30s, 2m), its retries included (default 30s).")
+
 spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 
 
@@ -35,8 +40,9 @@ spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=
 @spec_argument
 @spec_options
 @backend_option
+@backend_timeout_option
 @click.pass_context
-def pull_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) -> None:
+def pull_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, request_timeout: float | None) -> None:
     """Fetch the spec's outputs, thumbnails and gallery from its backend into output_dir.
 
     Every file is checked against the sha256 the manifest records; files already there and
@@ -47,7 +53,7 @@ def pull_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) -> Non
       bria-pipeline pull brands/lucy/spec.yaml
       bria-pipeline pull spec.yaml --backend s3://my-team-bria/state
     """
-    pipeline = _offline_pipeline(ctx, spec, spec_inputs)
+    pipeline = _offline_pipeline(ctx, spec, spec_inputs, request_timeout=request_timeout)
     fetched, present = pipeline.pull()
     click.echo(f"Pulled {fetched} output(s) from {pipeline.backend_url} ({present} already here, identical); "
                f"{pipeline.backend_requests} backend request(s)")
@@ -58,8 +64,10 @@ def pull_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) -> Non
 @click.argument("lock_id")
 @spec_options
 @backend_option
+@backend_timeout_option
 @click.pass_context
-def force_unlock_command(ctx: click.Context, spec: Path, lock_id: str, spec_inputs: SpecInputs) -> None:
+def force_unlock_command(ctx: click.Context, spec: Path, lock_id: str, spec_inputs: SpecInputs,
+                         request_timeout: float | None) -> None:
     """Release the backend lock of SPEC held by LOCK_ID (a run that was killed, a lost runner).
 
     LOCK_ID is printed by the run that found the lock. Only release the lock of a run you know
@@ -69,7 +77,7 @@ def force_unlock_command(ctx: click.Context, spec: Path, lock_id: str, spec_inpu
     Example:
       bria-pipeline force-unlock brands/lucy/spec.yaml 3f9c2a7d01be
     """
-    pipeline = _offline_pipeline(ctx, spec, spec_inputs)
+    pipeline = _offline_pipeline(ctx, spec, spec_inputs, request_timeout=request_timeout)
     holder = pipeline.force_unlock(lock_id)
     click.echo(f"Released lock {lock_id} of {spec} (held by {holder.get('user', '?')} on {holder.get('host', '?')}, "
                f"running `{holder.get('command', '?')}` since {holder.get('started_at', '?')})")
@@ -90,8 +98,10 @@ def state_group() -> None:
 @spec_options
 @backend_option
 @lock_timeout_option
+@backend_timeout_option
 @click.pass_context
-def state_push_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, lock_timeout: float | None) -> None:
+def state_push_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, lock_timeout: float | None,
+                       request_timeout: float | None) -> None:
     """Move the spec's local state (.bria/) and outputs (output_dir) to its backend.
 
     Idempotent and resumable: run it again after an interruption and it goes on; every output
@@ -102,7 +112,8 @@ def state_push_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, 
     Example:
       bria-pipeline state push brands/lucy/spec.yaml --backend s3://my-team-bria/state
     """
-    pipeline = _offline_pipeline(ctx, spec, spec_inputs, lock_timeout=lock_timeout or 0.0)
+    pipeline = _offline_pipeline(ctx, spec, spec_inputs, lock_timeout=lock_timeout or 0.0,
+                                 request_timeout=request_timeout)
     report = pipeline.state_push()
     click.echo(report)
 

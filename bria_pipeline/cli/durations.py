@@ -20,6 +20,15 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
+def parse_positive_duration(text: str) -> float:
+    """A duration that must be more than nothing (a time limit of 0 would fail every request)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text.strip()!r} leaves no time at all; give a duration above zero (examples: 30s, 2m), "
+                         "or leave the option out for the default")
+    return seconds
+
+
 def parse_rate(text: str) -> float:
     """``60/min``, ``2/s``, ``1000/h`` or ``60`` -> requests per minute."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|min|m|h|hour))?\s*", text.lower())
@@ -31,6 +40,20 @@ def parse_rate(text: str) -> float:
         raise ValueError(f"{text!r} allows no request at all; give a rate above zero (examples: 60/min, 2/s), "
                          "or leave --rate-limit out for no pacing")
     return rate
+
+
+def parse_share(text: str) -> float:
+    """``1/4``, ``0.25`` or ``25%`` -> 0.25: a process's part of a limit it shares with others."""
+    from fractions import Fraction
+
+    cleaned = text.strip()
+    try:
+        share = Fraction(cleaned[:-1]) / 100 if cleaned.endswith("%") else Fraction(cleaned)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{text!r} is not a share (examples: 1/4, 0.25, 25%)") from None
+    if not 0 < share <= 1:
+        raise ValueError(f"{text!r} is not a share between 0 and 1 (examples: 1/4, 0.25, 25%)")
+    return float(share)
 
 
 def format_duration(seconds: float) -> str:

@@ -17,13 +17,15 @@ each command option is ``BRIA_PIPELINE_<COMMAND>_<OPTION>`` (``BRIA_PIPELINE_APP
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from .durations import converter, parse_duration
+from .hints import Carried
 from .terminal import Diagnostics, route_logging
 
 ENV_PREFIX = "BRIA_PIPELINE"
@@ -40,10 +42,27 @@ class CliContext:
     verbose: int = 0
     log_format: str = "text"
     heartbeat: float = DEFAULT_HEARTBEAT
+    backend: str | None = None  # --backend (backend_cmds.backend_option)
+    spec_options: dict[str, list[str]] = field(default_factory=dict)  # --var, --var-file ... as typed
+    spec: str | None = None  # the one spec file the command was given
+
+    @property
+    def carried(self) -> Carried:
+        """What a command printed in a hint needs from this run (see hints.py)."""
+        carried = Carried(spec=self.spec)
+        if self.sandbox:
+            carried.set_global("--sandbox")
+        if self.api_url:
+            carried.set_global("--api-url", self.api_url)
+        if self.backend:
+            carried.add_option("--backend", [self.backend])
+        for flag, values in self.spec_options.items():
+            carried.add_option(flag, values or None)
+        return carried
 
     @property
     def diagnostics(self) -> Diagnostics:
-        return Diagnostics(color=self.color, log_format=self.log_format, verbose=self.verbose)
+        return Diagnostics(color=self.color, log_format=self.log_format, verbose=self.verbose, carried=self.carried)
 
 
 _heartbeat = converter(parse_duration)
@@ -91,6 +110,8 @@ def context_from(sandbox: bool, api_url: str | None, no_color: bool, verbose: in
                       log_format=log_format, heartbeat=DEFAULT_HEARTBEAT if heartbeat is None else heartbeat)
 
 
+GLOBALS_EPILOG = ("\n\nGlobal options (--sandbox, --api-url URL, -v, --no-color, --log-format, --heartbeat) go "
+                  "before or after the command: `bria-pipeline help options`.")
 LATE = "global_"  # dest prefix of the copies a command takes after its name
 
 
@@ -117,6 +138,23 @@ def _late(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _remember_spec(command: click.Command) -> None:
+    """When the command runs, note the one spec file it was given: hints name it for SPEC."""
+    invoke = command.invoke
+
+    def remembering(ctx: click.Context) -> Any:
+        obj = ctx.find_root().obj
+        given = ctx.params.get("spec") or ctx.params.get("specs")
+        given = given if isinstance(given, (tuple, list)) else (given,) if given else ()
+        if isinstance(obj, CliContext) and len(given) == 1 and Path(given[0]).suffix.lower() in (".yaml", ".yml"):
+            obj.spec = str(given[0])
+        if isinstance(obj, CliContext) and ctx.params.get("local_sandbox"):  # the command's own --sandbox
+            obj.sandbox = True
+        return invoke(ctx)
+
+    command.invoke = remembering  # type: ignore[method-assign]
+
+
 def accept_globals(command: click.Command, path: tuple[str, ...] = ()) -> click.Command:
     """Let `command` (and, for a group, every command in it) take the global options after its
     name, and give each of its own options a BRIA_PIPELINE_<COMMAND>_<OPTION> variable."""
@@ -128,11 +166,13 @@ def accept_globals(command: click.Command, path: tuple[str, ...] = ()) -> click.
         for sub in command.commands.values():
             accept_globals(sub, path)
         return command
+    _remember_spec(command)
     for param in command.params:
         if isinstance(param, click.Option) and param.envvar is None and param.name != "local_sandbox":
             longest = max(param.opts + param.secondary_opts, key=len)
             param.envvar = envvar_name(*path, longest)
             param.show_envvar = True
+    command.epilog = ((command.epilog or "") + GLOBALS_EPILOG).lstrip("\n")
     taken = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
     for flags, dest, keywords in GLOBALS:
         if taken.intersection(flags):
@@ -141,6 +181,7 @@ def accept_globals(command: click.Command, path: tuple[str, ...] = ()) -> click.
                        envvar=envvar_name(flags[-1]), show_envvar=True)
         options["help"] = f"Global option (also before the command). {keywords['help']}"
         options["show_default"] = False
+        options["hidden"] = True  # listed once: the top-level --help and `bria-pipeline help options`
         if dest != "log_format":
             options.pop("default", None)
         else:

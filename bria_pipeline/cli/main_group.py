@@ -18,6 +18,8 @@ command, once loaded, also takes the global options after its name (see global_o
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +39,33 @@ def diagnostics_of(ctx: click.Context | None) -> Diagnostics:
     obj = ctx.find_root().obj if ctx is not None else None
     found = getattr(obj, "diagnostics", None)
     return found if isinstance(found, Diagnostics) else Diagnostics()
+
+
+def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--version: the package's version, then Python, the platform and the optional extras."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .version import version_text
+
+    click.echo(version_text())
+    ctx.exit(EXIT_OK)
+
+
+# the sections of --help: commands by task, in the order they are used
+TASKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Write and check specs", ("init", "validate", "schema")),
+    ("Plan and apply", ("plan", "apply", "destroy")),
+    ("Look at what exists", ("show", "output", "review")),
+    ("Repair and adopt state", ("refresh", "import", "force-unlock")),
+    ("Backends (state and outputs in a bucket)", ("pull", "state")),
+    ("Try it offline; more help", ("sandbox", "help")),
+)
+
+
+def suggestion(name: str, choices: Iterable[str]) -> str | None:
+    """The command meant by a mistyped `name` ("aply" -> "apply"), if one is close enough."""
+    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -80,19 +109,22 @@ class MainGroup(click.Group):
         return accept_globals(command) if command is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list of --help, from the lazy table: nothing is imported to show it."""
-        rows = []
+        """The command list of --help, grouped by task, from the lazy table: nothing is imported to
+        show it. A command no task names is listed under "Other commands"."""
+        rows: dict[str, tuple[str, str]] = {}
         for name in self.list_commands(ctx):
             if name in self.commands or name not in self.lazy:
                 command = self.get_command(ctx, name)
                 if command is None or command.hidden:
                     continue
-                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+                rows[name] = (name, command.get_short_help_str(formatter.width - 6 - len(name)))
             else:
-                rows.append((name, self.lazy[name].short_help))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                rows[name] = (name, self.lazy[name].short_help)
+        for title, names in (*TASKS, ("Other commands", tuple(sorted(set(rows) - {n for _, ns in TASKS for n in ns})))):
+            listed = [rows[n] for n in names if n in rows]
+            if listed:
+                with formatter.section(title):
+                    formatter.write_dl(listed)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -131,10 +163,18 @@ class MainGroup(click.Group):
         sys.exit(code)
 
 
+_NO_SUCH_COMMAND = re.compile(r"No such command '(.+?)'\.")
+
+
 def _usage_error(exc: click.UsageError) -> None:
     ctx = exc.ctx
     hint = None
     if ctx is not None:
         usage = ctx.get_usage().replace("Usage: ", "usage: ", 1).replace("\n", " ")
         hint = f"{' '.join(usage.split())}; more with `{ctx.command_path} --help`"
+        mistyped = _NO_SUCH_COMMAND.match(exc.format_message())
+        if mistyped and isinstance(ctx.command, click.Group):  # any group: the top level, state, sandbox
+            meant = suggestion(mistyped.group(1), ctx.command.list_commands(ctx))
+            if meant:
+                hint = f"did you mean `{ctx.command_path} {meant}`? The commands: `{ctx.command_path} --help`"
     diagnostics_of(ctx).error(exc.format_message(), hint=hint)

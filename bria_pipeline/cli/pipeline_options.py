@@ -21,7 +21,7 @@ from ..api.config import resolve_config
 from ..api.stats import ApiEvent
 from ..pipeline import Pipeline
 from ..state.store import state_dir_for
-from .durations import converter, parse_duration, parse_rate
+from .durations import converter, parse_duration, parse_positive_duration, parse_rate, parse_share
 from .main_group import diagnostics_of
 from .spec_cmds import SpecInputs
 from .terminal import Diagnostics
@@ -35,9 +35,35 @@ target_option = click.option("--target", "targets", multiple=True, metavar="ADDR
                              help="Limit to this address and what it depends on (repeatable), e.g. dataset.lucy.")
 lock_timeout_option = click.option("--lock-timeout", callback=converter(parse_duration), metavar="DURATION",
                                    help="Wait this long for another run of the same spec to finish (default: fail at once).")
-request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_duration), metavar="DURATION",
+request_timeout_option = click.option("--timeout", "request_timeout", callback=converter(parse_positive_duration), metavar="DURATION",
                                       help="Give up on any one API request after this (30s, 2m), its retries included "
-                                           "(default: the retry policy's own bound, about two minutes).")
+                                           "(default: the retry policy's own bound, about two minutes); also bounds "
+                                           "every backend request (default 30s).")
+
+
+def _shared(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--share: this run's part of the organisation's --rate-limit (click parses it after --rate-limit)."""
+    from ..api.pacing import shared_rate
+
+    share = converter(parse_share)(ctx, param, value)
+    rate = ctx.params.get("rate")
+    if share is None:
+        return None
+    if rate is None:
+        raise click.BadParameter("a share of what? give the organisation's limit too: --rate-limit 60/min --share 1/4",
+                                 ctx=ctx, param=param)
+    ctx.params["rate"] = shared_rate(rate, share)
+    return share
+
+
+def rate_limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--rate-limit N/min (the command receives `rate`, requests per minute) and --share PART."""
+    command = click.option("--share", "rate_share", callback=_shared, expose_value=False, metavar="PART",
+                           help="This run's part of --rate-limit, when several runs share the organisation's "
+                                "limit (1/4, 0.25, 25%): --rate-limit 60/min --share 1/4 paces at 15/min.")(command)
+    return click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min", is_eager=True,
+                        help="Pace requests under your plan's limit, e.g. 60/min (the organisation's whole limit; "
+                             "see --share).")(command)
 
 
 def root_obj(ctx: click.Context) -> Any:

@@ -24,6 +24,7 @@ from .pipeline_options import (
 )
 from .run_cmds import confirm_plan, print_result
 from .run_progress import progress_view
+from .terminal import aligned
 from .spec_cmds import SpecInputs, spec_options
 
 spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
@@ -91,31 +92,31 @@ def show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, as_jso
 
 
 def state_text(state: dict[str, Any]) -> str:
-    lines = [f"spec     {state['spec']}"]
     project = state["project"]
+    rows = []
     if project is None:
-        lines.append("project  (none yet)")
+        rows.append(["project", " ", "(none yet)"])
     else:
-        lines.append(f"project  {project['name']}  id {project['id']}  {project['ip_type']}/{project['ip_medium']}")
+        rows.append(["project", " ", project["name"], "", f"id {project['id']}", "",
+                     f"{project['ip_type']}/{project['ip_medium']}"])
     for d in state["datasets"]:
-        mark = "*" if d["current"] else " "
-        lines.append(f"dataset {mark} {d['key']:<12} {d['name']:<28} id {d['id']:<8} {d['status']:<9} "
-                     f"{d['images']} images" + (f"  captions: {d['captions']}" if d["captions"] else ""))
+        rows.append(["dataset", "*" if d["current"] else "", d["key"], d["name"], f"id {d['id']}", str(d["status"]),
+                     f"{d['images']} images" + (f"  captions: {d['captions']}" if d["captions"] else "")])
     for m in state["models"]:
-        mark = "*" if m["current"] else " "
         progress = f"  {m['progress']}" if m["progress"] else ""
         twins = f"  ({m['same_name']} models share this name)" if m.get("same_name", 1) > 1 else ""
-        lines.append(f"model   {mark} {m['key']:<12} {m['name']:<28} id {m['id']:<8} {m['status']:<10} "
-                     f"checkpoints {m['checkpoints'] or '-'}{progress}{twins}")
+        rows.append(["model", "*" if m["current"] else "", m["key"], m["name"], f"id {m['id']}", str(m["status"]),
+                     f"checkpoints {m['checkpoints'] or '-'}{progress}{twins}"])
+    lines = [f"{'spec':<12}{state['spec']}", *aligned(rows)]  # labels as wide as "dataset  *  "
     outputs = state["outputs"]
     if outputs.get("total"):
         parts = ", ".join(f"{v} {k}" for k, v in outputs.items() if k != "total" and v)
-        lines.append(f"outputs  {outputs['total']} ({parts})")
+        lines.append(f"{'outputs':<12}{outputs['total']} ({parts})")
     if state["pending_intents"]:
-        lines.append("pending  " + "; ".join(state["pending_intents"]))
+        lines.append(f"{'pending':<12}" + "; ".join(state["pending_intents"]))
     last = state.get("last_apply") or {}
     if last:
-        lines.append(f"last run {last.get('operation', 'apply')} {last.get('status')} at {last.get('finished_at') or last.get('started_at')}")
+        lines.append(f"{'last run':<12}{last.get('operation', 'apply')} {last.get('status')} at {last.get('finished_at') or last.get('started_at')}")
     lines.append("(* = the version the spec uses)")
     lines.append(state["plan"])
     return "\n".join(lines)
@@ -165,7 +166,8 @@ def import_command(ctx: click.Context, spec: Path, address: str, remote_id: int,
       bria-pipeline import spec.yaml dataset.lucy 67890
     """
     _, message = run_pipeline(ctx, spec, spec_inputs, local_sandbox, lambda p: p.import_(address, remote_id))
-    click.echo(f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it.")
+    click.echo(diagnostics(ctx).complete(
+        f"Imported: {message}. Run `bria-pipeline plan {spec}` to see what apply would do with it."))
 
 
 COMMANDS = [destroy_command, show_command, refresh_command, import_command]

@@ -28,6 +28,7 @@ from .pipeline_options import (
     make_pipeline,
     parse_duration,
     parse_rate,
+    rate_limit_options,
     report_requests,
     require_api,
     sandbox_flag,
@@ -62,14 +63,14 @@ detailed_exitcode_option = click.option(
 @target_option
 @click.option("--prune", is_flag=True, help="Plan deleting earlier versions and resources dropped from the spec.")
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
-@click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
-              help="Your plan's request limit, e.g. 60/min: the cost line says how long apply's requests take.")
+@click.option("--show-all", is_flag=True, help="List every step, never 'and N more like these'.")
+@rate_limit_options
 @request_timeout_option
 @sandbox_flag
 @click.pass_context
 def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, out: Path | None, as_json: bool,
                  fmt: str, detailed_exitcode: bool, targets: tuple[str, ...], prune: bool, show_noop: bool,
-                 rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
+                 show_all: bool, rate: float | None, request_timeout: float | None, local_sandbox: bool) -> None:
     """Show what apply would change, and why. Reads only (list calls), changes nothing.
 
     SPECS are spec files or directories (every spec below, each with its own state); with more
@@ -104,9 +105,9 @@ def plan_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecI
         if fmt == "json":
             documents.append(plan_to_dict(plan))
         elif fmt == "markdown":
-            click.echo(render_markdown(plan))
+            click.echo(render_markdown(plan, show_all=show_all))
         else:
-            click.echo(render_text(plan, color=diag.stdout_colour(), show_noops=show_noop))
+            click.echo(render_text(plan, color=diag.stdout_colour(), show_noops=show_noop, show_all=show_all))
         changes = plan.has_changes
         return SpecOutcome(str(path), "changes" if changes else "no changes", plan.summary_line(),
                            requests=plan.requests,
@@ -126,8 +127,8 @@ def _is_plan_file(path: Path) -> bool:
     if path.suffix.lower() != ".json":
         return False
     try:
-        with open(path, encoding="utf-8") as handle:
-            return PLAN_FORMAT in handle.read(200)
+        with open(path, "rb") as handle:
+            return PLAN_FORMAT.encode() in handle.read(200)
     except OSError:
         return False
 
@@ -191,13 +192,12 @@ def apply_counts(result: ApplyResult) -> str:
               help="Wait for trainings to finish; --no-wait starts them and exits 0 (the next apply picks them up).")
 @click.option("--timeout", "timeout", callback=converter(parse_duration), metavar="DURATION",
               help="Give up waiting on any one long job after this (90s, 10m, 2h); the next apply resumes it. "
-                   "Also bounds every API request, its retries included.")
+                   "Also bounds every API request and every backend request, its retries included.")
 @click.option("--prune", is_flag=True, help="Delete earlier versions and resources dropped from the spec.")
 @target_option
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Independent requests in flight at once (uploads, captions, generations).")
-@click.option("--rate-limit", "rate", callback=converter(parse_rate), metavar="N/min",
-              help="Pace requests under your plan's limit, e.g. 60/min.")
+@rate_limit_options
 @lock_timeout_option
 @detailed_exitcode_option
 @sandbox_flag
@@ -232,7 +232,7 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
             if not spec.exists() and (path.parent / saved.spec_path).exists():
                 spec = path.parent / saved.spec_path
         pipeline = make_pipeline(ctx, spec, spec_inputs, sandbox=local_sandbox, concurrency=concurrency,
-                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0)
+                                 rate_limit_per_minute=rate, lock_timeout=lock_timeout or 0.0, request_timeout=timeout)
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Do you want to apply these changes?", saved_plan=saved is not None)
         try:

@@ -34,7 +34,7 @@ def sandbox_group() -> None:
 @click.option("--base-url", default=None, metavar="URL",
               help="Absolute root used in returned URLs (status_url, image_url). Default: the request's own.")
 @click.option("--training-seconds", default=3.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds a whole training takes.")
+              help="Seconds a training takes per 750 steps (the API's default; 1500 steps take twice as long).")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Latency added to every API request.")
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -69,9 +69,16 @@ def serve_command(ctx: click.Context, host: str, port: int, db: str | None, base
       curl -H 'api_token: any-token' http://127.0.0.1:8000/v1/tailored-gen/projects
       bria-pipeline sandbox serve --latency-ms 200 --error-rate 0.05 --rate-limit 60
     """
+    from pathlib import Path
+
     from bria_pipeline.sandbox import FaultPlan, serve
     from bria_pipeline.sandbox.server import PortUnavailable, bind
 
+    if db is not None:  # before the banner: a database it cannot keep fails at once, saying where
+        folder = Path(db).absolute().parent
+        if not folder.is_dir():
+            raise click.ClickException(f"cannot keep the sandbox in {db}: the folder {folder} does not exist "
+                                       f"(create it: mkdir -p {folder})")
     try:  # before the banner: a busy port fails at once, saying so
         sock = bind(host, port)
     except PortUnavailable as exc:

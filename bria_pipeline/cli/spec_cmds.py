@@ -46,7 +46,21 @@ class SpecInputs:
                          cache_dir=cache_dir)
 
 
+def _carry(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """Note a spec option given on the command line, so hints that name a command carry it too."""
+    from click.core import ParameterSource
+
+    from .global_options import CliContext
+
+    obj = ctx.find_root().obj
+    if isinstance(obj, CliContext) and values and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        flag = max(param.opts, key=len)
+        obj.spec_options[flag] = [str(v) for v in values] if isinstance(values, (tuple, list)) else []
+    return values
+
+
 def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    _carry(ctx, param, values)
     parsed: dict[str, Any] = {}
     for option in values:
         try:
@@ -77,9 +91,9 @@ def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--var", "spec_vars", multiple=True, metavar="NAME=VALUE", callback=_parse_vars,
                      help="Set a template variable (repeatable); overrides --var-file and the spec's vars:."),
         click.option("--var-file", "spec_var_files", multiple=True, metavar="FILE",
-                     type=click.Path(path_type=Path, dir_okay=False),
+                     type=click.Path(path_type=Path, dir_okay=False), callback=_carry,
                      help="A YAML file of template variables (repeatable; later files win); overrides vars:."),
-        click.option("--allow-outside", "spec_allow_outside", is_flag=True,
+        click.option("--allow-outside", "spec_allow_outside", is_flag=True, callback=_carry,
                      help="Allow image and schema files outside the spec's directory (and symlinks out of it)."),
     ]
     for option in reversed(options):
@@ -99,6 +113,23 @@ def summary(desired: Desired) -> str:
                       _plural(len(desired.models), "model"), _plural(outputs, "output")])
 
 
+def _github_escape(text: str, *, field: bool = False) -> str:
+    """GitHub's workflow-command escaping: %, CR and LF always; ':' and ',' in a property too."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if field else text
+
+
+def github_annotation(problem: SpecProblem) -> str:
+    """``::error file=spec.yaml,line=12,col=5,title=datasets.lucy::message  hint: ...``: GitHub
+    Actions shows it on that line of the pull request's diff (paths as given: run from the
+    repository's root)."""
+    level = "warning" if problem.severity == "warning" else "error"
+    fields = ",".join(f"{k}={_github_escape(str(v), field=True)}" for k, v in
+                      (("file", problem.file), ("line", problem.line), ("col", problem.col), ("title", problem.path)))
+    message = problem.message + (f"\nhint: {problem.hint}" if problem.hint else "")
+    return f"::{level} {fields}::{_github_escape(message)}"
+
+
 def _echo_problem(problem: SpecProblem, color: bool) -> None:
     text = problem.render()
     if color:
@@ -111,8 +142,10 @@ def _echo_problem(problem: SpecProblem, color: bool) -> None:
 @click.command("validate")
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @spec_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: one line per problem (file:line:col: path: message); json: a document for tools.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True,
+              help="text: one line per problem (file:line:col: path: message); json: a document for tools; github: "
+                   "GitHub Actions annotations (::error file=...,line=...::), shown on the pull request's lines.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Where the image facts cache lives (default: the user cache directory, e.g. ~/.cache/bria-pipeline).")
 @click.pass_context
@@ -131,6 +164,7 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
       bria-pipeline validate examples/lucy/spec.yaml
       bria-pipeline validate specs/ --var-file prod.yaml     # every spec below specs/
       bria-pipeline validate spec.yaml --var character=Lucy --format json
+      bria-pipeline validate brands/ --format github         # in a GitHub Actions step
     """
     diag = diagnostics_of(ctx)
     selection, empty = select_specs(specs, diag, exclude=spec_inputs.var_files)
@@ -158,7 +192,10 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
             })
         else:
             for problem in check.problems:
-                _echo_problem(problem, color)
+                if output_format == "github":
+                    click.echo(github_annotation(problem))
+                else:
+                    _echo_problem(problem, color)
             click.echo(f"OK: {detail} ({spec})" if check.ok else f"FAILED: {detail} ({spec})")
         return SpecOutcome(str(spec), "ok" if check.ok else "error", detail, requests=0,
                            code=EXIT_OK if check.ok else EXIT_ERROR)

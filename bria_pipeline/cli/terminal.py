@@ -11,7 +11,8 @@ base64), is printed as ``****``, in text and in JSON alike; `masked_stdout` does
 what a command prints on stdout.
 
 Colours: never when --no-color is given, when NO_COLOR is set to anything non-empty
-(https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal.
+(https://no-color.org), when TERM=dumb, or when the stream written to is not a terminal, unless
+FORCE_COLOR is set (https://force-color.org): CI logs that show colours.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -31,12 +32,20 @@ import click
 
 from ..masking import mask, register_environment
 from ..errors import BriaPipelineError
+from .hints import Carried
 
 
 def colour_allowed(no_color_flag: bool, environ: Mapping[str, str] | None = None) -> bool:
     """False when the user asked for none: --no-color, NO_COLOR (non-empty), or TERM=dumb."""
     env = os.environ if environ is None else environ
     return not no_color_flag and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def colour_forced(environ: Mapping[str, str] | None = None) -> bool:
+    """FORCE_COLOR set (non-empty, not 0/false): colours even when the output is not a terminal, as
+    CI logs can show them. --no-color, NO_COLOR and TERM=dumb still win (see colour_allowed)."""
+    env = os.environ if environ is None else environ
+    return env.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def is_terminal(stream: TextIO | None) -> bool:
@@ -61,16 +70,17 @@ class Diagnostics:
     color: bool = False  # colour allowed (see colour_allowed); used only when stderr is a terminal
     log_format: str = "text"
     verbose: int = 0
+    carried: Carried | None = field(default=None, compare=False)  # completes the commands hints name
 
     @property
     def json(self) -> bool:
         return self.log_format == "json"
 
     def stdout_colour(self) -> bool:
-        return self.color and is_terminal(sys.stdout)
+        return self.color and (is_terminal(sys.stdout) or colour_forced())
 
     def stderr_colour(self) -> bool:
-        return self.color and not self.json and is_terminal(sys.stderr)
+        return self.color and not self.json and (is_terminal(sys.stderr) or colour_forced())
 
     def line(self, text: str, *, level: str = "info", **fields: Any) -> None:
         """One line: `text` as is, or in JSON {"time", "level", "message": text, **fields}.
@@ -84,8 +94,14 @@ class Diagnostics:
             return
         _echo(text)
 
+    def complete(self, text: str) -> str:
+        """`text` with each ``bria-pipeline COMMAND`` in it carrying this run's options (hints.py)."""
+        return self.carried.complete(text) or text if self.carried is not None else text
+
     def say(self, level: str, message: str, *, hint: str | None = None, **fields: Any) -> None:
         """``error: message`` (+ ``  hint: ...``), or its JSON object with a "hint" field."""
+        message = self.complete(message)
+        hint = self.complete(hint) if hint else hint
         if self.json:
             self.line(message, level=level, hint=hint, **fields)
             return
@@ -109,15 +125,25 @@ class Diagnostics:
     def failure(self, exc: BaseException, *, spec: str | None = None) -> None:
         """Report an exception without a traceback (-v adds it for unexpected errors, -vv for all)."""
         where = f"{spec}: " if spec else ""
+        if spec and self.carried is not None and self.carried.spec != str(spec) and str(spec).endswith((".yaml", ".yml")):
+            # one of several specs: its hints name it for SPEC
+            replace(self, carried=replace(self.carried, spec=str(spec))).failure(exc, spec=spec)
+            return
         if isinstance(exc, BriaPipelineError):
             text, hint = _split_hint(exc)
+            if spec and text.startswith(f"{spec}:"):
+                where = ""  # the error names the file itself
             problems = getattr(exc, "problems", None)
             listed = [p.as_dict() for p in problems] if self.json and problems else None
             self.error(where + text, hint=hint, spec=spec, error=type(exc).__name__, problems=listed)
             show_trace = self.verbose >= 2
         else:
-            hint = None if self.verbose else "run with -v to see the traceback"
-            self.error(f"{where}unexpected {type(exc).__name__}: {exc}", hint=hint, spec=spec, error=type(exc).__name__)
+            if not where and self.carried is not None and self.carried.spec:
+                where = f"{self.carried.spec}: "
+            text, hint = unexpected(exc)
+            if not self.verbose:
+                hint = f"{hint}; run with -v to see the traceback" if hint else "run with -v to see the traceback"
+            self.error(where + text, hint=hint, spec=spec, error=type(exc).__name__)
             show_trace = self.verbose >= 1
         if show_trace:
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
@@ -125,6 +151,28 @@ class Diagnostics:
                 self.line("traceback", level="debug", traceback=trace)
             else:
                 _echo(trace)
+
+
+def unexpected(exc: BaseException) -> tuple[str, str | None]:
+    """An error bria-pipeline did not raise on purpose, said without Python's names: the file
+    it concerns when there is one, else what went wrong, and that it is a bug to report."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"a file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                "save the file as UTF-8")
+    if isinstance(exc, OSError):
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+        reason = exc.strerror or str(exc)
+        return (f"{names}: {reason}" if names else reason), None
+    detail = str(exc) or "no detail"
+    return f"internal error: {detail}", "this is a bug in bria-pipeline, not in your input: please report it"
+
+
+def aligned(rows: list[list[str]], gap: str = "  ") -> list[str]:
+    """Rows of cells as lines whose columns line up, each as wide as its widest cell (the last
+    column is not padded, so no line ends in spaces)."""
+    widths = [max((len(row[i]) for row in rows if i < len(row)), default=0) for i in range(max(map(len, rows), default=0))]
+    return [gap.join(cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)).rstrip()
+            for row in rows]
 
 
 def _echo(text: str) -> None:

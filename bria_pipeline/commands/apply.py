@@ -71,7 +71,7 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
         if stale:  # the file-facts cache disagreed with the files: they win, before any request
             if saved is not None:
                 raise StalePlanError(f"the saved plan is stale: {_listed(stale)} not what the plan was made from",
-                                     hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN")
+                                     hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out plan.json")
             desired = ws.reload()
             ws = dataclasses.replace(ws, desired=desired)
             plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))

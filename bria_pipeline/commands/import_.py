@@ -12,6 +12,10 @@ from .workspace import Workspace
 async def import_(ws: Workspace, address: str, remote_id: int) -> str:
     """Record the resource in `.bria/` as the spec's `address`; returns what was adopted."""
     remote_id = int(remote_id)
+    known = _addresses(ws)
+    if address not in known:  # before the lock and before any request
+        raise StateError(f"cannot import {address!r}: the spec has no such address",
+                         hint=f"addresses of this spec: {', '.join(known)}")
     with ws.run_lock("import"):
         opened = ws.open_state(write_local=True)
         try:
@@ -23,9 +27,12 @@ async def import_(ws: Workspace, address: str, remote_id: int) -> str:
                 opened.copy.push(opened.store, with_outputs=False)
     if adopted is not None:
         return adopted
-    desired = ws.desired
-    known = ["project"] + [f"dataset.{k}" for k in desired.datasets] + [f"model.{k}" for k in desired.models]
     raise StateError(f"cannot import {address!r}", hint=f"addresses of this spec: {', '.join(known)}")
+
+
+def _addresses(ws: Workspace) -> list[str]:
+    desired = ws.desired
+    return ["project"] + [f"dataset.{k}" for k in desired.datasets] + [f"model.{k}" for k in desired.models]
 
 
 async def _adopt(ws: Workspace, client: AsyncBriaClient, store: StateStore, address: str, remote_id: int) -> str | None:
@@ -42,10 +49,17 @@ async def _adopt(ws: Workspace, client: AsyncBriaClient, store: StateStore, addr
     project_id = store.project_id()
     if project_id is None:
         named = [p for p in await client.list_projects() if p.name == desired.project.name]
-        if len(named) != 1:
+        if not named:
             raise StateError(
-                f"{len(named)} projects are named {desired.project.name!r}: say which is this spec's first",
-                hint=f"bria-pipeline import {ws.spec_path} project ID",
+                f"no project is named {desired.project.name!r} yet: import {address} into a project this spec owns",
+                hint=f"create the project with `bria-pipeline apply {ws.spec_path} --target project`, or adopt one "
+                     f"by its id: bria-pipeline import {ws.spec_path} project ID",
+            )
+        if len(named) > 1:
+            ids = ", ".join(str(p.id) for p in named)
+            raise StateError(
+                f"{len(named)} projects are named {desired.project.name!r} (ids {ids}): say which is this spec's first",
+                hint=f"bria-pipeline import {ws.spec_path} project {named[0].id}   (or another of: {ids})",
             )
         project_id = named[0].id
         store.record("project", project_id, desired.project.name, save=False)

@@ -4,11 +4,13 @@ Also reading and writing a plan saved with `plan --out`."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..apply.file_check import stale_images
 from ..atomic import write_atomic
 from ..plan.document import Plan, plan_from_dict, plan_to_dict
 from ..plan.errors import PlanFileError
@@ -22,6 +24,12 @@ async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = (
     say what observing cost."""
     async with ws.observing() as seen:
         planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets)))
+        # the file-facts cache shaped this plan: where it reads files, they are hashed again, and
+        # if a cached fact was wrong the spec is read afresh and planned again, as apply does, so
+        # the plan never shows a change that apply would not make
+        if await asyncio.to_thread(stale_images, ws.desired, planned):
+            ws = dataclasses.replace(ws, desired=ws.reload())
+            planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets)))
         ws.refuse_what_cannot_run(planned, seen.client)
     return ws.ci_warning(dataclasses.replace(planned, request_stats=seen.requests()))
 
@@ -36,10 +44,18 @@ async def plan_destroy(ws: Workspace) -> Plan:
 def load_plan_file(path: str | Path) -> Plan:
     """Read a plan saved with `plan --out`."""
     path = Path(path)
+    again = f"make it again with `bria-pipeline plan SPEC --out {path}`"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PlanFileError(f"{path}: cannot read the plan ({exc})", hint="make one with `bria-pipeline plan SPEC --out PLAN`") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan: {exc.strerror or exc}", hint=again) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"{path}: not a plan file: byte 0x{raw[exc.start]:02x} at offset {exc.start} is not "
+                            "UTF-8 text", hint=again) from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a plan file: {exc.msg}", hint=again) from None
     return plan_from_dict(data, source=str(path))
 
 

@@ -119,13 +119,34 @@ def same_caption(a: str | None, b: str | None) -> bool:
     return ma == mb if ma is not None and mb is not None else a.strip() == b.strip()
 
 
-def caption_changes(old: str | None, new: str | None) -> tuple[Change, ...]:
+def brief_pair(old: Any, new: Any, width: int = 60) -> tuple[Any, Any]:
+    """Two values shortened for a change line so that the difference stays visible: two long texts
+    alike in their first `width` characters are both shown around where they first differ."""
+    if not (isinstance(old, str) and isinstance(new, str)) or old == new or brief(old, width) != brief(new, width):
+        return brief(old, width), brief(new, width)
+    at = next(i for i, (a, b) in enumerate(zip(old + "\0", new + "\0")) if a != b)
+    start = max(0, at - width // 3)
+
+    def window(text: str) -> str:
+        part = text[start: start + width - 6]
+        return ("..." if start else "") + part + ("..." if start + width - 6 < len(text) else "")
+
+    return window(old), window(new)
+
+
+def caption_changes(old: str | None, new: str | None, *, old_source: str | None = None,
+                    new_source: str | None = None) -> tuple[Change, ...]:
     """A structured caption's change as the fields that differ (``caption.action: "a" -> "b"``);
-    a plain text (or a first caption) as one change."""
+    a plain text (or a first caption) as one change. A caption whose text stays and whose source
+    changes (the service's automatic caption becomes the spec's manual one) is shown as that:
+    ``caption_source: "automatic" -> "manual"``, never as a text that prints the same twice."""
+    source = (Change("caption_source", old_source, new_source),) if old_source and new_source and old_source != new_source else ()
+    if old == new or same_caption(old, new):
+        return source or (Change("caption", *brief_pair(old, new)),)
     before, after = _json_map(old), _json_map(new)
     if before is None or after is None:
-        return (Change("caption", brief(old), brief(new)),)
+        return (Change("caption", *brief_pair(old, new)),) + source
     fields = [k for k in after if before.get(k) != after[k]] + [k for k in before if k not in after]
-    return tuple(Change(f"caption.{k}", brief(before.get(k)), brief(after.get(k))) for k in fields) or (
-        Change("caption", brief(old), brief(new)),
+    return tuple(Change(f"caption.{k}", *brief_pair(before.get(k), after.get(k))) for k in fields) + source or (
+        Change("caption", *brief_pair(old, new)),
     )

@@ -200,6 +200,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
                 f"completed datasets are frozen: new version {target.name} cloned from {source.name}, "
                 f"unchanged images are not uploaded again"
             )
+        reason += _exclusions(ctx, ds)
         ctx.emit(
             Action(
                 address,
@@ -230,6 +231,8 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
     elif previous:
         kind = "replace"
         reason = f"the spec's dataset changed: new version {target.name} (earlier versions are kept)"
+    if kind == "replace":
+        reason += _exclusions(ctx, ds)
     ctx.emit(
         Action(
             address,
@@ -362,3 +365,12 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
         )
     )
     return schema_address, True
+
+
+def _exclusions(ctx: PlanContext, ds: DesiredDataset) -> str:
+    """``; excluded in spec.decisions.yaml: images/pose-03.png (blurry)``: why images left the dataset."""
+    if not ds.excluded:
+        return ""
+    listed = ", ".join(f"{image} ({reason})" if reason else image for image, reason in ds.excluded[:5])
+    more = f" and {len(ds.excluded) - 5} more" if len(ds.excluded) > 5 else ""
+    return f"; excluded in {ctx.desired.decisions.name}: {listed}{more}"

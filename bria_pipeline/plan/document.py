@@ -157,7 +157,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 def plan_from_dict(data: Any, *, source: str = "plan file") -> Plan:
     """Read a saved plan back. Raises PlanFileError when it is not one this version wrote."""
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise PlanFileError(f"{source}: not a bria-pipeline plan", hint="make one with `bria-pipeline plan SPEC --out PLAN`")
+        raise PlanFileError(f"{source}: not a bria-pipeline plan", hint="make one with `bria-pipeline plan SPEC --out plan.json`")
     if data.get("format_version") != PLAN_FORMAT_VERSION:
         raise PlanFileError(
             f"{source}: plan format version {data.get('format_version')!r} is not supported",
@@ -220,5 +220,5 @@ def check_fresh(
     if stale:
         raise StalePlanError(
             f"the saved plan is stale: {' and '.join(stale)} since it was made",
-            hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out PLAN",
+            hint=f"review a new plan: bria-pipeline plan {saved.spec_path} --out plan.json",
         )

@@ -18,6 +18,14 @@ that data. What it decides, per output key:
                                                              with approval: it is paid work
 - in the manifest, made by another spec (a shared folder)   never touched, counted in the summary
 
+The decisions file (`Desired.decisions`, ``<spec>.decisions.yaml``) is obeyed:
+
+- approved                  kept whatever happens: never deleted, not even with --prune when the
+                            spec or the model changes (a replaced file is kept aside)
+- rejected                  no longer asked for: --prune deletes its file (with approval); with
+                            `regenerate: true` it is generated again with another seed (derived
+                            from its key, so every machine picks the same): a billed create
+
 Structured prompts are pinned in spec.lock.yaml by `StructuredPromptSpec.inputs_hash`; a pin in
 the lock is used as is. Without one, a `structured_prompt.<set>` action generates it (and
 refines it with a second call when the spec asks) before the images that use it.
@@ -35,10 +43,12 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from bria_pipeline import addresses
+from bria_pipeline.decisions import APPROVE, NO_DECISIONS, REJECT, Decisions, reseeded
 from bria_pipeline.state.manifest import Manifest, OutputRecord
 from bria_pipeline.generate.outputs import (
     DesiredOutput,
     DesiredStructuredPrompt,
+    ExpandedGeneration,
     ModelRef,
     expand_outputs,
     training_address,
@@ -105,6 +115,14 @@ def _retired_address(record: OutputRecord) -> str:
     return addresses.output(record.set_name, record.name, record.key)
 
 
+def record_address(record: OutputRecord) -> str:
+    """The plan address of a manifest record: what the decisions file and the gallery name it by
+    (an output the spec still asks for: its address; one it no longer asks for: by its file)."""
+    if record.kind == "video" and not record.retired:
+        return addresses.video(record.set_name)
+    return _retired_address(record)
+
+
 def _made_by_another_training(record: OutputRecord | None, out: DesiredOutput) -> str | None:
     """Why a done output is not this model's, or None.
 
@@ -129,8 +147,12 @@ class _Planner:
         manifest: Manifest,
         lock: Mapping[str, str],
         prune: bool,
+        decisions: Decisions = NO_DECISIONS,
     ) -> None:
-        self.expanded = expand_outputs(gen, models)
+        self.decisions = decisions
+        self.review_line: str | None = None  # the decisions' counts, for the plan's notes
+        self.again: dict[str, str] = {}  # key of an output generated again -> why
+        self.expanded = self._obey_rejections(expand_outputs(gen, models))
         self.models = models
         self.manifest = manifest
         self.lock = lock
@@ -148,6 +170,30 @@ class _Planner:
         for record in manifest:
             if record.file and record.file in manifest.files:
                 self.holders[name_of(record.file)] = record
+
+    def _obey_rejections(self, expanded: ExpandedGeneration) -> ExpandedGeneration:
+        """Rejected outputs leave the desired set; those to generate again come back with another seed."""
+        images: list[DesiredOutput] = []
+        changed = False
+        for out in expanded.images:
+            for _ in range(32):  # each regenerated output may be rejected in turn; bounded
+                decision = self.decisions.for_output(out.key, out.address)
+                if decision is None or decision.decision != REJECT or out.request is None:
+                    break
+                changed = True
+                if not decision.regenerate:
+                    out = None  # type: ignore[assignment]
+                    break
+                rejected = out
+                out = _with_seed(out, reseeded(out.key, out.request.seed))
+                self.again[out.key] = (f"{rejected.address} was rejected in {self.decisions.name}: generated again "
+                                       f"with seed {out.request.seed if out.request else '?'}")
+            if out is not None:
+                images.append(out)
+        return replace(expanded, images=tuple(images)) if changed else expanded
+
+    def approved(self, record: OutputRecord) -> bool:
+        return self.decisions.verdict(record.key, record_address(record)) == APPROVE
 
     def ours(self, record: OutputRecord) -> bool:
         """This spec's output (see OutputRecord.belongs_to): only those are ever deleted."""
@@ -250,6 +296,8 @@ class _Planner:
         kind = "create"
         changes: tuple[Change, ...] = ()
         reason = f"new output: {_describe(out)}"
+        if out.key in self.again:
+            reason = f"{self.again[out.key]}; {_describe(out)}"
         if record is not None:
             if other_training is not None and record.file and record.file in self.manifest.files:
                 # same key, another training: the new file takes the name, the old one is kept aside
@@ -286,8 +334,10 @@ class _Planner:
             changes = _changes(holder, out)
             changed = ", ".join(c.attribute for c in changes) or "its request"
             # a paid output is deleted only with --prune, only if it is this spec's, and with approval
-            deletes = self.prune and self.ours(holder)
+            deletes = self.prune and self.ours(holder) and not self.approved(holder)
             fate = "deleted (--prune)" if deletes else f"kept as {self._aside(holder)}"
+            if self.approved(holder):
+                fate += f", as it is approved in {self.decisions.name}"
             if not self.ours(holder):
                 fate += f", as it was made by {holder.spec or 'another spec'}"
             reason = f"{changed} changed: a new output replaces {holder.file} (the old file is {fate})"
@@ -324,6 +374,11 @@ class _Planner:
             )
         )
 
+    def decision_counts(self) -> dict[str, int]:
+        """approved / rejected / undecided among this spec's outputs that have a file."""
+        return self.decisions.count((r.key, record_address(r)) for r in self.manifest
+                                    if r.file and r.file in self.manifest.files and self.ours(r))
+
     @staticmethod
     def _aside(record: OutputRecord) -> str:
         assert record.file is not None
@@ -349,7 +404,16 @@ class _Planner:
             delete = DeleteOutput(record.key, record.file if has_file else None, self.spec)
             address = _retired_address(record)
             paid_request = record.status == "pending" and bool(record.request_id)
-            if self.prune:
+            verdict = self.decisions.verdict(record.key, address)
+            if verdict == APPROVE and not paid_request:
+                if has_file:
+                    kept += 1
+                continue  # approved: kept whatever the spec or its model becomes, --prune included
+            if self.prune and verdict == REJECT:
+                what = f"delete {record.file} (local file only)" if has_file else "forget it"
+                self._add(Action(address, "delete", f"rejected in {self.decisions.name}, --prune: {what}", step=delete,
+                                 approval=has_file))
+            elif self.prune:
                 what = f"delete {record.file} (local file only; nothing remote exists)" if has_file else "forget it"
                 if paid_request and not has_file:
                     what = f"forget request {record.request_id}, already paid for"
@@ -379,6 +443,11 @@ class _Planner:
         kept, foreign = self.retired()
         sp_actions = sorted(self.sp_actions.values(), key=lambda a: a.address)
         parts = [f"{self.up_to_date} output(s) up to date"]
+        if self.decisions.file:
+            counts = self.decision_counts()
+            self.review_line = (f"reviewed: {counts['approved']} approved, {counts['rejected']} rejected, "
+                                f"{counts['undecided']} undecided")
+            parts.append(self.review_line)
         if kept:
             parts.append(f"{kept} kept from earlier specs (--prune deletes them)")
         if foreign:
@@ -400,14 +469,31 @@ def plan_generation(
     lock_structured_prompts: Mapping[str, str],
     *,
     prune: bool,
+    decisions: Decisions = NO_DECISIONS,
+    notes: list[str] | None = None,
 ) -> list[Action]:
     """The generation actions of a plan, in an order that respects their dependencies.
 
     `models` maps each model key the generation section uses to its ModelRef; `manifest` is the
     output manifest loaded (with its files observed) beforehand; `lock_structured_prompts` maps
-    StructuredPromptSpec.inputs_hash to the pinned structured prompt text.
+    StructuredPromptSpec.inputs_hash to the pinned structured prompt text; `decisions`: the
+    spec's decisions file; `notes`: gets a line counting approved, rejected and undecided outputs.
     """
-    return _Planner(gen, models, manifest, lock_structured_prompts, prune).plan()
+    planner = _Planner(gen, models, manifest, lock_structured_prompts, prune, decisions)
+    actions = planner.plan()
+    if notes is not None and planner.review_line:  # printed under the plan: what the reviewers decided
+        notes.append(f"outputs {planner.review_line} (in {decisions.name})")
+    return actions
+
+
+def _with_seed(out: DesiredOutput, seed: int) -> DesiredOutput:
+    """`out` asked for with another seed: its key, file name and address follow."""
+    assert out.request is not None
+    request = replace(out.request, seed=seed)
+    tail = f"seed{out.request.seed}"
+    name = out.name[: -len(tail)] + f"seed{seed}" if out.name.endswith(tail) else f"{out.name}-seed{seed}"
+    return replace(out, key=request.key(out.ref.remote_name, out.ref.version), name=name,
+                    address=addresses.output(out.set_name, name), request=request)
 
 
 def changed_actions(actions: list[Action]) -> list[Action]:

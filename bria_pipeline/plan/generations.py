@@ -39,5 +39,6 @@ def plan_generations(ctx: PlanContext) -> None:
             f"{len(manifest)} output(s) of this spec made when the default output_dir was {manifest.output_dir.name}/ "
             f"are moved to {manifest.moving_to.parent.name}/{manifest.moving_to.name}/ by apply (no request)"
         )
-    for action in plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune):
+    for action in plan_generation(generation, model_refs(ctx), manifest, ctx.lock.structured_prompt_texts(), prune=ctx.prune,
+                                  decisions=ctx.desired.decisions, notes=ctx.notes):
         ctx.emit(action)

@@ -1,7 +1,11 @@
 """A plan as text, in the Terraform style: a symbol and an address per step, the attributes that
 change indented under it (`old -> new`), the reason after `#`, and one summary line.
 
-Many alike steps in a row (200 image uploads) are shown as the first few and a count.
+Many alike steps in a row (200 image uploads, 106 outputs a --prune deletes) are shown as the
+first few and a count; `show_all` (the CLI's `plan --show-all`) lists every one of them. Steps are
+alike when they share the kind, the address family (``dataset.lucy.image[...]``), whether they
+need approval or start billed work, and their reason up to its first colon (``no longer in the
+spec, --prune: delete outputs/a.png`` and ``...: delete outputs/b.png`` are alike).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from .steps import MovedImage
 
 GROUP_SHOWN = 3  # alike steps shown before "and N more like these"
 GROUP_MIN = 6  # a run shorter than this is shown in full
+APPROVAL_SHOWN = 4  # addresses the approval line names before "and N more"
+SHOW_ALL = "plan --show-all lists them"
 
 _COLORS = {"create": "32", "update": "33", "replace": "35", "delete": "31", "wait": "36", "noop": "2"}
 
@@ -36,24 +42,30 @@ def format_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _alike_key(action: Action) -> tuple[object, ...] | None:
+    if "[" not in action.address:
+        return None
+    return (addresses.family(action.address), action.kind, bool(action.approval), bool(action.billed),
+            action.reason.split(": ", 1)[0])
+
+
 def group_alike(actions: Iterable[Action]) -> list[list[Action]]:
-    """Runs of consecutive actions with the same kind, reason and address family (``...image[``)."""
+    """Runs of consecutive alike actions (see the module's doc); any other action alone."""
     groups: list[list[Action]] = []
     for action in actions:
-        family = addresses.family(action.address) if "[" in action.address else None
-        last = groups[-1][0] if groups else None
-        if (
-            last is not None
-            and family is not None
-            and addresses.family(last.address) == family
-            and "[" in last.address
-            and last.kind == action.kind
-            and last.reason == action.reason
-        ):
+        key = _alike_key(action)
+        if groups and key is not None and _alike_key(groups[-1][0]) == key:
             groups[-1].append(action)
         else:
             groups.append([action])
     return groups
+
+
+def listed(items: list[str], shown: int, *, show_all: bool = False) -> str:
+    """``a, b, c, d and 102 more (plan --show-all lists them)``, or every item with `show_all`."""
+    if show_all or len(items) <= shown:
+        return ", ".join(items)
+    return f"{', '.join(items[:shown])} and {len(items) - shown} more ({SHOW_ALL})"
 
 
 def render_action(action: Action, *, color: bool = False) -> list[str]:
@@ -75,7 +87,7 @@ def render_action(action: Action, *, color: bool = False) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False) -> str:
+def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False, show_all: bool = False) -> str:
     verb = "destroy" if plan.operation == "destroy" else "plan"
     lines = [f"bria-pipeline {verb}: project {plan.project_name!r} ({plan.spec_path})"]
     moved = plan.moved
@@ -85,7 +97,7 @@ def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False) ->
         lines.append(symbols + (", = renamed on disk (same content)" if moved else ""))
         lines.append("")
     for group in group_alike(shown):
-        if len(group) < GROUP_MIN:
+        if len(group) < GROUP_MIN or show_all:
             for action in group:
                 lines.extend(render_action(action, color=color))
             continue
@@ -93,14 +105,16 @@ def render_text(plan: Plan, *, color: bool = False, show_noops: bool = False) ->
             lines.extend(render_action(action, color=color))
         family = addresses.family(group[0].address)
         more = len(group) - GROUP_SHOWN
-        lines.append(f"  {_paint(f'{group[0].symbol:>3}', group[0].kind, color)} {family}[...] and {more} more like these")
+        lines.append(f"  {_paint(f'{group[0].symbol:>3}', group[0].kind, color)} {family}[...] and {more} more like "
+                     f"these ({SHOW_ALL})")
     if plan.notes:
         lines.append("")
         lines.extend(f"Note: {note}" for note in plan.notes)
     approval = plan.needs_approval
     if approval:
         lines.append("")
-        lines.append(f"{len(approval)} step(s) need approval (a prompt, or --auto-approve): {', '.join(a.address for a in approval[:4])}")
+        names = listed([a.address for a in approval], APPROVAL_SHOWN, show_all=show_all)
+        lines.append(f"{len(approval)} step(s) need approval (a prompt, or --auto-approve): {names}")
     lines.append("")
     lines.append(_bold(plan.summary_line(), color))
     return "\n".join(lines) + "\n"

@@ -133,17 +133,17 @@ def problems(images: Sequence[ReviewImage]) -> list[list[str]]:
     return result
 
 
-def _src(image: ReviewImage, sheet_dir: Path, embed: bool) -> str | None:
+def _src(image: ReviewImage, sheet_dir: Path, embed: bool, prefix: str = "") -> str | None:
     if image.path is not None and image.path.is_file():
         if embed:
             uri = data_uri_thumbnail(image.path)
             if uri:
                 return uri
-        return href(Path(os.path.relpath(image.path.resolve(), sheet_dir.resolve())).as_posix())
+        return prefix + href(Path(os.path.relpath(image.path.resolve(), sheet_dir.resolve())).as_posix())
     return image.url
 
 
-def _dataset_context(review: DatasetReview, sheet_dir: Path, embed: bool) -> dict[str, object]:
+def _dataset_context(review: DatasetReview, sheet_dir: Path, embed: bool, prefix: str = "") -> dict[str, object]:
     rows = []
     counts: dict[str, int] = {}
     for image, found in zip(review.images, problems(review.images)):
@@ -156,7 +156,7 @@ def _dataset_context(review: DatasetReview, sheet_dir: Path, embed: bool) -> dic
                 name=image.remote_name,
                 key=image.key,
                 anchor=slug(image.remote_name) or digest(image.remote_name)[:8],
-                src=_src(image, sheet_dir, embed),
+                src=_src(image, sheet_dir, embed, prefix),
                 caption=_pretty(image.caption) if image.caption is not None else None,
                 caption_source=image.caption_source,
                 size=f"{image.width}x{image.height}" if image.width and image.height else None,
@@ -184,12 +184,26 @@ def write_review_sheet(
 ) -> Path:
     """Write the review sheet to `path` (HTML) for one dataset or several; returns `path`."""
     path = Path(path)
+    write_atomic(path, review_sheet_html(path.parent, dataset_view, title=title, embed=embed).encode("utf-8"))
+    return path
+
+
+def review_sheet_html(
+    sheet_dir: Path,
+    dataset_view: DatasetReview | Sequence[DatasetReview],
+    *,
+    title: str | None = None,
+    embed: bool | None = None,
+    prefix: str = "",
+) -> str:
+    """The review sheet's HTML, its image links relative to `sheet_dir` (after `prefix`: the
+    review server serves them under ``/files/``)."""
     reviews = [dataset_view] if isinstance(dataset_view, DatasetReview) else list(dataset_view)
     total = sum(len(r.images) for r in reviews)
     if embed is None:
         embed = total <= EMBED_LIMIT
-    datasets = [_dataset_context(r, path.parent, embed) for r in reviews]
-    html = render(
+    datasets = [_dataset_context(r, sheet_dir, embed, prefix) for r in reviews]
+    return render(
         "review.html.j2",
         title=title or "Dataset review: " + ", ".join(r.name for r in reviews),
         version=__version__,
@@ -198,5 +212,3 @@ def write_review_sheet(
         total_images=total,
         total_flagged=sum(int(d["flagged"]) for d in datasets),  # type: ignore[call-overload]
     )
-    write_atomic(path, html.encode("utf-8"))
-    return path

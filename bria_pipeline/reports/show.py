@@ -11,6 +11,7 @@ from ..model import Desired
 from ..plan.document import Plan
 from ..state.observed import Observed, ObservedDataset
 from ..state.store import StateStore
+from .gallery import output_address
 
 
 def describe_state(desired: Desired, observed: Observed, plan: Plan, store: StateStore) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
         },
         "datasets": [],
         "models": [],
-        "outputs": _outputs(observed),
+        "outputs": _outputs(observed, desired),
         "plan": plan.summary_line(),
         "pending_intents": [i.describe() for i in store.intents],
         "last_apply": store.last_apply,
@@ -87,7 +88,8 @@ def describe_state(desired: Desired, observed: Observed, plan: Plan, store: Stat
     return out
 
 
-def _outputs(observed: Observed) -> dict[str, int]:
+def _outputs(observed: Observed, desired: Desired) -> dict[str, int]:
+    """Outputs by status; with a decisions file, also approved / rejected / undecided (those with a file)."""
     manifest = observed.manifest
     if manifest is None:
         return {"total": 0}
@@ -98,6 +100,8 @@ def _outputs(observed: Observed) -> dict[str, int]:
             counts["retired"] += 1
         if record.status == "done" and not manifest.is_complete(record.key):
             counts["missing"] += 1
+    if desired.decisions.file:
+        counts.update(desired.decisions.count((r.key, output_address(r)) for r in manifest if r.file))
     return counts
 
 

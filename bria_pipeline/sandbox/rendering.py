@@ -12,7 +12,7 @@ import io
 import struct
 import textwrap
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 from PIL.PngImagePlugin import PngInfo
 
 LONG_SIDE = 256
@@ -77,11 +77,12 @@ def render_video(source: Image.Image, seed: int, *, seconds: int = 5, fps: int =
     """A real video animating the source image (slow zoom, a moving bar, the emulated label).
 
     Returns (bytes, extension). An H.264 MP4, as Bria returns and browsers play, when PyAV is
-    installed (`pip install 'bria-pipeline[sandbox-video]'`); otherwise an MJPEG AVI written here
-    without any encoder. `container` forces one ("mp4" or "avi").
+    installed (`pip install 'bria-pipeline[sandbox-video]'`); otherwise an animated WebP written
+    by Pillow, which browsers play inline as an image (an animated GIF where Pillow has no WebP).
+    `container` forces one ("mp4", "webp", "gif", or "avi": an MJPEG AVI, as earlier releases made).
     """
     if container is None:
-        container = "mp4" if _pyav() is not None else "avi"
+        container = "mp4" if _pyav() is not None else "webp" if features.check("webp") else "gif"
     base = source.convert("RGB")
     base.thumbnail((LONG_SIDE, LONG_SIDE))
     width, height = base.width - base.width % 2, base.height - base.height % 2
@@ -104,6 +105,12 @@ def render_video(source: Image.Image, seed: int, *, seconds: int = 5, fps: int =
         frames.append(frame)
     if container == "mp4":
         return h264_mp4(frames, fps), "mp4"
+    if container in ("webp", "gif"):
+        out = io.BytesIO()
+        options = {"quality": 70, "method": 0} if container == "webp" else {"optimize": False}
+        frames[0].save(out, format=container.upper(), save_all=True, append_images=frames[1:],
+                       duration=round(1000 / fps), loop=0, **options)
+        return out.getvalue(), container
     jpegs = []
     for frame in frames:
         out = io.BytesIO()

@@ -124,19 +124,27 @@ class GenerationSection:
     def _params(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {k: _canonical(k, raw[k]) for k in IMAGE_PARAMETERS if k in raw}
 
-    def _models_for(self, at: SpecPath, name: str | None) -> list[DesiredModel]:
+    def _models_for(self, at: SpecPath, name: str | list[str] | None) -> list[DesiredModel]:
+        """The models a set generates with: a swept model's members; a list: each model named, in
+        its order (versions of a model compared side by side)."""
         ctx = self.ctx
         if name is _REPORTED:
             return []
         if name is None:
             ctx.error(at, "no model to generate with", "set generate.model, or model: on this prompt set")
             return []
+        if isinstance(name, list):
+            return [m for i, one in enumerate(name) for m in self._members(at, one, at + ("model", i))]
+        return self._members(at, name)
+
+    def _members(self, at: SpecPath, name: str, where: SpecPath | None = None) -> list[DesiredModel]:
+        ctx = self.ctx
         members = [m for m in self.models.values() if m.base_key == name or m.key == name]
         if not members:
             spec_models = ctx.names("models")
             if name in spec_models:
                 return []  # the model itself has problems, reported there
-            where = at + ("model",) if "model" in (ctx.get(at) or {}) else ("generate", "model")
+            where = where or (at + ("model",) if "model" in (ctx.get(at) or {}) else ("generate", "model"))
             close = did_you_mean(name, spec_models)
             ctx.error(where, f"no model named {name!r}",
                       f"did you mean '{close}'?" if close else f"models in this spec: {', '.join(spec_models) or 'none'}")
@@ -226,14 +234,17 @@ class GenerationSection:
                               key=True)
 
     def _unique_stems(self, requests: list[GenerationRequest]) -> None:
-        seen: dict[str, GenerationRequest] = {}
+        seen: dict[tuple[str, str], GenerationRequest] = {}
         for request in requests:
             stem = request.file_stem
-            if stem in seen and seen[stem] != request:
+            # a set made with several models writes each model's outputs in a folder of its own
+            # (generate/outputs.py): only the same model can write the same file
+            key = (stem, request.model)
+            if key in seen and seen[key] != request:
                 self.ctx.problems.append(self.ctx.doc.problem(
                     self._at_of(request), f"two outputs would be written to {stem}",
                     "matrix values that differ only in case or punctuation make the same file name; make them differ"))
-            seen.setdefault(stem, request)
+            seen.setdefault(key, request)
 
     def _at_of(self, request: GenerationRequest) -> SpecPath:
         for i, raw in enumerate(self.ctx.get(("generate", "images")) or []):

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from bria_pipeline.decisions import decisions_path_for
 from bria_pipeline.confined import UnsafeFile, private_dir
 from bria_pipeline.lockfile import LockFileError, load_lock, lock_path_for
 from bria_pipeline.model import Desired, digest
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.dataset_builder import DatasetSection
+from bria_pipeline.spec.decisions_file import apply_image_decisions, load_decisions
 from bria_pipeline.spec.generation_builder import GenerationSection, deferred_path
 from bria_pipeline.spec.image_facts import CacheStats, default_cache_dir
 from bria_pipeline.spec.image_preflight import ImagePreflight
@@ -110,6 +112,13 @@ def check_spec(
                                     "start from a recipe: bria-pipeline init --recipe defined_character DIR"))
         check.problems = sort_problems(problems)
         return check
+    if doc.data.get("format") == "bria-pipeline-plan":  # a saved plan (plan --out), given where a spec goes
+        made_from = doc.data.get("spec") if isinstance(doc.data.get("spec"), str) else "SPEC"
+        problems.append(doc.problem((), "this looks like a saved plan (plan --out), not a spec",
+                                    f"apply it with `bria-pipeline apply {path}`, or give the spec it was made "
+                                    f"from: {made_from}"))
+        check.problems = sort_problems(problems)
+        return check
 
     spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
     problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
@@ -134,6 +143,9 @@ def check_spec(
     preflight.inspect(Path(cache_dir) if cache_dir is not None else default_cache_dir(spec_dir))
     project = build_project(ctx)
     datasets = datasets_section.build()
+    decisions, found = load_decisions(spec, datasets, label=str(decisions_path_for(Path(str(path)))))
+    problems += found
+    datasets = apply_image_decisions(datasets, decisions)
     models = ModelSection(ctx).build()
     generation = GenerationSection(ctx, models).build()
 
@@ -154,8 +166,12 @@ def check_spec(
                 "spec": doc.data,
                 "vars": variables,
                 "datasets": {k: d.fingerprint for k, d in sorted(datasets.items())},
+                # a saved plan is refused when the decisions changed since (only with a decisions file)
+                **({"decisions": [[d.address, d.decision, d.key, d.regenerate] for d in decisions.outputs]}
+                   if decisions.file else {}),
             }),
             text_hash=digest({"spec": doc.data, "vars": variables}),
+            decisions=decisions,
         )
     return check
 

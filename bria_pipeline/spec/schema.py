@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from bria_pipeline.masking import mask_url, url_secret_parts
 from bria_pipeline.spec.document import Document
 from bria_pipeline.spec.problems import SpecPath, SpecProblem, did_you_mean
 
@@ -54,6 +55,8 @@ def _found(value: Any) -> str:
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
+        if "://" in value:  # a URL is shown without what may hold a secret (credentials, query, ...)
+            value = mask_url(value)
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
     if isinstance(value, list):
@@ -116,6 +119,8 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         key = str(value)
         if str(error.validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
             hint = "use letters, digits and _ (not starting with a digit)"
+        elif description:  # the names' own rule (the decisions file: output addresses)
+            hint = description
         else:
             hint = "names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 64 characters"
         yield doc.problem(path + (key,), f"'{key}' is not a valid name here", hint, key=True)
@@ -165,7 +170,12 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
         yield doc.problem(path, "lists the same value more than once", "each value may appear once")
         return
     if kind == "pattern":
-        if schema.get("pattern", "").startswith("^https?"):
+        secret = url_secret_parts(value) if isinstance(value, str) and "://" in value else []
+        if secret and "://" in schema.get("pattern", "") and not schema.get("pattern", "").startswith("^https?"):
+            yield doc.problem(path, f"{_found(value)} carries {' and '.join(secret)}: this URL carries none of them",
+                              "keep only scheme://bucket/prefix; credentials and options come from the cloud's own environment "
+                              "(AWS_*, GOOGLE_*, AZURE_*), never from the spec")
+        elif schema.get("pattern", "").startswith("^https?"):
             yield doc.problem(path, f"{_found(value)} is not an http(s) URL", "write a full URL: https://...")
         else:
             yield doc.problem(path, f"{_found(value)} is not a valid name", description)
@@ -201,15 +211,23 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
     yield doc.problem(path, error.message, description)
 
 
-def validate_against_schema(doc: Document, skip: set[SpecPath] | None = None) -> tuple[list[SpecProblem], set[SpecPath]]:
-    """Problems of the document's data against the spec schema, and the paths they were found at.
+@lru_cache(maxsize=4)
+def packaged_validator(name: str) -> Draft202012Validator:
+    """A validator for another schema shipped in ``bria_pipeline/data/`` (``decisions.schema.json``)."""
+    text = resources.files("bria_pipeline").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def validate_against_schema(doc: Document, skip: set[SpecPath] | None = None,
+                            validator: Draft202012Validator | None = None) -> tuple[list[SpecProblem], set[SpecPath]]:
+    """Problems of the document's data against the spec schema (or `validator`'s), and the paths they were found at.
 
     Values under a path in `skip` (templates that failed to render) are not reported again.
     """
     skip = skip or set()
     problems: list[SpecProblem] = []
     bad: set[SpecPath] = set()
-    for error in _validator().iter_errors(doc.data):
+    for error in (validator or _validator()).iter_errors(doc.data):
         path = tuple(error.absolute_path)
         if any(path[: len(s)] == s for s in skip):
             continue

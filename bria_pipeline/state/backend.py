@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..masking import mask_url
 from .objects import ObjectStore, check_backend_url, open_store
 
 ENV_BACKEND = "BRIA_PIPELINE_BACKEND"
@@ -67,9 +68,13 @@ def backend_key(spec_path: Path) -> str:
 
 
 def resolve_backend_url(flag: str | None, spec_url: str | None) -> str | None:
-    """The flag wins, then the environment, then the spec."""
-    url = flag or os.environ.get(ENV_BACKEND) or spec_url
-    return check_backend_url(url) if url else None
+    """The flag wins, then the environment, then the spec; each one given is checked (a secret in
+    any of them is refused, shown masked)."""
+    sources = (("--backend", flag), (ENV_BACKEND, os.environ.get(ENV_BACKEND)), ("the spec's backend.url", spec_url))
+    for source, given in sources:
+        if given:
+            check_backend_url(given, source=source)
+    return next((given for _, given in sources if given), None)
 
 
 @dataclass
@@ -79,8 +84,9 @@ class Backend:
     store: ObjectStore = field(repr=False)
 
     @classmethod
-    def for_spec(cls, spec_path: Path, url: str, store: ObjectStore | None = None) -> Backend:
-        return cls(url, backend_key(spec_path), store if store is not None else open_store(url))
+    def for_spec(cls, spec_path: Path, url: str, store: ObjectStore | None = None, *,
+                 timeout: float | None = None) -> Backend:
+        return cls(url, backend_key(spec_path), store if store is not None else open_store(url, timeout=timeout))
 
     def _k(self, name: str) -> str:
         return f"{self.key}/{name}"
@@ -116,7 +122,7 @@ class Backend:
         return self._k(OUTPUTS_PREFIX) + "/"
 
     def where(self, name: str) -> str:
-        return f"{self.url.rstrip('/')}/{self._k(name)}"
+        return mask_url(f"{self.url.rstrip('/')}/{self._k(name)}")
 
     @property
     def requests(self) -> int:

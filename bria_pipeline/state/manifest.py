@@ -367,7 +367,10 @@ class Manifest:
                     self.warnings.append(f"{self.journal_path}:{number + 1}: ignored a torn last line")
                     continue
                 raise ManifestError(
-                    self.journal_path, "a journal line is not a valid change", line=number + 1
+                    self.journal_path, "a journal line is not a valid change", line=number + 1,
+                    hint=(f"move only the journal aside (manifest.json and every output file stay, so nothing "
+                          f"recorded there is paid again; moving manifest.json too would pay for every output): "
+                          f"mv {self.journal_path} {self.journal_path}.damaged"),
                 ) from None
         return True
 

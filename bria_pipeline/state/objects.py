@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from ..masking import mask_url, url_secret_parts
 from .errors import StateError
 
 ABSENT = "<absent>"  # `expect=ABSENT`: create only if no object is there
@@ -63,27 +64,36 @@ class ObjectStore(Protocol):
         """Download `key` to the local `path` (atomically); False when absent."""
 
 
-def check_backend_url(url: str) -> str:
-    """The URL as given, or a StateError saying what is wrong (never echoing a secret)."""
-    parts = urlsplit(url)
+def check_backend_url(url: str, *, source: str = "") -> str:
+    """The URL as given, or a StateError saying what is wrong: shown masked (`masking.mask_url`),
+    never with a credential, a query, a fragment or parameters. `source` names where it came from."""
+    shown = mask_url(url)
+    where = f" ({source})" if source else ""
+    secret = url_secret_parts(url)
+    if secret:
+        raise StateError(
+            f"backend URL {shown}{where} carries {' and '.join(secret)}: a backend URL is only "
+            "scheme://bucket/prefix",
+            hint="keep only scheme://bucket/prefix; credentials and options come from the cloud's own "
+                 "environment (AWS_*, GOOGLE_*, AZURE_*), never from the URL",
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise StateError(f"backend URL {shown}{where} is not a URL", hint=EXAMPLES) from None
     if parts.scheme not in SCHEMES:
-        raise StateError(
-            f"backend URL {parts.scheme + '://...' if parts.scheme else url!r} is not supported",
-            hint="use file:///path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix",
-        )
-    if parts.username or parts.password or parts.query:
-        raise StateError(
-            "a backend URL carries no credentials or options",
-            hint="credentials come from the cloud's own environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, "
-                 "AZURE_STORAGE_*), never from the spec or the command line",
-        )
+        raise StateError(f"backend URL {shown}{where} is not supported", hint=f"use {EXAMPLES}")
     if parts.scheme != "file" and not parts.netloc:
-        raise StateError(f"backend URL {url!r} names no bucket", hint=f"{parts.scheme}://BUCKET/PREFIX")
+        raise StateError(f"backend URL {shown}{where} names no bucket", hint=f"{parts.scheme}://BUCKET/PREFIX")
     return url
 
 
-def open_store(url: str) -> ObjectStore:
-    """The store for a backend URL (the cloud library is imported only when one is used)."""
+EXAMPLES = "file:///path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+
+
+def open_store(url: str, *, timeout: float | None = None) -> ObjectStore:
+    """The store for a backend URL (the cloud library is imported only when one is used);
+    `timeout`: seconds one request may take, its retries included (None: the store's default)."""
     check_backend_url(url)
     scheme = urlsplit(url).scheme
     if scheme == "file":
@@ -92,4 +102,4 @@ def open_store(url: str) -> ObjectStore:
         return LocalObjectStore.from_url(url)
     from .objects_cloud import CloudObjectStore
 
-    return CloudObjectStore.from_url(url)
+    return CloudObjectStore.from_url(url, timeout=timeout)

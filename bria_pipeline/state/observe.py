@@ -24,7 +24,7 @@ from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..identity import current_versions, model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
-from .observed import Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
+from .observed import TRAINED, Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
 from .store import StateStore
 
 INTENT_SETTLE_SECONDS = 120  # an unmatched intent younger than this may still be in flight
@@ -62,7 +62,11 @@ async def observe(
     )
     datasets = [_dataset(d) for d in raw_datasets]
     if images:
-        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock())
+        trained: dict[int, set[str]] = {}
+        for m in raw_models:
+            if m.status in TRAINED and m.dataset_id is not None:
+                trained.setdefault(m.dataset_id, set()).add(m.name)
+        wanted = datasets_needing_images(desired, datasets, recorded, lock or Lock(), trained)
         listed = await asyncio.gather(*(client.list_images(d.id) for d in wanted))
         contents = {r.id: r.contents for r in recorded if r.kind == "dataset" and r.contents}
         by_id = {d.id: tuple(_image(i, contents.get(d.id)) for i in found) for d, found in zip(wanted, listed)}
@@ -141,9 +145,14 @@ def _by_id(recorded: tuple[Recorded, ...], kind: str) -> dict[int, Recorded]:
 
 
 def datasets_needing_images(
-    desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock
+    desired: Desired, datasets: list[ObservedDataset], recorded: tuple[Recorded, ...], lock: Lock,
+    trained: dict[int, set[str]] | None = None,
 ) -> list[ObservedDataset]:
-    """The datasets whose images the planner needs: O(datasets in the spec), never O(images)."""
+    """The datasets whose images the planner needs: O(datasets in the spec), never O(images).
+
+    A completed version is listed while the spec has a model to train on it (`trained`: dataset
+    id -> names of the models trained on it): a training is billed, so the version's images are
+    compared with the spec's first, not just counted."""
     by_id = _by_id(recorded, "dataset")
     chosen: dict[int, ObservedDataset] = {}
     for ds in desired.datasets.values():
@@ -154,13 +163,26 @@ def datasets_needing_images(
         current = current_versions(versions, lambda v: v.name.fingerprint in ds.fingerprints)
         if current:
             top = current[-1].item
-            if top.completed and _completed_needs_listing(ds, top, lock):
+            to_train = trained is not None and _trains_on(desired, ds, current[-1].name.fingerprint, trained.get(top.id, set()))
+            if top.completed and (to_train or _completed_needs_listing(ds, top, lock)):
                 chosen[top.id] = top
             continue
         completed = sorted((v.item for v in versions if v.item.completed), key=lambda d: d.id)
         if completed and ds.upload_type == "basic":
             chosen[completed[-1].id] = completed[-1]
     return list(chosen.values())
+
+
+def _trains_on(desired: Desired, ds: DesiredDataset, version: str, trained: set[str]) -> bool:
+    """Whether a model of the spec on `ds` has no trained model yet on the dataset version named
+    with fingerprint `version`: none of its name (made from today's fingerprint or the version's),
+    nor a revision of it."""
+    for model in desired.models.values():
+        if model.dataset == ds.key:
+            names = {model.remote_name(ds), f"{model.base_key}-{model.fingerprint(version)}"}
+            if not any(t in names or t.rpartition("-r")[0] in names for t in trained):
+                return True
+    return False
 
 
 def _completed_needs_listing(ds: DesiredDataset, dataset: ObservedDataset, lock: Lock) -> bool:

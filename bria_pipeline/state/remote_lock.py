@@ -11,6 +11,9 @@ the run goes on, taken over only by `force-unlock`.
 - Refreshed every `refresh_seconds` with a compare-and-swap on its own version. A lock whose
   holder stopped refreshing for `stale_seconds` (killed, a lost runner) is *reported* as stale
   with its age; it is never taken over silently. `--lock-timeout` waits for it to be released.
+- Except one case, as the local lock (released by the OS when its process dies): a holder on this
+  very machine (same boot, same process namespace) whose process is gone. Its lock is replaced at
+  once, by a compare-and-swap on the dead holder's version (`replaced` names it).
 - A refresh that finds the object changed (forced away) marks the lock `lost`: the run's state
   writes then fail their own compare-and-swap rather than overwrite the new holder's.
 """
@@ -25,6 +28,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -86,6 +90,49 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def machine_id() -> str | None:
+    """This boot of this machine and this process namespace (Linux), so that a pid means the same
+    process for two runs; None where it cannot be known (then the host name stands for it)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, Linux); None when unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None  # a zombie is gone
+
+
+def holder_is_gone(holder: dict[str, Any]) -> bool:
+    """True only when `holder` ran on this machine and its process no longer runs (never on doubt)."""
+    pid = holder.get("pid")
+    if os.name == "nt" or not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    mine = machine_id()
+    if holder.get("machine") is not None or mine is not None:
+        if holder.get("machine") != mine:
+            return False
+    elif holder.get("host") != socket.gethostname():
+        return False
+    if mine is not None:
+        started = process_start(pid)
+        return started is None or (holder.get("pid_started") is not None and started != holder["pid_started"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def describe_holder(holder: dict[str, Any]) -> str:
     job = f", job {holder['ci_job_url']}" if holder.get("ci_job_url") else ""
     return (f"{holder.get('user', '?')} on {holder.get('host', '?')} (pid {holder.get('pid', '?')}{job}), "
@@ -111,27 +158,32 @@ class RemoteLock:
         self.version: str | None = None
         self.lost = False
         self.release_error: str | None = None
+        self.replaced: dict[str, Any] | None = None  # the holder whose process was gone, replaced at once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         started = _iso(_now())
         self.info = {
             "id": self.id, "spec": spec, "command": command, "user": _user(), "host": socket.gethostname(),
             "pid": os.getpid(), "ci_job_url": ci_job_url(), "started_at": started, "refreshed_at": started,
-            "refresh_seconds": self.refresh,
+            "refresh_seconds": self.refresh, "machine": machine_id(), "pid_started": process_start(os.getpid()),
         }
 
     def _body(self) -> bytes:
         return (json.dumps(self.info, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     def holder(self) -> dict[str, Any] | None:
+        return self._read()[0]
+
+    def _read(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The holder the lock object names, and the object's version."""
         blob = self.backend.store.read(self.backend.lock_key)
         if blob is None:
-            return None
+            return None, None
         try:
             data = json.loads(blob.data)
-            return data if isinstance(data, dict) else {"id": "?"}
+            return (data if isinstance(data, dict) else {"id": "?"}), blob.version
         except ValueError:
-            return {"id": "?", "command": "unreadable lock object"}
+            return {"id": "?", "command": "unreadable lock object"}, blob.version
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
@@ -141,7 +193,14 @@ class RemoteLock:
                 self.version = self.backend.store.write(self.backend.lock_key, self._body(), expect=ABSENT)
                 break
             except ObjectConflict:
-                holder = self.holder()
+                holder, version = self._read()
+                if holder is not None and version is not None and holder_is_gone(holder):
+                    try:  # its process is gone: replace it, unless someone else changed it meanwhile
+                        self.version = self.backend.store.write(self.backend.lock_key, self._body(), expect=version)
+                        self.replaced = holder
+                        break
+                    except ObjectConflict:
+                        continue
                 if holder is None:  # released between our write and our read: try again
                     if time.monotonic() > deadline + 10:
                         raise StateError(f"the lock {self.backend.where('lock.json')} keeps appearing and vanishing",

@@ -107,17 +107,23 @@ class StateStore:
                                  "UTF-8 (the file is damaged)", hint=hint) from None
         try:
             data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            if data.get("version") != STATE_VERSION:
-                raise ValueError(f"state version {data.get('version')!r} is not supported")
+        except ValueError as exc:
+            raise StateFileError(path, f"not a usable state file (not JSON: {exc})", hint=hint) from None
+        if not isinstance(data, dict):
+            raise StateFileError(path, "not a usable state file (not a JSON object)", hint=hint)
+        version = data.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > STATE_VERSION:
+            raise StateFileError(path, f"written by a newer bria-pipeline (state version {version}; this one reads "
+                                 f"version {STATE_VERSION})",
+                                 hint="upgrade bria-pipeline to the version that wrote it (pip install --upgrade "
+                                      "bria-pipeline, or the version your CI pins); the file is left as it is")
+        if version != STATE_VERSION:
+            raise StateFileError(path, f"not a usable state file (state version {version!r} is not supported)", hint=hint)
+        try:
             return cls(path, data)
-        except (ValueError, TypeError) as exc:
-            raise StateFileError(
-                path,
-                f"not a usable state file ({exc})",
-                hint="delete it and run `bria-pipeline refresh`: it is rebuilt from the remote",
-            ) from None
+        except (ValueError, TypeError, AttributeError):  # a record with missing or unknown fields
+            raise StateFileError(path, "not a usable state file (a record has missing or unknown fields: the file "
+                                 "was edited, or written by another version)", hint=hint) from None
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from typing import Any
 from ..atomic import write_atomic
 from ..output_names import thumbnail_name
 from .backend import Backend
+from .behind import backend_behind, paid_but_missing
 from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
 from .errors import StateError
 from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
@@ -326,6 +327,7 @@ class WorkingCopy:
         self._upgrade_base(snap, legacy)
         local_state = self._local_state()
         remote_state = state_digest(snap.state)
+        self._refuse_if_behind(snap, local_state)
         state_side = self._choose("state", state_digest(local_state), remote_state)
         if state_side == "backend":
             assert snap.state is not None
@@ -372,6 +374,16 @@ class WorkingCopy:
             return None, None
         state, manifest = store.read(self.backend.state_key), store.read(self.backend.manifest_key)
         return (state.version if state else None), (manifest.version if manifest else None)
+
+    def _refuse_if_behind(self, snap: Snapshot, local_state: dict[str, Any] | None) -> None:
+        """A backend changed since the last sync to less than the working copy knows: refused (behind.py)."""
+        if not self.base.get("state_version") or (state_digest(snap.state) == self.base.get("state_version")
+                                                  and snap.root.manifest_id == self.base.get("manifest_version")):
+            return
+        local = self._local_records() if self.output_dir is not None else None
+        missing = paid_but_missing(snap.state, snap.view.as_manifest_json(), local_state, local)
+        if missing:
+            raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
     def manifest_signature(self) -> tuple:
         """Sizes and times of the working copy's manifest files: changed, something to push."""

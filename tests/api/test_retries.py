@@ -280,7 +280,7 @@ async def test_timeouts_on_reads_are_retried_then_raised_as_transport_errors():
 
             async with httpx.AsyncClient(base_url=base_url) as http:
                 (await http.post("/_sandbox/faults", json={"latency_ms": 400})).raise_for_status()
-                with pytest.raises(TransportError, match="Timeout"):
+                with pytest.raises(TransportError, match="timed out"):
                     await client.list_projects()
                 (await http.post("/_sandbox/faults", json={})).raise_for_status()
                 stats = (await http.get("/_sandbox/stats")).json()

@@ -74,7 +74,7 @@ def test_show_refresh_and_import_speak_plainly(spec_dir):
     state = json.loads(shown.stdout)
     assert state["project"]["name"] == "lucy-test" and state["datasets"][0]["status"] == "draft"
     table = run("--sandbox", "show", spec)
-    assert "dataset * lucy" in table.stdout
+    assert "dataset  *  lucy" in table.stdout
     refreshed = run("--sandbox", "refresh", spec)
     assert refreshed.exit_code == 0 and "Refreshed" in refreshed.stdout
     wrong = run("--sandbox", "import", spec, "model.nope", "1")

@@ -6,6 +6,8 @@ import hashlib
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,3 +98,20 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.update(extra or {})
     return env
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
+def apply_process(spec: Path, url: str, backend: str, env: dict, *extra: str, token: str) -> subprocess.Popen:
+    """`bria-pipeline apply SPEC --auto-approve --backend BACKEND` as a runner would start it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bria_pipeline", "--api-url", url, "apply", str(spec), "--auto-approve",
+         "--backend", backend, *extra],
+        env=subprocess_env({**env, "BRIA_API_TOKEN": token}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=spec.parent, text=True)

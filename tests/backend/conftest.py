@@ -1,5 +1,7 @@
 """Fixtures of the backend tests: an S3 server (moto's server mode) on 127.0.0.1, a served sandbox,
-and the environment a CI runner would have (credentials and endpoint only in AWS_* variables)."""
+and the environment a CI runner would have (credentials and endpoint only in AWS_* variables);
+`cloud`: the same test against each of the three stores (moto's S3, Azurite, fake-gcs-server),
+each behind a relay the test can make hang or refuse (stores.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from backend_helpers import S3Server
+from stores import KINDS, Cloud, Store, start_store, use_cloud
 
 from bria_pipeline.sandbox import create_app, running
 from bria_pipeline.sandbox.context import Timings
@@ -54,3 +57,24 @@ def served(tmp_path: Path):
     with running(app) as url:
         yield url, app
     app.state.sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def object_stores(tmp_path_factory: pytest.TempPathFactory):
+    """kind -> its running Store, each started on first use and stopped at the end of the session."""
+    pytest.importorskip("obstore", reason="obstore is in the test extra")
+    started: dict[str, Store] = {}
+
+    def get(kind: str) -> Store:
+        if kind not in started:
+            started[kind] = start_store(kind, tmp_path_factory.mktemp(f"store-{kind}"))
+        return started[kind]
+
+    yield get
+    for store in started.values():
+        store.stop()
+
+
+@pytest.fixture(params=KINDS)
+def cloud(request: pytest.FixtureRequest) -> Cloud:
+    return use_cloud(request.param, request)

@@ -82,7 +82,9 @@ def test_help_lists_the_variables() -> None:
                  "BRIA_PIPELINE_LOG_FORMAT", "BRIA_PIPELINE_HEARTBEAT"):
         assert name in top, name
     apply_help = " ".join(run("apply", "--help").stdout.split())
-    for name in ("BRIA_PIPELINE_APPLY_AUTO_APPROVE", "BRIA_PIPELINE_APPLY_RATE_LIMIT", "BRIA_PIPELINE_APPLY_TARGET",
-                 "BRIA_PIPELINE_API_URL"):
+    for name in ("BRIA_PIPELINE_APPLY_AUTO_APPROVE", "BRIA_PIPELINE_APPLY_RATE_LIMIT", "BRIA_PIPELINE_APPLY_TARGET"):
         assert name in apply_help, name
+    # the global options' variables are listed once, in the top-level help and `help options`
+    assert "BRIA_PIPELINE_API_URL" not in apply_help and "bria-pipeline help options" in apply_help
+    assert "BRIA_PIPELINE_API_URL" in run("help", "options").stdout
     assert "BRIA_PIPELINE_SANDBOX_SERVE_PORT" in " ".join(run("sandbox", "serve", "--help").stdout.split())

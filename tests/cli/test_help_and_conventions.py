@@ -72,9 +72,17 @@ def test_completion_offers_the_commands() -> None:
     assert done.stdout.split() == ["plain,plan"]
 
 
-def test_version_prints_the_package_version() -> None:
+def test_version_prints_the_package_version_python_platform_and_extras() -> None:
+    import platform
+
     result = run("--version")
-    assert result.exit_code == 0 and result.stdout.strip() == f"bria-pipeline, version {__version__}"
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and lines[0] == f"bria-pipeline, version {__version__}"
+    assert lines[1].startswith(f"Python {platform.python_version()} ({platform.python_implementation()}) on ")
+    assert platform.system() in lines[1]
+    # the test extra installs fsspec and obstore: staging and the cloud backends show as installed
+    assert lines[2].startswith("extras: ") and "staging yes" in lines[2] and "s3 yes" in lines[2]
+    assert "test" not in lines[2]
 
 
 def test_schema_prints_a_json_schema_that_accepts_the_example_spec() -> None:

@@ -116,8 +116,9 @@ def test_an_unexpected_error_is_one_line_and_minus_v_adds_the_traceback(spec: Pa
     monkeypatch.setattr(Pipeline, "show", broken_show)
     plain = run("--sandbox", "show", str(spec))
     assert plain.exit_code == 1
-    assert plain.stderr == ("error: unexpected RuntimeError: the state table is upside down\n"
-                            "  hint: run with -v to see the traceback\n")
+    assert plain.stderr == (f"error: {spec}: internal error: the state table is upside down\n"
+                            "  hint: this is a bug in bria-pipeline, not in your input: please report it; "
+                            "run with -v to see the traceback\n")
     verbose = run("-v", "--sandbox", "show", str(spec))
     assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
     assert 'raise RuntimeError("the state table is upside down")' in verbose.stderr

@@ -131,7 +131,8 @@ def test_binary_garbage_in_state_json_names_the_file_and_the_fix(tmp_path: Path,
     result = run("--api-url", served, "plan", str(spec), env={"BRIA_API_TOKEN": "tok-untrusted-1"})
     assert result.exit_code == 1
     assert f"{state}: not a state file: byte 0x89 at offset 0 is not UTF-8 (the file is damaged)" in result.stderr
-    assert f"hint: delete {state} and run `bria-pipeline refresh SPEC`" in result.stderr
+    # the hint's command is the one to run: with this run's --api-url, naming this spec
+    assert f"hint: delete {state} and run `bria-pipeline --api-url {served} refresh {spec}`" in result.stderr
     assert "unexpected" not in result.stderr and _requests(served) == 0
 
 

@@ -128,7 +128,7 @@ def test_saved_plan_is_refused_when_spec_lock_or_remote_changed():
 def test_a_file_that_is_not_a_plan_is_refused_with_a_hint():
     with pytest.raises(PlanFileError, match="not a bria-pipeline plan") as info:
         plan_from_dict({"version": 1}, source="spec.yaml")
-    assert "bria-pipeline plan SPEC --out PLAN" in info.value.describe()
+    assert "bria-pipeline plan SPEC --out plan.json" in info.value.describe()
 
 
 def test_remote_fingerprint_changes_with_a_renamed_image_but_not_with_ordering():

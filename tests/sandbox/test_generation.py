@@ -150,9 +150,19 @@ def test_video_is_an_async_job_producing_a_real_video(api: Api, model: dict) -> 
     if done["result"]["video_url"].split("?", 1)[0].endswith(".mp4"):
         assert video.headers["content-type"] == "video/mp4"
         assert_h264_mp4(video.content, frames=40)
-    else:
-        assert video.headers["content-type"] == "video/x-msvideo"
-        assert_mjpeg_avi(video.content, frames=40)
+    else:  # the default install: an animated WebP browsers play inline
+        assert video.headers["content-type"] == "image/webp"
+        with Image.open(io.BytesIO(video.content)) as animated:
+            assert animated.format == "WEBP" and animated.n_frames == 40 and animated.is_animated
+
+
+def test_without_pyav_the_video_is_an_animated_webp_or_gif_from_pillow() -> None:
+    for container in ("webp", "gif"):
+        video, ext = rendering.render_video(Image.new("RGB", (320, 200), (10, 120, 200)), 7, container=container)
+        assert ext == container
+        with Image.open(io.BytesIO(video)) as animated:
+            assert animated.format == container.upper() and animated.n_frames == 40
+            assert animated.info.get("loop") == 0  # plays over and over
 
 
 def assert_mjpeg_avi(data: bytes, *, frames: int) -> None:

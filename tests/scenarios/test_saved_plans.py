@@ -28,7 +28,7 @@ def test_saved_plan_is_refused_after_the_remote_changed_and_applies_when_made_ag
     with pytest.raises(StalePlanError) as refused:
         team.pipeline().apply(load_plan_file(saved), auto_approve=True)
     assert str(refused.value) == "the saved plan is stale: the remote changed since it was made"
-    assert refused.value.describe().endswith(f"hint: review a new plan: bria-pipeline plan {team.spec} --out PLAN")
+    assert refused.value.describe().endswith(f"hint: review a new plan: bria-pipeline plan {team.spec} --out plan.json")
     assert team.stats()["mutating"] == before["mutating"]
     assert len(team.project()["models"]) == 1
 

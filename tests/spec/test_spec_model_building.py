@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import Desired, GenerationRequest
 from bria_pipeline.spec import SpecErrors, SpecProblem, load_spec, validate_spec
 from bria_pipeline.spec.generation_builder import derived_seeds
@@ -237,3 +238,43 @@ def test_one_mistake_is_reported_once(project: Project) -> None:
         ("datasets.main.images", "expected a list, found the string 'images/*.png'"),
         ("datasets.main.complete", "expected true or false, found the string 'yes'"),
     ]
+
+
+def test_a_prompt_set_compares_several_model_versions_and_a_wrong_one_is_named(project: Project) -> None:
+    models = """\
+        models:
+          lucy-v1:
+            dataset: main
+          lucy-v2:
+            dataset: main
+            training_mode: expert
+            training: {rank: 16}
+        """
+    spec = project.spec(models=models, generate="""\
+        generate:
+          images:
+            - name: a
+              model: [lucy-v2, lucy-v1]
+              prompt: a cat
+              seeds: [1, 2]
+        """)
+    desired = load_spec(spec)
+    assert [(r.model, r.seed) for r in desired.generation.images] == \
+        [("lucy-v2", 1), ("lucy-v2", 2), ("lucy-v1", 1), ("lucy-v1", 2)]
+    refs = {key: ModelRef(m.remote_name(desired.datasets["main"])) for key, m in desired.models.items()}
+    outputs = expand_outputs(desired.generation, refs).images
+    assert [o.name for o in outputs] == ["a/lucy-v2/seed1", "a/lucy-v2/seed2", "a/lucy-v1/seed1", "a/lucy-v1/seed2"]
+
+    spec = project.spec(models=models, generate="""\
+        generate:
+          images:
+            - name: a
+              model: [lucy-v2, lucy-v3]
+              prompt: a cat
+        """)
+    with pytest.raises(SpecErrors) as caught:
+        load_spec(spec)
+    [problem] = caught.value.errors
+    assert (problem.path, problem.message) == ("generate.images[0].model[1]", "no model named 'lucy-v3'")
+    assert problem.hint.startswith("did you mean 'lucy-v")
+    assert (problem.line, problem.col) == (22, 24)  # the second item of the list

@@ -4,7 +4,7 @@ thumbnails, generated images and videos, dataset and model downloads, and staged
     /_sandbox/files/images/{sha256}.{ext}          uploaded (possibly upscaled) image
     /_sandbox/files/thumbnails/{sha256}.png        256 px thumbnail, made on first request
     /_sandbox/files/generated/{sha256}.png         generated image
-    /_sandbox/files/videos/{sha256}.mp4|.avi       generated video (H.264 MP4 with PyAV, else MJPEG AVI)
+    /_sandbox/files/videos/{sha256}.mp4|.avi       generated video (H.264 MP4 with PyAV, else animated WebP)
     /_sandbox/files/datasets/{id}-{sig}.zip        advanced dataset download
     /_sandbox/files/datasets/{id}-{sig}-captions.json
     /_sandbox/files/models/{id}-{sig}.safetensors  model download (a small emulated file)
@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from bria_pipeline.sandbox import imaging
 from bria_pipeline.sandbox.context import Sandbox
 
-_BLOB = re.compile(r"^/_sandbox/files/(images|generated|videos)/([0-9a-f]{64})\.(png|jpg|webp|mp4|avi)$")
+_BLOB = re.compile(r"^/_sandbox/files/(images|generated|videos)/([0-9a-f]{64})\.(png|jpg|webp|gif|mp4|avi)$")
 _THUMB = re.compile(r"^/_sandbox/files/thumbnails/([0-9a-f]{64})\.png$")
 _DATASET = re.compile(r"^/_sandbox/files/datasets/(\d+)-([0-9a-f]{20})(-captions\.json|\.zip)$")
 _MODEL = re.compile(r"^/_sandbox/files/models/(\d+)-([0-9a-f]{20})\.safetensors$")
@@ -36,7 +36,7 @@ _STAGING = re.compile(r"^/_sandbox/staging/([A-Za-z0-9_-][A-Za-z0-9._-]{0,199})$
 STAGING_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
 MAX_STAGING_BYTES = 8 * 1024**3  # an advanced dataset of 5,000 images fits; more is refused with 413
 
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "avi": "video/x-msvideo", "mp4": "video/mp4",
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif", "avi": "video/x-msvideo", "mp4": "video/mp4",
                "zip": "application/zip", "json": "application/json", "safetensors": "application/octet-stream"}
 
 
