@@ -1,12 +1,13 @@
 """What a first apply with a backend costs per output, and what a no-op costs at 10,000 outputs.
 
-    python benchmarks/state_commit.py --baseline /tmp/main-checkout      # before and after, one run
+    mkdir /tmp/before && git archive main | tar -x -C /tmp/before       # the code before the change
+    python benchmarks/state_commit.py --baseline /tmp/before            # before and after, one run
     python benchmarks/state_commit.py                                    # this checkout only
     python benchmarks/state_commit.py --sizes 1000,3000 --noop 10000
 
 A sandbox is served on 127.0.0.1 (fast emulated jobs); the backend is a ``file://`` folder. Each
 apply runs in a child process with PYTHONPATH set to the checkout measured, so "before" (the
-baseline checkout, e.g. ``git worktree add /tmp/main-checkout main``) and "after" (this one) run
+baseline checkout, e.g. an export of main as above) and "after" (this one) run
 against the same sandbox, on the same machine, in the same run.
 
 Columns:
