@@ -12,6 +12,11 @@ It pins
 It holds no remote ids, so it is portable across organisations. With a pin present, apply reuses
 it instead of asking the service again. The YAML is written with sorted keys, atomically.
 
+Once the spec was applied with a backend, it also records where its state lives (``state:``):
+the state's lineage (the id made at its first apply), the backend URL (never a credential) and
+the key under it. That is how a moved or renamed spec finds its state, and how a run without
+the backend is refused instead of paying again for what the backend knows is done.
+
 Reading it is careful (the file may come from a pull request): a regular file beside the spec,
 at most MAX_LOCK_BYTES, UTF-8, valid YAML, and every pin one the API would accept (a JSON text),
 each failure naming the file, the line and how to fix it, before any request is sent.
@@ -23,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -37,6 +43,7 @@ HEADER = (
     "# reproduce exactly (visual schemas, refined captions, structured prompts), keyed by the hash\n"
     "# of their inputs. It holds no remote ids. Delete an entry to have it made again.\n"
 )
+STATE_FIELDS = ("lineage", "backend", "key")
 SECTIONS = ("visual_schemas", "captions", "structured_prompts")
 
 
@@ -78,6 +85,7 @@ class Lock:
     visual_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     captions: dict[str, dict[str, Any]] = field(default_factory=dict)
     structured_prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    state: dict[str, str] = field(default_factory=dict)  # lineage, backend, key (state/locate.py)
 
     # --- reading pins -------------------------------------------------------------------------
     def visual_schema(self, spec: VisualSchemaSpec) -> str | None:
@@ -140,19 +148,25 @@ class Lock:
             section = getattr(self, name)
             if section:
                 data[name] = {k: section[k] for k in sorted(section)}
+        if self.state:
+            data["state"] = {k: self.state[k] for k in STATE_FIELDS if self.state.get(k)}
         return data
 
     def to_yaml(self) -> str:
         return HEADER + yaml.safe_dump(self.as_data(), sort_keys=True, allow_unicode=True, width=100)
 
     def fingerprint(self) -> str:
-        return digest(self.as_data())
+        """The pins' hash (a saved plan is stale when it changed); where the state lives is not a pin."""
+        data = self.as_data()
+        data.pop("state", None)
+        return digest(data)
 
     def copy(self) -> Lock:
         return Lock(
             visual_schemas={k: dict(v) for k, v in self.visual_schemas.items()},
             captions={k: dict(v) for k, v in self.captions.items()},
             structured_prompts={k: dict(v) for k, v in self.structured_prompts.items()},
+            state=dict(self.state),
         )
 
     @classmethod
@@ -174,6 +188,22 @@ class Lock:
             if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
                 raise LockFileError(source, f"section {name!r} must map input hashes to entries", hint="delete the section")
             setattr(lock, name, {str(k): dict(v) for k, v in section.items()})
+        state = data.get("state") or {}
+        if not isinstance(state, dict) or not all(isinstance(state.get(k, ""), str) for k in STATE_FIELDS) \
+                or set(state) - set(STATE_FIELDS):
+            raise LockFileError(source, f"section 'state' must map {', '.join(STATE_FIELDS)} to texts",
+                                hint="restore the file from version control; apply writes the section again")
+        key = state.get("key", "")
+        if key.startswith("/") or ".." in key.split("/") or "\\" in key:
+            raise LockFileError(source, f"state.key {key!r} must be a relative path under the backend URL",
+                                hint="restore the file from version control; apply writes the section again")
+        backend = urlsplit(state.get("backend", ""))
+        if backend.username or backend.password or backend.query or backend.fragment or ";" in backend.path \
+                or state.get("backend") and backend.scheme not in ("file", "s3", "gs", "az"):
+            raise LockFileError(source, "state.backend must be a backend URL with no credentials, query, fragment or "
+                                "parameters (it is not shown here: it may hold a secret)",
+                                hint="restore the file from version control; apply writes the section again")
+        lock.state = {k: state[k] for k in STATE_FIELDS if state.get(k)}
         return lock
 
 
@@ -280,7 +310,7 @@ def save_lock(lock: Lock, path: Path) -> bool:
             return False
     except OSError:
         pass
-    if not (lock.visual_schemas or lock.captions or lock.structured_prompts) and not path.exists():
+    if not (lock.visual_schemas or lock.captions or lock.structured_prompts or lock.state) and not path.exists():
         return False
     try:
         write_atomic(path, text.encode("utf-8"))

@@ -87,6 +87,7 @@ class Pipeline:
         allow_outside: bool = False,
         backend: str | None = None,
         request_timeout: float | None = None,
+        no_backend: bool = False,
     ) -> None:
         self.spec_path = Path(spec_path)
         self.vars = dict(vars or {})
@@ -102,6 +103,7 @@ class Pipeline:
         self.on_event = on_event
         self.allow_outside = allow_outside
         self.backend_flag = backend
+        self.no_backend = no_backend  # work locally, even when the spec, the environment or the lock file names a backend
         self._backend: Backend | None = None
         self.backend_requests = 0  # requests the last command sent to the backend
         self._workspace: Workspace | None = None
@@ -120,7 +122,8 @@ class Pipeline:
             self.spec_path, desired, self.client, self.validate, local_api=self._local_api(),
             staging_transport=self.transport if self.sandbox else None, concurrency=self.concurrency,
             lock_timeout=self.lock_timeout, rate_limit_per_minute=self.rate_limit_per_minute,
-            backend=self._backend_for(resolve_backend_url(self.backend_flag, desired.backend_url)),
+            backend=self._backend_for(self._backend_url(desired)),
+            no_backend=self.no_backend, sandbox=self.sandbox,
         )
         return desired
 
@@ -158,8 +161,16 @@ class Pipeline:
 
     @property
     def backend_url(self) -> str | None:
-        """`backend=` (the --backend flag), else BRIA_PIPELINE_BACKEND, else the spec's `backend.url`."""
-        return resolve_backend_url(self.backend_flag, self.desired.backend_url)
+        """`backend=` (the --backend flag), else BRIA_PIPELINE_BACKEND, else the spec's `backend.url`
+        (not with the sandbox); None with `no_backend`."""
+        return self._backend_url(self.desired)
+
+    def _backend_url(self, desired: Desired) -> str | None:
+        """None with `no_backend`; with the sandbox (an organisation of its own) the spec's
+        `backend:` is not used, only `backend=` or the environment."""
+        if self.no_backend:
+            return None
+        return resolve_backend_url(self.backend_flag, None if self.sandbox else desired.backend_url)
 
     def backend(self) -> Backend | None:
         return self.workspace.backend
@@ -204,6 +215,27 @@ class Pipeline:
         """Move local state and outputs into the backend: idempotent, resumable, verified by hash."""
         with self._command() as ws:
             return backend_command.state_push(ws)
+
+    def state_show(self) -> Any:
+        """Where the spec's state is (found by its lineage) and what it holds. No API request."""
+        from .commands import state as state_command
+
+        with self._command() as ws:
+            return state_command.show(ws)
+
+    def state_mv(self, source: str) -> tuple[str, str]:
+        """Make the backend's state at `source` (a key, or a former spec path) this spec's. No API request."""
+        from .commands import state as state_command
+
+        with self._command() as ws:
+            return state_command.mv(ws, source)
+
+    def state_rm(self) -> list[str]:
+        """Stop using the spec's state (nothing is deleted: see commands/state.py). No API request."""
+        from .commands import state as state_command
+
+        with self._command() as ws:
+            return state_command.rm(ws)
 
     # --- the client ------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The generated parts of the documentation: the CLI, environment variables, exit codes, the spec
-and the plan document, each made from the code or the schema it documents, so it cannot drift.
+"""The generated parts of the documentation: the CLI, environment variables, exit codes, the spec,
+the plan document and the decisions file, each made from the code or the schema it documents, so it cannot drift.
 
 A page asks for a part with a marker on a line of its own, `<!-- generated: NAME -->`; the mkdocs
 hook (tools/mkdocs_hooks.py) replaces the marker with `generate(NAME)` at every build. NAME is one
@@ -361,6 +361,11 @@ def plan_reference() -> str:
     return _schema_tables(schema, None)
 
 
+def decisions_reference() -> str:
+    schema = _load("decisions.schema.json")
+    return _schema_tables(schema, None)
+
+
 # ---------------------------------------------------------------- benchmarks
 
 def benchmarks_reference() -> str:
@@ -386,6 +391,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "exit-codes": exit_codes_reference,
     "spec": spec_reference,
     "plan": plan_reference,
+    "decisions": decisions_reference,
 }
 
 

@@ -144,8 +144,8 @@ class AsyncBriaClient:
             on_event=on_event,
             rng=rng,
             call_timeout=call_timeout,
+            finders=FINDERS,
         )
-        self._session.finders = FINDERS
         # set once the API answered a definite 400/422 naming training_version: not sent again
         self.training_version_refused = False
 
@@ -172,6 +172,15 @@ class AsyncBriaClient:
     @property
     def session(self) -> ApiSession:
         return self._session
+
+    @property
+    def call_timeout(self) -> float | None:
+        """Seconds one call may take in all, retries and pauses included (None: no such bound)."""
+        return self._session.call_timeout
+
+    @call_timeout.setter
+    def call_timeout(self, seconds: float | None) -> None:
+        self._session.set_call_timeout(seconds)
 
     async def read_back(
         self, operation: str, path: Mapping[str, Any] | None = None, *, json: Any = None
@@ -539,13 +548,22 @@ class AsyncBriaClient:
     # ------------------------------------------------------------------ waiting
 
     async def wait_for_job(self, job: AsyncJob | str, **kw: Any) -> GenerationResult:
-        return await polling.wait_for_job(self, job, **kw)
+        """Poll a request until COMPLETED (see polling.wait_for_job): at its status_url when that is
+        on the API root, else at /v2/status/{id}. A status_url on another host (a proxy in between,
+        an API URL changed since the request was recorded) would be polled without the token,
+        rightly, and answer 401: the API root's own status route knows the same request id."""
+        request_id, status_url = (job.request_id, job.status_url) if isinstance(job, AsyncJob) else (job, None)
+        if status_url and self._session.is_api_url(self._session.absolute(status_url)):
+            url = status_url
+            return await polling.wait_for_job(self._session.clock, request_id, lambda: self.get_status_url(url), **kw)
+        return await polling.wait_for_job(self._session.clock, request_id, lambda: self.get_status(request_id), **kw)
 
     async def wait_for_captions(self, dataset_id: int | str, **kw: Any) -> Dataset:
-        return await polling.wait_for_captions(self, dataset_id, **kw)
+        return await polling.wait_for_captions(self._session.clock, dataset_id, lambda: self.get_dataset(dataset_id), **kw)
 
     async def wait_for_bulk_upload(self, dataset_id: int | str, **kw: Any) -> BulkUploadStatus:
-        return await polling.wait_for_bulk_upload(self, dataset_id, **kw)
+        return await polling.wait_for_bulk_upload(self._session.clock, dataset_id,
+                                                  lambda: self.bulk_upload_status(dataset_id), **kw)
 
     async def wait_for_training(self, model_id: int | str, **kw: Any) -> Model:
-        return await polling.wait_for_training(self, model_id, **kw)
+        return await polling.wait_for_training(self._session.clock, model_id, lambda: self.get_model(model_id), **kw)

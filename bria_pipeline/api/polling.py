@@ -7,28 +7,28 @@ None; the CLI draws them as a progress bar.
 
 A job that ends without success raises JobFailed carrying the request_id and the final status;
 the status service answers 200 even then, so the body decides.
+
+This module knows nothing of the client: each wait takes the clock and the call that reads the
+job's status (AsyncBriaClient.wait_for_* hand in their own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from bria_pipeline.api.clock import Clock
 from bria_pipeline.api.errors import JobFailed, WaitTimeout
 from bria_pipeline.api.types import (
     BULK_FINAL,
     JOB_COMPLETED,
-    AsyncJob,
     BulkUploadStatus,
     Dataset,
     GenerationResult,
     JobStatus,
     Model,
 )
-
-if TYPE_CHECKING:
-    from bria_pipeline.api.client import AsyncBriaClient
 
 T = TypeVar("T")
 Progress = Callable[[int | None, int | None, str], None]
@@ -45,7 +45,7 @@ class Look:
 
 
 async def poll(
-    client: AsyncBriaClient,
+    clock: Clock,
     what: str,
     fetch: Callable[[], Awaitable[T]],
     look: Callable[[T], Look],
@@ -58,7 +58,6 @@ async def poll(
     request_id: str | None = None,
 ) -> T:
     """Call `fetch` until `look` says final (it raises JobFailed itself); bounded by `timeout`."""
-    clock = client.session.clock
     started = clock.monotonic()
     pause = interval
     while True:
@@ -82,43 +81,22 @@ async def poll(
 MAX_UNKNOWN = 3  # UNKNOWN answers in a row waited through (as Bria's SDK did); the next one fails the job
 
 
-def status_route_for(client: AsyncBriaClient, request_id: str, status_url: str | None) -> str | None:
-    """The status_url to poll, or None for the API root's /v2/status/{request_id}.
-
-    A status_url on another host than the configured API root (a proxy in between, an API URL
-    changed since the request was recorded) would be polled without the token, rightly, and
-    answer 401: the API root's own status route knows the same request id."""
-    if status_url and client.session.is_api_url(client.session.absolute(status_url)):
-        return status_url
-    return None
-
-
 async def wait_for_job(
-    client: AsyncBriaClient,
-    job: AsyncJob | str,
+    clock: Clock,
+    request_id: str,
+    fetch: Callable[[], Awaitable[JobStatus]],
     *,
     timeout: float = 600.0,
     interval: float = 1.0,
     max_interval: float = 10.0,
     on_progress: Progress | None = None,
 ) -> GenerationResult:
-    """Poll an async v2 request until COMPLETED; its status_url when it is on the API root, else
-    /v2/status/{id}.
+    """Poll an async v2 request (`fetch` reads its status) until COMPLETED.
 
     IN_PROGRESS waits; UNKNOWN waits too, up to MAX_UNKNOWN answers in a row, then the job has
     failed; COMPLETED returns; ERROR, FAILED or any other status ends the wait at once (JobFailed).
     """
-    if isinstance(job, AsyncJob):
-        request_id, status_url = job.request_id, job.status_url
-    else:
-        request_id, status_url = job, None
-    status_url = status_route_for(client, request_id, status_url)
     unknown_in_a_row = 0
-
-    async def fetch() -> JobStatus:
-        if status_url:
-            return await client.get_status_url(status_url)
-        return await client.get_status(request_id)
 
     def look(status: JobStatus) -> Look:
         nonlocal unknown_in_a_row
@@ -147,15 +125,16 @@ async def wait_for_job(
                             job_status=status.status, request_id=request_id, operation="get_status")
         return Look(final, 1 if final else 0, 1, status.status)
 
-    status = await poll(client, f"request {request_id}", fetch, look, timeout=timeout, interval=interval,
+    status = await poll(clock, f"request {request_id}", fetch, look, timeout=timeout, interval=interval,
                         max_interval=max_interval, on_progress=on_progress, request_id=request_id)
     assert status.result is not None
     return status.result
 
 
 async def wait_for_captions(
-    client: AsyncBriaClient,
+    clock: Clock,
     dataset_id: int | str,
+    fetch: Callable[[], Awaitable[Dataset]],
     *,
     timeout: float = 1800.0,
     interval: float = 2.0,
@@ -170,14 +149,14 @@ async def wait_for_captions(
         total = dataset.images_count if dataset.images_count is not None else len(dataset.images)
         return Look(status != "in_progress", captioned, total, f"captions {status}")
 
-    return await poll(client, f"the captions of dataset {dataset_id}", lambda: client.get_dataset(dataset_id),
-                      look, timeout=timeout, interval=interval, max_interval=max_interval,
+    return await poll(clock, f"the captions of dataset {dataset_id}", fetch, look, timeout=timeout, interval=interval, max_interval=max_interval,
                       on_progress=on_progress)
 
 
 async def wait_for_bulk_upload(
-    client: AsyncBriaClient,
+    clock: Clock,
     dataset_id: int | str,
+    fetch: Callable[[], Awaitable[BulkUploadStatus]],
     *,
     timeout: float = 3 * 3600.0,
     interval: float = 5.0,
@@ -198,14 +177,14 @@ async def wait_for_bulk_upload(
             )
         return Look(status.status in BULK_FINAL, status.progress_percentage, 100, f"bulk upload {status.status}")
 
-    return await poll(client, f"the bulk upload of dataset {dataset_id}",
-                      lambda: client.bulk_upload_status(dataset_id), look, timeout=timeout,
+    return await poll(clock, f"the bulk upload of dataset {dataset_id}", fetch, look, timeout=timeout,
                       interval=interval, max_interval=max_interval, on_progress=on_progress)
 
 
 async def wait_for_training(
-    client: AsyncBriaClient,
+    clock: Clock,
     model_id: int | str,
+    fetch: Callable[[], Awaitable[Model]],
     *,
     timeout: float = 12 * 3600.0,
     interval: float = 30.0,
@@ -227,6 +206,6 @@ async def wait_for_training(
         done = total if finished and total else max(model.checkpoint_steps, default=0)
         return Look(finished, done, total, f"training {model.status}")
 
-    return await poll(client, f"the training of model {model_id}", lambda: client.get_model(model_id), look,
+    return await poll(clock, f"the training of model {model_id}", fetch, look,
                       timeout=timeout, interval=interval, max_interval=max_interval, on_progress=on_progress)
 

@@ -63,6 +63,10 @@ class Call:
     params: Mapping[str, Any] | None
 
 
+# How a creating call whose outcome is unknown is read back (api/readback.py has them all).
+Finder = Callable[["ApiSession", Call], Awaitable[Any]]
+
+
 @dataclass
 class _Budget:
     """Seconds the call being carried out may still spend waiting on the API: its sends and the
@@ -97,16 +101,13 @@ class ApiSession:
         on_event: EventHandler | None = None,
         rng: random.Random | None = None,
         call_timeout: float | None = None,
+        finders: Mapping[str, Finder] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise E.ConfigError("max_concurrency must be at least 1")
-        if call_timeout is not None and not call_timeout > 0:
-            raise E.ConfigError(f"call_timeout must be a positive number of seconds, not {call_timeout!r}")
         self.config = config
         self.timeout = timeout
-        # seconds one call may take in all, retries and their pauses included (None: the retry
-        # policy's max_elapsed and the per-request timeout bound it)
-        self.call_timeout = call_timeout
+        self.set_call_timeout(call_timeout)
         self.retry = retry or RetryPolicy()
         self.clock = clock or SystemClock()
         self.limiter = limiter or RateLimiter(None, clock=self.clock)
@@ -130,8 +131,15 @@ class ApiSession:
         self._external_options = dict(transport=external_transport, timeout=timeout, headers=headers,
                                       follow_redirects=False)
         self._external_client: httpx.AsyncClient | None = None
-        # finder name -> async callable(session, Call) -> readback.Outcome; set by the client
-        self.finders: Mapping[str, Any] = {}
+        # finder name -> async callable(session, Call) -> readback.Outcome (the client's: readback.FINDERS)
+        self.finders: Mapping[str, Finder] = dict(finders or {})
+
+    def set_call_timeout(self, call_timeout: float | None) -> None:
+        """Seconds one call may take in all, retries and their pauses included (None: the retry
+        policy's max_elapsed and the per-request timeout bound it)."""
+        if call_timeout is not None and not call_timeout > 0:
+            raise E.ConfigError(f"call_timeout must be a positive number of seconds, not {call_timeout!r}")
+        self.call_timeout = call_timeout
 
     async def aclose(self) -> None:
         await self._api.aclose()

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 from .. import addresses
 from ..api.errors import BadRequest, Conflict
-from ..plan.actions import Action, step_of
-from ..plan.steps import Caption, Captions
+from ..plan.steps import Caption, PinCaption, RegenerateCaptions, WaitCaptions
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images, completed_elsewhere
 from .errors import StepError
+from .handlers import handles
 
 
-async def captions(run: Run, action: Action) -> str:
-    step = step_of(action, Captions)
+@handles(RegenerateCaptions)
+async def regenerate_captions(run: Run, step: RegenerateCaptions) -> str:
+    await run.client.regenerate_all_captions(run.index.id(addresses.dataset(step.dataset)))
+    return await wait_captions(run, step)
+
+
+@handles(WaitCaptions)
+async def wait_captions(run: Run, step: WaitCaptions) -> str:
     key = step.dataset
     dataset_id = run.index.id(addresses.dataset(key))
-    if step.regenerate:
-        await run.client.regenerate_all_captions(dataset_id)
     dataset = await run.client.wait_for_captions(
         dataset_id,
-        on_progress=run.waiting(action.address),
+        on_progress=run.waiting(run.address),
         **run.options.wait_kw(1800.0, interval=min(run.options.poll_interval, 1.0)),
     )
     if dataset.images_count is not None and len(dataset.images) < dataset.images_count:
@@ -47,29 +51,35 @@ def _current(run: Run, key: str, name: str) -> RemoteImage:
     return image
 
 
-async def caption(run: Run, action: Action) -> str:
+@handles(PinCaption)
+async def pin_caption(run: Run, step: PinCaption) -> str:
+    key, image_key = step.dataset, step.key
+    source = run.image_source(key, image_key)
+    current = _current(run, key, source.remote_name)
+    if not current.caption:
+        raise StepError(f"image {image_key} has no caption on the service to pin")
+    run.lock.pin_caption(source, run.dataset(key).visual_schema, current.caption)
+    run.save_lock()
+    return f"pinned the caption of {image_key} in the lock file"
+
+
+@handles(Caption)
+async def caption(run: Run, step: Caption) -> str:
     try:
-        return await _caption(run, action)
+        return await _caption(run, step)
     except (BadRequest, Conflict):  # refused on a completed dataset: another runner completed it?
-        done = await completed_elsewhere(run, step_of(action, Caption).dataset)
+        done = await completed_elsewhere(run, step.dataset)
         if done is None:
             raise
         return f"{done}: its captions are frozen"
 
 
-async def _caption(run: Run, action: Action) -> str:
-    step = step_of(action, Caption)
+async def _caption(run: Run, step: Caption) -> str:
     key, image_key, mode = step.dataset, step.key, step.mode
     ds = run.dataset(key)
     source = run.image_source(key, image_key)
     name = source.remote_name
     current = _current(run, key, name)
-    if mode == "remote":
-        if not current.caption:
-            raise StepError(f"image {image_key} has no caption on the service to pin")
-        run.lock.pin_caption(source, ds.visual_schema, current.caption)
-        run.save_lock()
-        return f"pinned the caption of {image_key} in the lock file"
     dataset_id = run.index.id(addresses.dataset(key))
     if mode == "regenerate":
         if current.caption_source != "manual":
@@ -84,7 +94,7 @@ async def _caption(run: Run, action: Action) -> str:
             raise StepError(f"image {image_key} has no caption to refine yet", hint="apply again once captions are made")
         text = start
         for n, instruction in enumerate(source.caption_refine, start=1):
-            run.report("advance", action.address, f"refinement {n}/{len(source.caption_refine)}", n - 1, len(source.caption_refine))
+            run.report("advance", run.address, f"refinement {n}/{len(source.caption_refine)}", n - 1, len(source.caption_refine))
             text = await run.client.refine_structured_prompt(dataset_id, text, instruction)
         run.lock.pin_caption(source, ds.visual_schema, text)
         run.save_lock()

@@ -1,4 +1,8 @@
-"""What every step of an apply shares: the client, local state, the ids learned so far, options.
+"""The one context of an apply: the client, local state, the ids learned so far, options, and the
+generation state (output manifest, structured prompt pins, paid-request counts).
+
+Every handler gets `Run` bound to its own step (`run.at(action)`: the same shared parts, plus the
+step's `address` for progress and intents).
 
 `RemoteIndex` starts from the plan's bindings and the observed image listings, and learns the ids
 of what the steps create, so a later step (an upload into a dataset cloned a moment ago) finds
@@ -7,22 +11,24 @@ them without asking the service again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypedDict
 
 from .. import addresses
+from ..api.client import AsyncBriaClient
+from ..generate.outputs import ModelRef
 from ..lockfile import Lock, save_lock
 from ..model import Desired, DesiredDataset, ImageSource, content_tag
+from ..plan.actions import Action
+from ..state.manifest import Manifest
 from ..state.observed import Observed
 from ..state.store import StateStore
 from .errors import StepError
 from .progress import ProgressCallback, ProgressEvent
-
-if TYPE_CHECKING:
-    from .client import StepClient
-    from .output_steps import JobContext
+from .result import GenerationReport
 
 
 @dataclass
@@ -32,6 +38,14 @@ class RemoteImage:
     caption: str | None = None
     caption_source: str | None = None
     content: str | None = None  # its content hash when its name carries none (an imported image)
+
+
+class WaitArgs(TypedDict):
+    """How long a wait may take and how often it polls (the client's wait_for_* arguments)."""
+
+    timeout: float
+    interval: float
+    max_interval: float
 
 
 @dataclass
@@ -52,7 +66,7 @@ class ApplyOptions:
     staging: Callable[[DesiredDataset], Any] | None = None  # a dataset's bulk staging target, or None
     work_dir: Path | None = None  # where bulk zips are built (.bria/<spec>/zips)
 
-    def wait_kw(self, default_timeout: float, interval: float | None = None) -> dict[str, float]:
+    def wait_kw(self, default_timeout: float, interval: float | None = None) -> WaitArgs:
         first = interval if interval is not None else self.poll_interval
         return {
             "timeout": self.timeout if self.timeout is not None else default_timeout,
@@ -120,10 +134,28 @@ class RemoteIndex:
 
 
 @dataclass
-class Run:
-    """One apply in progress."""
+class GenerationState:
+    """The generation part of an apply, shared by its generation steps: the output manifest, the
+    structured prompt texts to pin, each model's remote id once trained, and what was paid."""
 
-    client: StepClient
+    manifest: Manifest
+    output_dir: Path
+    lock_pins: MutableMapping[str, str]
+    models: dict[str, ModelRef] = field(default_factory=dict)
+    wait_timeout: float = 600.0
+    poll_interval: float = 1.0
+    max_poll_interval: float = 10.0
+    posts: int = 0  # billed POSTs sent (a POST the client retried after a definite 5xx counts once)
+    accepted: int = 0  # of those, answered with a request id or a result: billed
+    paid_again: list[str] = field(default_factory=list)
+    report: GenerationReport = field(default_factory=GenerationReport)
+
+
+@dataclass
+class Run:
+    """One apply in progress; `action` is the step a handler carries out (see `at`)."""
+
+    client: AsyncBriaClient
     desired: Desired
     store: StateStore
     lock: Lock
@@ -132,9 +164,24 @@ class Run:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     on_progress: ProgressCallback | None = None
     observed: Observed = field(default_factory=Observed)
-    outputs: JobContext | None = None  # the generation state (output manifest, pins); the executor opens it
+    outputs: GenerationState | None = None  # the executor opens it when the plan has generation steps
     made: set[int] = field(default_factory=set)  # ids of the datasets this run created
     settling: dict[int, Any] = field(default_factory=dict)  # dataset id -> the wait for another runner's uploads
+    action: Action | None = None  # the step a handler carries out (see `at`)
+
+    def at(self, action: Action) -> Run:
+        """This run, bound to one step: the same client, state, index and sets (shared, not copied)."""
+        return dataclasses.replace(self, action=action)
+
+    @property
+    def address(self) -> str:
+        return self.action.address if self.action is not None else ""
+
+    @property
+    def generation(self) -> GenerationState:
+        if self.outputs is None:
+            raise StepError("the spec has no generation section to carry this step out in")
+        return self.outputs
 
     def report(self, kind: str, address: str = "", message: str = "", done: int | None = None, total: int | None = None) -> None:
         if self.on_progress is not None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
 from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, NotFound, WaitTimeout
 from ..bulk.advanced import upload_advanced_dataset
-from ..plan.actions import Action, step_of
 from ..plan.dataset_target import unique_images
 from ..plan.steps import (
     BulkUpload,
@@ -18,12 +18,14 @@ from ..plan.steps import (
     CreateDataset,
     DeleteDataset,
     DeleteImage,
+    PinVisualSchema,
     RenameDataset,
     UploadImage,
     VisualSchema,
     WaitBulk,
 )
 from .context import RemoteImage, Run
+from .handlers import handles
 from .once import create_once, delete_once
 from .errors import StepError
 
@@ -48,9 +50,8 @@ async def _find_dataset(run: Run, project_id: int, name: str):
     return hits[0] if len(hits) == 1 else None
 
 
-async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int, object, bool]:
-    """Create (or clone) the dataset `action` names, at most once; returns (id, answer, created)."""
-    step = step_of(action, (CreateDataset, CloneDataset))
+async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str, create) -> tuple[int, Any, bool]:
+    """Create (or clone) the dataset `step` names, at most once; returns (id, answer, created)."""
     key, name = step.dataset, step.name
     project_id = run.index.id("project")
     dataset_id, made, created = await create_once(
@@ -58,7 +59,7 @@ async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int,
         op=op,
         kind="dataset",
         name=name,
-        address=action.address,
+        address=run.address,
         key=key,
         parent_id=project_id,
         find=lambda: _find_dataset(run, project_id, name),
@@ -72,11 +73,11 @@ async def _make_dataset(run: Run, action: Action, op: str, create) -> tuple[int,
     return dataset_id, made, created
 
 
-async def create_dataset(run: Run, action: Action) -> str:
-    step = step_of(action, CreateDataset)
+@handles(CreateDataset)
+async def create_dataset(run: Run, step: CreateDataset) -> str:
     key, name, upload_type = step.dataset, step.name, step.upload_type
     dataset_id, _, created = await _make_dataset(
-        run, action, "create_dataset", lambda project_id, name: run.client.create_dataset(project_id, name, upload_type=upload_type)
+        run, step, "create_dataset", lambda project_id, name: run.client.create_dataset(project_id, name, upload_type=upload_type)
     )
     run.index.schemas[key] = None
     if created:
@@ -86,11 +87,11 @@ async def create_dataset(run: Run, action: Action) -> str:
     return f"{'created' if created else 'found'} dataset {name} (id {dataset_id})"
 
 
-async def clone_dataset(run: Run, action: Action) -> str:
-    step = step_of(action, CloneDataset)
+@handles(CloneDataset)
+async def clone_dataset(run: Run, step: CloneDataset) -> str:
     key, name, source_id = step.dataset, step.name, step.source_id
     dataset_id, made, _ = await _make_dataset(
-        run, action, "clone_dataset", lambda project_id, name: run.client.clone_dataset(source_id, name=name)
+        run, step, "clone_dataset", lambda project_id, name: run.client.clone_dataset(source_id, name=name)
     )
     if made is not None and made.images and (made.images_count is None or len(made.images) >= made.images_count):
         run.index.set_images(key, _remote_images(made.images))
@@ -102,8 +103,8 @@ async def clone_dataset(run: Run, action: Action) -> str:
     return f"cloned {step.source_name} as {name} (id {dataset_id}, {count} images)"
 
 
-async def rename_dataset(run: Run, action: Action) -> str:
-    step = step_of(action, RenameDataset)
+@handles(RenameDataset)
+async def rename_dataset(run: Run, step: RenameDataset) -> str:
     key, name = step.dataset, step.name
     dataset_id = run.index.id(addresses.dataset(key))
     await run.client.update_dataset(dataset_id, name=name)
@@ -111,18 +112,22 @@ async def rename_dataset(run: Run, action: Action) -> str:
     return f"renamed dataset {dataset_id} to {name}"
 
 
-async def visual_schema(run: Run, action: Action) -> str:
-    step = step_of(action, VisualSchema)
+@handles(PinVisualSchema)
+async def pin_visual_schema(run: Run, step: PinVisualSchema) -> str:
+    key = step.dataset
+    text = run.index.schemas.get(key)
+    if not text:
+        raise StepError(f"dataset {key!r} has no visual schema on the service to pin")
+    run.lock.pin_visual_schema(run.dataset(key).visual_schema, text)
+    run.save_lock()
+    return "pinned the dataset's visual schema in the lock file"
+
+
+@handles(VisualSchema)
+async def visual_schema(run: Run, step: VisualSchema) -> str:
     key, source = step.dataset, step.source
     ds = run.dataset(key)
     spec = ds.visual_schema
-    if source == "remote":
-        text = run.index.schemas.get(key)
-        if not text:
-            raise StepError(f"dataset {key!r} has no visual schema on the service to pin")
-        run.lock.pin_visual_schema(spec, text)
-        run.save_lock()
-        return "pinned the dataset's visual schema in the lock file"
     dataset_id = run.index.id(addresses.dataset(key))
     if source == "text":
         text = spec.text
@@ -133,7 +138,7 @@ async def visual_schema(run: Run, action: Action) -> str:
     else:
         text = run.lock.visual_schema(spec)  # pinned by an earlier, interrupted run
         if text is None:
-            text = await _make_schema(run, action, dataset_id)
+            text = await _make_schema(run, step, dataset_id)
     assert text is not None
     if step.put and run.index.schemas.get(key) != text:
         await run.client.update_dataset(dataset_id, visual_schema=text)
@@ -141,17 +146,17 @@ async def visual_schema(run: Run, action: Action) -> str:
     return "visual schema set"
 
 
-async def _make_schema(run: Run, action: Action, dataset_id: int) -> str:
-    key = step_of(action, VisualSchema).dataset
+async def _make_schema(run: Run, step: VisualSchema, dataset_id: int) -> str:
+    key = step.dataset
     spec = run.dataset(key).visual_schema
     if spec.samples:
         samples = await asyncio.gather(*(asyncio.to_thread(_image_input, s) for s in spec.samples))
-        run.report("advance", action.address, f"generating from {len(samples)} samples", 0, 1 + len(spec.refine))
+        run.report("advance", run.address, f"generating from {len(samples)} samples", 0, 1 + len(spec.refine))
         text = await run.client.generate_visual_schema(samples, content_moderation=run.dataset(key).content_moderation or None)
     else:
         text = spec.text or ""
     for n, instruction in enumerate(spec.refine, start=1):
-        run.report("advance", action.address, f"refinement {n}/{len(spec.refine)}", n, 1 + len(spec.refine))
+        run.report("advance", run.address, f"refinement {n}/{len(spec.refine)}", n, 1 + len(spec.refine))
         text = await run.client.refine_structured_prompt(dataset_id, text, instruction)
     run.lock.pin_visual_schema(spec, text)
     run.save_lock()
@@ -167,7 +172,8 @@ def _image_input(image) -> bytes | str:
     return data
 
 
-async def upload_image(run: Run, action: Action) -> str:
+@handles(UploadImage)
+async def upload_image(run: Run, step: UploadImage) -> str:
     """Upload one image unless the dataset holds its content already.
 
     The plan's listing may be minutes old, and another runner (a second checkout, a laptop without
@@ -176,7 +182,6 @@ async def upload_image(run: Run, action: Action) -> str:
     both see both copies; the copy with the higher id is removed by the runner that made it, so
     exactly one copy stays and no runner removes another's.
     """
-    step = step_of(action, UploadImage)
     key, image_key, name = step.dataset, step.key, step.image_name
     if run.index.image(key, name) is not None:
         return f"{name} is already there"
@@ -185,7 +190,7 @@ async def upload_image(run: Run, action: Action) -> str:
     dataset_id = run.index.id(addresses.dataset(key))
     if _maybe_shared(run, dataset_id):
         if dataset_id not in run.settling:
-            run.settling[dataset_id] = asyncio.ensure_future(_others_done(run, action, key, dataset_id))
+            run.settling[dataset_id] = asyncio.ensure_future(_others_done(run, run.address, key, dataset_id))
         await asyncio.shield(run.settling[dataset_id])
     held = _copies(run, key, await _listed(run, key, dataset_id)).get(image.content_tag)
     if held:
@@ -218,7 +223,7 @@ def _maybe_shared(run: Run, dataset_id: int) -> bool:
     return not any(r.kind == "dataset" and r.id == dataset_id for r in run.observed.recorded)
 
 
-async def _others_done(run: Run, action: Action, key: str, dataset_id: int) -> None:
+async def _others_done(run: Run, address: str, key: str, dataset_id: int) -> None:
     """Wait, once per dataset, until another runner's uploads into it are over: every spec image is
     there, or the listing stood still for QUIET_POLLS polls and QUIET_SECONDS (the other runner is
     done or gone).
@@ -237,10 +242,11 @@ async def _others_done(run: Run, action: Action, key: str, dataset_id: int) -> N
         final = have == wanted or clock.monotonic() - seen["since"] >= quiet  # type: ignore[operator]
         return polling.Look(final, len(have), len(wanted), "waiting for another run's uploads into the dataset")
 
+    wait = run.options.wait_kw(600.0, interval=interval)
+    wait["max_interval"] = interval
     try:
-        await polling.poll(run.client, f"the uploads into dataset {dataset_id}", lambda: _listed(run, key, dataset_id), look,
-                           on_progress=run.waiting(action.address),
-                           **{**run.options.wait_kw(600.0, interval=interval), "max_interval": interval})
+        await polling.poll(clock, f"the uploads into dataset {dataset_id}", lambda: _listed(run, key, dataset_id), look,
+                           on_progress=run.waiting(address), **wait)
     except WaitTimeout:
         pass  # still changing after the --timeout: go on; every upload checks the listing first
 
@@ -348,8 +354,8 @@ def _wrong_images_hint(run: Run, draft: bool, only_missing: bool) -> str:
             f"the spec's images and trains on that")
 
 
-async def delete_image(run: Run, action: Action) -> str:
-    step = step_of(action, DeleteImage)
+@handles(DeleteImage)
+async def delete_image(run: Run, step: DeleteImage) -> str:
     key, name = step.dataset, step.image_name
     dataset_id = run.index.id(addresses.dataset(key))
     image_id = step.image_id
@@ -368,8 +374,9 @@ async def delete_image(run: Run, action: Action) -> str:
     return f"deleted {name}"
 
 
-async def bulk_upload(run: Run, action: Action) -> str:
-    key = step_of(action, (BulkUpload, WaitBulk)).dataset
+@handles(BulkUpload, WaitBulk)
+async def bulk_upload(run: Run, step: BulkUpload | WaitBulk) -> str:
+    key = step.dataset
     ds = run.dataset(key)
     dataset_id = run.index.id(addresses.dataset(key))
     target = run.options.staging(ds) if (run.options.staging and ds.staging and not ds.zip_url) else None
@@ -380,7 +387,7 @@ async def bulk_upload(run: Run, action: Action) -> str:
         ds,
         target=target,
         work_dir=work_dir,
-        on_progress=lambda p: run.report("advance", action.address, p.status, p.processed, p.total),
+        on_progress=lambda p: run.report("advance", run.address, p.status, p.processed, p.total),
         **run.options.wait_kw(3 * 3600.0, interval=min(run.options.poll_interval, 5.0)),
     )
     await refresh_images(run, key, dataset_id)
@@ -390,8 +397,9 @@ async def bulk_upload(run: Run, action: Action) -> str:
     return f"bulk upload {report.status}: {report.done} images"
 
 
-async def complete_dataset(run: Run, action: Action) -> str:
-    key = step_of(action, CompleteDataset).dataset
+@handles(CompleteDataset)
+async def complete_dataset(run: Run, step: CompleteDataset) -> str:
+    key = step.dataset
     dataset_id = run.index.id(addresses.dataset(key))
     elsewhere = await completed_elsewhere(run, key)
     if elsewhere is not None:
@@ -406,7 +414,7 @@ async def complete_dataset(run: Run, action: Action) -> str:
     return f"dataset completed ({checked})"
 
 
-async def delete_dataset(run: Run, action: Action) -> str:
-    step = step_of(action, DeleteDataset)
+@handles(DeleteDataset)
+async def delete_dataset(run: Run, step: DeleteDataset) -> str:
     dataset_id = step.dataset_id
     return await delete_once(run, "dataset", dataset_id, f"dataset {step.name}", lambda: run.client.delete_dataset(dataset_id))

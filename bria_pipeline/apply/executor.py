@@ -2,12 +2,15 @@
 
     result = await execute(plan, run)
 
+- Every step is dispatched the same way: the handler registered for its type (apply/handlers.py)
+  is called with the run bound to it, `await handler(run.at(action), step)`.
 - Each step starts when the steps it depends on (in this plan) succeeded; one failure skips
   only what depends on it. At most `concurrency` requests are in flight (uploads, captions,
-  generations); long waits (captions, training) do not hold a slot.
+  generations); a step type whose CONCURRENCY is "wait" (captions, training) holds no slot.
+- A step whose long job outlives the wait (StillRunning: --no-wait, --timeout, a training or a
+  generation request alike) ends `running`; what depends on it is `deferred` to the next apply.
 - Generation outputs, structured prompts and videos are steps like any other: an output of a
   model starts the moment that model's training is done, whatever other trainings still run.
-  Outputs waiting for a training still in progress (--no-wait) are left for the next apply.
 - Progress is recorded after every step: remote ids and intents in `.bria/`, pins in the lock file,
   generation requests in the output manifest's journal, all atomically. Everything else is on the
   service itself, found again by listing.
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 from .. import addresses
 from ..api.errors import ApiError
@@ -29,71 +31,22 @@ from ..generate.outputs import ModelRef
 from .relocate import move_outputs
 from ..plan.actions import Action
 from ..plan.document import Plan
-from ..plan.steps import (
-    GENERATION_STEPS,
-    BulkUpload,
-    Caption,
-    Captions,
-    CloneDataset,
-    CompleteDataset,
-    CreateDataset,
-    DeleteDataset,
-    DeleteImage,
-    RenameDataset,
-    UploadImage,
-    VisualSchema,
-    WaitBulk,
-    CreateModel,
-    CreateProject,
-    DeleteModel,
-    DeleteProject,
-    GenerationSummary,
-    ReplaceProject,
-    StartTraining,
-    StructuredPrompt,
-    UpdateModel,
-    UpdateProject,
-    WaitTraining,
-)
-from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps
-from .context import Run
-from .model_steps import StillRunning
-from .output_steps import JobContext, sweep_own_partial_files
-from .result import ApplyResult, StepResult
+from ..plan.steps import GenerationSummary, CreateModel, UpdateModel
+from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps  # noqa: F401  (they register their handlers)
+from .context import GenerationState, Run
+from .errors import ApplyError, StillRunning
+from .handlers import check_handled, handler_for
+from .output_steps import sweep_own_partial_files
+from .result import ApplyResult, Done, Outcome, StepResult, StepStatus
 
-Handler = Callable[[Run, Action], Awaitable[str]]
+check_handled()
 
-# Every step has a type (plan/steps.py); generation steps go to output_steps.carry_out.
-STEP_HANDLERS: dict[type, Handler] = {
-    CreateDataset: dataset_steps.create_dataset,
-    CloneDataset: dataset_steps.clone_dataset,
-    RenameDataset: dataset_steps.rename_dataset,
-    DeleteDataset: dataset_steps.delete_dataset,
-    VisualSchema: dataset_steps.visual_schema,
-    UploadImage: dataset_steps.upload_image,
-    DeleteImage: dataset_steps.delete_image,
-    BulkUpload: dataset_steps.bulk_upload,
-    WaitBulk: dataset_steps.bulk_upload,
-    CompleteDataset: dataset_steps.complete_dataset,
-    Captions: caption_steps.captions,
-    Caption: caption_steps.caption,
-    CreateProject: project_steps.create_project,
-    UpdateProject: project_steps.update_project,
-    ReplaceProject: project_steps.replace_project,
-    DeleteProject: project_steps.delete_project,
-    CreateModel: model_steps.create_model,
-    UpdateModel: model_steps.update_model,
-    StartTraining: model_steps.start_training,
-    WaitTraining: model_steps.wait_training,
-    DeleteModel: model_steps.delete_model,
-}
-# Steps that wait on the service rather than send work: they do not take a concurrency slot.
-WAITING = frozenset({Captions, WaitBulk, BulkUpload, WaitTraining, StartTraining, DeleteModel})
 GENERATION = "generation"  # the address progress over all generation steps is reported under
+_EVENTS = {"done": "end", "running": "running", "deferred": "running", "failed": "fail", "skipped": "skip"}
 
 
 def is_generation(action: Action) -> bool:
-    return isinstance(action.step, GENERATION_STEPS)
+    return action.step is not None and action.step.GENERATION
 
 
 async def execute(plan: Plan, run: Run) -> ApplyResult:
@@ -104,7 +57,9 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
     outcome: dict[str, str] = {}
     events = {a.address: asyncio.Event() for a in steps}
     slots = asyncio.Semaphore(max(1, run.options.concurrency))
-    outputs = run.outputs if run.outputs is not None else _open_outputs(run, plan)
+    if run.outputs is None:
+        run.outputs = _open_outputs(run, plan)
+    outputs = run.outputs
     generation_total = sum(1 for a in steps if is_generation(a))
     generation_done = 0
     models = _ModelRefs(run, plan, outcome)
@@ -123,44 +78,47 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
                     if outcome.get(dep) != "done":
                         _finish(action, "skipped", f"{dep} did not complete")
                         return
-            if is_generation(action):
-                if outputs is None:
-                    _finish(action, "failed", "the spec has no generation section to carry this step out in")
-                    return
-                outputs.models.update(models.trained_since())
-                async with slots:
-                    message = await output_steps.carry_out(outputs, action)
-                if isinstance(action.step, StructuredPrompt):
-                    _pin(run, outputs, action.step.inputs_hash)
-                _finish(action, "done", message)
+            step = action.step
+            handler = handler_for(step) if step is not None else None
+            if step is None or handler is None:
+                _finish(action, "failed", f"no step knows how to carry out {step!r}")
                 return
-            handler = STEP_HANDLERS.get(type(action.step))
-            if handler is None:
-                _finish(action, "failed", f"no step knows how to carry out {action.step!r}")
-                return
-            run.report("begin", action.address, action.reason)
-            if type(action.step) in WAITING:
-                message = await handler(run, action)
+            if step.GENERATION:
+                if outputs is not None:
+                    outputs.models.update(models.trained_since())
+            else:
+                run.report("begin", action.address, action.reason)
+            if step.CONCURRENCY == "wait":
+                done = await handler(run.at(action), step)
             else:
                 async with slots:
-                    message = await handler(run, action)
-            _finish(action, "done", message)
+                    done = await handler(run.at(action), step)
+            _finish(action, "done", done)
         except StillRunning as exc:
-            _finish(action, "running", str(exc))
+            _finish(action, "running", exc.describe(), exc)
         except (ApiError, BriaPipelineError) as exc:
-            _finish(action, "failed", exc.describe())
+            _finish(action, "failed", exc.describe(), exc)
+        except OSError as exc:
+            _finish(action, "failed", str(exc))
         finally:
             events[action.address].set()
 
-    def _finish(action: Action, status: str, message: str) -> None:
+    def _finish(action: Action, status: StepStatus, done: Outcome, exc: Exception | None = None) -> None:
         nonlocal generation_done
+        message = done.message if isinstance(done, Done) else done
         outcome[action.address] = status
-        result.steps.append(StepResult(action.address, status, message))
-        kind = {"done": "end", "running": "running", "deferred": "running", "failed": "fail", "skipped": "skip"}[status]
-        run.report(kind, action.address, message)
+        waits_on = action.step.WAITS_ON if action.step is not None and status == "running" else ""
+        result.steps.append(StepResult(action.address, status, message, waits_on))
+        run.report(_EVENTS[status], action.address, message)
         if is_generation(action):
-            if outputs is not None and status in ("failed", "skipped"):
-                getattr(outputs.report, status).append((action.address, message))
+            if outputs is not None:
+                report = outputs.report
+                if isinstance(done, Done) and done.tally is not None:
+                    getattr(report, done.tally).append(action.address)
+                if status in ("failed", "skipped"):
+                    getattr(report, status).append((action.address, message))
+                if isinstance(exc, ApplyError) and exc.REPORTED_AS is not None:
+                    getattr(report, exc.REPORTED_AS).append(action.address)
             generation_done += 1
             run.report("advance", GENERATION, "outputs", generation_done, generation_total)
 
@@ -174,7 +132,10 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
             _mark_current(outputs, plan)
     finally:
         if outputs is not None:
-            outputs.report.elapsed = time.monotonic() - started
+            report = outputs.report
+            report.billed_requests, report.sent_requests = outputs.accepted, outputs.posts
+            report.paid_again = list(outputs.paid_again)
+            report.elapsed = time.monotonic() - started
             outputs.manifest.save()
         result.requests = _delta(before, run.client.stats.as_dict())
         result.elapsed = time.monotonic() - started
@@ -190,16 +151,15 @@ async def execute(plan: Plan, run: Run) -> ApplyResult:
     return result
 
 
-def _open_outputs(run: Run, plan: Plan) -> JobContext | None:
+def _open_outputs(run: Run, plan: Plan) -> GenerationState | None:
     """The generation state of this apply (the output manifest, the lock's structured prompt pins),
     when the plan has generation steps."""
     generation = run.desired.generation
-    if generation is None or not any(isinstance(a.step, (*GENERATION_STEPS, GenerationSummary)) for a in plan.actions):
+    if generation is None or not any(is_generation(a) for a in plan.actions):
         return None
     manifest = run.observed.manifest or Manifest.load(generation.output_dir)
     kw = run.options.wait_kw(600.0, interval=min(run.options.poll_interval, 1.0))
-    return JobContext(
-        client=run.client,
+    return GenerationState(
         manifest=manifest,
         output_dir=generation.output_dir,
         lock_pins=run.lock.structured_prompt_texts(),
@@ -209,7 +169,7 @@ def _open_outputs(run: Run, plan: Plan) -> JobContext | None:
     )
 
 
-async def _prepare(outputs: JobContext, plan: Plan) -> None:
+async def _prepare(outputs: GenerationState, plan: Plan) -> None:
     """Outputs found at the old default folder move here first (no request); temp files a killed
     run left behind go."""
     if outputs.manifest.moving_to is not None:
@@ -222,25 +182,10 @@ def _summary(plan: Plan) -> GenerationSummary | None:
     return next((a.step for a in plan.actions if isinstance(a.step, GenerationSummary)), None)
 
 
-def _mark_current(outputs: JobContext, plan: Plan) -> None:
+def _mark_current(outputs: GenerationState, plan: Plan) -> None:
     summary = _summary(plan)
     if summary is not None:
         outputs.manifest.mark_current(summary.desired, spec=summary.spec, models=summary.models)
-
-
-def _pin(run: Run, outputs: JobContext, inputs_hash: str) -> None:
-    """A structured prompt's text goes into the lock file the moment it is known."""
-    text = outputs.lock_pins.get(inputs_hash)
-    if text is None or run.lock.structured_prompt_texts().get(inputs_hash) == text:
-        return
-    generation = run.desired.generation
-    spec = next((r.structured_prompt for r in (generation.images if generation else ())
-                 if r.structured_prompt and r.structured_prompt.inputs_hash == inputs_hash), None)
-    if spec is not None:
-        run.lock.pin_structured_prompt(spec, text)
-    else:
-        run.lock.structured_prompts[inputs_hash] = {"structured_prompt": text}
-    run.save_lock()
 
 
 class _ModelRefs:

@@ -16,15 +16,12 @@ from pathlib import Path
 
 from ..model import Desired, ImageSource
 from ..plan.document import Plan
-from ..plan.steps import BulkUpload, CloneDataset, CreateDataset, UploadImage, VisualSchema
 from ..spec.image_facts import default_cache_dir, recheck_hashes
-
-_READS_FILES = (CreateDataset, CloneDataset, UploadImage, BulkUpload, VisualSchema)
 
 
 def images_to_recheck(desired: Desired, plan: Plan) -> list[ImageSource]:
     """The local images of every dataset the plan creates, clones or uploads into."""
-    keys = {a.step.dataset for a in plan.actions if a.kind != "noop" and isinstance(a.step, _READS_FILES)}
+    keys = {getattr(a.step, "dataset") for a in plan.actions if a.kind != "noop" and a.step is not None and a.step.READS_FILES}
     seen: dict[Path, ImageSource] = {}
     for key in sorted(k for k in keys if k in desired.datasets):
         ds = desired.datasets[key]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..api.errors import NotFound
-from ..plan.actions import Action, step_of
 from ..plan.steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .context import Run
+from .handlers import handles
 from .once import create_once, delete_once
 
 
-async def create_project(run: Run, action: Action) -> str:
-    step = step_of(action, CreateProject)
+@handles(CreateProject)
+async def create_project(run: Run, step: CreateProject) -> str:
     body, name = dict(step.body), step.name
 
     async def named():
@@ -37,9 +37,9 @@ async def create_project(run: Run, action: Action) -> str:
     return f"{'created' if created else 'found'} project {name} (id {project_id})"
 
 
-async def update_project(run: Run, action: Action) -> str:
+@handles(UpdateProject)
+async def update_project(run: Run, step: UpdateProject) -> str:
     project_id = run.index.id("project")
-    step = step_of(action, UpdateProject)
     body = step.changes
     await run.client.update_project(project_id, **body)
     if "project_name" in body:
@@ -47,8 +47,8 @@ async def update_project(run: Run, action: Action) -> str:
     return f"updated {', '.join(body)}"
 
 
-async def replace_project(run: Run, action: Action) -> str:
-    step = step_of(action, ReplaceProject)
+@handles(ReplaceProject)
+async def replace_project(run: Run, step: ReplaceProject) -> str:
     old_id = step.old_id
     if step.old == "delete":
         try:
@@ -61,11 +61,11 @@ async def replace_project(run: Run, action: Action) -> str:
         fate = f"renamed the old project (id {old_id}) to {step.rename_to!r}"
     run.store.reset_records([])
     run.store.save()
-    message = await create_project(run, action)
+    message = await create_project(run, step)
     return f"{fate}; {message}"
 
 
-async def delete_project(run: Run, action: Action) -> str:
-    step = step_of(action, DeleteProject)
+@handles(DeleteProject)
+async def delete_project(run: Run, step: DeleteProject) -> str:
     project_id = step.project_id
     return await delete_once(run, "project", project_id, f"project {project_id}", lambda: run.client.delete_project(project_id))

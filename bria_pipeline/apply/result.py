@@ -1,4 +1,9 @@
-"""What an apply did, step by step, and a line to say so."""
+"""What an apply did, step by step, and a line to say so.
+
+A step's handler returns its outcome: a message (`str`), or `Done` when the step also counts in
+the generation report. A step whose long job outlives the wait raises `errors.StillRunning`
+(recorded `running`); one that cannot be carried out raises a `StepError` (recorded `failed`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 StepStatus = Literal["done", "failed", "skipped", "running", "deferred"]  # deferred: waits on a running job
+Tally = Literal["generated", "resumed", "pinned", "deleted", "restored"]
+
+
+@dataclass(frozen=True)
+class Done:
+    """A step carried out: what to say, and the generation report's list it counts in."""
+
+    message: str
+    tally: Tally | None = None
+
+
+Outcome = str | Done  # what a step's handler returns
 
 
 @dataclass(frozen=True)
@@ -13,6 +30,7 @@ class StepResult:
     address: str
     status: StepStatus
     message: str = ""
+    waits_on: str = ""  # a `running` step: the job it waits for (a training, a generation request)
 
 
 @dataclass
@@ -118,7 +136,8 @@ class ApplyResult:
             text += f", {deferred} deferred"
         text += f" ({self.requests.get('total', 0)} requests, {self.requests.get('mutating', 0)} mutating, {self.elapsed:.1f} s)."
         if running:
-            text += " Training in progress: the next apply picks it up."
+            jobs = sorted({s.waits_on or "a job" for s in self.still_running})
+            text += f" {' and '.join(jobs).capitalize()} in progress: the next apply picks it up."
         report = self.generation
         if report is not None and (report.billed_requests or report.unknown_effect):
             text += f" Generation: {report.billed_requests} billed request(s)"

@@ -182,7 +182,7 @@ async def bulk_upload_dataset(
         return polling.Look(progress.status in FINAL, progress.processed, progress.total, progress.status)
 
     status = await polling.poll(
-        client,  # type: ignore[arg-type]
+        client.session.clock,
         f"the bulk upload of dataset {dataset_id}",
         fetch,
         look,

@@ -10,7 +10,7 @@ command lives, its one-line help); a module is imported only when one of its com
 - `review_cmds`    review (the dataset review sheet), review serve (the review server)
 - `sandbox_cmds`   sandbox serve
 - `help_cmds`      help (the global options page, a command's help)
-- `backend_cmds`   pull, force-unlock, state push; the --backend option
+- `backend_cmds`   pull, force-unlock, state push/list/show/mv/rm; the --backend and --no-backend options
 
 Shared pieces: `exit_codes` (every code, in one place), `terminal` (colours, stderr diagnostics
 as text or JSON lines), `main_group` (lazy commands; errors, usage mistakes and Ctrl-C to exit
@@ -57,7 +57,7 @@ COMMANDS = (
     LazyCommand("force-unlock", "bria_pipeline.cli.backend_cmds:force_unlock_command",
                 "Release the backend lock of SPEC held by LOCK_ID (a run that was killed, a lost runner)."),
     LazyCommand("state", "bria_pipeline.cli.backend_cmds:state_group",
-                "Move a spec's state between the working copy and a backend."),
+                "A spec's state: push it to a backend, list the backend's states, show, move (adopt) or forget one."),
     LazyCommand("help", "bria_pipeline.cli.help_cmds:help_command",
                 "Help pages: the global options (`help options`), or a command's help."),
 )

@@ -106,6 +106,7 @@ def make_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, *, sa
         allow_outside=spec_inputs.allow_outside,
         on_event=on_event,
         backend=getattr(obj, "backend", None),  # --backend (backend_cmds.backend_option)
+        no_backend=getattr(obj, "no_backend", False),  # --no-backend (the same)
         **kw,
     )
 

@@ -76,11 +76,12 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
             ws = dataclasses.replace(ws, desired=desired)
             plan = ws.as_given(make_plan(desired, observed, lock, prune=prune, targets=targets))
         ws.refuse_what_cannot_run(plan, seen.client)
-        plan = ws.ci_warning(plan)
+        plan = ws.state_notes(plan)
         decision = on_plan(plan) if on_plan is not None else None
         if decision is False:
             return ApplyResult(operation=operation, notes=["cancelled: nothing was changed"], cancelled=True)
         require_approval(plan, approved=auto_approve or decision is True)
+        ws.record_state(lock, store)  # where the state lives, in the committed lock file (state/locate.py)
         if copy is not None and observed.manifest is not None:
             copy.fetch(files_needed(plan, observed.manifest))  # from the backend: none are missing locally
         run = Run(seen.client, desired, store, lock, ws.lock_path, RemoteIndex(plan.bindings, observed, desired),

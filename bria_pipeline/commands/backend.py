@@ -35,7 +35,10 @@ def state_push(ws: Workspace) -> str:
     backend = ws.require_backend("state push")
     with ws.run_lock("state push"):
         store = StateStore.for_spec(ws.spec_path)
-        lineage.check(store, ws.desired, ws.identity, None, where=store.path, spec_arg=str(ws.spec_path))
+        lineage.check(store, ws.desired, ws.identity, None, where=store.path, spec_arg=str(ws.spec_path),
+                      spec_path=ws.spec_path)
         lineage.stamp(store, ws.desired, ws.identity, backend.key)
         settle_outputs(ws.desired)  # outputs still in the old shared outputs/ folder move in first
-        return push_local_state(ws.working_copy(), store)
+        report = push_local_state(ws.working_copy(), store)
+        ws.record_state(ws.load_lock(), store)  # where the state now lives, in the committed lock file
+        return report

@@ -31,7 +31,7 @@ async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = (
             ws = dataclasses.replace(ws, desired=ws.reload())
             planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets)))
         ws.refuse_what_cannot_run(planned, seen.client)
-    return ws.ci_warning(dataclasses.replace(planned, request_stats=seen.requests()))
+    return ws.state_notes(dataclasses.replace(planned, request_stats=seen.requests()))
 
 
 async def plan_destroy(ws: Workspace) -> Plan:

@@ -13,10 +13,17 @@ from .workspace import Workspace
 async def refresh(ws: Workspace) -> Observed:
     """The rebuilt state's view of the remote; `observed.requests` says what it cost."""
     with ws.run_lock("refresh"):
+        located = ws.locate()
+        if located is not None:  # a working copy of another spec's state (a copied folder) is not this spec's
+            local = StateStore.for_spec(ws.spec_path)
+            if lineage.mismatch(local, ws.desired, ws.identity, None, spec_path=ws.spec_path,
+                                lineage_id=located.lineage):
+                local.path.unlink(missing_ok=True)
         opened = ws.open_state(write_local=True, check=False)
         old = opened.store
         store = StateStore(old.path)
-        adopt = lineage.mismatch(old, ws.desired, ws.identity, ws.backend_key)
+        adopt = lineage.mismatch(old, ws.desired, ws.identity, ws.backend_key, spec_path=ws.spec_path,
+                                 lineage_id=located.lineage if located is not None else None)
         if adopt is None:  # this spec's own state: keep what only it knows (renamed resources, intents)
             store.intents = list(old.intents)
             store.last_apply = old.last_apply
@@ -41,4 +48,5 @@ async def refresh(ws: Workspace) -> Observed:
         store.save()
         if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
             opened.copy.push(store, with_outputs=False)
+            ws.record_state(ws.load_lock(), store)
     return observed

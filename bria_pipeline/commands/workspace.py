@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import httpx
 
 from ..api.client import AsyncBriaClient
 from ..apply.context import ApplyOptions
-from ..lockfile import Lock, load_lock, lock_path_for
+from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
 from ..plan.document import Plan
 from ..plan.errors import PlanError
@@ -103,6 +103,64 @@ class Workspace(SpecFiles):
     concurrency: int = 4
     lock_timeout: float = 0.0
     rate_limit_per_minute: float | None = None
+    no_backend: bool = False  # --no-backend: work locally although the lock file records a backend
+    sandbox: bool = False  # the built-in sandbox: nothing is paid, so nothing unshared is worth a note
+    found: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # where the state is (once)
+
+    # --- where the state is (state/locate.py) ----------------------------------------------------
+
+    def recorded(self) -> dict[str, str]:
+        """The lock file's record of where this spec's state lives (lineage, backend, key)."""
+        if "record" not in self.found:
+            self.found["record"] = dict(self.load_lock().state)
+        return self.found["record"]
+
+    def locate(self, *, read: bool = True) -> Any:
+        """Where the backend holds this spec's state (found by its lineage, once), the backend's
+        key set to it; None without a backend. `read=False`: where to read first (state/locate.py's
+        `provisional`; `open_state` settles it with what it reads). Refuses a run without the
+        backend the lock file records, before any request."""
+        from ..state.locate import locate, provisional
+
+        self.refuse_forgotten_backend()
+        if self.backend is None:
+            return None
+        if "located" not in self.found or read and not self.found["located"].checked:
+            self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
+                               project=self.desired.project.name) if read
+                        else provisional(self.spec_path, self.backend.url, self.recorded()))
+        return self.found["located"]
+
+    def _place(self, located: Any, moved_from: str | None = None) -> None:
+        assert self.backend is not None
+        self.backend.key = located.key
+        self.found["located"] = located
+        if moved_from or located.moved_from:
+            self.found["moved_from"] = moved_from or located.moved_from
+
+    def refuse_forgotten_backend(self) -> None:
+        url = self.recorded().get("backend")
+        if self.backend is not None or self.no_backend or self.sandbox or not url:
+            return  # the sandbox is an organisation of its own: what the backend holds is not its
+        raise StateError(
+            f"{self.lock_path} records that this spec's state lives in the backend {url} (lineage "
+            f"{self.recorded().get('lineage', '?')}), and this run has no backend: it would not see what was "
+            "already generated there, and would pay for it again. Nothing was sent",
+            hint=f"give the backend: --backend {url}, or BRIA_PIPELINE_BACKEND={url} in the environment, or "
+                 f"`backend: {{url: {url}}}` in the spec (the store's credentials come from its environment, e.g. "
+                 "AWS_*); to work locally on purpose: --no-backend")
+
+    def record_state(self, lock: Lock, store: StateStore) -> None:
+        """Write where the state lives (lineage, backend URL without credentials, key) into the lock file."""
+        from ..state.locate import public_url
+
+        if self.backend is None or self.sandbox or not store.lineage.get("id"):
+            return  # (the sandbox's state is no team's: a lock file never points at it)
+        record = {"lineage": store.lineage["id"], "backend": public_url(self.backend.url), "key": self.backend.key}
+        if lock.state != record:
+            lock.state = record
+            save_lock(lock, self.lock_path)
+            self.found["record"] = dict(record)
 
     # --- the files beside the spec -------------------------------------------------------------
 
@@ -116,6 +174,7 @@ class Workspace(SpecFiles):
     def run_lock(self, command: str) -> Any:
         """One run that writes state at a time: in the backend when there is one (create-if-absent,
         refreshed), else the OS file lock in .bria/ naming its holder."""
+        self.locate()
         return self.state().lock(command, spec=str(self.spec_path), timeout=self.lock_timeout)
 
     def backend_requests(self) -> int:
@@ -135,6 +194,13 @@ class Workspace(SpecFiles):
         return spec_identity(self.spec_path)
 
     def working_copy(self) -> Any:
+        from ..state.locate import LocatingCopy
+
+        self.require_backend("a working copy")
+        return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
+                            self.desired.project.name)
+
+    def _working_copy(self) -> Any:
         from ..reports.gallery import write_gallery
         from ..state.working_copy import WorkingCopy
 
@@ -144,6 +210,8 @@ class Workspace(SpecFiles):
                            render_gallery=write_gallery)
 
     def require_backend(self, what: str) -> Backend:
+        if self.backend is not None and "located" not in self.found:
+            self.locate()
         if self.backend is None:
             raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
                              hint="set `backend: {url: ...}` in the spec, pass --backend URL or set BRIA_PIPELINE_BACKEND")
@@ -152,14 +220,41 @@ class Workspace(SpecFiles):
     def open_state(self, *, write_local: bool = False, check: bool = True) -> OpenState:
         """The state (from the backend through the working copy when there is one), its lineage
         checked unless `check=False`. No API request is sent before this returns."""
+        located = self.locate_to_open(write_local=write_local, check=check)
         manager = self.state()
         found = manager.open(write_local=write_local)
         opened = OpenState(found.store, found.manifest if found.manifest is not None else True, manager)
+        located = self.found.get("located", located)  # as opening the working copy settled it
         if check:
             where = self.backend.where("root.json") if self.backend is not None else opened.store.path
             lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
-                          spec_arg=str(self.spec_path))
+                          spec_arg=str(self.spec_path), spec_path=self.spec_path,
+                          lineage_id=located.lineage if located is not None else None)
+        self.note_moved(opened.store, located)
         return opened
+
+    def locate_to_open(self, *, write_local: bool, check: bool) -> Any:
+        """Where to open the state: located before a writer takes the lock, and before a working copy
+        with a state of its own is read (at a key that is not its state's, it would be taken for a
+        state to push); else where to read first (settled as it is read). A working copy copied from
+        another spec's folder is named as such, first."""
+        located = self.locate(read=write_local or (self.state_dir / "state.json").exists())
+        if self.backend is not None and check:
+            from ..state.locate import verify
+
+            local = StateStore.for_spec(self.spec_path)
+            if located.lineage and local.lineage.get("id") == located.lineage:
+                verify(located, local.lineage, self.spec_path)  # a copied folder: its lock file and .bria/ both
+            lineage.check(local, self.desired, self.identity, None, where=local.path, spec_arg=str(self.spec_path),
+                          spec_path=self.spec_path, lineage_id=located.lineage)
+        return located
+
+    def note_moved(self, store: StateStore, located: Any) -> None:
+        """Remember that the state was made for this spec at another path (the plan says so)."""
+        recorded = store.lineage.get("spec")
+        if recorded and recorded != self.identity and lineage.moved_here(
+                store.lineage, self.identity, self.spec_path, located.lineage if located is not None else None):
+            self.found["moved_from"] = recorded
 
     # --- observing -----------------------------------------------------------------------------
 
@@ -177,7 +272,7 @@ class Workspace(SpecFiles):
         opened = OpenState(store) if store is not None else self.open_state(write_local=write_local)
         async with self.connect() as client:
             if timeout is not None:
-                client.session.call_timeout = timeout
+                client.call_timeout = timeout
             observed = await observe(client, self.desired, opened.store, lock=lock, images=images,
                                      manifest=opened.manifest)
             yield Session(client, opened.store, lock, observed, opened.copy)
@@ -192,17 +287,39 @@ class Workspace(SpecFiles):
         and saved plans), with the caller's request limit for its cost line."""
         return dataclasses.replace(plan, spec_path=str(self.spec_path), rate_per_minute=self.rate_limit_per_minute)
 
-    def ci_warning(self, plan: Plan) -> Plan:
-        """In CI without a backend: say that nothing outlives the runner, and what that may cost."""
-        if not os.environ.get("CI") or self.backend is not None:
-            return plan
-        billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
-        note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
-                "runner and are lost with it. "
-                + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run already "
-                   "paid for, and would be paid again. " if billed else "")
-                + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-        return dataclasses.replace(plan, notes=(note, *plan.notes))
+    def state_notes(self, plan: Plan) -> Plan:
+        """Where the state was found (a moved spec), and without a backend what is not shared and
+        what that may cost."""
+        notes = []
+        moved_from = self.found.get("moved_from")
+        if moved_from:
+            old = Path(moved_from)
+            shown = old.parent.as_posix() if old.name == self.spec_path.name and old.parent.name else moved_from
+            located = self.found.get("located")
+            notes.append(f"moved from {shown}: this spec's state was found by its lineage"
+                         + (f" at {located.describe()}" if located is not None else f" in {self.state_dir}")
+                         + "; apply records the new path")
+        if self.backend is None:
+            billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
+            recorded = None if self.sandbox else self.recorded().get("backend")
+            if recorded:
+                note = (f"WARNING: --no-backend: the state in {recorded}, which {self.lock_path.name} records, is not "
+                        f"read. {billed} billed output(s) in this plan may already have been paid for there, and "
+                        f"would be paid again. Drop --no-backend and pass --backend {recorded} to use it.")
+            elif os.environ.get("CI"):
+                note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
+                        "runner and are lost with it. "
+                        + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run "
+                           "already paid for, and would be paid again. " if billed else "")
+                        + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
+            elif self.sandbox:
+                note = ""
+            else:
+                note = (f"no backend: state stays in {self.state_dir} on this machine and is not shared; a teammate or "
+                        "a CI runner applying this spec would not see what this run pays for. Set "
+                        "`backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
+            notes[:0] = [note] if note else []
+        return dataclasses.replace(plan, notes=(*notes, *plan.notes)) if notes else plan
 
     # --- carrying a plan out -------------------------------------------------------------------
 

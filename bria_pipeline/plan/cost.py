@@ -10,38 +10,10 @@ depends on how long the service takes); under a rate limit they take at least
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from .actions import Action
-from .steps import (
-    BulkUpload,
-    Caption,
-    Captions,
-    CloneDataset,
-    CompleteDataset,
-    CreateDataset,
-    CreateModel,
-    CreateProject,
-    DeleteDataset,
-    DeleteImage,
-    DeleteModel,
-    DeleteProject,
-    GenerateImage,
-    GenerateVideo,
-    RenameDataset,
-    ReplaceProject,
-    StartTraining,
-    StructuredPrompt,
-    UpdateModel,
-    UpdateProject,
-    UploadImage,
-    VisualSchema,
-)
-
-# Steps that send one request whatever they hold.
-_ONE_REQUEST = (CreateProject, UpdateProject, DeleteProject, CreateDataset, CloneDataset, RenameDataset,
-                UploadImage, DeleteImage, CompleteDataset, BulkUpload, DeleteDataset, CreateModel, UpdateModel,
-                DeleteModel)
+if TYPE_CHECKING:  # steps.py imports Cost: each step type declares its own cost
+    from .actions import Action
 
 
 @dataclass(frozen=True)
@@ -94,36 +66,10 @@ def duration(seconds: float) -> str:
 
 
 def cost_of(action: Action) -> Cost:
-    """What one step costs."""
-    if not action.is_change or action.kind == "wait":
+    """What one step costs: what its type declares (plan/steps.py); a noop costs nothing."""
+    if not action.is_change or action.step is None:
         return Cost()
-    step = action.step
-    if isinstance(step, StartTraining):
-        return Cost(trainings=1, requests=1)
-    if isinstance(step, ReplaceProject):
-        return Cost(requests=2)  # create the new project, rename or delete the old one
-    if isinstance(step, _ONE_REQUEST):
-        return Cost(requests=1)
-    if isinstance(step, VisualSchema):
-        generate = 1 if step.source == "generate" else 0
-        refines = step.refines if step.source in ("generate", "refine") else 0
-        put = 1 if step.put else 0
-        return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
-    if isinstance(step, Caption):
-        if step.mode == "refine":
-            n = step.refines or 1
-            return Cost(refines=n, requests=n + 1)
-        return Cost(requests=1 if step.mode in ("manual", "regenerate") else 0)
-    if isinstance(step, Captions):
-        return Cost(requests=1 if step.regenerate else 0)
-    if isinstance(step, GenerateImage):
-        return Cost(image_generations=1, requests=1)
-    if isinstance(step, GenerateVideo):
-        return Cost(videos=1, requests=1)
-    if isinstance(step, StructuredPrompt) and action.billed:
-        calls = 2 if step.refine else 1
-        return Cost(structured_prompts=calls, requests=calls)
-    return Cost()
+    return action.step.cost()
 
 
 def plan_cost(actions: Iterable[Action]) -> Cost:

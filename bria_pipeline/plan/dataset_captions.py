@@ -9,7 +9,7 @@ from ..state.observed import ObservedImage
 from .actions import Action, Change
 from .context import PlanContext, brief, caption_changes, same_caption
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
-from .steps import Caption, Captions
+from .steps import Caption, PinCaption, RegenerateCaptions, WaitCaptions
 
 
 def plan_captions(
@@ -53,7 +53,7 @@ def plan_captions(
                 "update",
                 f"regenerate all captions: {why}",
                 depends_on=depends,
-                step=Captions(ds.key, regenerate=True),
+                step=RegenerateCaptions(ds.key),
             )
         )
     elif not will_have_schema and not in_progress:
@@ -70,7 +70,7 @@ def plan_captions(
                 "wait",
                 f"wait for the automatic captions of {what}",
                 depends_on=depends,
-                step=Captions(ds.key, regenerate=False),
+                step=WaitCaptions(ds.key),
             )
         )
     made = [captions_address] if ctx.changed(captions_address) else []
@@ -106,7 +106,7 @@ def plan_captions(
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
                         changes=(Change("lock: caption", None, brief(obs.caption)),),
                         depends_on=caption_depends,
-                        step=Caption(ds.key, image.key, "remote", put=False),
+                        step=PinCaption(ds.key, image.key),
                     )
                 )
             else:

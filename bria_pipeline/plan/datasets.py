@@ -27,7 +27,7 @@ from .dataset_captions import plan_captions
 from .dataset_images import plan_bulk, plan_images, plan_moved
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
-from .steps import Caption, CloneDataset, CompleteDataset, CreateDataset, RenameDataset, VisualSchema
+from .steps import CloneDataset, CompleteDataset, CreateDataset, PinCaption, PinVisualSchema, RenameDataset, VisualSchema
 
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
@@ -278,7 +278,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
                 "create",
                 f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
                 changes=(Change("lock: visual_schema", None, brief(dataset.visual_schema)),),
-                step=VisualSchema(ds.key, "remote", put=False),
+                step=PinVisualSchema(ds.key),
             )
         )
     plan_moved(ctx, ds, target, address)
@@ -292,7 +292,7 @@ def _completed_current(ctx: PlanContext, ds: DesiredDataset, target: Target, add
                         addresses.dataset_caption(ds.key, image.key),
                         "create",
                         f"the lock file has no pin for this refined caption: pinned from {target.name}",
-                        step=Caption(ds.key, image.key, "remote", put=False),
+                        step=PinCaption(ds.key, image.key),
                     )
                 )
     outcome = DatasetOutcome(ds.key, target.name, dataset, ready_after=ctx.deps(address))
@@ -321,7 +321,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
                     f"the lock file has no pin for these schema inputs: pinned from {target.name}, which was made from them",
                     changes=(Change("lock: visual_schema", None, brief(have)),),
                     depends_on=depends,
-                    step=VisualSchema(ds.key, "remote", put=False),
+                    step=PinVisualSchema(ds.key),
                 )
             )
             return schema_address, False

@@ -16,7 +16,8 @@ from .errors import PlanFileError, StalePlanError
 from .steps import MovedImage, step_from_dict, step_to_dict
 
 PLAN_FORMAT = "bria-pipeline-plan"
-PLAN_FORMAT_VERSION = 2  # 2: every step is typed (`step`, with a `type` tag) instead of a payload
+PLAN_FORMAT_VERSION = 3  # 2: every step is typed (`step`, with a `type` tag) instead of a payload;
+# 3: waiting, polling and pinning are step types of their own (wait_captions, poll_image, pin_caption, ...)
 COUNTED = ("create", "update", "replace", "delete")
 
 

@@ -62,6 +62,10 @@ from bria_pipeline.plan.steps import (
     GenerateVideo,
     GenerationSummary,
     OutputFields,
+    PinStructuredPrompt,
+    PollImage,
+    PollStructuredPrompt,
+    PollVideo,
     RestoreOutput,
     StructuredPrompt,
     Superseded,
@@ -224,7 +228,7 @@ class _Planner:
                 sp.address,
                 "update",
                 "pin the structured prompt generated earlier (kept in the manifest) into spec.lock.yaml; no request",
-                step=replace(step, text=record.text),
+                step=PinStructuredPrompt(h, sp.set_name, sp.spec.prompt, sp.model, text=record.text),
             )
         elif record is not None and record.status == "pending" and record.request_id:
             action = Action(
@@ -232,7 +236,9 @@ class _Planner:
                 "wait",
                 f"resume request {record.request_id} ({record.stage}) recorded before: poll it, pay nothing again",
                 depends_on=deps,
-                step=replace(step, request_id=record.request_id, stage=record.stage, draft=record.draft),
+                step=PollStructuredPrompt(h, sp.set_name, sp.spec.prompt, sp.model, model_id=ref.remote_id,
+                                          refine=sp.spec.refine, seed=sp.spec.seed, request_id=record.request_id,
+                                          stage=record.stage, draft=record.draft),
             )
         else:
             reason = f"not pinned in spec.lock.yaml: {steps}, then pin it"
@@ -284,7 +290,8 @@ class _Planner:
                     "wait",
                     f"resume request {record.request_id} sent {record.created or 'earlier'}: poll that job, pay nothing again",
                     depends_on=tuple(deps),
-                    step=replace(step, request_id=record.request_id),
+                    step=(PollVideo if out.kind == "video" else PollImage)(
+                        out.key, step.output, request_id=record.request_id),
                 )
             )
             return
@@ -426,7 +433,7 @@ class _Planner:
                         "wait",
                         f"no longer in the spec, but request {record.request_id} was already paid for: "
                         "collect it (kept, shown as retired; --prune drops it)",
-                        step=(GenerateVideo if record.kind == "video" else GenerateImage)(
+                        step=(PollVideo if record.kind == "video" else PollImage)(
                             record.key, None, request_id=record.request_id, retired=True),
                     )
                 )

@@ -1,8 +1,19 @@
 """Typed steps: what the executor carries out, one frozen dataclass per operation.
 
 A plan's `Action` says where and why (address, kind, reason, dependencies); its `step` says what
-exactly. The executor dispatches on the step's type; the plan file writes it with its `type` tag
-(schemas/plan.schema.json) and `step_from_dict` reads it back.
+exactly. Everything the plan knows of a step type is declared on its class, in one place:
+
+    TAG          its name in the plan file (schemas/plan.schema.json); declaring it registers the type
+    CONCURRENCY  "request": it sends work and takes one of the --concurrency slots;
+                 "wait": it waits on the service (a training, captions) and takes none
+    WAITS_ON     what a "still running" outcome of it waits for ("training", "generation request")
+    GENERATION   counted in the generation report and its progress bar
+    READS_FILES  reads its dataset's local files (hashed again from disk before apply sends anything)
+    REQUESTS     the requests it sends (status polls not counted), when that is all it costs
+    cost()       what carrying it out costs, billed work included (plan/cost.py adds them up)
+
+The apply layer binds a handler to each type (apply/handlers.py, `@handles(StepType)`); a step type
+without one is refused when apply is imported. docs-drafts/steps.md shows a new type end to end.
 
 Project steps (made by plan/planner.py, carried out by apply/project_steps.py):
 
@@ -15,11 +26,14 @@ Dataset steps (made by plan/datasets.py, dataset_images.py, dataset_captions.py 
 carried out by apply/dataset_steps.py and apply/caption_steps.py):
 
     CreateDataset      CloneDataset      RenameDataset      DeleteDataset      CompleteDataset
-    VisualSchema       generate (from samples) and refine it, or set the spec's or the lock's, or pin the remote one
+    VisualSchema       generate (from samples) and refine it, or set the spec's or the lock's
     UploadImage        DeleteImage       MovedImage (a noop: renamed on disk, same content)
     BulkUpload         one zip of the dataset's images (wait: a bulk upload in progress)
-    Captions           regenerate every caption (or wait for them)
-    Caption            one image's caption: manual, refined, regenerated, or the remote one pinned
+    PinVisualSchema    pin the dataset's remote visual schema in the lock file (no request)
+    RegenerateCaptions regenerate every caption, then wait for them
+    WaitCaptions       wait for the captions in progress
+    Caption            one image's caption: manual, refined or regenerated
+    PinCaption         pin an image's remote (refined) caption in the lock file (no request)
 
 Model steps (made by plan/models.py and plan/prune.py, carried out by apply/model_steps.py):
 
@@ -31,9 +45,13 @@ Model steps (made by plan/models.py and plan/prune.py, carried out by apply/mode
 
 Generation steps (made by plan/generation_steps.py, carried out by apply/output_steps.py):
 
-    GenerateImage      an image: request it, or (request_id set) poll the request recorded earlier
-    GenerateVideo      a video from a generated image: the same
-    StructuredPrompt   generate (and refine) a structured prompt, or pin one made earlier
+    GenerateImage      request an image
+    GenerateVideo      request a video from a generated image
+    PollImage          poll an image request recorded earlier (pay nothing again)
+    PollVideo          the same for a video
+    StructuredPrompt   generate (and refine) a structured prompt, then pin it
+    PollStructuredPrompt  poll a structured-prompt request recorded earlier, then pin it
+    PinStructuredPrompt   pin a structured prompt made earlier (kept in the manifest; no request)
     RestoreOutput      a kept file takes its output's name back (no request)
     DeleteOutput       --prune: delete a local output and forget it (no request)
     GenerationSummary  the outputs the spec asks for (noop: marks the manifest current)
@@ -46,6 +64,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from ..training_params import TrainingParams
+from .cost import Cost
+
+Concurrency = Literal["request", "wait"]
+
+# Every step type by its tag, filled as the classes are defined (Step.__init_subclass__).
+STEP_TYPES: dict[str, type[Step]] = {}
 
 
 @dataclass(frozen=True)
@@ -90,36 +114,86 @@ class Superseded:
 
 @dataclass(frozen=True)
 class Step:
+    """A step type: a frozen dataclass whose fields are its arguments (see the module's docstring)."""
+
     TAG: ClassVar[str] = ""
+    CONCURRENCY: ClassVar[Concurrency] = "request"
+    WAITS_ON: ClassVar[str] = ""
+    GENERATION: ClassVar[bool] = False
+    CARRIED_OUT: ClassVar[bool] = True  # False: only shown (a noop), so no handler
+    REQUESTS: ClassVar[int] = 0  # the requests it sends, status polls not counted (see cost())
+    READS_FILES: ClassVar[bool] = False  # reads its `dataset`'s local files: they are hashed again before apply
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        tag = cls.__dict__.get("TAG")
+        if not tag:
+            return  # a base class of steps, not a step type
+        known = STEP_TYPES.get(tag)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(f"step type {cls.__qualname__} takes the tag {tag!r} of {known.__qualname__}")
+        STEP_TYPES[tag] = cls
+
+    def cost(self) -> Cost:
+        """What carrying this step out costs: REQUESTS requests, nothing billed, unless the type says
+        otherwise."""
+        return Cost(requests=self.REQUESTS)
 
 
 @dataclass(frozen=True)
 class _Output(Step):
+    """An image or a video of the spec (or a retired one still owed)."""
+
+    GENERATION: ClassVar[bool] = True
+    WAITS_ON: ClassVar[str] = "generation request"
+    MEDIA: ClassVar[Literal["image", "video"]] = "image"
     key: str
     output: OutputFields | None  # None: a retired output's request, collected (kept, not asked for again)
-    request_id: str | None = None  # a request recorded earlier: poll it, pay nothing again
     superseded: tuple[Superseded, ...] = ()
     may_pay_again: bool = False  # an earlier request's answer was lost: this one may pay twice
     retired: bool = False  # no longer in the spec: its file is kept under a name of its own
 
     @property
     def kind(self) -> str:
-        return self.TAG
+        return self.MEDIA
 
 
 @dataclass(frozen=True)
 class GenerateImage(_Output):
     TAG: ClassVar[str] = "image"
 
+    def cost(self) -> Cost:
+        return Cost(image_generations=1, requests=1)
+
 
 @dataclass(frozen=True)
 class GenerateVideo(_Output):
     TAG: ClassVar[str] = "video"
+    MEDIA: ClassVar[Literal["image", "video"]] = "video"
+
+    def cost(self) -> Cost:
+        return Cost(videos=1, requests=1)
 
 
 @dataclass(frozen=True)
-class StructuredPrompt(Step):
-    TAG: ClassVar[str] = "structured_prompt"
+class PollImage(_Output):
+    """An image request recorded earlier (`request_id`): poll it; if the service lost it, request
+    it once more (`output`), paid again and recorded so."""
+
+    TAG: ClassVar[str] = "poll_image"
+    request_id: str = ""  # the request recorded earlier: poll it, pay nothing again
+
+
+@dataclass(frozen=True)
+class PollVideo(PollImage):
+    TAG: ClassVar[str] = "poll_video"
+    MEDIA: ClassVar[Literal["image", "video"]] = "video"
+
+
+@dataclass(frozen=True)
+class _StructuredPrompt(Step):
+    GENERATION: ClassVar[bool] = True
+    WAITS_ON: ClassVar[str] = "generation request"
     inputs_hash: str
     set_name: str
     prompt: str
@@ -127,15 +201,42 @@ class StructuredPrompt(Step):
     model_id: str | None = None
     refine: str | None = None
     seed: int | None = None
-    text: str | None = None  # made earlier (in the manifest): only the pin is missing
-    request_id: str | None = None  # a request recorded earlier: poll it
+
+    @property
+    def calls(self) -> int:
+        return 2 if self.refine else 1
+
+
+@dataclass(frozen=True)
+class StructuredPrompt(_StructuredPrompt):
+    TAG: ClassVar[str] = "structured_prompt"
+
+    def cost(self) -> Cost:
+        return Cost(structured_prompts=self.calls, requests=self.calls)
+
+
+@dataclass(frozen=True)
+class PollStructuredPrompt(_StructuredPrompt):
+    """A request recorded earlier: poll it (and refine, when only the first call was made), then pin."""
+
+    TAG: ClassVar[str] = "poll_structured_prompt"
+    request_id: str = ""
     stage: str | None = None
     draft: str | None = None
 
 
 @dataclass(frozen=True)
+class PinStructuredPrompt(_StructuredPrompt):
+    """Made earlier (kept in the manifest): only the pin in the lock file is missing."""
+
+    TAG: ClassVar[str] = "pin_structured_prompt"
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class RestoreOutput(Step):
     TAG: ClassVar[str] = "restore"
+    GENERATION: ClassVar[bool] = True
     key: str
     file: str
     to: str
@@ -146,6 +247,7 @@ class RestoreOutput(Step):
 @dataclass(frozen=True)
 class DeleteOutput(Step):
     TAG: ClassVar[str] = "delete"
+    GENERATION: ClassVar[bool] = True
     key: str
     file: str | None
     spec: str | None = None
@@ -153,7 +255,11 @@ class DeleteOutput(Step):
 
 @dataclass(frozen=True)
 class GenerationSummary(Step):
+    """Shown, never carried out (a noop): the executor marks the manifest current with it."""
+
     TAG: ClassVar[str] = "summary"
+    GENERATION: ClassVar[bool] = True  # the plan has a generation part: the executor opens the manifest
+    CARRIED_OUT: ClassVar[bool] = False
     desired: tuple[str, ...] = ()
     up_to_date: int = 0
     kept: int = 0
@@ -164,6 +270,7 @@ class GenerationSummary(Step):
 @dataclass(frozen=True)
 class CreateProject(Step):
     TAG: ClassVar[str] = "create_project"
+    REQUESTS: ClassVar[int] = 1
     body: dict[str, Any]  # create_project's arguments: project_name, ip_type, ip_medium, ...
 
     @property
@@ -174,12 +281,14 @@ class CreateProject(Step):
 @dataclass(frozen=True)
 class UpdateProject(Step):
     TAG: ClassVar[str] = "update_project"
+    REQUESTS: ClassVar[int] = 1
     changes: dict[str, Any]  # attribute -> new value, as update_project takes them
 
 
 @dataclass(frozen=True)
 class ReplaceProject(CreateProject):
     TAG: ClassVar[str] = "replace_project"
+    REQUESTS: ClassVar[int] = 2  # create the new project, rename or delete the old one
     old_id: int = 0
     old: Literal["delete", "rename"] = "rename"  # the old project's fate
     rename_to: str = ""
@@ -188,15 +297,15 @@ class ReplaceProject(CreateProject):
 @dataclass(frozen=True)
 class DeleteProject(Step):
     TAG: ClassVar[str] = "delete_project"
+    REQUESTS: ClassVar[int] = 1
     project_id: int
-
-
-PROJECT_STEPS = (CreateProject, UpdateProject, ReplaceProject, DeleteProject)
 
 
 @dataclass(frozen=True)
 class CreateDataset(Step):
     TAG: ClassVar[str] = "create_dataset"
+    READS_FILES: ClassVar[bool] = True
+    REQUESTS: ClassVar[int] = 1
     dataset: str  # the spec's key
     name: str  # its remote name
     upload_type: str | None = None
@@ -205,6 +314,8 @@ class CreateDataset(Step):
 @dataclass(frozen=True)
 class CloneDataset(Step):
     TAG: ClassVar[str] = "clone_dataset"
+    READS_FILES: ClassVar[bool] = True
+    REQUESTS: ClassVar[int] = 1
     dataset: str
     name: str
     source_id: int
@@ -214,6 +325,7 @@ class CloneDataset(Step):
 @dataclass(frozen=True)
 class RenameDataset(Step):
     TAG: ClassVar[str] = "rename_dataset"
+    REQUESTS: ClassVar[int] = 1
     dataset: str
     name: str
 
@@ -221,6 +333,7 @@ class RenameDataset(Step):
 @dataclass(frozen=True)
 class DeleteDataset(Step):
     TAG: ClassVar[str] = "delete_dataset"
+    REQUESTS: ClassVar[int] = 1
     dataset: str  # the spec key that owns it
     dataset_id: int
     name: str
@@ -229,21 +342,40 @@ class DeleteDataset(Step):
 @dataclass(frozen=True)
 class CompleteDataset(Step):
     TAG: ClassVar[str] = "complete_dataset"
+    REQUESTS: ClassVar[int] = 1
     dataset: str
 
 
 @dataclass(frozen=True)
 class VisualSchema(Step):
     TAG: ClassVar[str] = "visual_schema"
+    READS_FILES: ClassVar[bool] = True
     dataset: str
-    source: Literal["generate", "refine", "text", "lock", "remote"]  # where its text comes from
-    put: bool = True  # set it on the dataset (False: only pin the remote one)
+    source: Literal["generate", "refine", "text", "lock"]  # where its text comes from
+    put: bool = True  # set it on the dataset (False: it holds that text already)
     refines: int = 0  # refinement requests
+
+    def cost(self) -> Cost:
+        generate = 1 if self.source == "generate" else 0
+        refines = self.refines if self.source in ("generate", "refine") else 0
+        put = 1 if self.put else 0
+        return Cost(visual_schemas=generate, refines=refines, requests=generate + refines + put)
+
+
+@dataclass(frozen=True)
+class PinVisualSchema(Step):
+    """Pin the dataset's remote visual schema in the lock file (made from these inputs; no request)."""
+
+    TAG: ClassVar[str] = "pin_visual_schema"
+    READS_FILES: ClassVar[bool] = True  # its pin is keyed by the schema inputs, samples' hashes included
+    dataset: str
 
 
 @dataclass(frozen=True)
 class UploadImage(Step):
     TAG: ClassVar[str] = "upload_image"
+    READS_FILES: ClassVar[bool] = True
+    REQUESTS: ClassVar[int] = 1
     dataset: str
     key: str  # the image's key in the spec
     image_name: str  # its remote name
@@ -252,6 +384,7 @@ class UploadImage(Step):
 @dataclass(frozen=True)
 class DeleteImage(Step):
     TAG: ClassVar[str] = "delete_image"
+    REQUESTS: ClassVar[int] = 1
     dataset: str
     image_name: str
     image_id: int | None = None  # None: not known yet (a clone's), found by name and `copy`
@@ -261,6 +394,7 @@ class DeleteImage(Step):
 @dataclass(frozen=True)
 class MovedImage(Step):
     TAG: ClassVar[str] = "moved"
+    CARRIED_OUT: ClassVar[bool] = False
     dataset: str
     key: str
     image_name: str  # the name it was uploaded with
@@ -269,6 +403,10 @@ class MovedImage(Step):
 @dataclass(frozen=True)
 class BulkUpload(Step):
     TAG: ClassVar[str] = "bulk_upload"
+    READS_FILES: ClassVar[bool] = True
+    REQUESTS: ClassVar[int] = 1
+    CONCURRENCY: ClassVar[Concurrency] = "wait"
+    WAITS_ON: ClassVar[str] = "bulk upload"
     dataset: str
     zip_url: str | None = None  # None: a zip built and staged at apply time
 
@@ -276,14 +414,27 @@ class BulkUpload(Step):
 @dataclass(frozen=True)
 class WaitBulk(Step):
     TAG: ClassVar[str] = "wait_bulk"
+    CONCURRENCY: ClassVar[Concurrency] = "wait"
+    WAITS_ON: ClassVar[str] = "bulk upload"
     dataset: str
 
 
 @dataclass(frozen=True)
-class Captions(Step):
-    TAG: ClassVar[str] = "captions"
+class WaitCaptions(Step):
+    """Wait for the automatic captions in progress."""
+
+    TAG: ClassVar[str] = "wait_captions"
+    CONCURRENCY: ClassVar[Concurrency] = "wait"
+    WAITS_ON: ClassVar[str] = "captions"
     dataset: str
-    regenerate: bool = False  # False: only wait for the captions in progress
+
+
+@dataclass(frozen=True)
+class RegenerateCaptions(WaitCaptions):
+    """Regenerate every caption of the dataset, then wait for them."""
+
+    TAG: ClassVar[str] = "regenerate_captions"
+    REQUESTS: ClassVar[int] = 1
 
 
 @dataclass(frozen=True)
@@ -291,19 +442,31 @@ class Caption(Step):
     TAG: ClassVar[str] = "caption"
     dataset: str
     key: str  # the image's key in the spec
-    mode: Literal["manual", "refine", "regenerate", "remote"]
+    mode: Literal["manual", "refine", "regenerate"]
     put: bool = True
     refines: int = 0
     pin: str | None = None  # the lock file key its refined text is pinned under
 
+    def cost(self) -> Cost:
+        if self.mode == "refine":
+            n = self.refines or 1
+            return Cost(refines=n, requests=n + 1)
+        return Cost(requests=1)
 
-DATASET_STEPS = (CreateDataset, CloneDataset, RenameDataset, DeleteDataset, CompleteDataset, VisualSchema,
-                 UploadImage, DeleteImage, MovedImage, BulkUpload, WaitBulk, Captions, Caption)
+
+@dataclass(frozen=True)
+class PinCaption(Step):
+    """Pin an image's remote (refined) caption in the lock file (no request)."""
+
+    TAG: ClassVar[str] = "pin_caption"
+    dataset: str
+    key: str  # the image's key in the spec
 
 
 @dataclass(frozen=True)
 class CreateModel(Step):
     TAG: ClassVar[str] = "create_model"
+    REQUESTS: ClassVar[int] = 1
     model: str  # the spec's key
     name: str  # its remote name
     dataset: str  # the spec's dataset key
@@ -314,6 +477,7 @@ class CreateModel(Step):
 @dataclass(frozen=True)
 class UpdateModel(Step):
     TAG: ClassVar[str] = "update_model"
+    REQUESTS: ClassVar[int] = 1
     model: str
     changes: dict[str, Any]  # attribute -> new value, as update_model takes them (name, description)
 
@@ -321,28 +485,35 @@ class UpdateModel(Step):
 @dataclass(frozen=True)
 class StartTraining(Step):
     TAG: ClassVar[str] = "start_training"
+    CONCURRENCY: ClassVar[Concurrency] = "wait"
+    WAITS_ON: ClassVar[str] = "training"
     model: str
     params: TrainingParams  # what start_training sends (the service's defaults where None)
+
+    def cost(self) -> Cost:
+        return Cost(trainings=1, requests=1)
 
 
 @dataclass(frozen=True)
 class WaitTraining(Step):
     TAG: ClassVar[str] = "wait_training"
+    CONCURRENCY: ClassVar[Concurrency] = "wait"
+    WAITS_ON: ClassVar[str] = "training"
     model: str
 
 
 @dataclass(frozen=True)
 class DeleteModel(Step):
     TAG: ClassVar[str] = "delete_model"
+    REQUESTS: ClassVar[int] = 1
+    CONCURRENCY: ClassVar[Concurrency] = "wait"  # a training in progress is stopped first, and waited for
     model: str  # the spec key that owns it
     model_id: int
     name: str
     stop_first: bool = False  # its training is in progress: stop it first
 
 
-MODEL_STEPS = (CreateModel, UpdateModel, StartTraining, WaitTraining, DeleteModel)
-GENERATION_STEPS = (GenerateImage, GenerateVideo, StructuredPrompt, RestoreOutput, DeleteOutput)
-STEP_TYPES: dict[str, type[Step]] = {cls.TAG: cls for cls in (*PROJECT_STEPS, *DATASET_STEPS, *MODEL_STEPS, *GENERATION_STEPS, GenerationSummary)}
+GENERATION_STEPS = tuple(cls for cls in STEP_TYPES.values() if cls.GENERATION)
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from against_sandbox import make_project
-from bria_pipeline.api import AsyncBriaClient, TransportError
+from bria_pipeline.api import AsyncBriaClient, ConfigError, TransportError
 from bria_pipeline.sandbox.server import silent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -23,6 +23,19 @@ async def test_an_api_that_never_answers_fails_the_call_after_call_timeout_not_a
                 await client.list_projects()
             elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < 2.5, elapsed
+
+
+async def test_the_call_timeout_is_set_through_the_client_and_checked_there():
+    with silent() as url:
+        async with AsyncBriaClient(url, token="t") as client:
+            assert client.call_timeout is None
+            with pytest.raises(ConfigError, match="positive number of seconds"):
+                client.call_timeout = 0
+            client.call_timeout = 1.0  # as `apply --timeout 1s` does, after the client is made
+            started = time.monotonic()
+            with pytest.raises(TransportError):
+                await client.list_projects()
+    assert client.call_timeout == 1.0 and time.monotonic() - started < 2.5
 
 
 async def test_pacing_and_retry_after_pauses_do_not_count_against_call_timeout(make_client, admin):

@@ -113,17 +113,17 @@ def test_interrupted_apply_keeps_state_and_the_next_one_finishes(spec_dir, monke
     real = dataset_steps.upload_image
     calls = {"n": 0}
 
-    async def interrupted(run_, action):
+    async def interrupted(run_, step):
         calls["n"] += 1
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does
             await asyncio.sleep(5)
-        return await real(run_, action)
+        return await real(run_, step)
 
-    from bria_pipeline.apply.executor import STEP_HANDLERS
+    from bria_pipeline.apply.handlers import HANDLERS
     from bria_pipeline.plan.steps import UploadImage
 
-    monkeypatch.setitem(STEP_HANDLERS, UploadImage, interrupted)
+    monkeypatch.setitem(HANDLERS, UploadImage, interrupted)
     stopped = run("--sandbox", "apply", spec, "--auto-approve")
     assert stopped.exit_code == 130, stopped.output
     assert "run the same apply again" in stopped.stderr

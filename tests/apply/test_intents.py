@@ -52,12 +52,3 @@ def test_an_intent_whose_request_took_effect_is_adopted_by_name(spec_dir, make_p
     assert [d["name"] for d in remote_snapshot(sandbox_app)["datasets"]] == [name]  # carried on, not made again
     state = json.loads((state_dir_for(spec) / "state.json").read_text())
     assert state["intents"] == [] and state["last_apply"]["status"] == "ok"
-
-
-def test_the_real_client_is_what_the_steps_may_call() -> None:
-    from bria_pipeline.api import AsyncBriaClient
-    from bria_pipeline.apply.client import GenerationClient, StepClient
-
-    client = AsyncBriaClient(api_url="http://127.0.0.1:9", token="t")
-    assert isinstance(client, StepClient) and isinstance(client, GenerationClient)
-    assert not isinstance(object(), GenerationClient)

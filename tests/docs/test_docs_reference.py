@@ -98,6 +98,12 @@ def test_every_plan_field_has_an_entry() -> None:
         assert f"</a>`{path}` |" in text, f"plan field {path} has no entry"
 
 
+def test_every_decisions_field_has_an_entry() -> None:
+    text = page("decisions.md")
+    for path, _, _ in ref.schema_fields(ref._load("decisions.schema.json")):
+        assert f"</a>`{path}` |" in text, f"decisions field {path} has no entry"
+
+
 def test_the_test_extra_installs_what_the_docs_need() -> None:
     """The README's test command installs `.[test]`: the docs extra must be in it, name for name."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bria_pipeline.api.stats import RequestStats
-from bria_pipeline.apply.context import ApplyOptions, RemoteIndex, Run
+from bria_pipeline.apply.context import ApplyOptions, GenerationState, RemoteIndex, Run
 from bria_pipeline.apply.executor import execute
-from bria_pipeline.apply.output_steps import JobContext
 from bria_pipeline.apply.result import ApplyResult, GenerationReport
 from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef
@@ -47,22 +46,30 @@ async def run_outputs(
     max_poll_interval: float = 10.0,
     results: list[ApplyResult] | None = None,
 ) -> GenerationReport:
-    output_dir = Path(output_dir)
-    desired = Desired(output_dir / "spec.yaml", output_dir, DesiredProject("p", "defined_character", "photography"), {}, {})
-    outputs = JobContext(client=client, manifest=manifest, output_dir=output_dir, lock_pins=lock_pins,
-                         models=dict(models or {}), wait_timeout=wait_timeout, poll_interval=poll_interval,
-                         max_poll_interval=max_poll_interval)
-
     def progress(event: Any) -> None:
         if on_progress is not None and event.kind == "advance" and event.address == "generation":
             on_progress(event.done, event.total)
 
-    run = Run(client, desired, StateStore(output_dir.parent / "state.json"), Lock(), output_dir.parent / "spec.lock.yaml",
-              RemoteIndex({}, Observed(), desired), ApplyOptions(concurrency=concurrency), on_progress=progress,
-              outputs=outputs)
-    plan = Plan(tuple(actions), str(desired.spec_path), "p", "", "", "")
+    run = generation_run(client, manifest, output_dir, lock_pins=lock_pins, models=models, wait_timeout=wait_timeout,
+                         poll_interval=poll_interval, max_poll_interval=max_poll_interval)
+    run.options = ApplyOptions(concurrency=concurrency)
+    run.on_progress = progress
+    plan = Plan(tuple(actions), str(run.desired.spec_path), "p", "", "", "")
     result = await execute(plan, run)
     if results is not None:
         results.append(result)
-    assert result.generation is outputs.report
-    return outputs.report
+    assert run.outputs is not None and result.generation is run.outputs.report
+    return run.outputs.report
+
+
+def generation_run(client: Any, manifest: Manifest, output_dir: Path, *, lock_pins: MutableMapping[str, str],
+                   models: Mapping[str, ModelRef] | None = None, wait_timeout: float = 600.0,
+                   poll_interval: float = 1.0, max_poll_interval: float = 10.0) -> Run:
+    """A Run with only a generation state: no project, datasets or models."""
+    output_dir = Path(output_dir)
+    desired = Desired(output_dir / "spec.yaml", output_dir, DesiredProject("p", "defined_character", "photography"), {}, {})
+    outputs = GenerationState(manifest=manifest, output_dir=output_dir, lock_pins=lock_pins, models=dict(models or {}),
+                              wait_timeout=wait_timeout, poll_interval=poll_interval,
+                              max_poll_interval=max_poll_interval)
+    return Run(client, desired, StateStore(output_dir.parent / "state.json"), Lock(), output_dir.parent / "spec.lock.yaml",
+               RemoteIndex({}, Observed(), desired), outputs=outputs)

@@ -11,10 +11,11 @@ import asyncio
 import json
 
 import pytest
+from outputs_run import generation_run
 from test_runner_sandbox import crash_while_polling, plan_and_run
 
 from bria_pipeline.api import RetryPolicy
-from bria_pipeline.apply.output_steps import JobContext, _download
+from bria_pipeline.apply.output_steps import _download
 from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.output_files import sha256_file
 from bria_pipeline.plan.generation_steps import changed_actions
@@ -191,8 +192,8 @@ def test_a_dead_result_url_is_replaced_by_a_fresh_one_from_the_status_service(bu
             result = await client.wait_for_job(job, interval=0.01)
             fast_world.app.state.sandbox.kill_urls(result.image_url)  # e.g. a run resumed days later
             await fast_world.reset_stats()
-            ctx = JobContext(client=client, manifest=Manifest(build.out), output_dir=build.out, lock_pins={})
-            data, ext = await _download(ctx, job, result, "image")
+            run = generation_run(client, Manifest(build.out), build.out, lock_pins={})
+            data, ext = await _download(run, job, result, "image")
         assert ext == "png" and data.startswith(b"\x89PNG")
         stats = await fast_world.stats()
         assert stats["routes"] == {STATUS: 1} and stats["billed"]["total"] == 0

@@ -416,3 +416,35 @@ async def _with_ticking(world, coro):
         return await coro
     finally:
         ticker.cancel()
+
+
+def test_a_generation_that_outlives_the_wait_is_still_running_like_a_training_not_failed(build, still_world):
+    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"], "time": ["dawn"]}),
+                           videos=(VideoRequest("walk", "lucy-lora", "places/beach-dawn-seed1", seed=3),))
+
+    async def scenario():
+        model_id = await still_world.new_trained_model()
+        results = []
+        actions, report, manifest = await plan_and_run(build, gen, model_id, world=still_world, wait_timeout=0.0,
+                                                       results=results)
+        [result] = results
+        image = next(a.address for a in changed_actions(actions) if a.step.kind == "image")
+        video = next(a.address for a in changed_actions(actions) if a.step.kind == "video")
+        statuses = {s.address: (s.status, s.waits_on) for s in result.steps}
+        assert statuses[image] == ("running", "generation request")
+        assert statuses[video] == ("deferred", "")  # waits for its source image, not skipped
+        assert report.still_running == [image] and report.failed == [] and report.skipped == []
+        assert result.ok and report.ok
+        assert "Generation request in progress: the next apply picks it up." in result.summary()
+        [record] = [r for r in manifest if r.kind == "image"]
+        assert record.status == "pending" and record.request_id  # the next apply polls it
+
+        await still_world.advance(60)
+        actions, report, _ = await plan_and_run(build, gen, model_id, world=still_world, wait_timeout=0.0)
+        polled = next(a for a in changed_actions(actions) if a.address == image)
+        assert polled.step.TAG == "poll_image" and polled.step.request_id == record.request_id
+        # the image is collected without paying again; the video it feeds is sent, and outlives the wait
+        assert report.ok and report.resumed == [image] and report.still_running == [video]
+        assert report.billed_requests == 1
+
+    asyncio.run(scenario())

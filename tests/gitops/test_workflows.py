@@ -132,9 +132,13 @@ def test_every_job_has_a_timeout_and_each_spec_one_concurrency_group():
     assert set(apply["on"]) == {"push", "schedule", "workflow_dispatch"}  # one apply job for all three triggers
     steps = {step.get("name"): step for step in job["steps"]}
     assert "--no-wait" in steps["Apply"]["run"] and "--lock-timeout" in steps["Apply"]["run"]
-    for workflow in WORKFLOWS:  # every spec's state and outputs in the backend, the same one for plans and applies
-        assert load(workflow)["env"]["BRIA_PIPELINE_BACKEND"] == apply["env"]["BRIA_PIPELINE_BACKEND"]
-    assert load(GITLAB)["variables"]["BRIA_PIPELINE_BACKEND"] == apply["env"]["BRIA_PIPELINE_BACKEND"]
+    # every spec names its backend (the same one) where every run gets it, CI and a teammate's laptop
+    # alike; no workflow sets another one
+    backends = {yaml.safe_load(spec.read_text())["backend"]["url"] for spec in EXAMPLE.glob("brands/*/spec.yaml")}
+    assert backends == {"s3://YOUR-BUCKET/bria-pipeline"}
+    for workflow in WORKFLOWS:
+        assert "BRIA_PIPELINE_BACKEND" not in workflow.read_text()
+    assert "BRIA_PIPELINE_BACKEND" not in GITLAB.read_text()
     assert steps["Upload the gallery"]["uses"].startswith("actions/upload-artifact@")
     assert "bria-pipeline --no-color pull" in steps["Fetch every output and the gallery from the backend"]["run"]
     gitlab = load(GITLAB)
@@ -216,7 +220,7 @@ def test_a_merge_request_plan_without_a_token_says_it_ran_against_the_sandbox(gi
     if shutil.which("bash") is None or shutil.which("bria-pipeline", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("bash and the installed bria-pipeline script are needed")
     gitlab = load(GITLAB)
-    env = _cli_env({"CI": "true", "BRIA_PIPELINE_BACKEND": gitlab["variables"]["BRIA_PIPELINE_BACKEND"]})
+    env = _cli_env({"CI": "true"})  # the specs name their backend: the sandbox plan runs with --no-backend
     done = subprocess.run(["bash", "-e", "-c", "\n".join(gitlab["plan"]["script"])], cwd=gitops_copy, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -237,7 +241,7 @@ def test_a_pull_request_from_a_fork_with_a_broken_spec_gets_the_problems_and_a_s
     steps = {s.get("name"): s for s in workflow["jobs"]["plan"]["steps"]}
     outputs, github_env = gitops_copy / "github_output", gitops_copy / "github_env"
     base = {"GITHUB_OUTPUT": str(outputs), "GITHUB_ENV": str(github_env), "GITHUB_STEP_SUMMARY": str(gitops_copy / "summary.md"),
-            "BRIA_PIPELINE_BACKEND": workflow["env"]["BRIA_PIPELINE_BACKEND"], "TRUSTED": "false", "CI": "true"}
+            "TRUSTED": "false", "CI": "true"}
     for name in ("Validate every spec", "Plan every spec"):
         rc = dict(line.split("=", 1) for line in outputs.read_text().splitlines()).get("rc") if outputs.exists() else None
         env = _cli_env({**base, **({"VALIDATE_RC": rc} if rc is not None else {})})
@@ -246,7 +250,7 @@ def test_a_pull_request_from_a_fork_with_a_broken_spec_gets_the_problems_and_a_s
         assert done.returncode == 0, done.stdout + done.stderr
     plan = (gitops_copy / "plan.md").read_text()
     assert plan.startswith("**bria-pipeline validate failed:**")
-    assert "brands/lighthouse/spec.yaml:17:3: project.ip_tpye: unknown key 'ip_tpye'" in plan
+    assert "brands/lighthouse/spec.yaml:24:3: project.ip_tpye: unknown key 'ip_tpye'" in plan
     assert "> [!WARNING]\n> **No BRIA_API_TOKEN in this run" in plan and "#### bria-pipeline plan: `lucy-brand`" in plan
     assert (gitops_copy / "summary.md").read_text() == plan  # also in the job summary
     assert github_env.read_text() == "rc=1\n"  # the comment is posted, then the job fails

@@ -21,7 +21,7 @@ from plan_builders import (
     remote_project,
 )
 
-from bria_pipeline.plan.steps import CloneDataset, VisualSchema
+from bria_pipeline.plan.steps import CloneDataset, PinVisualSchema
 from bria_pipeline.lockfile import Lock
 from bria_pipeline.model import VisualSchemaSpec
 from bria_pipeline.plan.errors import PlanError
@@ -329,7 +329,7 @@ def test_missing_lock_pin_is_taken_from_the_completed_dataset_made_from_the_same
     p = plan(d, converged(d), Lock())
     assert changes_only(p) == [("dataset.lucy.schema", "create")]
     action = p.action("dataset.lucy.schema")
-    assert action.step == VisualSchema("lucy", "remote", put=False)
+    assert action.step == PinVisualSchema("lucy")
 
 
 def test_caption_refinement_is_planned_then_pinned_then_a_noop():
@@ -406,7 +406,7 @@ def test_images_uploaded_before_the_schema_get_all_captions_regenerated():
     draft = remote_dataset(ds, status="draft", imgs=bare, schema=None)
     p = plan(d, Observed(project=remote_project(d), datasets=(draft,)), pinned(d))
     captions = p.action("dataset.lucy.captions")
-    assert captions.kind == "update" and captions.step.regenerate is True
+    assert captions.kind == "update" and captions.step.TAG == "regenerate_captions"
     assert "dataset.lucy.schema" in captions.depends_on
 
 

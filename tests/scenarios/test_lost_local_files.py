@@ -80,7 +80,7 @@ def test_interrupted_first_apply_then_both_local_files_lost_converges_without_du
     # the draft is carried on with: its schema pinned back from it, only the missing images uploaded
     assert planned[:2] == [("dataset.lucy.schema", "create"), ("dataset.lucy.image[images/pose-03.png]", "create")]
     assert ("project", "create") not in planned and ("dataset.lucy", "create") not in planned
-    assert plan.action("dataset.lucy.schema").step.source == "remote"
+    assert plan.action("dataset.lucy.schema").step.TAG == "pin_visual_schema"
     uploads = [a for a, kind in planned if ".image[" in a]
     assert uploads == [f"dataset.lucy.image[images/pose-{n:02d}.png]" for n in range(3, 11)]
 
