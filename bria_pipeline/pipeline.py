@@ -198,12 +198,11 @@ class Pipeline:
         if self._workspace is None:
             load_lock(self.lock_path)
         ws = self.workspace
-        before = ws.backend.requests if ws.backend is not None else 0
+        before = ws.backend_requests()
         try:
             yield ws
         finally:
-            if ws.backend is not None:
-                self.backend_requests = ws.backend.requests - before
+            self.backend_requests = ws.backend_requests() - before
 
     def pull(self) -> tuple[int, int]:
         """Fetch every output (verified by sha256), the thumbnails and the gallery from the backend

@@ -88,16 +88,16 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
         require_approval(plan, approved=auto_approve or decision is True)
         ws.record_state(lock, store)  # where the state lives, in the committed lock file (state/locate.py)
         if copy is not None and observed.manifest is not None:
-            copy.fetch(files_needed(plan, observed.manifest))
+            copy.fetch(files_needed(plan, observed.manifest))  # from the backend: none are missing locally
         run = Run(seen.client, desired, store, lock, ws.lock_path, RemoteIndex(plan.bindings, observed, desired),
                   ws.apply_options(seen.client, wait=wait, timeout=timeout), on_progress, observed)
         store.start_apply(operation)
-        syncing = asyncio.ensure_future(_keep_synced(copy, store)) if copy is not None else None
+        syncing = asyncio.ensure_future(_keep_synced(copy, store)) if copy is not None and copy.syncs else None
         try:
             result = await execute(plan, run)
         except asyncio.CancelledError:
             store.end_apply("interrupted")
-            if copy is not None:  # Ctrl-C: what finished goes to the backend too, before the lock is released
+            if copy is not None:  # Ctrl-C: what finished is persisted (to the backend too) before the lock is released
                 if syncing is not None:
                     syncing.cancel()
                 try:
@@ -132,16 +132,17 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
     return result
 
 
-async def _keep_synced(copy: Any, store: StateStore) -> None:
-    """While apply runs: push state and manifest (and the files it names) about a second after
-    they change, so a runner lost mid-apply leaves its request ids and outputs in the backend.
-    A run that only waits (a long training) sends nothing."""
-    from ..state.remote_lock import refresh_seconds
+SYNC_SECONDS = 0.2  # how often apply looks for changes to commit: billed answers reach the backend within a second
 
-    period = max(0.2, min(1.0, refresh_seconds()))
+
+async def _keep_synced(copy: Any, store: StateStore) -> None:
+    """While apply runs: commit state and manifest changes (and the files they name) as they
+    happen, so a runner lost mid-apply leaves its request ids and outputs in the backend. Each
+    commit costs what changed since the last one; a run that only waits (a long training) sends
+    nothing."""
     last: Any = None
     while True:
-        await asyncio.sleep(period)
+        await asyncio.sleep(SYNC_SECONDS)
         # a copy taken on the loop's thread (the steps go on changing the original); the
         # manifest is read from the working copy's files, whose journal is written line by line
         state = StateStore(store.path, store.as_data())

@@ -23,7 +23,7 @@ async def import_(ws: Workspace, address: str, remote_id: int) -> str:
                 adopted = await _adopt(ws, client, opened.store, address, remote_id)
         finally:
             opened.store.save()
-            if opened.copy is not None:
+            if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
                 opened.copy.push(opened.store, with_outputs=False)
     if adopted is not None:
         return adopted

@@ -15,8 +15,8 @@ def outputs(ws: Workspace) -> list[dict[str, Any]]:
     if generation is None:
         return []
     manifest = load_generation_manifest(generation, ws.desired.models)  # not moved from outputs/ yet: there
-    if ws.backend is not None:  # the backend's records (a fresh checkout has none); files after `pull`
-        manifest = ws.working_copy().open(write_local=False).manifest or manifest
+    # with a backend, its records (a fresh checkout has none); files after `pull`
+    manifest = ws.state().open(write_local=False).manifest or manifest
     out = []
     for record in sorted(manifest, key=lambda r: (r.order if r.order is not None else 1 << 30, r.name)):
         data = record.to_json()

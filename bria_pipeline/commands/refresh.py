@@ -46,7 +46,7 @@ async def refresh(ws: Workspace) -> Observed:
         else:
             store.reset_records([])
         store.save()
-        if opened.copy is not None:
+        if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
             opened.copy.push(store, with_outputs=False)
             ws.record_state(ws.load_lock(), store)
     return observed

@@ -37,7 +37,7 @@ from ..plan.steps import GENERATION_STEPS, BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
-from ..state.lock import StateLock
+from ..state.manager import LocalState, StateManager
 from ..state.observe import observe
 from ..state.observed import Observed
 from ..state.store import StateStore, state_dir_for
@@ -49,11 +49,11 @@ REVIEW_FILE = "review.html"  # the dataset review sheet, in .bria/<spec>/
 @dataclass
 class OpenState:
     """The state as a command opened it: `manifest` is the backend's output manifest (True: read
-    the local one), `copy` the working copy it syncs with (None without a backend)."""
+    the local one), `copy` the state manager it persists through (None: a store handed in)."""
 
     store: StateStore
     manifest: Any = True
-    copy: Any = None
+    copy: StateManager | None = None
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Session:
     store: StateStore
     lock: Lock
     observed: Observed
-    copy: Any = None  # the backend's working copy (state.working_copy.WorkingCopy), None without one
+    copy: StateManager | None = None  # where the state persists (state.manager), None: a store handed in
 
     def requests(self) -> dict[str, Any]:
         """What the client sent so far: total, mutating, by operation (observing included)."""
@@ -164,15 +164,22 @@ class Workspace(SpecFiles):
 
     # --- the files beside the spec -------------------------------------------------------------
 
+    def state(self) -> StateManager:
+        """Where the state lives, behind one interface (read, lock, persist): the backend through
+        its working copy when there is one, else .bria/ alone."""
+        if self.backend is None:
+            return LocalState(self.state_dir)
+        return self.working_copy()
+
     def run_lock(self, command: str) -> Any:
         """One run that writes state at a time: in the backend when there is one (create-if-absent,
         refreshed), else the OS file lock in .bria/ naming its holder."""
         self.locate()
-        if self.backend is None:
-            return StateLock(self.state_dir, timeout=self.lock_timeout, command=command, spec=str(self.spec_path))
-        from ..state.remote_lock import RemoteLock
+        return self.state().lock(command, spec=str(self.spec_path), timeout=self.lock_timeout)
 
-        return RemoteLock(self.backend, command=command, spec=str(self.spec_path), timeout=self.lock_timeout)
+    def backend_requests(self) -> int:
+        """Requests sent to the backend so far (0 without one)."""
+        return self.backend.requests if self.backend is not None else 0
 
     def load_lock(self) -> Lock:
         return load_lock(self.lock_path)
@@ -214,15 +221,12 @@ class Workspace(SpecFiles):
         """The state (from the backend through the working copy when there is one), its lineage
         checked unless `check=False`. No API request is sent before this returns."""
         located = self.locate_to_open(write_local=write_local, check=check)
-        if self.backend is None:
-            opened = OpenState(StateStore.for_spec(self.spec_path))
-        else:
-            copy = self.working_copy()
-            found = copy.open(write_local=write_local)
-            opened = OpenState(found.store, found.manifest if found.manifest is not None else True, copy)
+        manager = self.state()
+        found = manager.open(write_local=write_local)
+        opened = OpenState(found.store, found.manifest if found.manifest is not None else True, manager)
         located = self.found.get("located", located)  # as opening the working copy settled it
         if check:
-            where = self.backend.where("state.json") if self.backend is not None else opened.store.path
+            where = self.backend.where("root.json") if self.backend is not None else opened.store.path
             lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
                           spec_arg=str(self.spec_path), spec_path=self.spec_path,
                           lineage_id=located.lineage if located is not None else None)

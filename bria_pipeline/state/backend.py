@@ -3,15 +3,21 @@ the machine that ran apply (a CI runner, a laptop).
 
     backend = Backend.for_spec(spec_path, "s3://bucket/bria")
     backend.key                       # "brands/lucy/spec": the spec's path in its repository
-    backend.state_key                 # "brands/lucy/spec/state.json"
+    backend.root_key                  # "brands/lucy/spec/root.json"
 
-Layout under the URL, one folder per spec (its *backend key*)::
+Layout under the URL, one folder per spec (its *backend key*, given by `backend_key`)::
 
-    <key>/state.json        records, intents, lineage; the manifest version it goes with
-    <key>/manifest.json     the generation manifest (its journal folded in)
+    <key>/root.json         THE commit: serial, lineage, the state (records, intents), and the
+                            names of the manifest segments; replaced only by compare-and-swap
+    <key>/objects/<sha256>.json.gz
+                            manifest segments: immutable, named by their content, written before
+                            the root that names them (see commit.py)
     <key>/lock.json         the apply lock, while a run holds it
     <key>/outputs/...       every generated file, .thumbs/ and index.html (relative links: the
-                            gallery opens from the bucket)
+                            gallery opens from the bucket), written before the root that names them
+    <key>/state.json, <key>/manifest.json
+                            the layout before root.json (read, never written: the first commit
+                            migrates them into root.json and a segment)
 
 Which URL: `--backend URL`, else ``BRIA_PIPELINE_BACKEND``, else the spec's ``backend: {url:}``.
 None of them: state stays in ``.bria/`` and outputs in ``output_dir``, as without this module.
@@ -27,7 +33,9 @@ from ..masking import mask_url
 from .objects import ObjectStore, check_backend_url, open_store
 
 ENV_BACKEND = "BRIA_PIPELINE_BACKEND"
-STATE_OBJECT = "state.json"
+ROOT_OBJECT = "root.json"
+OBJECTS_PREFIX = "objects"
+STATE_OBJECT = "state.json"  # the layout before root.json: read to migrate it, never written
 MANIFEST_OBJECT = "manifest.json"
 LOCK_OBJECT = "lock.json"
 OUTPUTS_PREFIX = "outputs"
@@ -82,6 +90,17 @@ class Backend:
 
     def _k(self, name: str) -> str:
         return f"{self.key}/{name}"
+
+    @property
+    def root_key(self) -> str:
+        return self._k(ROOT_OBJECT)
+
+    def object_key(self, name: str) -> str:
+        return self._k(f"{OBJECTS_PREFIX}/{name}")
+
+    @property
+    def objects_prefix(self) -> str:
+        return self._k(OBJECTS_PREFIX) + "/"
 
     @property
     def state_key(self) -> str:

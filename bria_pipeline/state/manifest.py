@@ -290,6 +290,14 @@ class Manifest:
         manifest._dirty = False
         return manifest
 
+    @classmethod
+    def from_data(cls, output_dir: Path, data: dict[str, Any], *, source: str | None = None) -> Manifest:
+        """A manifest from its JSON form (``outputs`` and ``structured_prompts``), e.g. a backend's."""
+        manifest = cls(Path(output_dir))
+        manifest._read_data({"version": FORMAT_VERSION, **data}, source)
+        manifest._dirty = False
+        return manifest
+
     def as_bytes(self) -> bytes:
         """The compacted manifest, as `save()` writes it (the journal folded in)."""
         return (json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -320,6 +328,10 @@ class Manifest:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(where, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
+        self._read_data(data, source)
+
+    def _read_data(self, data: Any, source: str | None = None) -> None:
+        where = source or self.path
         if not isinstance(data, dict) or not isinstance(data.get("outputs", {}), dict):
             raise ManifestError(where, "not a bria-pipeline manifest (expected an object with 'outputs')")
         version = data.get("version")

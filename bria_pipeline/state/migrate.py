@@ -6,22 +6,22 @@ manifest names a file it does not hold:
 1. every output file the manifest records as done: uploaded, then read back and its sha256
    compared with the manifest's (a file already there with the right content is only checked);
 2. thumbnails and the gallery;
-3. the manifest (compare-and-swap), then the state with its lineage (compare-and-swap).
+3. one commit: a segment holding every record, then the root naming it and the state with its
+   lineage (one compare-and-swap).
 
-Run on a backend already holding exactly this state and manifest, it reads two objects and
+Run on a backend already holding exactly this state and manifest, it reads the last commit and
 stops. A backend holding another lineage's state for the same key is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 from .manifest import Manifest, sha256_file
 from ..output_names import THUMB_DIR
 from .errors import StateError
 from .store import StateStore
-from .working_copy import GALLERY_FILE, WorkingCopy, publishable, state_digest, stored_files
+from .working_copy import GALLERY_FILE, WorkingCopy, files_digest, publishable, state_digest, stored_files
 
 
 def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
@@ -31,26 +31,25 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
     has_manifest = output_dir is not None and ((output_dir / "manifest.json").exists()
                                                or (output_dir / "manifest.journal").exists())
     manifest = Manifest.load(output_dir) if has_manifest and output_dir is not None else None
-    manifest_bytes = publishable(manifest).as_bytes() if manifest is not None else None  # what the backend gets
-    local_sha = hashlib.sha256(manifest.as_bytes()).hexdigest() if manifest is not None else None
     if snap.state is not None:
         theirs = (snap.state.get("lineage") or {}).get("id")
         if theirs and store.lineage.get("id") and theirs != store.lineage.get("id"):
             raise StateError(
-                f"the backend {backend.where('state.json')} already holds the state of another lineage ({theirs}, "
+                f"the backend {backend.where('root.json')} already holds the state of another lineage ({theirs}, "
                 f"project {(snap.state.get('lineage') or {}).get('project')!r}); nothing was pushed",
                 hint="push to another backend URL, or remove that state first if it is obsolete",
             )
     same_state = snap.state is not None and state_digest(snap.state) == state_digest(store.as_data())
-    same_manifest = manifest_bytes is None or snap.manifest == manifest_bytes
-    copy.base = {"state_version": snap.state_version, "manifest_version": snap.manifest_version}
+    body = publishable(manifest).to_json() if manifest is not None else None
+    same_manifest = body is None or (body["outputs"] == snap.view.outputs
+                                     and body["structured_prompts"] == snap.view.prompts and not snap.root.legacy)
     if same_state and same_manifest:
-        copy.base.update(state_sha=state_digest(store.as_data()), manifest_sha=local_sha)
+        copy.base = {"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
+                     "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)}
         copy._save_base()
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
-    manifest_version = snap.manifest_version
-    if manifest is not None and manifest_bytes is not None and output_dir is not None:
+    if manifest is not None and output_dir is not None:
         listed = backend.store.list(backend.outputs_prefix)
         for file, sha in sorted(stored_files(manifest).items()):
             path = output_dir / file
@@ -74,15 +73,7 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
             backend.store.write(backend.output_key(f"{THUMB_DIR}/{path.name}"), path.read_bytes())
         if (output_dir / GALLERY_FILE).is_file():
             backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
-        if not same_manifest:
-            manifest_version = copy._write(backend.manifest_key, manifest_bytes, "manifest")
-        copy.base.update(manifest_version=manifest_version, manifest_sha=local_sha)
-    body = store.as_data()
-    body["backend"] = {"manifest_version": manifest_version, "key": backend.key}
-    version = copy._write(backend.state_key, (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-                          .encode("utf-8"), "state")
-    copy.base.update(state_version=version, state_sha=state_digest(body))
-    copy._save_base()
+    copy.replace(store, body)  # the commit: one compare-and-swap of the root naming it all
     store.save()
     gaps = f"; {missing} output(s) recorded done have no local file (the next apply makes them again)" if missing else ""
     return (f"Pushed the state and {uploaded} output file(s) to {backend.where('')} ({checked} already there, "

@@ -1,47 +1,55 @@
 """The local working copy of a spec's backend: `.bria/<spec>/state.json` and `output_dir`.
 
     copy = WorkingCopy(backend, state_path, output_dir)
-    snap = copy.open(write_local=True)       # state + manifest, from the backend or the working copy
+    opened = copy.open(write_local=True)     # the last commit (or the working copy's unpushed work)
     ...                                       # plan / apply work on local files, as without a backend
-    copy.push(store, manifest)                # new files first, then manifest (CAS), then state (CAS)
+    copy.push(store)                          # new files, a segment of what changed, then ONE commit
 
-Which side wins, per object, is decided against the *base* (`.bria/<spec>/backend.json`: the
-backend versions this working copy was last synced with):
+A push commits by one compare-and-swap of the backend's root object (commit.py): output files and
+the segment holding the records changed since the last commit are written first (immutable), then
+the root naming them. A kill at any instant leaves the last commit readable and whole.
+
+Cost per push is what changed, not the manifest: the records changed since the last push are read
+from the tail of the working copy's journal (`manifest.journal` is append-only while a run goes
+on), only their files are looked at and uploaded, and the segment holds only them. A push after
+the journal was folded into manifest.json (the end of a run) compares the whole manifest once.
+
+Which side wins, per part (state, manifest), is decided against the *base*
+(`.bria/<spec>/backend.json`: what this working copy was last synced with):
 
 - backend unchanged since the base, working copy changed: the working copy (a push that failed
   mid-apply; nothing of it is lost), pushed at the end of the run;
 - backend changed, working copy not (or absent: a fresh checkout): the backend's, written into
   the working copy;
 - both changed: refused, with what to do; no working copy and no backend object: empty.
-
-Reads are O(1) whatever the number of outputs: state.json and manifest.json (a consistent pair:
-the state names the manifest version it was written with; a pair caught mid-push is read
-again). Output files are not listed: every done output of the backend's manifest is in the
-backend (files are uploaded before the manifest that names them), and a no-op fetches none.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
 from ..output_names import thumbnail_name
 from .backend import Backend
 from .behind import backend_behind, paid_but_missing
-from .errors import StateError, StateFileError
-from .objects import ABSENT, Blob, ObjectConflict
+from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
+from .errors import StateError
+from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
+from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
+from .objects import ObjectConflict
 from .store import StateStore
 
 BASE_FILE = "backend.json"
+BASE_FORMAT = 2
 GALLERY_FILE = "index.html"
-SNAPSHOT_TRIES = 4
+MISSING = "its file {file} was missing or changed when it was pushed"
 
 
 class BackendConflict(StateError):
@@ -52,9 +60,26 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def state_digest(data: dict[str, Any]) -> str:
+def state_digest(data: dict[str, Any] | None) -> str | None:
+    if data is None:
+        return None
     body = {k: v for k, v in data.items() if k != "backend"}
     return _sha(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
+def files_digest(output_dir: Path | None) -> str | None:
+    """What the working copy's manifest files hold (manifest.json and its journal), None: neither."""
+    if output_dir is None:
+        return None
+    h, found = hashlib.sha256(), False
+    for name in (MANIFEST_FILE, JOURNAL_FILE):
+        try:
+            h.update((output_dir / name).read_bytes())
+            found = True
+        except FileNotFoundError:
+            pass
+        h.update(b"\0")
+    return h.hexdigest() if found else None
 
 
 def stored_files(manifest: Manifest | None) -> dict[str, str]:
@@ -62,12 +87,6 @@ def stored_files(manifest: Manifest | None) -> dict[str, str]:
     if manifest is None:
         return {}
     return {r.file: r.sha256 for r in manifest if r.status == "done" and r.file and r.sha256}
-
-
-def stored_thumbnails(manifest: Manifest | None) -> set[str]:
-    if manifest is None:
-        return set()
-    return {thumbnail_name(r.sha256) for r in manifest if r.status == "done" and r.kind == "image" and r.sha256}
 
 
 def publishable(manifest: Manifest) -> Manifest:
@@ -79,16 +98,65 @@ def publishable(manifest: Manifest) -> Manifest:
     for record in out:
         found = manifest.files.get(record.file or "")
         if record.status == "done" and (found is None or found.sha256 != record.sha256):
-            record.status, record.error = "failed", f"its file {record.file} was missing or changed when it was pushed"
+            record.status, record.error = "failed", MISSING.format(file=record.file)
     return out
 
 
-@dataclass
-class Snapshot:
-    state: dict[str, Any] | None
-    state_version: str | None
-    manifest: bytes | None
-    manifest_version: str | None
+def _done(record: dict[str, Any] | None) -> bool:
+    return bool(record and record.get("status") == "done" and record.get("file") and record.get("sha256"))
+
+
+def _stat_sig(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class JournalTail:
+    """The part of `manifest.journal` not pushed yet. `read()`: the changes appended since the
+    last read, or None when the files were replaced meanwhile (the journal folded into
+    manifest.json): then the whole manifest must be compared."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+        self.manifest_sig: tuple | None = None
+        self.journal: tuple | None = None  # (dev, inode) of the journal being read
+        self.offset = 0
+
+    def reset(self) -> None:
+        """From now on: what is appended after the files as they are."""
+        self.manifest_sig = _stat_sig(self.output_dir / MANIFEST_FILE)
+        journal = _stat_sig(self.output_dir / JOURNAL_FILE)
+        self.journal = journal[:2] if journal else None
+        self.offset = journal[2] if journal else 0
+
+    def read(self) -> list[dict[str, Any]] | None:
+        if _stat_sig(self.output_dir / MANIFEST_FILE) != self.manifest_sig:
+            return None
+        path = self.output_dir / JOURNAL_FILE
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if self.journal is None:
+                    self.journal, self.offset = (st.st_dev, st.st_ino), 0
+                elif self.journal != (st.st_dev, st.st_ino) or st.st_size < self.offset:
+                    return None
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return [] if self.journal is None else None
+        end = data.rfind(b"\n") + 1  # a line being written is read next time
+        entries = []
+        for line in data[:end].split(b"\n"):
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except ValueError:
+                    return None
+        self.offset += end
+        return entries
 
 
 @dataclass
@@ -96,7 +164,38 @@ class Opened:
     store: StateStore
     manifest: Manifest | None
     stored: dict[str, str] = field(default_factory=dict)
-    source: dict[str, str] = field(default_factory=dict)  # object -> "backend" | "working copy" | "none"
+    source: dict[str, str] = field(default_factory=dict)  # part -> "backend" | "working copy" | "none"
+
+
+@dataclass
+class Changes:
+    """Records changed since the last commit (None: dropped), as the manifest file writes them."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, other: Changes) -> None:
+        self.outputs.update(other.outputs)
+        self.prompts.update(other.prompts)
+
+    def __bool__(self) -> bool:
+        return bool(self.outputs or self.prompts)
+
+
+def changes_of(entries: list[dict[str, Any]]) -> Changes:
+    out = Changes()
+    for entry in entries:
+        if "output" in entry:
+            record = dict(entry["output"])
+            out.outputs[record.pop("key")] = record
+        elif "structured_prompt" in entry:
+            record = dict(entry["structured_prompt"])
+            out.prompts[record.pop("inputs_hash")] = record
+        elif "drop" in entry:
+            out.outputs[entry["drop"]] = None
+        elif "drop_structured_prompt" in entry:
+            out.prompts[entry["drop_structured_prompt"]] = None
+    return out
 
 
 GalleryWriter = Callable[[Path, Manifest], Any]
@@ -106,6 +205,8 @@ class WorkingCopy:
     """`render_gallery(output_dir, manifest)` writes the gallery pushed with the outputs (a report:
     the commands layer hands it in, state/ does not reach up for it); None pushes no gallery."""
 
+    syncs = True  # apply pushes while it runs (the request ids of billed answers within a second)
+
     def __init__(self, backend: Backend, state_path: Path, output_dir: Path | None,
                  render_gallery: GalleryWriter | None = None) -> None:
         self.backend = backend
@@ -114,8 +215,25 @@ class WorkingCopy:
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.base_path = self.state_path.parent / BASE_FILE
         self.base: dict[str, Any] = self._read_base()
-        self.remote_manifest: Manifest | None = None
+        self.root = Root()
+        self.view = View()
+        self._stored: dict[str, str] = {}  # file -> sha256 the backend holds (done records of the view)
+        self._owner: dict[str, str] = {}  # file -> the key of the done record naming it
+        self._tail = JournalTail(self.output_dir) if self.output_dir is not None else None
+        self._compare_all = True  # the next push compares the whole manifest (no tail to read yet)
+        self._unpushed = Changes()  # read from the journal, not committed yet (a push that failed)
+        self._run_thumbs: set[str] = set()  # thumbnails of images committed by this run
+        self._thumbs_sent: set[str] = set()
+        self._wrote_segments = False
+        self._conflict: BackendConflict | None = None  # a commit found the root changed under it
+        self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
         self._mutex = threading.Lock()  # one push at a time (the periodic one and the last one)
+
+    def lock(self, command: str, *, spec: str, timeout: float) -> Any:
+        """The apply lock in the backend (create-if-absent, refreshed while the run goes on)."""
+        from .remote_lock import RemoteLock
+
+        return RemoteLock(self.backend, command=command, spec=spec, timeout=timeout)
 
     # --- the base ---------------------------------------------------------------------------
 
@@ -129,35 +247,38 @@ class WorkingCopy:
         return data
 
     def _save_base(self) -> None:
-        self.base.update(url=self.backend.url, key=self.backend.key)
+        self.base.update(url=self.backend.url, key=self.backend.key, format=BASE_FORMAT)
         write_atomic(self.base_path, (json.dumps(self.base, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+    def _upgrade_base(self, snap: Snapshot, legacy_versions: tuple[str | None, str | None]) -> None:
+        """A base written before root.json named object versions: unchanged since, it is the same
+        sync point in the terms used now; anything else counts as changed."""
+        base = self.base
+        if not base or base.get("format") == BASE_FORMAT:
+            return
+        state_v, manifest_v = legacy_versions
+        upgraded: dict[str, Any] = {"state_sha": base.get("state_sha")}
+        if snap.root.legacy and base.get("state_version") == state_v and state_v is not None:
+            upgraded["state_version"] = state_digest(snap.state)
+        if snap.root.legacy and base.get("manifest_version") == manifest_v and manifest_v is not None:
+            upgraded["manifest_version"] = snap.root.manifest_id
+        local = self._local_manifest()
+        if local is not None and _sha(local.as_bytes()) == base.get("manifest_sha"):
+            upgraded["manifest_sha"] = files_digest(self.output_dir)
+        self.base = upgraded
 
     # --- reading ------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """state.json and manifest.json as one consistent pair (no lock needed)."""
-        store = self.backend.store
-        for _ in range(SNAPSHOT_TRIES):
-            state_blob = store.read(self.backend.state_key)
-            manifest_blob = store.read(self.backend.manifest_key) if self.output_dir is not None else None
-            state = self._parse_state(state_blob)
-            wanted = (state or {}).get("backend", {}).get("manifest_version") if state else None
-            if self.output_dir is None or wanted is None or (manifest_blob is not None and manifest_blob.version == wanted):
-                return Snapshot(state, state_blob.version if state_blob else None,
-                                manifest_blob.data if manifest_blob else None, manifest_blob.version if manifest_blob else None)
-        raise StateError(f"the backend {self.backend.where('')} kept changing while it was read",
-                         hint="another run is pushing to it: try again in a moment")
+        """The last commit, whole (no lock needed); it becomes what this copy commits over."""
+        snap = read_snapshot(self.backend, with_manifest=self.output_dir is not None)
+        self._take(snap)
+        return snap
 
-    def _parse_state(self, blob: Blob | None) -> dict[str, Any] | None:
-        if blob is None:
-            return None
-        try:
-            data = json.loads(blob.data)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            return data
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise StateFileError(self.backend.where("state.json"), f"not a usable state object ({exc})") from None
+    def _take(self, snap: Snapshot) -> None:
+        self.root, self.view = snap.root, snap.view
+        self._stored = {r["file"]: r["sha256"] for r in snap.view.outputs.values() if _done(r)}
+        self._owner = {r["file"]: k for k, r in snap.view.outputs.items() if _done(r)}
 
     def _local_state(self) -> dict[str, Any] | None:
         if not self.state_path.exists():
@@ -201,57 +322,66 @@ class WorkingCopy:
         )
 
     def open(self, *, write_local: bool) -> Opened:
+        legacy = self._legacy_versions() if self.base and self.base.get("format") != BASE_FORMAT else (None, None)
         snap = self.snapshot()
+        self._upgrade_base(snap, legacy)
         local_state = self._local_state()
+        remote_state = state_digest(snap.state)
         self._refuse_if_behind(snap, local_state)
-        state_side = self._choose("state", state_digest(local_state) if local_state is not None else None,
-                                  snap.state_version)
+        state_side = self._choose("state", state_digest(local_state), remote_state)
         if state_side == "backend":
             assert snap.state is not None
             store = StateStore(self.state_path, snap.state)
             if write_local:
                 store.save()
-                self.base.update(state_version=snap.state_version, state_sha=state_digest(store.as_data()))
+                self.base.update(state_version=remote_state, state_sha=state_digest(store.as_data()))
         elif state_side == "working copy":
             store = StateStore.load(self.state_path)
         else:
             store = StateStore(self.state_path)
         manifest = None
         manifest_side = "none"
-        remote = Manifest.from_bytes(self.output_dir, snap.manifest, source=self.backend.where("manifest.json")) \
-            if snap.manifest is not None and self.output_dir is not None else None
-        self.remote_manifest = remote
         if self.output_dir is not None:
-            local = self._local_manifest()
-            manifest_side = self._choose("manifest", _sha(local.as_bytes()) if local is not None else None,
-                                         snap.manifest_version)
+            assert self._tail is not None
+            manifest_side = self._choose("manifest", files_digest(self.output_dir), self.root.manifest_id)
             if manifest_side == "backend":
-                assert snap.manifest is not None
-                if write_local:
-                    write_atomic(self.output_dir / MANIFEST_FILE, snap.manifest)
+                manifest = Manifest.from_data(self.output_dir, self.view.as_manifest_json(),
+                                              source=self.backend.where("root.json"))
+                if write_local:  # the records as they are (no round trip through the record classes)
+                    body = {"version": MANIFEST_FORMAT, "requests": manifest.money(), **self.view.as_manifest_json()}
+                    write_atomic(self.output_dir / MANIFEST_FILE,
+                                 (json.dumps(body, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
                     (self.output_dir / JOURNAL_FILE).unlink(missing_ok=True)
-                    self.base.update(manifest_version=snap.manifest_version, manifest_sha=_sha(snap.manifest))
-                manifest = Manifest.from_bytes(self.output_dir, snap.manifest, source=self.backend.where("manifest.json"))
+                    self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
+                    self._tail.reset()
+                    self._compare_all = False
                 manifest.observe()
             elif manifest_side == "working copy":
                 manifest = Manifest.load(self.output_dir)
             else:
                 manifest = Manifest(self.output_dir)
+                self._tail.reset()
+                self._compare_all = False
         if write_local:
             self._save_base()
-        stored = stored_files(remote)
         if manifest is not None:
-            manifest.mark_stored(stored)
-        return Opened(store, manifest, stored, {"state": state_side, "manifest": manifest_side})
+            manifest.mark_stored(self._stored)
+        return Opened(store, manifest, dict(self._stored), {"state": state_side, "manifest": manifest_side})
+
+    def _legacy_versions(self) -> tuple[str | None, str | None]:
+        store = self.backend.store
+        if store.read(self.backend.root_key) is not None:
+            return None, None
+        state, manifest = store.read(self.backend.state_key), store.read(self.backend.manifest_key)
+        return (state.version if state else None), (manifest.version if manifest else None)
 
     def _refuse_if_behind(self, snap: Snapshot, local_state: dict[str, Any] | None) -> None:
         """A backend changed since the last sync to less than the working copy knows: refused (behind.py)."""
-        if not self.base.get("state_version") or (snap.state_version == self.base.get("state_version")
-                                                  and snap.manifest_version == self.base.get("manifest_version")):
+        if not self.base.get("state_version") or (state_digest(snap.state) == self.base.get("state_version")
+                                                  and snap.root.manifest_id == self.base.get("manifest_version")):
             return
-        local = self._local_manifest()
-        missing = paid_but_missing(snap.state, json.loads(snap.manifest) if snap.manifest else None, local_state,
-                                   json.loads(local.as_bytes()) if local is not None else None)
+        local = self._local_records() if self.output_dir is not None else None
+        missing = paid_but_missing(snap.state, snap.view.as_manifest_json(), local_state, local)
         if missing:
             raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
@@ -259,20 +389,14 @@ class WorkingCopy:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
         if self.output_dir is None:
             return ()
-        out = []
-        for name in (MANIFEST_FILE, JOURNAL_FILE):
-            try:
-                st = (self.output_dir / name).stat()
-                out.append((name, st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((name, None, None))
-        return tuple(out)
+        return tuple((name, _stat_sig(self.output_dir / name)) for name in (MANIFEST_FILE, JOURNAL_FILE))
 
     # --- files --------------------------------------------------------------------------------
 
     def fetch(self, files: list[str]) -> int:
         """Bring output files (relative to output_dir) into the working copy when missing there."""
-        assert self.output_dir is not None
+        if self.output_dir is None:
+            return 0
         fetched = 0
         for file in dict.fromkeys(files):
             target = self.output_dir / file
@@ -280,85 +404,262 @@ class WorkingCopy:
                 fetched += 1
         return fetched
 
+    def stored_thumbnails(self) -> set[str]:
+        return {thumbnail_name(r["sha256"]) for r in self.view.outputs.values()
+                if _done(r) and r.get("kind") == "image"}
+
     def fetch_thumbnails(self, manifest: Manifest) -> int:
-        missing = [t for t in sorted(stored_thumbnails(manifest) & stored_thumbnails(self.remote_manifest))
-                   if not (self.output_dir / t).is_file()]  # type: ignore[operator]
+        assert self.output_dir is not None
+        mine = {thumbnail_name(r.sha256) for r in manifest if r.status == "done" and r.kind == "image" and r.sha256}
+        missing = [t for t in sorted(mine & self.stored_thumbnails()) if not (self.output_dir / t).is_file()]
         return self.fetch(missing)
 
     # --- writing ------------------------------------------------------------------------------
 
     def push(self, store: StateStore, *, gallery: bool = True, with_outputs: bool = True) -> bool:
-        """Files, then the manifest (as the working copy has it on disk), then the state, each only
-        when changed. True if anything was written."""
+        """New files, a segment of what changed, then one commit of the root. `gallery`: the last
+        push of a run (the gallery is rendered and pushed, unreferenced objects collected).
+        True if a commit was made."""
         with self._mutex:
-            manifest = self._local_manifest() if with_outputs else None
-            if manifest is not None:
-                manifest.observe()
-                manifest.mark_stored(stored_files(self.remote_manifest))
-            return self._push(store, manifest, gallery=gallery)
-
-    def _push(self, store: StateStore, manifest: Manifest | None, *, gallery: bool) -> bool:
-        pushed = False
-        manifest_version = self.base.get("manifest_version")
-        if manifest is not None and self.output_dir is not None:
-            local = manifest.as_bytes()
-            if _sha(local) != self.base.get("manifest_sha") or manifest_version is None and len(manifest):
-                self._push_outputs(manifest, gallery=gallery)
-                published = publishable(manifest)
-                data = published.as_bytes()
-                manifest_version = self._write(self.backend.manifest_key, data, "manifest")
-                self._drop_stale(published)
-                self.remote_manifest = published
-                # the base is the working copy as it was pushed: unchanged since, the backend's is taken
-                self.base.update(manifest_version=manifest_version, manifest_sha=_sha(local))
+            if self._conflict is not None:  # someone else committed: nothing more is written over it
+                raise self._conflict
+            if with_outputs and self.output_dir is not None:
+                self._unpushed.add(self._changes())
+            changes = self._unpushed
+            state = store.as_data()
+            answered = self._answers_first(changes)
+            if answered:  # billed answers reach the backend before their files are uploaded
+                self._commit(state, answered, final=False)
+            published = self._publish(changes) if changes else Changes()
+            committed = self._commit(state, published, final=gallery) or bool(answered)
+            self._unpushed = Changes()
+            if committed and with_outputs:
+                self.base.update(manifest_version=self.root.manifest_id,
+                                 manifest_sha=files_digest(self.output_dir) if gallery else None)
+            if committed:
                 self._save_base()
-                pushed = True
-        body = store.as_data()
-        if state_digest(body) != self.base.get("state_sha") or self.base.get("state_version") is None:
-            body["backend"] = {"manifest_version": manifest_version, "key": self.backend.key}
-            text = (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-            version = self._write(self.backend.state_key, text, "state")
-            self.base.update(state_version=version, state_sha=state_digest(body))
-            self._save_base()
-            pushed = True
-        return pushed
+            if gallery and with_outputs and self.output_dir is not None and self._run_thumbs | set(published.outputs):
+                self._push_gallery()
+            if gallery and self._wrote_segments:
+                self._collect()
+                self._wrote_segments = False
+            return committed
 
-    def _write(self, key: str, data: bytes, what: str) -> str:
-        expect = self.base.get(f"{what}_version") or ABSENT
+    def _changes(self) -> Changes:
+        """What the working copy's manifest changed since the last push: the journal's new lines,
+        or (the journal folded meanwhile, or never read) the whole manifest compared."""
+        assert self._tail is not None and self.output_dir is not None
+        entries = None if self._compare_all else self._tail.read()
+        if entries is not None:
+            return changes_of(entries)
+        self._tail.reset()  # before reading: a line appended meanwhile is read again next time (idempotent)
+        self._compare_all = False
+        return self._differences(self._local_records())
+
+    def _local_records(self) -> dict[str, Any]:
+        """The working copy's manifest records in their JSON form: manifest.json with its journal
+        replayed, read as plain JSON (the records are compared, not interpreted)."""
+        assert self.output_dir is not None
         try:
-            return self.backend.store.write(key, data, expect=expect)
+            body = json.loads((self.output_dir / MANIFEST_FILE).read_bytes())
+        except FileNotFoundError:
+            body = {}
+        except ValueError:  # not JSON: the manifest's own reader says where and why
+            body = Manifest.load(self.output_dir, observe=False).to_json()
+        outputs, prompts = dict(body.get("outputs") or {}), dict(body.get("structured_prompts") or {})
+        if (self.output_dir / JOURNAL_FILE).exists():
+            tail = JournalTail(self.output_dir)
+            tail.manifest_sig = _stat_sig(self.output_dir / MANIFEST_FILE)  # the whole journal, from its start
+            journal = tail.read()
+            if journal is None:
+                return Manifest.load(self.output_dir, observe=False).to_json()
+            changes = changes_of(journal)
+            for records, changed in ((outputs, changes.outputs), (prompts, changes.prompts)):
+                for key, record in changed.items():
+                    if record is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = record
+        return {"outputs": outputs, "structured_prompts": prompts}
+
+    def _differences(self, body: dict[str, Any]) -> Changes:
+        """What makes the committed records those of `body` (a manifest's JSON form)."""
+        out = Changes()
+        for mine, theirs, into in ((body.get("outputs", {}), self.view.outputs, out.outputs),
+                                   (body.get("structured_prompts", {}), self.view.prompts, out.prompts)):
+            into.update({k: v for k, v in mine.items() if theirs.get(k) != v})
+            into.update({k: None for k in theirs if k not in mine})
+        return out
+
+    def _answers_first(self, changes: Changes) -> Changes:
+        """Outputs done here whose file the backend lacks and whose request id it does not know
+        yet: committed first as accepted (pending, with their request id), so a runner lost
+        while their files upload polls those requests instead of paying again. Empty when every
+        such request id is committed already (the usual case: the answer was pushed before)."""
+        early = Changes()
+        for key, record in changes.outputs.items():
+            if not _done(record) or self._stored.get(record["file"]) == record["sha256"]:
+                continue
+            known = self.view.outputs.get(key) or {}
+            if record.get("request_id") and known.get("request_id") != record["request_id"]:
+                early.outputs[key] = {**record, "status": "pending"}
+        if early:
+            early.prompts.update(changes.prompts)
+            early.outputs.update({k: v for k, v in changes.outputs.items() if k not in early.outputs and not _done(v)})
+        return early
+
+    def _publish(self, changes: Changes) -> Changes:
+        """The changed records as the backend may hold them, their new files uploaded: an output
+        recorded done whose file is neither here (with its sha256) nor in the backend is
+        published as failed (the backend's manifest never names a file it does not hold)."""
+        assert self.output_dir is not None
+        out = Changes(prompts=dict(changes.prompts))
+        for key, record in changes.outputs.items():
+            if _done(record):
+                assert record is not None
+                file, sha = record["file"], record["sha256"]
+                local = self._local_sha(record)
+                if local == sha:
+                    if self._stored.get(file) != sha:
+                        self._put_file(file, self.output_dir / file)
+                    if record.get("kind") == "image":
+                        self._run_thumbs.add(thumbnail_name(sha))
+                elif self._stored.get(file) != sha:
+                    record = {**record, "status": "failed", "error": MISSING.format(file=file)}
+            out.outputs[key] = record
+        return out
+
+    def _local_sha(self, record: dict[str, Any]) -> str | None:
+        assert self.output_dir is not None
+        path = self.output_dir / record["file"]
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns"):
+            return record["sha256"]
+        return sha256_file(path) if path.is_file() else None
+
+    def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool) -> bool:
+        """Segments first, then the root by compare-and-swap. False: nothing to commit."""
+        root, view = self.root, self.view
+        segments, held = list(root.segments), list(view.held)
+
+        def after(kind: str, key: str) -> Any:
+            mine, theirs = (changes.outputs, view.outputs) if kind == "o" else (changes.prompts, view.prompts)
+            return mine[key] if key in mine else theirs.get(key)
+
+        def write(keys: set[str], keep_drops: bool) -> Segment:
+            outputs = {k[2:]: after("o", k[2:]) for k in keys if k[0] == "o"}
+            prompts = {k[2:]: after("p", k[2:]) for k in keys if k[0] == "p"}
+            if not keep_drops:
+                outputs = {k: v for k, v in outputs.items() if v is not None}
+                prompts = {k: v for k, v in prompts.items() if v is not None}
+            name, data = encode_segment(outputs, prompts)
+            self.backend.store.write(self.backend.object_key(name), data)
+            self._wrote_segments = True
+            return Segment(name, len(outputs) + len(prompts))
+
+        changed = held_keys({k: v for k, v in changes.outputs.items() if view.outputs.get(k) != v},
+                            {k: v for k, v in changes.prompts.items() if view.prompts.get(k) != v})
+        if root.legacy and (view.outputs or view.prompts or changed):
+            everything = held_keys(view.outputs, view.prompts) | changed  # the layout before root.json: all in one
+            segments, held = [write(everything, False)], [everything]
+        elif changed:
+            segments.append(write(changed, bool(segments)))
+            held.append(changed)
+        self._run_records += len(changed)
+        count = plan_merge(segments, final=final, run_records=self._run_records)
+        if count:
+            keys = set().union(*held[-count:])
+            segments = segments[:-count] + [write(keys, count < len(segments))]
+            held = held[:-count] + [keys]
+        if segments == root.segments and state_digest(state) == state_digest(root.state) and not root.legacy:
+            return False
+        new = root.next(state={k: v for k, v in state.items() if k != "backend"}, segments=segments)
+        try:
+            new.version = self.backend.store.write(self.backend.root_key, new.to_bytes(), expect=expect_of(root))
         except ObjectConflict:
-            raise BackendConflict(
-                f"the {what} in the backend {self.backend.where('')} changed since this run read it: "
+            raise self._conflicted(BackendConflict(
+                f"the backend {self.backend.where('root.json')} was committed to since this run read it: "
                 "it was not overwritten (another run wrote it, or this run's lock was forced away)",
                 hint="this run's work is kept in the working copy; check who holds the lock, then apply again",
-            ) from None
+            )) from None
+        gone = [s.name for s in root.segments if s not in segments]
+        dropped_files = self._fold(changes)
+        self.root, view.held = new, held
+        self.base.update(state_version=state_digest(new.state), state_sha=state_digest(new.state))
+        try:
+            if gone:
+                self.backend.store.delete_many([self.backend.object_key(n) for n in gone])
+            if dropped_files:
+                self.backend.store.delete_many([self.backend.output_key(f) for f in dropped_files])
+        except StateError:
+            pass  # unreferenced objects: collected by a later commit
+        return True
 
-    def _push_outputs(self, manifest: Manifest, *, gallery: bool) -> None:
+    def _conflicted(self, exc: BackendConflict) -> BackendConflict:
+        self._conflict = exc
+        return exc
+
+    def _fold(self, changes: Changes) -> list[str]:
+        """The committed changes into the view; returns the files no record names any more."""
+        view = self.view
+        released = []
+        for key, record in changes.outputs.items():
+            old = view.outputs.get(key)
+            if _done(old) and self._owner.get(old["file"]) == key:
+                del self._owner[old["file"]]
+                self._stored.pop(old["file"], None)
+                released.append(old["file"])
+            if _done(record):
+                self._owner[record["file"]] = key
+                self._stored[record["file"]] = record["sha256"]
+        view.fold(changes.outputs, changes.prompts)
+        return [f for f in released if f not in self._owner]
+
+    def replace(self, store: StateStore, records: dict[str, Any] | None) -> bool:
+        """Commit `store` and (when given) exactly these manifest `records` (the JSON form of a
+        published manifest, see `publishable`): `state push`."""
+        with self._mutex:
+            changes = self._differences(records) if records is not None else Changes()
+            committed = self._commit(store.as_data(), changes, final=True)
+            if records is not None:
+                self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
+            self._save_base()
+            return committed
+
+    def _push_gallery(self) -> None:
         assert self.output_dir is not None
-        stored = stored_files(self.remote_manifest)
-        for file, sha in sorted(stored_files(manifest).items()):
-            found = manifest.files.get(file)
-            if stored.get(file) != sha and found is not None and found.local and found.sha256 == sha:
-                self._put_file(file, self.output_dir / file)
-        thumbs = stored_thumbnails(self.remote_manifest)
-        for name in sorted(stored_thumbnails(manifest) - thumbs):
-            if (self.output_dir / name).is_file():
-                self._put_file(name, self.output_dir / name)
-        if gallery and self.render_gallery is not None:
+        thumbs = sorted(self._run_thumbs - self._thumbs_sent)
+        if self.render_gallery is not None:
+            manifest = Manifest.from_data(self.output_dir, self.view.as_manifest_json())
+            manifest.observe()
+            manifest.mark_stored(self._stored)
             self.fetch_thumbnails(manifest)
             self.render_gallery(self.output_dir, manifest)
+        for name in thumbs:
+            if (self.output_dir / name).is_file():
+                self._put_file(name, self.output_dir / name)
+                self._thumbs_sent.add(name)
+        if self.render_gallery is not None and (self.output_dir / GALLERY_FILE).is_file():
             self._put_file(GALLERY_FILE, self.output_dir / GALLERY_FILE)
+        self._run_thumbs.clear()
 
     def _put_file(self, name: str, path: Path) -> None:
         self.backend.store.write(self.backend.output_key(name), path.read_bytes())
 
-    def _drop_stale(self, manifest: Manifest) -> None:
-        """Files the backend held for outputs the manifest no longer names (moved aside, pruned)."""
-        gone = sorted(set(stored_files(self.remote_manifest)) - set(stored_files(manifest)))
-        gone += sorted(stored_thumbnails(self.remote_manifest) - stored_thumbnails(manifest))
-        if gone:
-            self.backend.store.delete_many([self.backend.output_key(f) for f in gone])
+    def _collect(self) -> int:
+        """Delete the segments no root names (left by a run killed before its commit). Only the
+        lock holder commits, so nothing else is writing segments now."""
+        named = {self.backend.object_key(s.name) for s in self.root.segments}
+        try:
+            garbage = [k for k in self.backend.store.list(self.backend.objects_prefix) if k not in named]
+            if garbage:
+                self.backend.store.delete_many(garbage)
+        except StateError:
+            return 0
+        return len(garbage)
 
     # --- pull -----------------------------------------------------------------------------------
 
@@ -370,7 +671,7 @@ class WorkingCopy:
         if manifest is None:
             return 0, 0
         fetched = present = 0
-        for file, sha in sorted(stored_files(self.remote_manifest).items()):
+        for file, sha in sorted(self._stored.items()):
             target = self.output_dir / file  # type: ignore[operator]
             if target.is_file() and sha256_file(target) == sha:
                 present += 1
@@ -386,3 +687,8 @@ class WorkingCopy:
         self.fetch_thumbnails(manifest)
         self.backend.store.get_file(self.backend.output_key(GALLERY_FILE), self.output_dir / GALLERY_FILE)  # type: ignore[operator]
         return fetched, present
+
+
+def read_committed(backend: Backend) -> Snapshot:
+    """The backend's last commit (state and manifest records), for `show`-like readers and tests."""
+    return read_snapshot(backend, with_manifest=True)

@@ -16,7 +16,7 @@ from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.store import StateStore
 from bria_pipeline.reports.gallery import write_gallery
-from bria_pipeline.state.working_copy import WorkingCopy
+from bria_pipeline.state.working_copy import WorkingCopy, read_committed
 
 TOKEN = "push-token"
 
@@ -69,7 +69,7 @@ def test_the_backend_manifest_never_names_a_file_the_backend_does_not_hold(tmp_p
     copy = WorkingCopy(backend, tmp_path / "spec" / ".bria" / "spec" / "state.json", outputs, render_gallery=write_gallery)
     copy.open(write_local=True)
     assert copy.push(StateStore(copy.state_path))
-    published = Manifest.from_bytes(outputs, backend.store.read(backend.manifest_key).data)
+    published = Manifest.from_data(outputs, read_committed(backend).view.as_manifest_json())
     assert {r.key: r.status for r in published} == {"kept": "done", "lost": "failed", "edited": "failed"}
     assert sorted(backend.store.list(backend.outputs_prefix)) == [backend.output_key("index.html"),
                                                                  backend.output_key("set/kept.png")]
