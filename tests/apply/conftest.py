@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from apply_helpers import SpecDir
+from outputs_fixtures import build, fast_world, still_world  # noqa: F401  (fixtures, found by name)
 
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import create_app

@@ -13,7 +13,7 @@ from bria_pipeline.generate.output_files import sha256_bytes
 from bria_pipeline.plan.actions import Action
 from bria_pipeline.plan.steps import DeleteOutput
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "generate"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "apply"))
 from outputs_run import NoNetwork, run_outputs  # noqa: E402
 
 

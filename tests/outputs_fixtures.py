@@ -1,4 +1,5 @@
-"""Plain-data builders for generation tests: spec-like requests, manifests with files on disk."""
+"""Plain-data builders for the generation tests (imported by the conftest.py of tests/state, tests/reports,
+tests/plan and tests/apply): spec-like requests, manifests with files on disk, the sandbox in process."""
 
 from __future__ import annotations
 

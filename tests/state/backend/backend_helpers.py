@@ -59,7 +59,7 @@ class S3Server:
         return name
 
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "lucy"
 
 
 def checkout(root: Path, name: str, lock_from: Path | None = None) -> Path:
@@ -94,7 +94,7 @@ def billed(routes: dict[str, int]) -> int:
 
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    repo = str(Path(__file__).resolve().parents[2])
+    repo = str(Path(__file__).resolve().parents[3])
     env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.update(extra or {})
     return env

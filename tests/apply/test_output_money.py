@@ -12,7 +12,7 @@ import json
 
 import pytest
 from outputs_run import generation_run
-from test_runner_sandbox import crash_while_polling, plan_and_run
+from test_output_steps_sandbox import crash_while_polling, plan_and_run
 
 from bria_pipeline.api import RetryPolicy
 from bria_pipeline.apply.output_steps import _download
