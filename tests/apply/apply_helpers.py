@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
+from example_spec import lucy_spec
+
 from bria_pipeline.api.client import AsyncBriaClient
 
 TOKEN = "test-organisation-token"
@@ -57,55 +59,10 @@ class SpecDir:
         for i in range(1, images + 1):
             if not (self.images / f"pose-{i:02d}.png").exists():
                 self.image(i)
-        samples = ", ".join(f"images/pose-{i:02d}.png" for i in range(1, 6))
-        text = f"""version: 1
-project:
-  name: {project}
-  description: {description}
-  ip_type: defined_character
-  ip_medium: illustration
-  ip_name: Lucy
-  ip_description: a girl with purple hair
-datasets:
-  lucy:
-    images:
-      - path: images/*.png
-    visual_schema:
-      samples: [{samples}]
-      refine:
-        - "The character's name is Lucy"
-"""
-        if captions:
-            text += """    captions:
-      images/pose-02.png:
-        caption: {subject: Lucy waving, background: plain}
-      images/pose-03.png:
-        refine: Fix the description of the hair colour to purple
-"""
-        if not complete:
-            text += "    complete: false\n"
-        if models:
-            text += f"""models:
-  lucy-lora:
-    dataset: lucy
-    training_mode: expert
-    training:
-      rank: {rank}
-      learning_rate: 0.0001
-      total_training_steps: {steps}
-      checkpoint_interval: 100
-"""
-        if generate:
-            text += """generate:
-  model: lucy-lora
-  output_dir: outputs
-  images:
-    - name: places
-      prompt: "Lucy at the {{ place }}"
-      matrix:
-        place: [beach, city]
-      seeds: [1]
-"""
+        training = {"rank": rank, "learning_rate": 0.0001, "total_training_steps": steps, "checkpoint_interval": 100}
+        text = lucy_spec(project=project, description=description, complete=None if complete else False,
+                         captions=("caption", "refine") if captions else (), training=training if models else None,
+                         generate=generate)
         self.spec.write_text(text)
         return self.spec
 

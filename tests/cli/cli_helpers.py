@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from example_spec import EXAMPLE_IMAGES, lucy_spec
 
 from bria_pipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_IMAGES = REPO / "examples" / "lucy" / "images"
 CLI = [sys.executable, "-m", "bria_pipeline"]
 SCRIPT = Path(sys.executable).parent / "bria-pipeline"  # the installed console script, named as users type it
 
@@ -80,34 +80,10 @@ def write_spec(directory: Path, *, project: str, images: int = 6, broken: bool =
     (directory / "images").mkdir(parents=True, exist_ok=True)
     for source in sorted(EXAMPLE_IMAGES.glob("pose-*.png"))[:images]:
         shutil.copyfile(source, directory / "images" / source.name)
-    samples = ", ".join(f"images/pose-{i:02d}.png" for i in range(1, 6))
-    text = f"""version: 1
-project:
-  name: {project}
-  ip_type: {'no_such_type' if broken else 'defined_character'}
-  ip_medium: illustration
-  ip_name: Lucy
-  ip_description: a girl with purple hair
-datasets:
-  lucy:
-    images:
-      - path: images/*.png
-    visual_schema:
-      samples: [{samples}]
-    complete: {str(complete).lower()}
-"""
-    if manual_caption:
-        text += """    captions:
-      images/pose-02.png:
-        caption: {subject: Lucy waving, background: plain}
-"""
-    if model:
-        text += """models:
-  lucy-lora:
-    dataset: lucy
-    training_mode: expert
-    training: {rank: 16, learning_rate: 0.0001, total_training_steps: 400, checkpoint_interval: 100}
-"""
+    training = {"rank": 16, "learning_rate": 0.0001, "total_training_steps": 400, "checkpoint_interval": 100}
+    text = lucy_spec(project=project, ip_type="no_such_type" if broken else "defined_character", refine=False,
+                     complete=complete, captions=("caption",) if manual_caption else (),
+                     training=training if model else None)
     path = directory / name
     path.write_text(text)
     return path
