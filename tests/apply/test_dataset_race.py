@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,12 +19,12 @@ from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import create_app, running
 from bria_pipeline.sandbox.context import Timings
+from example_spec import copy_example
 
 pytestmark = pytest.mark.timeout(300)
 TOKEN = "race-organisation-token"
 ROUNDS = 5
 RUN_TIMEOUT = 60.0
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
 UPLOADS = "POST /v1/tailored-gen/datasets/{dataset_id}/images"
 DELETES = "DELETE /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"
 
@@ -33,7 +32,7 @@ DELETES = "DELETE /v1/tailored-gen/datasets/{dataset_id}/images/{image_id}"
 def repository(root: Path) -> Path:
     """A git repository holding examples/lucy without its generations (the race is about the dataset)."""
     where = root / "origin" / "lucy"
-    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    copy_example(where)
     spec = where / "spec.yaml"
     text = spec.read_text(encoding="utf-8")
     spec.write_text(text[: text.index("\ngenerate:")] + "\n", encoding="utf-8")

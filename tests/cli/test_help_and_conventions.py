@@ -13,6 +13,7 @@ import pytest
 from bria_pipeline import __version__
 from bria_pipeline.cli import main
 from cli_helpers import REPO, SCRIPT, run, run_child
+from example_spec import copy_example
 
 pytestmark = pytest.mark.timeout(60)
 needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason="the bria-pipeline script is not installed here")
@@ -147,9 +148,8 @@ def test_help_imports_only_what_it_shows() -> None:
 
 
 def test_validate_imports_no_server_no_terminal_ui_and_no_http_client(tmp_path: Path) -> None:
-    import shutil
 
-    shutil.copytree(REPO / "examples" / "lucy", tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs"))
+    copy_example(tmp_path / "lucy")
     loaded = loaded_by("validate", str(tmp_path / "lucy" / "spec.yaml"))
     assert {"yaml", "jsonschema", "jinja2"} <= loaded  # it did validate
     assert not loaded & {"rich", "filelock", "starlette", "uvicorn", "httpx"}, loaded

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import REPO, write_spec
+from cli_helpers import write_spec
+from example_spec import copy_example
 
 BIN = Path(sys.executable).parent  # the installed `bria-pipeline` script, as a user's PATH has it
 PYTHON_NAMES = re.compile(r"__\w+__|\b[A-Z]\w+(Error|Exception)\b|Traceback|unexpected [A-Z]")
@@ -158,7 +159,7 @@ def test_garbage_plan_file_timeout_and_missing_sandbox_folder_say_what_is_wrong(
 
 
 def test_damaged_journal_hint_moves_only_the_journal_and_pays_nothing(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "examples" / "lucy", tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs"))
+    copy_example(tmp_path / "lucy")
     applied = sh("bria-pipeline --sandbox apply lucy/spec.yaml --auto-approve", tmp_path)
     assert applied.returncode == 0, applied.stderr
     journal = tmp_path / "lucy" / "outputs" / "manifest.journal"

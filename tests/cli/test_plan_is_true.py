@@ -15,6 +15,7 @@ import yaml
 from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.sandbox import LocalSandbox
 from cli_helpers import EXAMPLE_IMAGES, run, write_spec
+from example_spec import copy_example
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -116,11 +117,8 @@ def _varied(source: Path, seed: int) -> bytes:
 
 
 def test_a_prune_of_many_outputs_is_folded_and_the_approval_line_counts_them(tmp_path: Path, cache_dir: Path) -> None:
-    import shutil
 
-    from cli_helpers import REPO
-
-    shutil.copytree(REPO / "examples" / "lucy", tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs"))
+    copy_example(tmp_path / "lucy")
     spec = tmp_path / "lucy" / "spec.yaml"
     assert run("--sandbox", "apply", str(spec), "--auto-approve").exit_code == 0
     text = spec.read_text()  # the spec keeps the portrait only: 8 images and the video are no longer asked for

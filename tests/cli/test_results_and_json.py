@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ import jsonschema
 import pytest
 
 from cli_helpers import REPO, run, write_spec
+from example_spec import copy_example
 
 pytestmark = pytest.mark.timeout(180)
 
-LUCY = REPO / "examples" / "lucy"
 
 
 def result_schema() -> jsonschema.Draft202012Validator:
@@ -39,7 +38,7 @@ def valid(document: Any, command: str) -> dict[str, Any]:
 
 
 def lucy(tmp_path: Path) -> Path:
-    shutil.copytree(LUCY, tmp_path / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    copy_example(tmp_path / "lucy")
     return tmp_path / "lucy" / "spec.yaml"
 
 

@@ -8,7 +8,6 @@ routes or the client's list calls, never through bria-pipeline's state.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -20,8 +19,8 @@ from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.document import Plan
 from bria_pipeline.sandbox import create_app
+from example_spec import EXAMPLE, copy_example  # noqa: F401  (EXAMPLE: imported from here by the scenarios)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lucy"
 TRAINING_SECONDS = 0.1
 
 # What examples/lucy generates: 2 places x 2 times x 2 seeds, one portrait from a structured
@@ -62,7 +61,7 @@ class Team:
 
     @classmethod
     def fresh(cls, root: Path, **kw: Any) -> Team:
-        shutil.copytree(EXAMPLE, root / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+        copy_example(root / "lucy")
         return cls(root, **kw)
 
     def restart_service(self, *, training_seconds: float) -> None:

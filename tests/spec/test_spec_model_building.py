@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,16 @@ from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import Desired, GenerationRequest
 from bria_pipeline.spec import SpecErrors, SpecProblem, load_spec, validate_spec
 from bria_pipeline.spec.generation_builder import derived_seeds
-from spec_helpers import BASE_DATASETS, REPO, Project, png_bytes
+from spec_helpers import BASE_DATASETS, Project, png_bytes
+from example_spec import copy_example
 
-LUCY = REPO / "examples" / "lucy"
 
 
 @pytest.fixture
 def lucy(tmp_path: Path) -> Path:
     """A private copy of the Lucy example (tests must not write caches into the repository)."""
     target = tmp_path / "lucy"
-    shutil.copytree(LUCY, target, ignore=shutil.ignore_patterns(".bria", "outputs"))
+    copy_example(target)
     return target / "spec.yaml"
 
 

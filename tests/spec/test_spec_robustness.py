@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -11,7 +10,7 @@ import yaml
 
 from bria_pipeline.spec import check_spec
 from bria_pipeline.spec.yaml_source import read_document
-from spec_helpers import REPO
+from example_spec import copy_example
 
 REPLACEMENTS: list[Any] = [None, 5, "x", [], {}, [1], {"a": 1}, True, 2.5]
 
@@ -28,7 +27,7 @@ def _paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
 
 def test_every_value_replaced_by_a_wrong_kind_is_reported_not_crashed(tmp_path: Path) -> None:
     root = tmp_path / "lucy"
-    shutil.copytree(REPO / "examples" / "lucy", root, ignore=shutil.ignore_patterns(".bria", "outputs"))
+    copy_example(root)
     doc, _ = read_document(root / "spec.yaml", "spec.yaml")
     paths = list(_paths(doc.data))[1:]
     target = root / "mutated.yaml"

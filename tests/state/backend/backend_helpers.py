@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from example_spec import copy_example
 
 STARTUP_SECONDS = 15.0
 
@@ -59,13 +60,12 @@ class S3Server:
         return name
 
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "lucy"
 
 
 def checkout(root: Path, name: str, lock_from: Path | None = None) -> Path:
     """A fresh clone of the repository's examples/lucy: no .bria/, no outputs."""
     where = root / name / "lucy"
-    shutil.copytree(EXAMPLE, where, ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    copy_example(where)
     if lock_from is not None:  # committed after the first run
         shutil.copy(lock_from, where / "spec.lock.yaml")
     return where / "spec.yaml"

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from backend_helpers import EXAMPLE, billed, sandbox_stats, sent
+from backend_helpers import billed, sandbox_stats, sent
 from click.testing import CliRunner
 
 from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.errors import StateError
+from example_spec import copy_example
 
 TOKEN = "identity-token"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
@@ -46,7 +47,7 @@ def team_repo(tmp_path: Path) -> Path:
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     seed = tmp_path / "seed"
     git(tmp_path, "clone", "-q", str(origin), str(seed))
-    shutil.copytree(EXAMPLE, seed / "brands" / "lucy", ignore=shutil.ignore_patterns(".bria", "outputs", "*.lock.yaml"))
+    copy_example(seed / "brands" / "lucy")
     (seed / ".gitignore").write_text(".bria/\noutputs/\n")
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "lucy")
