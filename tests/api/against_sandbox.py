@@ -1,13 +1,12 @@
 """Helpers for running the real client against the real sandbox in tests.
 
-`DrivenClock` is the client's time source in tests that wait: each of the client's sleeps moves
-the sandbox's ManualClock forward by as much, so a 60-second Retry-After or a training's polls
-take no real time. It is used where the client runs one call at a time.
+`DrivenClock` (tests/sandbox_time.py, shared with the scenario tests) is the client's time source
+in tests that wait: each of the client's sleeps moves the sandbox's ManualClock forward by as much,
+so a 60-second Retry-After or a training's polls take no real time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import Any
 
@@ -15,27 +14,10 @@ import httpx
 from PIL import Image as PILImage
 
 from bria_pipeline.api import AsyncBriaClient, RetryPolicy
-from bria_pipeline.sandbox import ManualClock
+from sandbox_time import DrivenClock  # noqa: F401  (imported from here by the api tests)
 
 SANDBOX_URL = "http://sandbox.local"
 FAST_RETRY = RetryPolicy(max_attempts=6, max_elapsed=600.0, base_delay=0.01, max_delay=0.05, max_retry_after=120.0)
-
-
-class DrivenClock:
-    """The client's clock in tests: sleeping advances the sandbox's ManualClock."""
-
-    def __init__(self, manual: ManualClock) -> None:
-        self.manual = manual
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return self.manual.now()
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.manual.advance(seconds)
-            self.slept += seconds
-        await asyncio.sleep(0)
 
 
 def png_bytes(index: int, side: int = 1024) -> bytes:

@@ -3,11 +3,16 @@
 `Team` wraps what people do over weeks: edit the spec, plan, apply, act in the Console (direct
 client calls), lose local files. Every read of the service goes through the sandbox's own admin
 routes or the client's list calls, never through bria-pipeline's state.
+
+Time is the sandbox's: it runs on a ManualClock and bria-pipeline's client waits on it (each poll's
+pause moves the clock on), so trainings and generations take no wall time. The clock's reading is
+kept beside the database (sandbox.clock), so a copied organisation goes on from where it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -18,7 +23,8 @@ from bria_pipeline.sandbox.context import Timings
 from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.document import Plan
-from bria_pipeline.sandbox import create_app
+from bria_pipeline.sandbox import ManualClock, create_app
+from sandbox_time import DrivenClock
 from example_spec import EXAMPLE, copy_example  # noqa: F401  (EXAMPLE: imported from here by the scenarios)
 
 TRAINING_SECONDS = 0.1
@@ -56,7 +62,9 @@ class Team:
 
     def __init__(self, root: Path, *, training_seconds: float = TRAINING_SECONDS) -> None:
         self.root = root
-        self.app = _service(root, training_seconds)
+        saved = root / "sandbox.clock"
+        self.clock = ManualClock(float(saved.read_text()) if saved.exists() else time.time())
+        self.app = _service(root, training_seconds, self.clock)
         self._pipelines: list[Pipeline] = []
 
     @classmethod
@@ -67,12 +75,13 @@ class Team:
     def restart_service(self, *, training_seconds: float) -> None:
         """The same organisation (database and files), served again with trainings of another length."""
         self.app.state.sandbox.close()
-        self.app = _service(self.root, training_seconds)
+        self.app = _service(self.root, training_seconds, self.clock)
 
     def close(self) -> None:
         for pipeline in self._pipelines:
             pipeline.close()
         self.app.state.sandbox.close()
+        (self.root / "sandbox.clock").write_text(repr(self.clock.now()))
 
     # --- the spec directory ---------------------------------------------------------------------
 
@@ -96,9 +105,10 @@ class Team:
 
     # --- bria-pipeline ----------------------------------------------------------------------------
 
-    def pipeline(self, **kw: Any) -> Pipeline:
+    def pipeline(self, spec: Path | None = None, **kw: Any) -> Pipeline:
+        """bria-pipeline on this team's service for `spec` (default: the team's own spec)."""
         kw.setdefault("concurrency", 10)  # every output of the example at once: the suite stays quick
-        pipeline = Pipeline(self.spec, sandbox=True, transport=httpx.ASGITransport(app=self.app), **kw)
+        pipeline = DrivenPipeline(spec or self.spec, self.clock, transport=httpx.ASGITransport(app=self.app), **kw)
         self._pipelines.append(pipeline)
         return pipeline
 
@@ -165,9 +175,30 @@ class Team:
         return self.remote()["lucy-example"]
 
 
-def _service(root: Path, training_seconds: float):
-    """The sandbox on `root`'s database, with emulated jobs short enough for a test suite."""
-    app = create_app(root / "sandbox.sqlite", training_seconds=training_seconds)
+class DrivenPipeline(Pipeline):
+    """A Pipeline on the sandbox handed in whose client waits on the sandbox's clock."""
+
+    def __init__(self, spec: Path, clock: ManualClock, **kw: Any) -> None:
+        super().__init__(spec, sandbox=True, **kw)
+        self.sandbox_clock = clock
+
+    def client(self) -> AsyncBriaClient:
+        return AsyncBriaClient(
+            self.api_url,
+            None,
+            transport=self.transport,
+            sandbox=True,
+            max_concurrency=max(self.concurrency, 1),
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            on_event=self.on_event,
+            call_timeout=self.request_timeout,
+            clock=DrivenClock(self.sandbox_clock),
+        )
+
+
+def _service(root: Path, training_seconds: float, clock: ManualClock):
+    """The sandbox on `root`'s database and `clock`, with emulated jobs of these lengths."""
+    app = create_app(root / "sandbox.sqlite", clock=clock, training_seconds=training_seconds)
     app.state.sandbox.timings = Timings(
         training_seconds=training_seconds, generation_seconds=0.05, video_seconds=0.1, caption_min_seconds=0.05
     )

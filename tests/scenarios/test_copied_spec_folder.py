@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 
-import httpx
 import pytest
 from scenario_helpers import MODEL_NAME
 
@@ -29,9 +28,7 @@ def test_a_copied_folder_never_acts_on_the_original_project(team):
     before = team.stats()
 
     def copy_pipeline() -> Pipeline:
-        pipeline = Pipeline(spec, sandbox=True, transport=httpx.ASGITransport(app=team.app), concurrency=10)
-        team._pipelines.append(pipeline)  # closed with the team
-        return pipeline
+        return team.pipeline(spec)  # closed with the team
 
     for attempt in (lambda p: p.plan(), lambda p: p.apply(auto_approve=True), lambda p: p.destroy(auto_approve=True)):
         with pytest.raises(LineageError) as refused:

@@ -8,7 +8,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 from scenario_helpers import OUTPUTS, changes
 
@@ -46,10 +45,7 @@ def files_of(folder: Path) -> dict[str, str]:
 
 
 def icons_pipeline(team, **kw) -> Pipeline:
-    pipeline = Pipeline(team.dir / "icons.yaml", sandbox=True, transport=httpx.ASGITransport(app=team.app),
-                        concurrency=10, **kw)
-    team._pipelines.append(pipeline)
-    return pipeline
+    return team.pipeline(team.dir / "icons.yaml", **kw)
 
 
 def add_icons(team, output_dir: str | None = None) -> None:
