@@ -73,7 +73,8 @@ def check(store: StateStore, desired: Desired, spec: str, backend_key: str | Non
     spec_arg = spec_arg or spec
     if store.lineage.get("project", desired.project.name) != desired.project.name or not store.lineage:
         hint = (f"to adopt by name what exists for this spec's project, run `bria-pipeline refresh {spec_arg}` "
-                f"(it rebuilds the state from the remote); or delete {where} if it was copied from elsewhere")
+                f"(it rebuilds the state from the remote); or, if it was copied from elsewhere, forget it with "
+                f"`bria-pipeline state rm {spec_arg}` (nothing remote is deleted; a backend keeps that state, marked forgotten)")
     else:
         hint = (f"{where} was copied from another spec's folder: forget it with `bria-pipeline state rm {spec_arg}` "
                 "(it deletes that copy of the state, nothing else), then run again")

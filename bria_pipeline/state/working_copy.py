@@ -311,7 +311,7 @@ class WorkingCopy:
                 f"the output manifest in {self.output_dir} was not made from the backend {self.backend.where('')}, "
                 "which has one too",
                 hint="to take the backend's, move the local output folder away; to keep yours, push it with "
-                     "bria-pipeline state push SPEC --backend URL",
+                     f"bria-pipeline state push SPEC --backend {self.backend.url}",
             )
         if base_version is None:
             return "backend"  # state: the backend is the authority for a working copy never synced
