@@ -1,11 +1,17 @@
 """The client's clock in tests: waits move the sandbox's ManualClock, no wall time passes.
 
+`DrivenPipeline` is a Pipeline on a sandbox handed in whose client waits on that clock.
+
 Imported by its unique name: tests/ is on the import path (tests/conftest.py sits there)."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
+from bria_pipeline.api.client import AsyncBriaClient
+from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import ManualClock
 
 
@@ -24,3 +30,24 @@ class DrivenClock:
             self.manual.advance(seconds)
             self.slept += seconds
         await asyncio.sleep(0)
+
+
+class DrivenPipeline(Pipeline):
+    """A Pipeline (on a sandbox handed in, or served) whose client waits on the sandbox's clock."""
+
+    def __init__(self, spec: Path, clock: ManualClock, **kw: Any) -> None:
+        super().__init__(spec, **kw)
+        self.sandbox_clock = clock
+
+    def client(self) -> AsyncBriaClient:
+        return AsyncBriaClient(
+            self.api_url,
+            self._token,
+            transport=self.transport,
+            sandbox=self.sandbox,
+            max_concurrency=max(self.concurrency, 1),
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            on_event=self.on_event,
+            call_timeout=self.request_timeout,
+            clock=DrivenClock(self.sandbox_clock),
+        )

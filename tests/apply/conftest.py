@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from apply_helpers import SpecDir
+
 from outputs_fixtures import build, fast_world, still_world  # noqa: F401  (fixtures, found by name)
+from sandbox_time import DrivenPipeline
 
 from bria_pipeline.pipeline import Pipeline
-from bria_pipeline.sandbox import create_app
+from bria_pipeline.sandbox import ManualClock, create_app
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,19 +27,25 @@ def spec_dir(tmp_path: Path) -> SpecDir:
 
 
 @pytest.fixture
-def sandbox_app(tmp_path: Path):
-    app = create_app(tmp_path / "sandbox.sqlite", training_seconds=0.3)
+def sandbox_clock() -> ManualClock:
+    """The sandbox's time: it moves only when the pipelines' clients wait (see sandbox_time.py)."""
+    return ManualClock(time.time())
+
+
+@pytest.fixture
+def sandbox_app(tmp_path: Path, sandbox_clock: ManualClock):
+    app = create_app(tmp_path / "sandbox.sqlite", clock=sandbox_clock, training_seconds=0.3)
     yield app
     app.state.sandbox.close()
 
 
 @pytest.fixture
-def make_pipeline(sandbox_app, spec_dir: SpecDir):
+def make_pipeline(sandbox_app, sandbox_clock: ManualClock, spec_dir: SpecDir):
     """`make_pipeline(**kw)`: a Pipeline for the spec, talking to the in-process sandbox."""
     made: list[Pipeline] = []
 
     def make(**kw: Any) -> Pipeline:
-        pipeline = Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=sandbox_app), **kw)
+        pipeline = DrivenPipeline(spec_dir.spec, sandbox_clock, sandbox=True, transport=httpx.ASGITransport(app=sandbox_app), **kw)
         made.append(pipeline)
         return pipeline
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from apply_helpers import TOKEN, console, remote_snapshot, sandbox_stats
+from sandbox_time import DrivenPipeline
 
 from bria_pipeline.api import AsyncBriaClient, TransportError
 from bria_pipeline.state.manifest import Manifest
@@ -41,16 +42,17 @@ def training_versions(app) -> list[tuple[str, str | None]]:
 
 @contextmanager
 def pipeline_on(app, spec, served: bool) -> Iterator[Pipeline]:
-    """A Pipeline on the sandbox app: in process, or over HTTP on 127.0.0.1 with a token."""
+    """A Pipeline on the sandbox app (waiting on its clock): in process, or over HTTP on 127.0.0.1 with a token."""
+    clock = app.state.sandbox.clock
     if not served:
-        pipeline = Pipeline(spec, sandbox=True, transport=httpx.ASGITransport(app=app))
+        pipeline = DrivenPipeline(spec, clock, sandbox=True, transport=httpx.ASGITransport(app=app))
         try:
             yield pipeline
         finally:
             pipeline.close()
         return
     with running(app) as url:
-        pipeline = Pipeline(spec, api_url=url, token="sandbox-token")
+        pipeline = DrivenPipeline(spec, clock, api_url=url, token="sandbox-token")
         try:
             yield pipeline
         finally:

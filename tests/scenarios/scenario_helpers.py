@@ -24,7 +24,7 @@ from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.plan.document import Plan
 from bria_pipeline.sandbox import ManualClock, create_app
-from sandbox_time import DrivenClock
+from sandbox_time import DrivenPipeline
 from example_spec import EXAMPLE, copy_example  # noqa: F401  (EXAMPLE: imported from here by the scenarios)
 
 TRAINING_SECONDS = 0.1
@@ -108,7 +108,7 @@ class Team:
     def pipeline(self, spec: Path | None = None, **kw: Any) -> Pipeline:
         """bria-pipeline on this team's service for `spec` (default: the team's own spec)."""
         kw.setdefault("concurrency", 10)  # every output of the example at once: the suite stays quick
-        pipeline = DrivenPipeline(spec or self.spec, self.clock, transport=httpx.ASGITransport(app=self.app), **kw)
+        pipeline = DrivenPipeline(spec or self.spec, self.clock, sandbox=True, transport=httpx.ASGITransport(app=self.app), **kw)
         self._pipelines.append(pipeline)
         return pipeline
 
@@ -173,27 +173,6 @@ class Team:
     def project(self) -> dict[str, Any]:
         """The spec's project as `remote()` describes it."""
         return self.remote()["lucy-example"]
-
-
-class DrivenPipeline(Pipeline):
-    """A Pipeline on the sandbox handed in whose client waits on the sandbox's clock."""
-
-    def __init__(self, spec: Path, clock: ManualClock, **kw: Any) -> None:
-        super().__init__(spec, sandbox=True, **kw)
-        self.sandbox_clock = clock
-
-    def client(self) -> AsyncBriaClient:
-        return AsyncBriaClient(
-            self.api_url,
-            None,
-            transport=self.transport,
-            sandbox=True,
-            max_concurrency=max(self.concurrency, 1),
-            rate_limit_per_minute=self.rate_limit_per_minute,
-            on_event=self.on_event,
-            call_timeout=self.request_timeout,
-            clock=DrivenClock(self.sandbox_clock),
-        )
 
 
 def _service(root: Path, training_seconds: float, clock: ManualClock):
