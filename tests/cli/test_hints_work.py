@@ -115,8 +115,15 @@ def test_lineage_and_damaged_state_hints_refresh_with_the_same_options(folder: P
     shutil.copytree(folder / "brand" / ".bria" / "spec", other.parent / ".bria" / "spec")
     foreign = sh("bria-pipeline --sandbox plan other/spec.yaml", folder)
     assert foreign.returncode == 1 and "belongs to another spec" in foreign.stderr
-    (refresh,) = commands_in(hint_of(foreign.stderr))
+    refresh, forget = commands_in(hint_of(foreign.stderr))
     assert refresh == "bria-pipeline --sandbox refresh other/spec.yaml"
+    assert forget == "bria-pipeline --sandbox state rm other/spec.yaml"
+    forgotten = sh(forget, folder)  # the copy is forgotten: the spec plans from nothing
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert sh("bria-pipeline --sandbox plan other/spec.yaml", folder).returncode == 0
+    shutil.rmtree(other.parent / ".bria", ignore_errors=True)
+    shutil.copytree(folder / "brand" / ".bria" / "spec", other.parent / ".bria" / "spec")  # copied again
+    assert sh("bria-pipeline --sandbox plan other/spec.yaml", folder).returncode == 1
     assert sh(refresh, folder).returncode == 0
     assert sh("bria-pipeline --sandbox plan other/spec.yaml", folder).returncode == 0
 

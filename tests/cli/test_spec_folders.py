@@ -80,7 +80,7 @@ def test_state_push_and_pull_take_a_folder(brands: Path, tmp_path: Path) -> None
     assert pushed.exit_code == 0, pushed.stderr
     assert specs_in(pushed.stdout, brands) == {"alpha": "ok", "beta": "ok"}
     for name in ("alpha", "beta"):
-        assert (tmp_path / "backend" / name / "spec" / "state.json").is_file()  # outside a repository: folder/stem
+        assert (tmp_path / "backend" / name / "spec" / "root.json").is_file()  # outside a repository: folder/stem
     pulled = run("pull", str(brands), "--backend", backend)
     assert pulled.exit_code == 0, pulled.stderr
     assert pulled.stdout.count("Pulled 0 output(s)") == 2
