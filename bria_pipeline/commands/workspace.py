@@ -29,6 +29,7 @@ import httpx
 
 from ..api.client import AsyncBriaClient
 from ..apply.context import ApplyOptions
+from ..bulk.staging import StagingTarget
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
 from ..plan.document import Plan
@@ -330,12 +331,13 @@ class Workspace(SpecFiles):
         options.staging = self.staging(client)
         return options
 
-    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], Any]:
+    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], StagingTarget]:
         """A dataset's bulk staging target, as it can run against this API."""
 
-        def target(dataset: DesiredDataset) -> Any:
+        def target(dataset: DesiredDataset) -> StagingTarget:
             from ..bulk.staging import target_for
 
+            assert dataset.staging is not None  # asked only for a dataset with a `staging:` section
             return target_for(dataset.staging, spec_dir=self.spec_path.parent,
                               sandbox_url=client.api_url if self.local_api else None, transport=self.staging_transport)
 

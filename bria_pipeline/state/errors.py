@@ -44,7 +44,7 @@ class AmbiguousRemoteError(StateError):
 class ManifestError(StateError):
     """The manifest cannot be read: names the file and, for JSON errors, the line."""
 
-    def __init__(self, path: Path, problem: str, *, line: int | None = None, hint: str | None = None) -> None:
+    def __init__(self, path: Path | str, problem: str, *, line: int | None = None, hint: str | None = None) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(
             f"{where}: {problem}",

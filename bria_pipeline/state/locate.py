@@ -108,8 +108,10 @@ def read_state(store: ObjectStore, key: str) -> dict[str, Any] | None:
         except (ValueError, UnicodeDecodeError):
             data = None
         if isinstance(data, dict) and name == ROOT_OBJECT:
-            state = data.get("state") if isinstance(data.get("state"), dict) else {}
-            lineage = dict(state.get("lineage") or {}) if isinstance(state.get("lineage"), dict) else {}
+            found = data.get("state")
+            state: dict[str, Any] = found if isinstance(found, dict) else {}
+            found_lineage = state.get("lineage")
+            lineage = dict(found_lineage) if isinstance(found_lineage, dict) else {}
             if data.get("lineage") and not lineage.get("id"):
                 lineage["id"] = data["lineage"]
             return {**state, "lineage": lineage} if lineage else dict(state)

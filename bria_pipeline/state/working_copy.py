@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..atomic import write_atomic
 from ..output_names import thumbnail_name
@@ -102,7 +102,7 @@ def publishable(manifest: Manifest) -> Manifest:
     return out
 
 
-def _done(record: dict[str, Any] | None) -> bool:
+def _done(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return bool(record and record.get("status") == "done" and record.get("file") and record.get("sha256"))
 
 
