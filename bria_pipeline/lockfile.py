@@ -249,7 +249,7 @@ def load_lock(path: Path) -> Lock:
 
 
 try:  # libyaml's parser when PyYAML has it
-    _Loader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
