@@ -455,8 +455,9 @@ class ApiSession:
         Redirects are followed here, hop by hop, so a redirect off the API's origin loses the
         token too. Retried like any idempotent request.
         """
-        return await self._retrying(operation, self._where(url),
-                                    lambda attempt: self._fetch_once(url, operation, attempt))
+        response: httpx.Response = await self._retrying(operation, self._where(url),
+                                                        lambda attempt: self._fetch_once(url, operation, attempt))
+        return response
 
     async def _fetch_once(self, url: str, op: Operation, attempt: int) -> httpx.Response:
         current = self.absolute(url)

@@ -178,7 +178,7 @@ def rm(ws: Workspace) -> list[str]:
                 copied = False
             except LocateError:  # a copied folder's record: the state is the other spec's
                 copied = True
-            own = bool(had) and not copied and (not had.get("spec") or lineage.same_spec(had["spec"], ws.identity)
+            own = bool(had) and not copied and (not had.get("spec") or same_spec(had["spec"], ws.identity)
                                                 or lineage.moved_here(had, ws.identity, ws.spec_path, located.lineage))
             if own and not had.get("forgotten"):
                 opened = ws.open_state(write_local=True, check=False)

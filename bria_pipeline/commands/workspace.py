@@ -23,13 +23,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..api.client import AsyncBriaClient
 from ..apply.context import ApplyOptions
 from ..bulk.staging import StagingTarget
+
+if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
+    from ..state.locate import LocatingCopy
+    from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
 from ..plan.document import Plan
@@ -114,7 +118,8 @@ class Workspace(SpecFiles):
         """The lock file's record of where this spec's state lives (lineage, backend, key)."""
         if "record" not in self.found:
             self.found["record"] = dict(self.load_lock().state)
-        return self.found["record"]
+        record: dict[str, str] = self.found["record"]
+        return record
 
     def locate(self, *, read: bool = True) -> Any:
         """Where the backend holds this spec's state (found by its lineage, once), the backend's
@@ -194,14 +199,14 @@ class Workspace(SpecFiles):
         """Which spec this is, for the state's lineage."""
         return spec_identity(self.spec_path)
 
-    def working_copy(self) -> Any:
+    def working_copy(self) -> LocatingCopy:
         from ..state.locate import LocatingCopy
 
         self.require_backend("a working copy")
         return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
                             self.desired.project.name)
 
-    def _working_copy(self) -> Any:
+    def _working_copy(self) -> WorkingCopy:
         from ..reports.gallery import write_gallery
         from ..state.working_copy import WorkingCopy
 

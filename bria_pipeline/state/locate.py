@@ -242,7 +242,7 @@ def verify(located: Located, lineage: dict[str, Any], spec_path: Path) -> str | 
             "Nothing was sent",
             hint=f"to adopt the state found there: `bria-pipeline state mv {key} {spec_path} --backend {url}`; "
                  f"to start anew without it: `bria-pipeline state rm {spec_path} --backend {url}`")
-    recorded = lineage.get("spec")
+    recorded: str | None = lineage.get("spec")
     if not recorded or is_ours(lineage, spec_identity(spec_path)):
         return None
     if claims(spec_file(recorded, spec_path), want or ""):

@@ -156,7 +156,7 @@ class CloudObjectStore:
     def read(self, key: str) -> Blob | None:
         self.requests += 1
 
-        def get() -> tuple[bytes, dict]:
+        def get() -> tuple[bytes, dict[str, Any]]:
             got = self._ob.get(self._store, key)
             return bytes(got.bytes()), got.meta
 
@@ -223,7 +223,7 @@ class CloudObjectStore:
 VERSION_SEP = "\n"  # an ETag and, where the store has one (GCS generation, S3 version id), a version
 
 
-def _version(meta: dict) -> str:
+def _version(meta: dict[str, Any]) -> str:
     """What a compare-and-swap compares: S3 and Azure match the ETag, GCS the generation."""
     e_tag, version = meta.get("e_tag") or "", meta.get("version") or ""
     return f"{e_tag}{VERSION_SEP}{version}" if version else str(e_tag)

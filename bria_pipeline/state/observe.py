@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from ..api.client import AsyncBriaClient
 from ..api.errors import NotFound
 from .manifest import Manifest, load_manifest
 from ..lockfile import Lock
@@ -31,7 +32,7 @@ INTENT_SETTLE_SECONDS = 120  # an unmatched intent younger than this may still b
 
 
 async def observe(
-    client: Any,
+    client: AsyncBriaClient,
     desired: Desired,
     store: StateStore,
     *,
@@ -192,7 +193,7 @@ def _completed_needs_listing(ds: DesiredDataset, dataset: ObservedDataset, lock:
     return any(i.caption_refine and lock.caption(i, ds.visual_schema) is None for i in ds.images)
 
 
-async def _bulk_status(client: Any, dataset_id: int) -> str | None:
+async def _bulk_status(client: AsyncBriaClient, dataset_id: int) -> str | None:
     try:
         status = await client.bulk_upload_status(dataset_id)
     except NotFound:
@@ -284,7 +285,7 @@ def _image(image: Any, contents: dict[str, str] | None = None) -> ObservedImage:
 IMPORT_READS = 8  # image downloads in flight while `import` identifies a dataset's images
 
 
-async def image_contents(client: Any, dataset_id: int) -> dict[str, str]:
+async def image_contents(client: AsyncBriaClient, dataset_id: int) -> dict[str, str]:
     """Image id -> content hash of every image of a dataset, read once by `import`, so images
     uploaded under other names (by hand, in the Console) are recognised by their content."""
     images = await client.list_images(dataset_id)

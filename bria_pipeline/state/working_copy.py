@@ -106,7 +106,10 @@ def _done(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return bool(record and record.get("status") == "done" and record.get("file") and record.get("sha256"))
 
 
-def _stat_sig(path: Path) -> tuple | None:
+StatSig = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+
+
+def _stat_sig(path: Path) -> StatSig | None:
     try:
         st = path.stat()
     except OSError:
@@ -121,8 +124,8 @@ class JournalTail:
 
     def __init__(self, output_dir: Path) -> None:
         self.output_dir = output_dir
-        self.manifest_sig: tuple | None = None
-        self.journal: tuple | None = None  # (dev, inode) of the journal being read
+        self.manifest_sig: StatSig | None = None
+        self.journal: tuple[int, int] | None = None  # (dev, inode) of the journal being read
         self.offset = 0
 
     def reset(self) -> None:
@@ -385,7 +388,7 @@ class WorkingCopy:
         if missing:
             raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
-    def manifest_signature(self) -> tuple:
+    def manifest_signature(self) -> tuple[tuple[str, StatSig | None], ...]:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
         if self.output_dir is None:
             return ()
@@ -537,7 +540,8 @@ class WorkingCopy:
         except OSError:
             return None
         if st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns"):
-            return record["sha256"]
+            sha256: str | None = record["sha256"]
+            return sha256
         return sha256_file(path) if path.is_file() else None
 
     def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool) -> bool:
