@@ -13,6 +13,7 @@ last run that wrote the state; `refresh` rebuilds the records from the remote.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def _gallery(ws: Workspace) -> dict[str, Any]:
     return {"path": str(path), "url": url, "exists": path.is_file()}
 
 
-def _keys(desired: Any, records: list[Recorded], kind: str) -> list[str]:
+def _keys(desired: Iterable[str], records: list[Recorded], kind: str) -> list[str]:
     """The spec's keys, then keys the state still records that the spec dropped."""
     known = list(desired)
     return known + sorted({r.key for r in records if r.kind == kind and r.key and r.key not in known})

@@ -33,6 +33,7 @@ from ..bulk.staging import StagingTarget
 
 if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
     from ..state.locate import LocatingCopy
+    from ..state.remote_lock import RemoteLock
     from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
@@ -42,6 +43,7 @@ from ..plan.steps import GENERATION_STEPS, BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
+from ..state.lock import StateLock
 from ..state.manager import LocalState, StateManager
 from ..state.observe import observe
 from ..state.observed import Observed
@@ -177,7 +179,7 @@ class Workspace(SpecFiles):
             return LocalState(self.state_dir)
         return self.working_copy()
 
-    def run_lock(self, command: str) -> Any:
+    def run_lock(self, command: str) -> StateLock | RemoteLock:
         """One run that writes state at a time: in the backend when there is one (create-if-absent,
         refreshed), else the OS file lock in .bria/ naming its holder."""
         self.locate()

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..api.client import AsyncBriaClient
 from ..api.errors import NotFound
+from ..api.types import Dataset, Image, Model, Project
 from .manifest import Manifest, load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
@@ -111,7 +112,7 @@ async def observe(
 # --- the project ----------------------------------------------------------------------------------
 
 
-def _find_project(projects: list[Any], desired: Desired, store: StateStore) -> Any | None:
+def _find_project(projects: list[Project], desired: Desired, store: StateStore) -> Project | None:
     name = desired.project.name
     named = [p for p in projects if p.name == name]
     recorded_id = store.project_id()
@@ -270,7 +271,7 @@ def record_owned(
 # --- API types to observed types --------------------------------------------------------------------
 
 
-def _image(image: Any, contents: dict[str, str] | None = None) -> ObservedImage:
+def _image(image: Image, contents: dict[str, str] | None = None) -> ObservedImage:
     return ObservedImage(
         id=image.id,
         image_name=image.image_name or "",
@@ -291,7 +292,7 @@ async def image_contents(client: AsyncBriaClient, dataset_id: int) -> dict[str, 
     images = await client.list_images(dataset_id)
     gate = asyncio.Semaphore(IMPORT_READS)
 
-    async def read(image: Any) -> tuple[str, str] | None:
+    async def read(image: Image) -> tuple[str, str] | None:
         tag = content_tag(image.image_name)
         if tag is not None:
             return str(image.id), tag
@@ -315,7 +316,7 @@ def mark_imported(store: StateStore, kind: str, id: int, contents: dict[str, str
     ]
 
 
-def _dataset(dataset: Any) -> ObservedDataset:
+def _dataset(dataset: Dataset) -> ObservedDataset:
     return ObservedDataset(
         id=dataset.id,
         name=dataset.name,
@@ -329,7 +330,7 @@ def _dataset(dataset: Any) -> ObservedDataset:
     )
 
 
-def _model(model: Any) -> ObservedModel:
+def _model(model: Model) -> ObservedModel:
     return ObservedModel(
         id=model.id,
         name=model.name,

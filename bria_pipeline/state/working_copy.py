@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..atomic import write_atomic
 from ..output_names import thumbnail_name
@@ -45,6 +45,9 @@ from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
 from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
 from .objects import ObjectConflict
 from .store import StateStore
+
+if TYPE_CHECKING:  # imported where a run takes the lock
+    from .remote_lock import RemoteLock
 
 BASE_FILE = "backend.json"
 BASE_FORMAT = 2
@@ -232,7 +235,7 @@ class WorkingCopy:
         self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
         self._mutex = threading.Lock()  # one push at a time (the periodic one and the last one)
 
-    def lock(self, command: str, *, spec: str, timeout: float) -> Any:
+    def lock(self, command: str, *, spec: str, timeout: float) -> RemoteLock:
         """The apply lock in the backend (create-if-absent, refreshed while the run goes on)."""
         from .remote_lock import RemoteLock
 
