@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..identity import model_base, parse_version_name
 from ..reports.gallery import INDEX_FILE as GALLERY_FILE
@@ -57,7 +57,7 @@ def results(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _manifest(ws: Workspace, opened: Any) -> Manifest | None:
+def _manifest(ws: Workspace, opened: Manifest | Literal[True]) -> Manifest | None:
     generation = ws.desired.generation
     if generation is None:
         return None

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -32,7 +32,7 @@ from ..apply.context import ApplyOptions
 from ..bulk.staging import StagingTarget
 
 if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
-    from ..state.locate import LocatingCopy
+    from ..state.locate import Located, LocatingCopy
     from ..state.remote_lock import RemoteLock
     from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
@@ -45,6 +45,7 @@ from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
 from ..state.lock import StateLock
 from ..state.manager import LocalState, StateManager
+from ..state.manifest import Manifest
 from ..state.observe import observe
 from ..state.observed import Observed
 from ..state.store import StateStore, state_dir_for
@@ -59,7 +60,7 @@ class OpenState:
     the local one), `copy` the state manager it persists through (None: a store handed in)."""
 
     store: StateStore
-    manifest: Any = True
+    manifest: Manifest | Literal[True] = True
     copy: StateManager | None = None
 
 
@@ -123,7 +124,7 @@ class Workspace(SpecFiles):
         record: dict[str, str] = self.found["record"]
         return record
 
-    def locate(self, *, read: bool = True) -> Any:
+    def locate(self, *, read: bool = True) -> Located | None:
         """Where the backend holds this spec's state (found by its lineage, once), the backend's
         key set to it; None without a backend. `read=False`: where to read first (state/locate.py's
         `provisional`; `open_state` settles it with what it reads). Refuses a run without the
@@ -137,9 +138,10 @@ class Workspace(SpecFiles):
             self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
                                project=self.desired.project.name) if read
                         else provisional(self.spec_path, self.backend.url, self.recorded()))
-        return self.found["located"]
+        located: Located = self.found["located"]
+        return located
 
-    def _place(self, located: Any, moved_from: str | None = None) -> None:
+    def _place(self, located: Located, moved_from: str | None = None) -> None:
         assert self.backend is not None
         self.backend.key = located.key
         self.found["located"] = located
@@ -241,7 +243,7 @@ class Workspace(SpecFiles):
         self.note_moved(opened.store, located)
         return opened
 
-    def locate_to_open(self, *, write_local: bool, check: bool) -> Any:
+    def locate_to_open(self, *, write_local: bool, check: bool) -> Located | None:
         """Where to open the state: located before a writer takes the lock, and before a working copy
         with a state of its own is read (at a key that is not its state's, it would be taken for a
         state to push); else where to read first (settled as it is read). A working copy copied from
@@ -250,6 +252,8 @@ class Workspace(SpecFiles):
         if self.backend is not None and check:
             from ..state.locate import verify
 
+            assert located is not None  # located whenever there is a backend
+
             local = StateStore.for_spec(self.spec_path)
             if located.lineage and local.lineage.get("id") == located.lineage:
                 verify(located, local.lineage, self.spec_path)  # a copied folder: its lock file and .bria/ both
@@ -257,7 +261,7 @@ class Workspace(SpecFiles):
                           spec_path=self.spec_path, lineage_id=located.lineage)
         return located
 
-    def note_moved(self, store: StateStore, located: Any) -> None:
+    def note_moved(self, store: StateStore, located: Located | None) -> None:
         """Remember that the state was made for this spec at another path (the plan says so)."""
         recorded = store.lineage.get("spec")
         if recorded and recorded != self.identity and lineage.moved_here(
