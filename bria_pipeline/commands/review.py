@@ -47,7 +47,7 @@ class DatasetReviews(Sequence[DatasetReview]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[DatasetReview]: ...
 
-    def __getitem__(self, index: Any) -> Any:
+    def __getitem__(self, index: int | slice) -> DatasetReview | Sequence[DatasetReview]:
         return self.reviews[index]
 
     def __len__(self) -> int:

@@ -34,7 +34,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..lockfile import LockFileError, load_lock, lock_path_for
@@ -42,6 +42,9 @@ from .backend import STATE_OBJECT, repo_root, spec_identity
 from .backend import backend_key as path_key
 from .errors import StateError
 from .objects import ObjectStore
+
+if TYPE_CHECKING:  # working_copy.py is loaded with a backend only
+    from .working_copy import Opened, WorkingCopy
 
 GIT_TIMEOUT = 10.0  # seconds `git log --follow` may take
 
@@ -308,13 +311,13 @@ class LocatingCopy:
     checks what it read against the lock file's record (`verify`); `place(located, moved_from)` is
     told. Everything else is the working copy's."""
 
-    def __init__(self, make: Callable[[], Any], located: Located, place: Callable[..., None], spec_path: Path,
+    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[..., None], spec_path: Path,
                  project: str) -> None:
         self._make, self._place, self._spec_path, self._project = make, place, spec_path, project
         self.located = located
         self.copy = make()
 
-    def open(self, *, write_local: bool, **options: Any) -> Any:
+    def open(self, *, write_local: bool, **options: Any) -> Opened:
         found = self.copy.open(write_local=write_local, **options)
         if not self.located.checked:
             settled = settle(self.located, found.source.get("state", "none") != "none", found.store.lineage,

@@ -552,7 +552,7 @@ class WorkingCopy:
         root, view = self.root, self.view
         segments, held = list(root.segments), list(view.held)
 
-        def after(kind: str, key: str) -> Any:
+        def after(kind: str, key: str) -> dict[str, Any] | None:
             mine, theirs = (changes.outputs, view.outputs) if kind == "o" else (changes.prompts, view.prompts)
             return mine[key] if key in mine else theirs.get(key)
 
