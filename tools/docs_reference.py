@@ -314,7 +314,7 @@ def _example(value: Any, node: dict[str, Any]) -> str:
     return f"`{_cell(text)}`" if text else ""
 
 
-def _schema_tables(schema: dict[str, Any], examples: dict[str, Any] | None) -> str:
+def _schema_tables(schema: dict[str, Any], examples: dict[str, Any] | None, anchor_prefix: str = "") -> str:
     fields = schema_fields(schema)
     groups: dict[str, list[tuple[str, dict[str, Any], bool]]] = {}
     for path, node, required in fields:
@@ -341,7 +341,7 @@ def _schema_tables(schema: dict[str, Any], examples: dict[str, Any] | None) -> s
                 example = _example(value, resolved)
                 if example:
                     text.append(f"**Example:** {example}")
-            name = f'<a id="{_anchor(path)}"></a>`{path}`'
+            name = f'<a id="{anchor_prefix}{_anchor(path)}"></a>`{path}`'
             table.append(f"| {name} | {_cell(kind)} | {' '.join(text)} |")
         parts.append("\n".join(table) + "\n")
     return "\n".join(parts)
@@ -364,6 +364,37 @@ def plan_reference() -> str:
 def decisions_reference() -> str:
     schema = _load("decisions.schema.json")
     return _schema_tables(schema, None)
+
+
+def result_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(command, schema of its document) for every document `--json` prints, in the schema's order."""
+    schema = _load("result.schema.json")
+    documents = []
+    for branch in schema["oneOf"]:
+        node = _resolve(schema, branch)
+        command = node["properties"]["command"]
+        names = command.get("enum") or [command["const"]]
+        documents.append((" / ".join(names), {**node, "$defs": schema["$defs"]}))
+    return documents
+
+
+def result_reference() -> str:
+    """One section per command with its document's fields, then the results block they share,
+    from result.schema.json."""
+    schema = _load("result.schema.json")
+    parts = []
+    for command, document in result_documents():
+        first = command.split(" / ")[0]
+        tables = _schema_tables(document, None, anchor_prefix=f"{first}-")
+        sections = [part for part in tables.split("### ") if part and not part.startswith("`results")]
+        body = "### ".join([""] + sections).replace("### Top level", "### Fields")
+        body = body.replace("\n### `", f"\n### `{first}`: `")
+        parts.append(f"## `{command}`\n\n{body}")
+    results = {**schema["$defs"]["results"], "$defs": schema["$defs"]}
+    tables = _schema_tables(results, None, anchor_prefix="results-").replace("### Top level", "### Fields")
+    tables = tables.replace("\n### `", "\n### `results.")
+    parts.append(f"## `results`\n\n{_cell(results.get('description', ''))}\n\n{tables}")
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- benchmarks
@@ -392,6 +423,7 @@ PARTS: dict[str, Callable[[], str]] = {
     "spec": spec_reference,
     "plan": plan_reference,
     "decisions": decisions_reference,
+    "result": result_reference,
 }
 
 

@@ -26,6 +26,7 @@ from ..errors import BriaPipelineError
 from ..plan.cost import duration
 from ..plan.document import Plan
 from .backend_cmds import _offline_pipeline, backend_option
+from .pipeline_options import root_obj
 from .run_summary import each_spec, emit_json
 from .spec_cmds import SpecInputs, spec_options
 
@@ -136,7 +137,9 @@ def output_command(ctx: click.Context, spec: Path, name: str | None, spec_inputs
       open "$(bria-pipeline output examples/lucy/spec.yaml gallery.path)"
       bria-pipeline output specs/ --json | jq '.[].models'
     """
-    results = _offline_pipeline(ctx, spec, spec_inputs).results()
+    # with --sandbox the spec's own `backend:` is not the sandbox's (as for plan and apply): only
+    # --backend or the environment name one, so no cloud store is asked for a sandbox's results
+    results = _offline_pipeline(ctx, spec, spec_inputs, sandbox=root_obj(ctx).sandbox).results()
     if name is None:
         if as_json:
             emit_json(document("output", spec, results=results))

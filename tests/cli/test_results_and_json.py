@@ -147,3 +147,23 @@ def test_the_packaged_result_schema_is_the_repository_one() -> None:
     assert packaged == (REPO / "schemas" / "result.schema.json").read_text("utf-8")
     assert json.loads(packaged)["$defs"]["results"]["required"] == [
         "spec", "project", "gallery", "datasets", "models", "counts", "billed"]
+
+
+def test_output_with_the_sandbox_leaves_the_specs_own_backend_alone(tmp_path: Path) -> None:
+    """A spec whose `backend:` names a bucket (as the GitOps examples do): `--sandbox output` reads the
+    sandbox's local state, as `--sandbox plan` does, and asks no store. The store's endpoint here is a
+    closed port on 127.0.0.1, so a request to it would fail the command."""
+    import socket
+
+    spec = lucy(tmp_path)
+    spec.write_text(spec.read_text("utf-8") + "\nbackend:\n  url: s3://team-bucket/bria\n", "utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {"AWS_ENDPOINT_URL": closed, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    assert run("--sandbox", "apply", str(spec), "--auto-approve", env=env).exit_code == 0
+    result = run("--sandbox", "output", str(spec), "--json", env=env)
+    assert result.exit_code == 0, result.output
+    results = valid(json.loads(result.stdout), "output")["results"]
+    assert results["counts"]["images"] > 0 and "team-bucket" not in result.stdout

@@ -98,6 +98,20 @@ def test_every_plan_field_has_an_entry() -> None:
         assert f"</a>`{path}` |" in text, f"plan field {path} has no entry"
 
 
+def test_every_result_field_has_an_entry() -> None:
+    text = page("result-json.md")
+    schema = ref._load("result.schema.json")
+    documents = ref.result_documents()
+    assert {command for command, _ in documents} >= {"apply", "destroy", "show", "refresh", "import", "output"}
+    for command, document in documents:
+        assert f"## `{command}`" in text, f"result document {command} has no section"
+        for path, _, _ in ref.schema_fields(document):
+            if not path.startswith("results."):
+                assert f"</a>`{path}` |" in text, f"{command} result field {path} has no entry"
+    for path, _, _ in ref.schema_fields({**schema["$defs"]["results"], "$defs": schema["$defs"]}):
+        assert f"</a>`{path}` |" in text, f"results field {path} has no entry"
+
+
 def test_every_decisions_field_has_an_entry() -> None:
     text = page("decisions.md")
     for path, _, _ in ref.schema_fields(ref._load("decisions.schema.json")):
