@@ -52,7 +52,7 @@ class LockFileError(BriaPipelineError):
 
     Its own error (not state/'s): the lock file sits below state/, which reads it."""
 
-    def __init__(self, file: Path, message: str, *, line: int | None = None, col: int | None = None,
+    def __init__(self, file: Path | str, message: str, *, line: int | None = None, col: int | None = None,
                  hint: str | None = None) -> None:
         where = f"{file}:{line}:{col}" if line and col else f"{file}:{line}" if line else str(file)
         super().__init__(f"{where}: {message}", hint=hint)
@@ -249,7 +249,7 @@ def load_lock(path: Path) -> Lock:
 
 
 try:  # libyaml's parser when PyYAML has it
-    _Loader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 

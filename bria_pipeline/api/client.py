@@ -376,7 +376,8 @@ class AsyncBriaClient:
         """The visual schema (a JSON string) for 5-10 sample images (URLs, base64, bytes or paths)."""
         body = _clean(images=[encode_image(i) for i in images], content_moderation=content_moderation)
         answer = await self._call("generate_visual_schema", json=body)
-        return answer["visual_schema"]
+        schema: str = answer["visual_schema"]
+        return schema
 
     async def refine_structured_prompt(
         self,
@@ -394,7 +395,8 @@ class AsyncBriaClient:
             context_images=[encode_image(i) for i in context_images] if context_images else None,
         )
         answer = await self._call("refine_structured_prompt", json=body)
-        return answer["structured_prompt"]
+        refined: str = answer["structured_prompt"]
+        return refined
 
     # ------------------------------------------------------------------ models
 

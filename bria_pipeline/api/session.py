@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json as jsonlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import httpx
@@ -63,8 +64,23 @@ class Call:
     params: Mapping[str, Any] | None
 
 
+class ReadbackOutcome(Protocol):
+    """What a finder tells (api/readback.py's `Outcome` is the one implementation)."""
+
+    @property
+    def found(self) -> bool: ...
+    @property
+    def absent(self) -> bool: ...
+    @property
+    def body(self) -> Any: ...  # the adopted resource, as JSON
+    @property
+    def reason(self) -> str: ...
+    @property
+    def candidates(self) -> tuple[Any, ...]: ...
+
+
 # How a creating call whose outcome is unknown is read back (api/readback.py has them all).
-Finder = Callable[["ApiSession", Call], Awaitable[Any]]
+Finder = Callable[["ApiSession", Call], Awaitable[ReadbackOutcome]]
 
 
 @dataclass
@@ -128,8 +144,8 @@ class ApiSession:
             follow_redirects=False,
         )
         # URLs off the API's origin: a client that never sees the token, made on first use
-        self._external_options = dict(transport=external_transport, timeout=timeout, headers=headers,
-                                      follow_redirects=False)
+        self._external_options = functools.partial(httpx.AsyncClient, transport=external_transport,
+                                                   timeout=timeout, headers=headers, follow_redirects=False)
         self._external_client: httpx.AsyncClient | None = None
         # finder name -> async callable(session, Call) -> readback.Outcome (the client's: readback.FINDERS)
         self.finders: Mapping[str, Finder] = dict(finders or {})
@@ -149,7 +165,7 @@ class ApiSession:
     @property
     def _external(self) -> httpx.AsyncClient:
         if self._external_client is None:
-            self._external_client = httpx.AsyncClient(**self._external_options)
+            self._external_client = self._external_options()
         return self._external_client
 
     # ------------------------------------------------------------------ helpers
@@ -385,7 +401,7 @@ class ApiSession:
 
     # ------------------------------------------------------------------ read-back
 
-    async def _resolve(self, call: Call, path: str, attempt: int, error: E.ApiError):  # noqa: ANN202
+    async def _resolve(self, call: Call, path: str, attempt: int, error: E.ApiError) -> ReadbackOutcome | None:
         """After an ambiguous failure: the adopted answer, None when a retry is safe, or raise."""
         op = call.op
         finder = self.finders.get(op.readback or "")
@@ -439,8 +455,9 @@ class ApiSession:
         Redirects are followed here, hop by hop, so a redirect off the API's origin loses the
         token too. Retried like any idempotent request.
         """
-        return await self._retrying(operation, self._where(url),
-                                    lambda attempt: self._fetch_once(url, operation, attempt))
+        response: httpx.Response = await self._retrying(operation, self._where(url),
+                                                        lambda attempt: self._fetch_once(url, operation, attempt))
+        return response
 
     async def _fetch_once(self, url: str, op: Operation, attempt: int) -> httpx.Response:
         current = self.absolute(url)

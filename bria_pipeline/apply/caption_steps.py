@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import addresses
 from ..api.errors import BadRequest, Conflict
+from ..api.types import Image
 from ..plan.steps import Caption, PinCaption, RegenerateCaptions, WaitCaptions
 from .context import RemoteImage, Run
 from .dataset_steps import _remote_images, completed_elsewhere
@@ -106,6 +107,6 @@ async def _caption(run: Run, step: Caption) -> str:
     return f"set the caption of {image_key}"
 
 
-def _learn(run: Run, key: str, current: RemoteImage, made) -> None:
+def _learn(run: Run, key: str, current: RemoteImage, made: Image) -> None:
     current.caption = made.caption
     current.caption_source = made.caption_source

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 from .. import addresses
 from ..api.client import AsyncBriaClient
+from ..bulk.staging import StagingTarget
 from ..generate.outputs import ModelRef
 from ..lockfile import Lock, save_lock
 from ..model import Desired, DesiredDataset, ImageSource, content_tag
@@ -63,7 +64,7 @@ class ApplyOptions:
     concurrency: int = 4
     poll_interval: float = 30.0
     max_poll_interval: float = 300.0
-    staging: Callable[[DesiredDataset], Any] | None = None  # a dataset's bulk staging target, or None
+    staging: Callable[[DesiredDataset], StagingTarget] | None = None  # a dataset's bulk staging target, or None
     work_dir: Path | None = None  # where bulk zips are built (.bria/<spec>/zips)
 
     def wait_kw(self, default_timeout: float, interval: float | None = None) -> WaitArgs:

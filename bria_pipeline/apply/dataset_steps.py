@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, NotFound, WaitTimeout
+from ..api.types import Dataset, Image
 from ..bulk.advanced import upload_advanced_dataset
+from ..model import ImageSource
 from ..plan.dataset_target import unique_images
 from ..plan.steps import (
     BulkUpload,
@@ -33,7 +36,7 @@ QUIET_POLLS = 3  # polls without a change in the listing: another runner's uploa
 QUIET_SECONDS = 2.0  # ...and at least this long (seconds), however fast the polls
 
 
-def _remote_images(images) -> list[RemoteImage]:
+def _remote_images(images: Iterable[Image]) -> list[RemoteImage]:
     return [RemoteImage(i.id, i.image_name or "", i.caption, i.caption_source) for i in images]
 
 
@@ -41,16 +44,17 @@ async def refresh_images(run: Run, key: str, dataset_id: int) -> None:
     run.index.set_images(key, _remote_images(await run.client.list_images(dataset_id)))
 
 
-async def _named_datasets(run: Run, project_id: int, name: str) -> list:
+async def _named_datasets(run: Run, project_id: int, name: str) -> list[Dataset]:
     return [d for d in await run.client.list_project_datasets(project_id) if d.name == name]
 
 
-async def _find_dataset(run: Run, project_id: int, name: str):
+async def _find_dataset(run: Run, project_id: int, name: str) -> Dataset | None:
     hits = await _named_datasets(run, project_id, name)
     return hits[0] if len(hits) == 1 else None
 
 
-async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str, create) -> tuple[int, Any, bool]:
+async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str,
+                        create: Callable[[int, str], Awaitable[Dataset]]) -> tuple[int, Dataset | None, bool]:
     """Create (or clone) the dataset `step` names, at most once; returns (id, answer, created)."""
     key, name = step.dataset, step.name
     project_id = run.index.id("project")
@@ -163,9 +167,10 @@ async def _make_schema(run: Run, step: VisualSchema, dataset_id: int) -> str:
     return text
 
 
-def _image_input(image) -> bytes | str:
+def _image_input(image: ImageSource) -> bytes | str:
     if image.url:
         return image.url
+    assert image.path is not None  # the spec layer gives every image a path or a URL
     data = image.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != image.sha256:
         raise StepError(f"{image.key} changed on disk since the spec was read", hint="run plan (or apply) again")
@@ -330,7 +335,7 @@ def _names(images: list[RemoteImage], limit: int = 10) -> str:
 
 
 def _wrong_images(run: Run, key: str, dataset_id: int, before: str, extra: list[RemoteImage],
-                  seconds: list[RemoteImage], missing: list) -> str:
+                  seconds: list[RemoteImage], missing: list[ImageSource]) -> str:
     parts = []
     if extra:
         parts.append(f"{len(extra)} not in the spec: {_names(extra)}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from .. import addresses
 from ..api.errors import ApiError
@@ -218,7 +219,7 @@ class _ModelRefs:
         return refs
 
 
-def _delta(before: dict, after: dict) -> dict:
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     ops_before = before.get("operations", {})
     ops = {k: v - ops_before.get(k, 0) for k, v in after.get("operations", {}).items() if v - ops_before.get(k, 0)}
     out = {k: after[k] - before.get(k, 0) for k in ("total", "mutating", "reading", "retries", "readbacks", "adopted")}

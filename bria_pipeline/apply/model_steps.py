@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import addresses
 from ..api import polling
 from ..api.errors import Conflict, JobFailed, NotFound, WaitTimeout
+from ..api.types import Model
 from ..plan.steps import CreateModel, DeleteModel, StartTraining, UpdateModel, WaitTraining
 from .context import Run
 from .dataset_steps import check_images
@@ -21,10 +22,10 @@ async def create_model(run: Run, step: CreateModel) -> str:
     dataset_id = run.index.id(addresses.dataset(step.dataset))
     project_id = run.index.id("project")
 
-    async def named():
+    async def named() -> list[Model]:
         return [m for m in await run.client.list_project_models(project_id) if m.name == name and m.dataset_id == dataset_id]
 
-    async def find():
+    async def find() -> Model | None:
         hits = await named()
         return hits[0] if len(hits) == 1 else None
 
@@ -116,7 +117,7 @@ async def delete_model(run: Run, step: DeleteModel) -> str:
 
 
 async def _until_stopped(run: Run, model_id: int) -> None:
-    def look(model):
+    def look(model: Model) -> polling.Look:
         return polling.Look(model.status not in ("InProgress", "Stopping"), None, None, f"training {model.status}")
 
     try:

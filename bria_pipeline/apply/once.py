@@ -12,11 +12,21 @@ tell, the intent stays and the step fails, so nothing is sent twice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..api.errors import AmbiguousResult, HttpError, NotFound
 from .context import Run
 from .errors import StepError
+
+
+class Identified(Protocol):
+    """A resource the API made: a project, a dataset, a model."""
+
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=Identified)
 
 
 async def create_once(
@@ -28,11 +38,11 @@ async def create_once(
     address: str,
     key: str | None,
     parent_id: int | None,
-    find: Callable[[], Awaitable[Any | None]],
-    create: Callable[[], Awaitable[Any]],
-    twins: Callable[[], Awaitable[list[Any]]] | None = None,
-    discard: Callable[[int], Awaitable[Any]] | None = None,
-) -> tuple[int, Any | None, bool]:
+    find: Callable[[], Awaitable[R | None]],
+    create: Callable[[], Awaitable[R]],
+    twins: Callable[[], Awaitable[list[R]]] | None = None,
+    discard: Callable[[int], Awaitable[object]] | None = None,
+) -> tuple[int, R | None, bool]:
     """Create `name` unless it exists; returns (id, the API object when this call made it, created).
 
     With `twins` (everything named `name` where this is made) and `discard`: a runner that shares

@@ -83,7 +83,7 @@ class _Gone(Exception):
 KEPT_HINT = "The request id is kept: the next apply polls that same request, paying nothing again."
 
 
-def _model_id(run: Run, planned_model_id: Any, model: str) -> str:
+def _model_id(run: Run, planned_model_id: str | None, model: str) -> str:
     if planned_model_id is not None:
         return str(planned_model_id)
     ref = run.generation.models.get(model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api.errors import NotFound
+from ..api.types import Project
 from ..plan.steps import CreateProject, DeleteProject, ReplaceProject, UpdateProject
 from .context import Run
 from .handlers import handles
@@ -13,10 +14,10 @@ from .once import create_once, delete_once
 async def create_project(run: Run, step: CreateProject) -> str:
     body, name = dict(step.body), step.name
 
-    async def named():
+    async def named() -> list[Project]:
         return [p for p in await run.client.list_projects() if p.name == name]
 
-    async def find():
+    async def find() -> Project | None:
         hits = await named()
         return hits[0] if len(hits) == 1 else None
 

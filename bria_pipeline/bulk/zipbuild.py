@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from ..atomic import atomic_writer
 from ..model import ImageSource
@@ -137,7 +137,7 @@ def build_zip(images: Iterable[ImageSource], dest_path: str | os.PathLike[str]) 
     return DatasetZip(dest, digest, size, len(members), members)
 
 
-def _copy_checked(m: ZipMember, out: BinaryIO) -> None:
+def _copy_checked(m: ZipMember, out: IO[bytes]) -> None:
     sha = hashlib.sha256()
     size = 0
     try:

@@ -242,7 +242,9 @@ def state_mv_command(ctx: click.Context, source: str, spec: Path, spec_inputs: S
     """
     pipeline = _offline_pipeline(ctx, spec, spec_inputs, lock_timeout=lock_timeout or 0.0)
     key, lineage = pipeline.state_mv(source)
-    click.echo(f"{spec} now uses the state at {pipeline.backend_url.rstrip('/')}/{key}/ (lineage {lineage}); "
+    backend_url = pipeline.backend_url
+    assert backend_url is not None  # state mv refuses to run without a backend
+    click.echo(f"{spec} now uses the state at {backend_url.rstrip('/')}/{key}/ (lineage {lineage}); "
                f"commit {pipeline.lock_path}, which records it")
 
 

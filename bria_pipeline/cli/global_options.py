@@ -129,7 +129,9 @@ def _late(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     elif name == "no_color":
         obj.color = obj.color and not value
     elif name == "heartbeat":
-        obj.heartbeat = _heartbeat(ctx, param, value) if isinstance(value, str) else value
+        seconds = _heartbeat(ctx, param, value)
+        if seconds is not None:  # typed on the command line: never None
+            obj.heartbeat = seconds
     elif name == "sandbox":
         obj.sandbox = obj.sandbox or bool(value)
     else:

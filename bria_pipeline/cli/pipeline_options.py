@@ -153,7 +153,7 @@ def report_requests(ctx: click.Context, requests: Mapping[str, Any] | int, what:
     diag = diagnostics(ctx)
     if diag.verbose < 1:
         return
-    stats = {"total": requests, "mutating": 0} if isinstance(requests, int) else requests  # a count: reads only
+    stats: Mapping[str, Any] = {"total": requests, "mutating": 0} if isinstance(requests, int) else requests  # a count: reads only
     ops = ", ".join(f"{k} {v}" for k, v in sorted(stats.get("operations", {}).items()))
     diag.line(f"{what}: {stats.get('total', 0)} requests ({stats.get('mutating', 0)} mutating): {ops}",
               event="requests", message=what, total=stats.get("total", 0), mutating=stats.get("mutating", 0),

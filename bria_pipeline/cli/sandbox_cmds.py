@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from .main_group import diagnostics_of
@@ -92,13 +94,14 @@ def serve_command(ctx: click.Context, host: str, port: int, db: str | None, base
     where = db or "memory (gone when stopped; use --db PATH to keep it)"
     diag.info(f"bria-pipeline sandbox on http://{shown}:{port}  (state: {where})")
     diag.info(f"  admin: http://{shown}:{port}/_sandbox/stats   stop: Ctrl+C")
-    options = dict(log_level=log_level, faults=faults, base_url=base_url, training_seconds=training_seconds)
+    run = functools.partial(serve, host=host, port=port, db=db, sock=sock, log_level=log_level, faults=faults,
+                            base_url=base_url, training_seconds=training_seconds)
     if not diag.json:
-        serve(host=host, port=port, db=db, sock=sock, **options)
+        run()
         return
     # uvicorn's own records, one JSON object per line like every other diagnostic
     route_logging(diag, UVICORN_LOGGERS)
-    serve(host=host, port=port, db=db, sock=sock, log_config=None, **options)
+    run(log_config=None)
 
 
 COMMANDS = [sandbox_group]

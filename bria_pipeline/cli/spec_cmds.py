@@ -211,7 +211,7 @@ def validate(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInput
 def _output_claims(specs: tuple[Path, ...]) -> list[OutputClaim]:
     """The output folders of the specs of this run and of the specs beside them, as written."""
     paths = {spec.resolve(): spec for spec in specs}
-    folders = {}  # one spec per folder is enough to find the specs beside them all
+    folders: dict[Path, Path] = {}  # one spec per folder is enough to find the specs beside them all
     for spec in specs:
         folders.setdefault(spec.resolve().parent, spec)
     for spec in folders.values():

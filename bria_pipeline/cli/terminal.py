@@ -199,7 +199,7 @@ def masked_stdout() -> Iterator[None]:
     masked too, as diagnostics do."""
     register_environment()  # commands that never build a client mask it too
     inner = sys.stdout
-    sys.stdout = _MaskedStream(inner)  # type: ignore[assignment]
+    sys.stdout = _MaskedStream(inner)
     try:
         yield
     finally:

@@ -27,8 +27,10 @@ from ..plan.planner import plan_destroy
 from ..plan.steps import GENERATION_STEPS, DeleteOutput, RestoreOutput
 from ..state import lineage
 from ..state.errors import StateError
+from ..state.lock import StateLock
 from ..state.manifest import Manifest
 from ..state.store import StateStore
+from ..state.remote_lock import RemoteLock
 from .workspace import Workspace
 
 PlanDecision = Callable[[Plan], "bool | None"]
@@ -47,7 +49,7 @@ async def carry_out(ws: Workspace, operation: Literal["apply", "destroy"], saved
         result = await _locked(ws, operation, saved, run_lock, auto_approve=auto_approve, wait=wait, timeout=timeout,
                                prune=prune, targets=targets, replace=replace, on_progress=on_progress,
                                on_plan=on_plan)
-    if getattr(run_lock, "release_error", None):
+    if isinstance(run_lock, RemoteLock) and run_lock.release_error:  # a local lock always releases
         result.steps.append(StepResult("backend.lock", "failed", (
             f"the lock {run_lock.id} could not be released ({run_lock.release_error}); once the backend answers "
             f"again: bria-pipeline force-unlock {ws.spec_path} {run_lock.id}")))
@@ -56,7 +58,7 @@ async def carry_out(ws: Workspace, operation: Literal["apply", "destroy"], saved
     return result
 
 
-async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: Any, *, auto_approve: bool, wait: bool,
+async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: StateLock | RemoteLock, *, auto_approve: bool, wait: bool,
                   timeout: float | None, prune: bool, targets: tuple[str, ...], replace: tuple[str, ...],
                   on_progress: ProgressCallback | None, on_plan: PlanDecision | None) -> ApplyResult:
     desired = ws.desired
@@ -120,7 +122,7 @@ async def _locked(ws: Workspace, operation: str, saved: Plan | None, run_lock: A
     if operation == "apply" and result.ok and not targets and not plan.targets:
         tidy_lock(ws, lock)
     if copy is not None:
-        if getattr(run_lock, "lost", False):
+        if isinstance(run_lock, RemoteLock) and run_lock.lost:
             result.notes.append("the backend lock was forced away during this run: nothing was pushed; "
                                 "this run's work is kept in the working copy")
         else:

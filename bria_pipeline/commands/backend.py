@@ -17,7 +17,8 @@ def pull(ws: Workspace) -> tuple[int, int]:
     if ws.desired.generation is None:
         ws.working_copy().open(write_local=True)
         return 0, 0
-    return ws.working_copy().pull_outputs()
+    counts: tuple[int, int] = ws.working_copy().pull_outputs()  # the working copy's, through LocatingCopy
+    return counts
 
 
 def force_unlock(ws: Workspace, lock_id: str) -> dict[str, Any]:

@@ -64,8 +64,8 @@ async def _adopt(ws: Workspace, client: AsyncBriaClient, store: StateStore, addr
         project_id = named[0].id
         store.record("project", project_id, desired.project.name, save=False)
     if kind == "dataset" and key in desired.datasets:
-        found = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
-        if not found:
+        datasets = [d for d in await client.list_project_datasets(project_id) if d.id == remote_id]
+        if not datasets:
             raise StateError(f"no dataset with id {remote_id} in project {project_id}")
         contents = await image_contents(client, remote_id)
         store.record("dataset", remote_id, desired.datasets[key].remote_name, key, save=False)
@@ -73,13 +73,13 @@ async def _adopt(ws: Workspace, client: AsyncBriaClient, store: StateStore, addr
         store.save()
         wanted = {i.content_tag for i in desired.datasets[key].images}
         same = len(wanted & set(contents.values()))
-        return (f"dataset {found[0].name!r} (id {remote_id}) is now dataset.{key}; "
+        return (f"dataset {datasets[0].name!r} (id {remote_id}) is now dataset.{key}; "
                 f"{same} of its {len(contents)} images are the spec's by content")
     if kind == "model" and key in desired.models:
-        found = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
-        if not found:
+        models = [m for m in await client.list_project_models(project_id) if m.id == remote_id]
+        if not models:
             raise StateError(f"no model with id {remote_id} in project {project_id}")
         model = desired.models[key]
         store.record("model", remote_id, model.remote_name(desired.dataset_of(model)), key)
-        return f"model {found[0].name!r} (id {remote_id}) is now model.{key}"
+        return f"model {models[0].name!r} (id {remote_id}) is now model.{key}"
     return None

@@ -13,8 +13,9 @@ last run that wrote the state; `refresh` rebuilds the records from the remote.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..identity import model_base, parse_version_name
 from ..reports.gallery import INDEX_FILE as GALLERY_FILE
@@ -56,7 +57,7 @@ def results(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _manifest(ws: Workspace, opened: Any) -> Manifest | None:
+def _manifest(ws: Workspace, opened: Manifest | Literal[True]) -> Manifest | None:
     generation = ws.desired.generation
     if generation is None:
         return None
@@ -74,7 +75,7 @@ def _gallery(ws: Workspace) -> dict[str, Any]:
     return {"path": str(path), "url": url, "exists": path.is_file()}
 
 
-def _keys(desired: Any, records: list[Recorded], kind: str) -> list[str]:
+def _keys(desired: Iterable[str], records: list[Recorded], kind: str) -> list[str]:
     """The spec's keys, then keys the state still records that the spec dropped."""
     known = list(desired)
     return known + sorted({r.key for r in records if r.kind == kind and r.key and r.key not in known})

@@ -47,7 +47,7 @@ class DatasetReviews(Sequence[DatasetReview]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[DatasetReview]: ...
 
-    def __getitem__(self, index: Any) -> Any:
+    def __getitem__(self, index: int | slice) -> DatasetReview | Sequence[DatasetReview]:
         return self.reviews[index]
 
     def __len__(self) -> int:
@@ -163,18 +163,19 @@ def review_site(ws: Workspace, token: str, model_params: dict[str, dict[str, Any
     prefix = f"/files/{href(rel)}/" if rel != "." else "/files/"
     decisions_file = DecisionsFile(decisions_path_for(desired.spec_path))
     datasets = {key: {i.key for i in d.images} | {k for k, _ in d.excluded} for key, d in desired.datasets.items()}
-    cache: dict[str, Any] = {}
+    cache = _ManifestCache()
 
     def manifest() -> Manifest:
         stamp = tuple(_stamp(output_dir / name) for name in (MANIFEST_FILE, JOURNAL_FILE))
-        if cache.get("stamp") != stamp:
+        if cache.manifest is None or cache.stamp != stamp:
             found = load_manifest(desired) or Manifest(output_dir)
-            cache.update(stamp=stamp, manifest=found, outputs=[(r.key, output_address(r)) for r in found if r.file])
-        return cache["manifest"]  # type: ignore[no-any-return]
+            cache.stamp, cache.manifest = stamp, found
+            cache.outputs = [(r.key, output_address(r)) for r in found if r.file]
+        return cache.manifest
 
     def outputs() -> list[tuple[str, str]]:
         manifest()
-        return cache["outputs"]  # type: ignore[no-any-return]
+        return cache.outputs
 
     def panel() -> list[dict[str, Any]]:
         """Each dataset's training images, as the decisions file says now (excluded, caption fixed)."""
@@ -234,3 +235,12 @@ def _inside(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass
+class _ManifestCache:
+    """The manifest as last read, and the stamps of its files then (read again when they change)."""
+
+    stamp: tuple[tuple[int, int] | None, ...] = ()
+    manifest: Manifest | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)

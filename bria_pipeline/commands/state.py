@@ -27,6 +27,7 @@ from typing import Any
 from ..lockfile import save_lock
 from ..state import lineage
 from ..state.errors import StateError
+from ..state.objects import ObjectStore
 from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state, same_spec,
                             spec_file, verify)
 from ..state.store import now_iso
@@ -59,7 +60,7 @@ def claims(root: Path) -> dict[str, str]:
     return found
 
 
-def list_(store: Any, checkout: Path) -> list[Listed]:
+def list_(store: ObjectStore, checkout: Path) -> list[Listed]:
     """Every state in the backend `store`; `checkout`: a folder of the repository the specs are in."""
     from ..state.backend import repo_root
 
@@ -178,7 +179,7 @@ def rm(ws: Workspace) -> list[str]:
                 copied = False
             except LocateError:  # a copied folder's record: the state is the other spec's
                 copied = True
-            own = bool(had) and not copied and (not had.get("spec") or lineage.same_spec(had["spec"], ws.identity)
+            own = bool(had) and not copied and (not had.get("spec") or same_spec(had["spec"], ws.identity)
                                                 or lineage.moved_here(had, ws.identity, ws.spec_path, located.lineage))
             if own and not had.get("forgotten"):
                 opened = ws.open_state(write_local=True, check=False)

@@ -23,12 +23,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from ..api.client import AsyncBriaClient
 from ..apply.context import ApplyOptions
+from ..bulk.staging import StagingTarget
+
+if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
+    from ..state.locate import Located, LocatingCopy
+    from ..state.remote_lock import RemoteLock
+    from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
 from ..plan.document import Plan
@@ -37,7 +43,9 @@ from ..plan.steps import GENERATION_STEPS, BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
+from ..state.lock import StateLock
 from ..state.manager import LocalState, StateManager
+from ..state.manifest import Manifest
 from ..state.observe import observe
 from ..state.observed import Observed
 from ..state.store import StateStore, state_dir_for
@@ -52,7 +60,7 @@ class OpenState:
     the local one), `copy` the state manager it persists through (None: a store handed in)."""
 
     store: StateStore
-    manifest: Any = True
+    manifest: Manifest | Literal[True] = True
     copy: StateManager | None = None
 
 
@@ -113,9 +121,10 @@ class Workspace(SpecFiles):
         """The lock file's record of where this spec's state lives (lineage, backend, key)."""
         if "record" not in self.found:
             self.found["record"] = dict(self.load_lock().state)
-        return self.found["record"]
+        record: dict[str, str] = self.found["record"]
+        return record
 
-    def locate(self, *, read: bool = True) -> Any:
+    def locate(self, *, read: bool = True) -> Located | None:
         """Where the backend holds this spec's state (found by its lineage, once), the backend's
         key set to it; None without a backend. `read=False`: where to read first (state/locate.py's
         `provisional`; `open_state` settles it with what it reads). Refuses a run without the
@@ -129,9 +138,10 @@ class Workspace(SpecFiles):
             self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
                                project=self.desired.project.name) if read
                         else provisional(self.spec_path, self.backend.url, self.recorded()))
-        return self.found["located"]
+        located: Located = self.found["located"]
+        return located
 
-    def _place(self, located: Any, moved_from: str | None = None) -> None:
+    def _place(self, located: Located, moved_from: str | None = None) -> None:
         assert self.backend is not None
         self.backend.key = located.key
         self.found["located"] = located
@@ -171,7 +181,7 @@ class Workspace(SpecFiles):
             return LocalState(self.state_dir)
         return self.working_copy()
 
-    def run_lock(self, command: str) -> Any:
+    def run_lock(self, command: str) -> StateLock | RemoteLock:
         """One run that writes state at a time: in the backend when there is one (create-if-absent,
         refreshed), else the OS file lock in .bria/ naming its holder."""
         self.locate()
@@ -193,14 +203,14 @@ class Workspace(SpecFiles):
         """Which spec this is, for the state's lineage."""
         return spec_identity(self.spec_path)
 
-    def working_copy(self) -> Any:
+    def working_copy(self) -> LocatingCopy:
         from ..state.locate import LocatingCopy
 
         self.require_backend("a working copy")
         return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
                             self.desired.project.name)
 
-    def _working_copy(self) -> Any:
+    def _working_copy(self) -> WorkingCopy:
         from ..reports.gallery import write_gallery
         from ..state.working_copy import WorkingCopy
 
@@ -233,7 +243,7 @@ class Workspace(SpecFiles):
         self.note_moved(opened.store, located)
         return opened
 
-    def locate_to_open(self, *, write_local: bool, check: bool) -> Any:
+    def locate_to_open(self, *, write_local: bool, check: bool) -> Located | None:
         """Where to open the state: located before a writer takes the lock, and before a working copy
         with a state of its own is read (at a key that is not its state's, it would be taken for a
         state to push); else where to read first (settled as it is read). A working copy copied from
@@ -242,6 +252,8 @@ class Workspace(SpecFiles):
         if self.backend is not None and check:
             from ..state.locate import verify
 
+            assert located is not None  # located whenever there is a backend
+
             local = StateStore.for_spec(self.spec_path)
             if located.lineage and local.lineage.get("id") == located.lineage:
                 verify(located, local.lineage, self.spec_path)  # a copied folder: its lock file and .bria/ both
@@ -249,7 +261,7 @@ class Workspace(SpecFiles):
                           spec_path=self.spec_path, lineage_id=located.lineage)
         return located
 
-    def note_moved(self, store: StateStore, located: Any) -> None:
+    def note_moved(self, store: StateStore, located: Located | None) -> None:
         """Remember that the state was made for this spec at another path (the plan says so)."""
         recorded = store.lineage.get("spec")
         if recorded and recorded != self.identity and lineage.moved_here(
@@ -330,12 +342,13 @@ class Workspace(SpecFiles):
         options.staging = self.staging(client)
         return options
 
-    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], Any]:
+    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], StagingTarget]:
         """A dataset's bulk staging target, as it can run against this API."""
 
-        def target(dataset: DesiredDataset) -> Any:
+        def target(dataset: DesiredDataset) -> StagingTarget:
             from ..bulk.staging import target_for
 
+            assert dataset.staging is not None  # asked only for a dataset with a `staging:` section
             return target_for(dataset.staging, spec_dir=self.spec_path.parent,
                               sandbox_url=client.api_url if self.local_api else None, transport=self.staging_transport)
 

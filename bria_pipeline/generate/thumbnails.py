@@ -35,9 +35,10 @@ def _first_frame(source: Path) -> io.BytesIO | None:
 
 def _jpeg_thumbnail(source: Path | io.BytesIO, size: tuple[int, int]) -> bytes | None:
     try:
-        with Image.open(source) as im:
-            im.draft("RGB", size)
-            im.thumbnail(size)
+        with Image.open(source) as opened:
+            opened.draft("RGB", size)
+            opened.thumbnail(size)
+            im: Image.Image = opened
             if im.mode not in ("RGB", "L"):
                 background = Image.new("RGB", im.size, (255, 255, 255))
                 rgba = im.convert("RGBA")

@@ -53,11 +53,11 @@ def plan_images(
         why = f"missing from {target.name}: deleted outside bria-pipeline (drift), or never uploaded by an interrupted apply"
     else:
         why = f"not in {target.name if target.mode != 'clone' else target.name + ' (after cloning)'} yet"
-    for tag, image in wanted.items():
+    for tag, source in wanted.items():
         if tag in base:
             kept[tag] = base[tag][0]
             continue
-        upload_address = addresses.dataset_image(ds.key, image.key)
+        upload_address = addresses.dataset_image(ds.key, source.key)
         uploads.append(upload_address)
         uploaded.add(tag)
         forced = upload_address in ctx.replace
@@ -66,9 +66,9 @@ def plan_images(
                 upload_address,
                 "replace" if forced else "create",
                 f"--replace {upload_address}: deleted from {target.name} and uploaded again" if forced else why,
-                changes=(Change("image_name", None, image.remote_name),),
+                changes=(Change("image_name", None, source.remote_name),),
                 depends_on=ctx.deps(address, schema_address, *deletes),
-                step=UploadImage(ds.key, image.key, image.remote_name),
+                step=UploadImage(ds.key, source.key, source.remote_name),
             )
         )
     return deletes + uploads, kept, uploaded

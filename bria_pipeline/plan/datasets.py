@@ -21,13 +21,13 @@ from .. import addresses
 from ..identity import Version, current_versions, version_name
 from ..model import DesiredDataset
 from ..state.observed import ObservedDataset
-from .actions import Action, Change
+from .actions import Action, ActionKind, Change
 from .context import DatasetOutcome, PlanContext, brief
 from .dataset_captions import plan_captions
 from .dataset_images import plan_bulk, plan_images, plan_moved, refuse_frozen_reupload
 from .dataset_target import Target, desired_caption, desired_schema_text, unique_images
 from .errors import PlanError
-from .steps import CloneDataset, CompleteDataset, CreateDataset, PinCaption, PinVisualSchema, RenameDataset, VisualSchema
+from .steps import CloneDataset, CompleteDataset, CreateDataset, PinCaption, PinVisualSchema, RenameDataset, SchemaSource, VisualSchema
 
 
 def plan_dataset(ctx: PlanContext, ds: DesiredDataset) -> DatasetOutcome:
@@ -215,7 +215,7 @@ def _dataset_action(ctx: PlanContext, ds: DesiredDataset, target: Target, addres
         return
     # create
     previous = [d for k, d in ctx.old_datasets if k == ds.key]
-    kind = "create"
+    kind: ActionKind = "create"
     reason = f"new dataset {target.name} ({ds.upload_type} upload, {len(ds.images)} images)"
     gone = ctx.gone("dataset", ds.key)
     if gone:
@@ -347,7 +347,7 @@ def _schema(ctx: PlanContext, ds: DesiredDataset, target: Target, address: str) 
         return schema_address, True
     if have == want:
         return schema_address, False
-    source = "text" if (vs.text is not None and not vs.refine) else "lock"
+    source: SchemaSource = "text" if (vs.text is not None and not vs.refine) else "lock"
     where = "the spec's schema text" if source == "text" else "the schema pinned in the lock file"
     if have is None:
         reason = f"set {where} on the dataset"

@@ -55,7 +55,7 @@ from bria_pipeline.generate.outputs import (
 )
 from bria_pipeline.model import DesiredGeneration
 from bria_pipeline.output_names import disambiguated, file_of, kept_aside, name_of, replaced
-from bria_pipeline.plan.actions import Action, Change
+from bria_pipeline.plan.actions import Action, ActionKind, Change
 from bria_pipeline.plan.steps import (
     DeleteOutput,
     GenerateImage,
@@ -181,17 +181,20 @@ class _Planner:
         """Rejected outputs leave the desired set; those to generate again come back with another seed."""
         images: list[DesiredOutput] = []
         changed = False
-        for out in expanded.images:
+        for desired in expanded.images:
+            out: DesiredOutput | None = desired
             for _ in range(32):  # each regenerated output may be rejected in turn; bounded
+                assert out is not None
                 decision = self.decisions.for_output(out.key, out.address)
-                if decision is None or decision.decision != REJECT or out.request is None:
+                request = out.request
+                if decision is None or decision.decision != REJECT or request is None:
                     break
                 changed = True
                 if not decision.regenerate:
-                    out = None  # type: ignore[assignment]
+                    out = None
                     break
                 rejected = out
-                out = _with_seed(out, reseeded(out.key, out.request.seed))
+                out = _with_seed(out, reseeded(out.key, request.seed))
                 self.again[out.key] = (f"{rejected.address} was rejected in {self.decisions.name}: generated again "
                                        f"with seed {out.request.seed if out.request else '?'}")
             if out is not None:
@@ -303,7 +306,7 @@ class _Planner:
             sp_action = self.structured_prompt(sp)
             if sp_action is not None:
                 deps.append(sp_action.address)
-        kind = "create"
+        kind: ActionKind = "create"
         changes: tuple[Change, ...] = ()
         reason = f"new output: {_describe(out)}"
         if out.key in self.again:
@@ -435,6 +438,7 @@ class _Planner:
                 self._add(Action(address, "delete", f"no longer in the spec, --prune: {what}", step=delete,
                                  approval=has_file or paid_request))
             elif paid_request:
+                assert record.request_id is not None  # paid_request: a pending record with its request id
                 self._add(
                     Action(
                         address,

@@ -67,6 +67,7 @@ from ..training_params import TrainingParams
 from .cost import Cost
 
 Concurrency = Literal["request", "wait"]
+SchemaSource = Literal["generate", "refine", "text", "lock"]
 
 # Every step type by its tag, filled as the classes are defined (Step.__init_subclass__).
 STEP_TYPES: dict[str, type[Step]] = {}
@@ -351,7 +352,7 @@ class VisualSchema(Step):
     TAG: ClassVar[str] = "visual_schema"
     READS_FILES: ClassVar[bool] = True
     dataset: str
-    source: Literal["generate", "refine", "text", "lock"]  # where its text comes from
+    source: SchemaSource  # where its text comes from
     put: bool = True  # set it on the dataset (False: it holds that text already)
     refines: int = 0  # refinement requests
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,10 +84,14 @@ def parse_form(content_type: str, raw: bytes) -> dict[str, Any]:
         raise ApiProblem(400, "The multipart/form-data body could not be parsed.")
     data: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+        param = part.get_param("name", header="content-disposition")
+        # an RFC 2231 encoded name comes as (charset, language, text)
+        name = email.utils.collapse_rfc2231_value(param) if isinstance(param, tuple) else param
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):  # None: a part without a body
+            payload = b""
         filename = part.get_filename()
         if filename is not None:
             data[name] = payload

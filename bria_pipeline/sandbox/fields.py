@@ -9,6 +9,8 @@ Each wrong field answers 400 naming the field, the input and the rule (never a f
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,7 +48,7 @@ class Fields:
             raise field_error(name, "String should not be empty", value)
         return value
 
-    def enum(self, name: str, choices: Iterable[str], *, required: bool = False, default: Any = None) -> Any:
+    def enum(self, name: builtins.str, choices: Iterable[builtins.str], *, required: builtins.bool = False, default: Any = None) -> Any:
         value = self.str(name, required=required, default=_MISSING)
         if value is _MISSING:
             return default
@@ -55,7 +57,7 @@ class Fields:
             raise field_error(name, "Input should be " + ", ".join(repr(c) for c in choices), value)
         return value
 
-    def bool(self, name: str, *, default: bool = False, required: bool = False) -> Any:
+    def bool(self, name: builtins.str, *, default: builtins.bool = False, required: builtins.bool = False) -> Any:
         value = self._get(name, required)
         if value is _MISSING:
             return default
@@ -65,7 +67,7 @@ class Fields:
             return value.lower() == "true"
         raise field_error(name, "Input should be a valid boolean", value)
 
-    def int(self, name: str, *, required: bool = False, default: Any = None,
+    def int(self, name: builtins.str, *, required: builtins.bool = False, default: Any = None,
             minimum: int | None = None, maximum: int | None = None) -> Any:
         value = self._get(name, required)
         if value is _MISSING:
@@ -77,7 +79,7 @@ class Fields:
         _check_range(name, value, minimum, maximum)
         return value
 
-    def number(self, name: str, *, required: bool = False, default: Any = None,
+    def number(self, name: builtins.str, *, required: builtins.bool = False, default: Any = None,
                minimum: float | None = None, maximum: float | None = None) -> Any:
         value = self._get(name, required)
         if value is _MISSING:
@@ -87,8 +89,8 @@ class Fields:
         _check_range(name, value, minimum, maximum)
         return float(value)
 
-    def str_list(self, name: str, *, required: bool = False, min_items: int | None = None,
-                 max_items: int | None = None) -> Any:
+    def str_list(self, name: builtins.str, *, required: builtins.bool = False, min_items: builtins.int | None = None,
+                 max_items: builtins.int | None = None) -> Any:
         value = self._get(name, required)
         if value is _MISSING:
             return None
@@ -100,7 +102,7 @@ class Fields:
             raise field_error(name, f"List should have at most {max_items} items", f"{len(value)} items")
         return value
 
-    def reject(self, names: Iterable[str], why: str) -> None:
+    def reject(self, names: Iterable[builtins.str], why: builtins.str) -> None:
         present = [n for n in names if n in self.body]
         if present:
             raise ApiProblem(400, f"{', '.join(present)}: {why}")

@@ -76,7 +76,7 @@ def prepare_upload(data: bytes, *, increase_resolution: bool) -> PreparedImage:
         image.load()
     except (OSError, ValueError):
         raise ApiProblem(415, "Unsupported media type: the image data is truncated or corrupt.") from None
-    ext = FORMATS[image.format]
+    ext = FORMATS[image.format or ""]
     text = " ".join(str(v) for v in image.info.values() if isinstance(v, str))
     needs_upscale = min(width, height) < MIN_SIDE
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
@@ -135,12 +135,15 @@ def pixel_facts(image: Image.Image) -> dict[str, Any]:
     total = sum(c for c, _ in counts) or 1
     colours = []
     for count, index in counts[:3]:
-        rgb = tuple(palette[index * 3: index * 3 + 3])
-        if len(rgb) != 3:
+        if not isinstance(index, int):  # a quantized image's pixels are palette indexes
             continue
+        start = index * 3
+        if len(palette) < start + 3:
+            continue
+        rgb = (palette[start], palette[start + 1], palette[start + 2])
         colours.append({
             "hex": "#%02x%02x%02x" % rgb,
-            "name": colour_name(rgb),  # type: ignore[arg-type]
+            "name": colour_name(rgb),
             "share": round(count / total, 2),
         })
     grey = small.convert("L")

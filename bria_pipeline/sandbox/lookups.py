@@ -9,6 +9,13 @@ from bria_pipeline.sandbox.problems import ApiProblem
 TRAINING = ("InProgress", "Stopping")
 
 
+def inserted(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just made."""
+    if cur.lastrowid is None:  # pragma: no cover - sqlite3 sets it after every INSERT
+        raise RuntimeError("the INSERT made no row")
+    return cur.lastrowid
+
+
 def project(db: sqlite3.Connection, org: str, project_id: int) -> sqlite3.Row:
     row = db.execute("SELECT * FROM projects WHERE id=? AND org=?", (project_id, org)).fetchone()
     if row is None:

@@ -158,7 +158,7 @@ class BlobStore:
 
     def __init__(self, root: str | os.PathLike | None) -> None:
         if root is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="bria-sandbox-")
+            self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(prefix="bria-sandbox-")
             self.root = Path(self._tmp.name)
         else:
             self._tmp = None

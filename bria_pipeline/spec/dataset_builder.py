@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bria_pipeline.model import DesiredDataset, ImageSource, StagingSpec, VisualSchemaSpec
+from bria_pipeline.model import DesiredDataset, ImageSource, StagingSpec, UploadType, VisualSchemaSpec
 from bria_pipeline.spec.context import BuildContext
 from bria_pipeline.spec.image_preflight import ImagePreflight, PendingImage
 from bria_pipeline.spec.local_files import LocateError, check_inside, normalise_key
@@ -138,7 +138,7 @@ class DatasetSection:
             upload_type_auto=auto,
         )
 
-    def _upload_type(self, item: _Prepared, images: list[ImageSource], zip_url: str | None) -> tuple[str, bool]:
+    def _upload_type(self, item: _Prepared, images: list[ImageSource], zip_url: str | None) -> tuple[UploadType, bool]:
         ctx, raw, at = self.ctx, item.raw, item.at
         declared = raw.get("upload_type")
         if zip_url is not None:

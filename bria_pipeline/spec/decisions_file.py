@@ -60,7 +60,7 @@ def load_decisions(spec: Path, datasets: dict[str, DesiredDataset] | None = None
     outputs = []
     for address, raw in (doc.data.get("outputs") or {}).items():
         raw = raw or {}
-        at = ("outputs", address)
+        at: tuple[str, ...] = ("outputs", address)
         if raw.get("regenerate") and raw.get("decision") != REJECT:
             problems.append(doc.problem(at + ("regenerate",), "regenerate is for a rejected output",
                                         "add 'decision: reject', or remove 'regenerate'"))
@@ -98,7 +98,8 @@ def load_decisions(spec: Path, datasets: dict[str, DesiredDataset] | None = None
                 try:
                     json.loads(caption)
                 except ValueError as exc:
-                    problems.append(doc.problem(at + ("caption",), f"the caption is not valid JSON ({exc.msg})",
+                    why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    problems.append(doc.problem(at + ("caption",), f"the caption is not valid JSON ({why})",
                                                 "write the caption as the service stores it: a JSON text, quoted in YAML"))
             images.append(ImageDecision(dataset, image, bool(raw.get("exclude")), raw.get("reason"), caption))
     if problems:

@@ -88,7 +88,7 @@ class GenerationSection:
         defaults = {**IMAGE_PARAMETER_DEFAULTS, **self._params(given)}
         requests: list[GenerationRequest] = []
         names: dict[str, SpecPath] = {}
-        sets = raw.get("images") if isinstance(raw.get("images"), list) else []
+        sets = found if isinstance(found := raw.get("images"), list) else []
         for i, prompt_set in enumerate(sets):
             at = ("generate", "images", i)
             needed = ("name", "prompt", "structured_prompt", "matrix", "seeds", "count", "model")
@@ -107,7 +107,7 @@ class GenerationSection:
                 return None
             requests += expanded
         self._unique_stems(requests)
-        videos = self._videos(raw.get("videos") if isinstance(raw.get("videos"), list) else [], requests)
+        videos = self._videos(found if isinstance(found := raw.get("videos"), list) else [], requests)
         return DesiredGeneration(output_dir=output_dir, images=tuple(requests), videos=tuple(videos),
                                  mark=ctx.mark(("generate", "output_dir") if legacy is None else ("generate",)),
                                  spec=spec_name, legacy_output_dir=legacy)

@@ -20,7 +20,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -70,15 +70,15 @@ def inspect_file(path: Path) -> ImageFacts:
         st = path.stat()
     except OSError as exc:
         return ImageFacts(0, 0, problem=f"unreadable: {exc.strerror or exc}")
-    stamp = dict(inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+    stamp = ImageFacts(st.st_size, st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
     if st.st_size > MAX_IMAGE_BYTES:
-        return ImageFacts(st.st_size, st.st_mtime_ns, problem="too-big", **stamp)
+        return replace(stamp, problem="too-big")
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return ImageFacts(st.st_size, st.st_mtime_ns, problem=f"unreadable: {exc.strerror or exc}", **stamp)
+        return replace(stamp, problem=f"unreadable: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
-    base = dict(size=len(data), mtime_ns=st.st_mtime_ns, sha256=digest, **stamp)
+    base = replace(stamp, size=len(data), sha256=digest)
     fmt = None
     try:
         with warnings.catch_warnings():
@@ -87,15 +87,15 @@ def inspect_file(path: Path) -> ImageFacts:
                 # an MPO (phones, stereo cameras) is a JPEG whose APP2 segment indexes more images after its EOI
                 fmt, (width, height) = ("JPEG" if img.format == "MPO" else img.format), img.size
                 if width * height > MAX_PIXELS:
-                    return ImageFacts(**base, format=fmt, width=width, height=height, problem="too-many-pixels")
+                    return replace(base, format=fmt, width=width, height=height, problem="too-many-pixels")
                 _check_stream(img, fmt, data)
     except UnidentifiedImageError:
-        return ImageFacts(**base, problem="not-an-image")
+        return replace(base, problem="not-an-image")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return ImageFacts(**base, problem="too-many-pixels")
+        return replace(base, problem="too-many-pixels")
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged files
-        return ImageFacts(**base, format=fmt, problem=f"corrupt: {exc}")
-    return ImageFacts(**base, format=fmt, width=width, height=height)
+        return replace(base, format=fmt, problem=f"corrupt: {exc}")
+    return replace(base, format=fmt, width=width, height=height)
 
 
 class DamagedImage(Exception):

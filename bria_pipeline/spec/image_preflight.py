@@ -66,8 +66,8 @@ class ImagePreflight:
             self.ctx.error(at, str(exc), exc.hint)
             self.unresolved.append(at)
             return []
-        for exc in refused:
-            self.ctx.error(at, str(exc), exc.hint)
+        for refusal in refused:
+            self.ctx.error(at, str(refusal), refusal.hint)
         if not found and not refused:
             self.ctx.error(at, f"every file matching {pattern!r} is excluded", "check the exclude globs")
         self.files.extend(f.real for f in found)

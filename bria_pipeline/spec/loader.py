@@ -120,7 +120,7 @@ def check_spec(
         check.problems = sort_problems(problems)
         return check
 
-    spec_vars = doc.data.get("vars") if isinstance(doc.data.get("vars"), dict) else {}
+    spec_vars = given if isinstance(given := doc.data.get("vars"), dict) else {}
     problems += check_names(doc, ("vars",), spec_vars, reserved_only=True)
     variables = effective_vars(spec_vars, file_vars, vars)
     used = template_names({k: v for k, v in doc.data.items() if k != "vars"}) if vars else None

@@ -135,7 +135,11 @@ class SpecProblem:
 def sort_problems(problems: Iterable[SpecProblem]) -> list[SpecProblem]:
     """File order, then position; the same problem reported twice is kept once."""
     seen: set[SpecProblem] = set()
-    unique = [p for p in problems if not (p in seen or seen.add(p))]
+    unique = []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
     return sorted(unique, key=lambda p: (p.file, p.line, p.col, p.path, p.message))
 
 

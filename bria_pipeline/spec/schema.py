@@ -111,13 +111,15 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
     path: SpecPath = tuple(error.absolute_path)
     kind = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
-    value = error.instance
+    value: Any = error.instance  # the spec's value (JSON) that failed
     description = schema.get("description")
+    # the schema's own value for the failing keyword (JSON); jsonschema sets it on every error it reports
+    validator_value: Any = error.validator_value
 
     if "propertyNames" in error.relative_schema_path:
         # a key that is not a valid name: jsonschema reports the inner failure with the key as instance
         key = str(value)
-        if str(error.validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
+        if str(validator_value) == _IDENTIFIER:  # variable names: usable as {{ name }}
             hint = "use letters, digits and _ (not starting with a digit)"
         elif description:  # the names' own rule (the decisions file: output addresses)
             hint = description
@@ -141,27 +143,27 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
                           (schema.get("properties", {}).get(missing, {}) or {}).get("description"))
         return
     if kind == "type":
-        yield doc.problem(path, f"expected {_expected(error.validator_value)}, found {_found(value)}", description)
+        yield doc.problem(path, f"expected {_expected(validator_value)}, found {_found(value)}", description)
         return
     if kind == "enum":
-        choices = [str(c) for c in error.validator_value]
+        choices = [str(c) for c in validator_value]
         close = did_you_mean(str(value), choices)
         hint = (f"did you mean '{close}'? " if close else "") + f"allowed: {', '.join(choices)}"
         yield doc.problem(path, f"{_found(value)} is not an allowed value", hint)
         return
     if kind == "const":
-        yield doc.problem(path, f"expected {error.validator_value!r}, found {_found(value)}", description)
+        yield doc.problem(path, f"expected {validator_value!r}, found {_found(value)}", description)
         return
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         word = "below the minimum" if "inimum" in kind else "above the maximum"
-        yield doc.problem(path, f"{value} is {word} {error.validator_value:g}", _range_hint(schema) or description)
+        yield doc.problem(path, f"{value} is {word} {validator_value:g}", _range_hint(schema) or description)
         return
     if kind == "minItems":
-        yield doc.problem(path, f"needs at least {error.validator_value} item{'s' if error.validator_value != 1 else ''}",
+        yield doc.problem(path, f"needs at least {validator_value} item{'s' if validator_value != 1 else ''}",
                           description)
         return
     if kind == "maxItems":
-        yield doc.problem(path, f"has {len(value)} items; at most {error.validator_value} are allowed", description)
+        yield doc.problem(path, f"has {len(value)} items; at most {validator_value} are allowed", description)
         return
     if kind in ("minLength", "minProperties"):
         yield doc.problem(path, "must not be empty", description)
@@ -181,7 +183,7 @@ def _describe(doc: Document, error: ValidationError) -> Iterable[SpecProblem]:
             yield doc.problem(path, f"{_found(value)} is not a valid name", description)
         return
     if kind in ("oneOf", "anyOf"):
-        branches = error.validator_value
+        branches = validator_value
         if all(set(b) == {"required"} for b in branches) and isinstance(value, dict):
             names = [b["required"][0] for b in branches]
             present = [n for n in names if n in value]

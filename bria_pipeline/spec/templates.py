@@ -198,6 +198,7 @@ class Renderer:
                     "templates fill in values from variables; they cannot read files, loop or define macros",
                 )
                 return None
+            assert template is not None  # _compile gives a template or a refusal
             with limits.rendering(self.budget):
                 rendered = template.render(context)
             if len(rendered) > MAX_RENDERED:

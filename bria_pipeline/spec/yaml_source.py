@@ -30,12 +30,12 @@ MAX_NODES = 200_000  # values after alias expansion
 
 
 try:  # libyaml's parser is several times faster; the resolver below is Python either way
-    _BaseLoader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _BaseLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
 
-class SpecLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class SpecLoader(_BaseLoader):
     """SafeLoader with YAML 1.2 core scalar resolution (see the module docstring)."""
 
     yaml_implicit_resolvers: dict = {}

@@ -13,6 +13,7 @@ None of them carries the API token.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import BriaPipelineError
 
@@ -32,7 +33,7 @@ class StateFileError(StateError):
 class LockHeldError(StateError):
     """Another run holds the state lock of this spec."""
 
-    def __init__(self, message: str, *, holder: dict | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, holder: dict[str, Any] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.holder = holder or {}
 
@@ -44,7 +45,7 @@ class AmbiguousRemoteError(StateError):
 class ManifestError(StateError):
     """The manifest cannot be read: names the file and, for JSON errors, the line."""
 
-    def __init__(self, path: Path, problem: str, *, line: int | None = None, hint: str | None = None) -> None:
+    def __init__(self, path: Path | str, problem: str, *, line: int | None = None, hint: str | None = None) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(
             f"{where}: {problem}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from ..model import Desired
 from .errors import StateError
@@ -33,7 +34,7 @@ class LineageError(StateError):
     """The state belongs to another spec."""
 
 
-def moved_here(lineage: dict, spec: str, spec_path: Path | None, lineage_id: str | None = None) -> bool:
+def moved_here(lineage: dict[str, Any], spec: str, spec_path: Path | None, lineage_id: str | None = None) -> bool:
     """The state was made for this spec at another path: its lineage is the one located for it, or
     the spec file it names is no longer in this checkout."""
     if lineage_id and lineage.get("id") == lineage_id:

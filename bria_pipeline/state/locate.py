@@ -34,7 +34,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..lockfile import LockFileError, load_lock, lock_path_for
@@ -42,6 +42,9 @@ from .backend import STATE_OBJECT, repo_root, spec_identity
 from .backend import backend_key as path_key
 from .errors import StateError
 from .objects import ObjectStore
+
+if TYPE_CHECKING:  # working_copy.py is loaded with a backend only
+    from .working_copy import Opened, WorkingCopy
 
 GIT_TIMEOUT = 10.0  # seconds `git log --follow` may take
 
@@ -108,8 +111,10 @@ def read_state(store: ObjectStore, key: str) -> dict[str, Any] | None:
         except (ValueError, UnicodeDecodeError):
             data = None
         if isinstance(data, dict) and name == ROOT_OBJECT:
-            state = data.get("state") if isinstance(data.get("state"), dict) else {}
-            lineage = dict(state.get("lineage") or {}) if isinstance(state.get("lineage"), dict) else {}
+            found = data.get("state")
+            state: dict[str, Any] = found if isinstance(found, dict) else {}
+            found_lineage = state.get("lineage")
+            lineage = dict(found_lineage) if isinstance(found_lineage, dict) else {}
             if data.get("lineage") and not lineage.get("id"):
                 lineage["id"] = data["lineage"]
             return {**state, "lineage": lineage} if lineage else dict(state)
@@ -240,7 +245,7 @@ def verify(located: Located, lineage: dict[str, Any], spec_path: Path) -> str | 
             "Nothing was sent",
             hint=f"to adopt the state found there: `bria-pipeline state mv {key} {spec_path} --backend {url}`; "
                  f"to start anew without it: `bria-pipeline state rm {spec_path} --backend {url}`")
-    recorded = lineage.get("spec")
+    recorded: str | None = lineage.get("spec")
     if not recorded or is_ours(lineage, spec_identity(spec_path)):
         return None
     if claims(spec_file(recorded, spec_path), want or ""):
@@ -306,13 +311,13 @@ class LocatingCopy:
     checks what it read against the lock file's record (`verify`); `place(located, moved_from)` is
     told. Everything else is the working copy's."""
 
-    def __init__(self, make: Callable[[], Any], located: Located, place: Callable[..., None], spec_path: Path,
+    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[..., None], spec_path: Path,
                  project: str) -> None:
         self._make, self._place, self._spec_path, self._project = make, place, spec_path, project
         self.located = located
         self.copy = make()
 
-    def open(self, *, write_local: bool, **options: Any) -> Any:
+    def open(self, *, write_local: bool, **options: Any) -> Opened:
         found = self.copy.open(write_local=write_local, **options)
         if not self.located.checked:
             settled = settle(self.located, found.source.get("state", "none") != "none", found.store.lineage,

@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -38,9 +39,11 @@ class StateLock:
     def holder_path(self) -> Path:
         return self.state_dir / HOLDER_FILE
 
-    def holder(self) -> dict:
+    def holder(self) -> dict[str, Any]:
+        """Who holds the lock, as its holder file says (JSON; empty when unreadable)."""
         try:
-            return json.loads(self.holder_path.read_text(encoding="utf-8"))
+            holder: dict[str, Any] = json.loads(self.holder_path.read_text(encoding="utf-8"))
+            return holder
         except (OSError, ValueError):
             return {}
 

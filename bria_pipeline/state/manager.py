@@ -18,11 +18,14 @@ persist it. Commands use it without asking whether there is a backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .lock import StateLock
 from .store import StateStore
 from .working_copy import Opened
+
+if TYPE_CHECKING:  # loaded with a backend only
+    from .remote_lock import RemoteLock
 
 STATE_FILE = "state.json"
 
@@ -32,7 +35,7 @@ class StateManager(Protocol):
 
     def open(self, *, write_local: bool) -> Opened: ...
 
-    def lock(self, command: str, *, spec: str, timeout: float) -> Any: ...
+    def lock(self, command: str, *, spec: str, timeout: float) -> StateLock | RemoteLock: ...
 
     def push(self, store: StateStore, *, gallery: bool = True, with_outputs: bool = True) -> bool: ...
 

@@ -88,7 +88,7 @@ class _JsonRecord:
     created: str | None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)  # type: ignore[call-overload]
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
         data["set"] = data.pop("set_name")
         return data
 

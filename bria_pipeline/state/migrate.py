@@ -20,11 +20,12 @@ import hashlib
 from .manifest import Manifest, sha256_file
 from ..output_names import THUMB_DIR
 from .errors import StateError
+from .locate import LocatingCopy
 from .store import StateStore
 from .working_copy import GALLERY_FILE, WorkingCopy, files_digest, publishable, state_digest, stored_files
 
 
-def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
+def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str:
     backend = copy.backend
     snap = copy.snapshot()
     output_dir = copy.output_dir
@@ -80,6 +81,6 @@ def push_local_state(copy: WorkingCopy, store: StateStore) -> str:
             f"verified by sha256){gaps}. Later runs read and write it there.")
 
 
-def _remote_sha(copy: WorkingCopy, key: str) -> str | None:
+def _remote_sha(copy: WorkingCopy | LocatingCopy, key: str) -> str | None:
     blob = copy.backend.store.read(key)
     return hashlib.sha256(blob.data).hexdigest() if blob is not None else None

@@ -28,12 +28,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from ..atomic import atomic_writer
 from ..masking import mask_url
 from .objects import ABSENT, Blob, ObjectConflict, ObjectStoreError
+
+if TYPE_CHECKING:  # obstore is an optional extra (s3, gcs, azure)
+    from obstore.store import ClientConfig, RetryConfig
 
 T = TypeVar("T")
 EXTRA = {"s3": "s3", "gs": "gcs", "az": "azure"}
@@ -97,8 +100,9 @@ class CloudObjectStore:
                 hint=f"pip install 'bria-pipeline[{EXTRA.get(scheme, scheme)}]'",
             ) from None
         try:
-            store = from_url(url.rstrip("/"), client_options=client_options(scheme, timeout),
-                             retry_config=retry_config(timeout))
+            # the options are built from the environment by key name: obstore checks them
+            store = from_url(url.rstrip("/"), client_options=cast("ClientConfig", client_options(scheme, timeout)),
+                             retry_config=cast("RetryConfig", retry_config(timeout)))
         except Exception as exc:  # obstore raises its own configuration errors
             raise ObjectStoreError(
                 f"backend {mask_url(url)}: {_short(exc)}",
@@ -152,7 +156,7 @@ class CloudObjectStore:
     def read(self, key: str) -> Blob | None:
         self.requests += 1
 
-        def get() -> tuple[bytes, dict]:
+        def get() -> tuple[bytes, dict[str, Any]]:
             got = self._ob.get(self._store, key)
             return bytes(got.bytes()), got.meta
 
@@ -219,7 +223,7 @@ class CloudObjectStore:
 VERSION_SEP = "\n"  # an ETag and, where the store has one (GCS generation, S3 version id), a version
 
 
-def _version(meta: dict) -> str:
+def _version(meta: dict[str, Any]) -> str:
     """What a compare-and-swap compares: S3 and Azure match the ETag, GCS the generation."""
     e_tag, version = meta.get("e_tag") or "", meta.get("version") or ""
     return f"{e_tag}{VERSION_SEP}{version}" if version else str(e_tag)

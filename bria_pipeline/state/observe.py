@@ -18,7 +18,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from ..api.client import AsyncBriaClient
 from ..api.errors import NotFound
+from ..api.types import Dataset, Image, Model, Project
 from .manifest import Manifest, load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
@@ -31,7 +33,7 @@ INTENT_SETTLE_SECONDS = 120  # an unmatched intent younger than this may still b
 
 
 async def observe(
-    client: Any,
+    client: AsyncBriaClient,
     desired: Desired,
     store: StateStore,
     *,
@@ -110,7 +112,7 @@ async def observe(
 # --- the project ----------------------------------------------------------------------------------
 
 
-def _find_project(projects: list[Any], desired: Desired, store: StateStore) -> Any | None:
+def _find_project(projects: list[Project], desired: Desired, store: StateStore) -> Project | None:
     name = desired.project.name
     named = [p for p in projects if p.name == name]
     recorded_id = store.project_id()
@@ -192,7 +194,7 @@ def _completed_needs_listing(ds: DesiredDataset, dataset: ObservedDataset, lock:
     return any(i.caption_refine and lock.caption(i, ds.visual_schema) is None for i in ds.images)
 
 
-async def _bulk_status(client: Any, dataset_id: int) -> str | None:
+async def _bulk_status(client: AsyncBriaClient, dataset_id: int) -> str | None:
     try:
         status = await client.bulk_upload_status(dataset_id)
     except NotFound:
@@ -269,7 +271,7 @@ def record_owned(
 # --- API types to observed types --------------------------------------------------------------------
 
 
-def _image(image: Any, contents: dict[str, str] | None = None) -> ObservedImage:
+def _image(image: Image, contents: dict[str, str] | None = None) -> ObservedImage:
     return ObservedImage(
         id=image.id,
         image_name=image.image_name or "",
@@ -284,13 +286,13 @@ def _image(image: Any, contents: dict[str, str] | None = None) -> ObservedImage:
 IMPORT_READS = 8  # image downloads in flight while `import` identifies a dataset's images
 
 
-async def image_contents(client: Any, dataset_id: int) -> dict[str, str]:
+async def image_contents(client: AsyncBriaClient, dataset_id: int) -> dict[str, str]:
     """Image id -> content hash of every image of a dataset, read once by `import`, so images
     uploaded under other names (by hand, in the Console) are recognised by their content."""
     images = await client.list_images(dataset_id)
     gate = asyncio.Semaphore(IMPORT_READS)
 
-    async def read(image: Any) -> tuple[str, str] | None:
+    async def read(image: Image) -> tuple[str, str] | None:
         tag = content_tag(image.image_name)
         if tag is not None:
             return str(image.id), tag
@@ -314,7 +316,7 @@ def mark_imported(store: StateStore, kind: str, id: int, contents: dict[str, str
     ]
 
 
-def _dataset(dataset: Any) -> ObservedDataset:
+def _dataset(dataset: Dataset) -> ObservedDataset:
     return ObservedDataset(
         id=dataset.id,
         name=dataset.name,
@@ -328,7 +330,7 @@ def _dataset(dataset: Any) -> ObservedDataset:
     )
 
 
-def _model(model: Any) -> ObservedModel:
+def _model(model: Model) -> ObservedModel:
     return ObservedModel(
         id=model.id,
         name=model.name,

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..atomic import write_atomic
 from ..output_names import thumbnail_name
@@ -45,6 +45,9 @@ from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
 from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
 from .objects import ObjectConflict
 from .store import StateStore
+
+if TYPE_CHECKING:  # imported where a run takes the lock
+    from .remote_lock import RemoteLock
 
 BASE_FILE = "backend.json"
 BASE_FORMAT = 2
@@ -102,11 +105,14 @@ def publishable(manifest: Manifest) -> Manifest:
     return out
 
 
-def _done(record: dict[str, Any] | None) -> bool:
+def _done(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return bool(record and record.get("status") == "done" and record.get("file") and record.get("sha256"))
 
 
-def _stat_sig(path: Path) -> tuple | None:
+StatSig = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+
+
+def _stat_sig(path: Path) -> StatSig | None:
     try:
         st = path.stat()
     except OSError:
@@ -121,8 +127,8 @@ class JournalTail:
 
     def __init__(self, output_dir: Path) -> None:
         self.output_dir = output_dir
-        self.manifest_sig: tuple | None = None
-        self.journal: tuple | None = None  # (dev, inode) of the journal being read
+        self.manifest_sig: StatSig | None = None
+        self.journal: tuple[int, int] | None = None  # (dev, inode) of the journal being read
         self.offset = 0
 
     def reset(self) -> None:
@@ -229,7 +235,7 @@ class WorkingCopy:
         self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
         self._mutex = threading.Lock()  # one push at a time (the periodic one and the last one)
 
-    def lock(self, command: str, *, spec: str, timeout: float) -> Any:
+    def lock(self, command: str, *, spec: str, timeout: float) -> RemoteLock:
         """The apply lock in the backend (create-if-absent, refreshed while the run goes on)."""
         from .remote_lock import RemoteLock
 
@@ -385,7 +391,7 @@ class WorkingCopy:
         if missing:
             raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
-    def manifest_signature(self) -> tuple:
+    def manifest_signature(self) -> tuple[tuple[str, StatSig | None], ...]:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
         if self.output_dir is None:
             return ()
@@ -537,7 +543,8 @@ class WorkingCopy:
         except OSError:
             return None
         if st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns"):
-            return record["sha256"]
+            sha256: str | None = record["sha256"]
+            return sha256
         return sha256_file(path) if path.is_file() else None
 
     def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool) -> bool:
@@ -545,7 +552,7 @@ class WorkingCopy:
         root, view = self.root, self.view
         segments, held = list(root.segments), list(view.held)
 
-        def after(kind: str, key: str) -> Any:
+        def after(kind: str, key: str) -> dict[str, Any] | None:
             mine, theirs = (changes.outputs, view.outputs) if kind == "o" else (changes.prompts, view.prompts)
             return mine[key] if key in mine else theirs.get(key)
 

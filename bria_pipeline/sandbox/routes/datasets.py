@@ -47,7 +47,7 @@ def create_dataset(call: Call) -> Response:
             " VALUES (?,?,?,?,?,?,?)",
             (call.org, project_id, name, upload_type, version, call.now, call.now),
         )
-        row = lookups.dataset(db, call.org, cur.lastrowid)
+        row = lookups.dataset(db, call.org, lookups.inserted(cur))
     return reply(dataset_json(row), 201)
 
 
@@ -198,7 +198,7 @@ def clone_dataset(call: Call) -> Response:
              "completed" if source["captions_update_status"] != "empty" else "empty", source["upload_type"],
              source["training_version"], call.now, call.now),
         )
-        clone_id = cur.lastrowid
+        clone_id = lookups.inserted(cur)
         db.execute(
             "INSERT INTO images(org, dataset_id, image_name, blob, ext, width, height, facts, caption, caption_source,"
             " upload_source_url, created_at, updated_at) SELECT org, ?, image_name, blob, ext, width, height, facts,"

@@ -70,7 +70,7 @@ def upload_image(call: Call) -> Response:
              caption, source, image_url, call.now, call.now),
         )
         db.execute("UPDATE datasets SET updated_at=? WHERE id=?", (call.now, dataset_id))
-        row = lookups.image(db, call.org, dataset_id, cur.lastrowid)
+        row = lookups.image(db, call.org, dataset_id, lookups.inserted(cur))
     return reply(image_json(call, row, nullable_caption=True, nullable_source=True), 201)
 
 

@@ -48,7 +48,7 @@ def create_model(call: Call) -> Response:
             " updated_at) VALUES (?,?,?,?,?,?,'Created',?,?)",
             (call.org, dataset["project_id"], dataset_id, name, description, mode, call.now, call.now),
         )
-        row = lookups.model(db, call.org, cur.lastrowid)
+        row = lookups.model(db, call.org, lookups.inserted(cur))
         return _model_reply(db, row, 201)
 
 
@@ -251,7 +251,7 @@ def upload_model(call: Call) -> Response:
             " custom_metadata, created_at, updated_at) VALUES (?,?,NULL,?,'','expert','Completed','uploaded',?,?,?)",
             (call.org, project_id, name, json.dumps({"model_url": model_url}), call.now, call.now),
         )
-        row = lookups.model(db, call.org, cur.lastrowid)
+        row = lookups.model(db, call.org, lookups.inserted(cur))
         data = model_json(row, [], include_training=False, with_updated=False)
     for key in ("training_mode", "custom_metadata", "active_model_version"):
         data.pop(key, None)

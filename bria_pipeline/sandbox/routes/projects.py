@@ -46,7 +46,7 @@ def insert_project(db, org: str, values: dict, now: float) -> int:
         (org, values["project_name"], values["project_description"], values["ip_name"], values["ip_description"],
          values["ip_medium"], values["ip_type"], None, now, now),
     )
-    return cur.lastrowid
+    return lookups.inserted(cur)
 
 
 def create_project(call: Call) -> Response:
