@@ -267,9 +267,11 @@ class Pipeline:
                 hint="pass transport=LocalSandbox(DB).transport() (from bria_pipeline.sandbox import LocalSandbox), "
                      "or the api_url of a served sandbox (bria-pipeline sandbox serve)",
             )
-        return AsyncBriaClient(
-            self.api_url,
-            self._token,
+        return AsyncBriaClient(self.api_url, self._token, **self._client_options())
+
+    def _client_options(self) -> dict[str, Any]:
+        """The client's options for a run, in one place (a test's pipeline adds its sandbox clock)."""
+        return dict(
             transport=self.transport,
             sandbox=self.sandbox,
             max_concurrency=max(self.concurrency, 1),

@@ -10,7 +10,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bria_pipeline.api.client import AsyncBriaClient
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import ManualClock
 
@@ -39,15 +38,5 @@ class DrivenPipeline(Pipeline):
         super().__init__(spec, **kw)
         self.sandbox_clock = clock
 
-    def client(self) -> AsyncBriaClient:
-        return AsyncBriaClient(
-            self.api_url,
-            self._token,
-            transport=self.transport,
-            sandbox=self.sandbox,
-            max_concurrency=max(self.concurrency, 1),
-            rate_limit_per_minute=self.rate_limit_per_minute,
-            on_event=self.on_event,
-            call_timeout=self.request_timeout,
-            clock=DrivenClock(self.sandbox_clock),
-        )
+    def _client_options(self) -> dict[str, Any]:
+        return {**super()._client_options(), "clock": DrivenClock(self.sandbox_clock)}
