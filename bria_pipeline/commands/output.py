@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from ..identity import model_base, parse_version_name
 from ..reports.gallery import INDEX_FILE as GALLERY_FILE
-from ..state.manifest import Manifest, load_generation_manifest
+from ..state.manifest import Manifest
+from ..state.old_folder import load_generation_manifest
 from ..state.observed import Recorded
 from .workspace import Workspace
 

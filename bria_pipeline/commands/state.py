@@ -30,7 +30,7 @@ from ..state.errors import StateError
 from ..state.objects import ObjectStore
 from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state, same_spec,
                             spec_file, verify)
-from ..state.store import now_iso
+from ..state.clock import now_iso
 from .workspace import Workspace
 
 

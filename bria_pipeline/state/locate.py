@@ -28,7 +28,6 @@ In order:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from ..lockfile import LockFileError, load_lock, lock_path_for
 from .backend import STATE_OBJECT, repo_root, spec_identity
 from .backend import backend_key as path_key
 from .errors import StateError
+from .hashing import sha256_text
 from .objects import ObjectStore
 
 if TYPE_CHECKING:  # working_copy.py is loaded with a backend only
@@ -190,7 +190,7 @@ def former_paths(spec_path: Path) -> list[str]:
 def beside_key(key: str, occupant: str) -> str:
     """A key beside `key` for a new state when `key` holds another spec's state (the same for every
     run that finds the same occupant: two first applies racing take the same lock)."""
-    return f"{key}-{hashlib.sha256(f'{key}:{occupant}'.encode()).hexdigest()[:8]}"
+    return f"{key}-{sha256_text(f'{key}:{occupant}')[:8]}"
 
 
 def locate(spec_path: Path, url: str, store: ObjectStore, *, record: dict[str, str] | None,

@@ -26,7 +26,6 @@ Which side wins, per part (state, manifest), is decided against the *base*
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -42,7 +41,8 @@ from .behind import backend_behind, paid_but_missing
 from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
 from .errors import StateError
 from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
-from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
+from .hashing import sha256_bytes, sha256_file
+from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, has_manifest
 from .objects import ObjectConflict
 from .store import StateStore
 
@@ -59,30 +59,25 @@ class BackendConflict(StateError):
     """The backend and the working copy both changed since they were last in sync."""
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def state_digest(data: dict[str, Any] | None) -> str | None:
     if data is None:
         return None
     body = {k: v for k, v in data.items() if k != "backend"}
-    return _sha(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return sha256_bytes(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
 def files_digest(output_dir: Path | None) -> str | None:
     """What the working copy's manifest files hold (manifest.json and its journal), None: neither."""
     if output_dir is None:
         return None
-    h, found = hashlib.sha256(), False
+    parts, found = [], False
     for name in (MANIFEST_FILE, JOURNAL_FILE):
         try:
-            h.update((output_dir / name).read_bytes())
+            parts.append((output_dir / name).read_bytes())
             found = True
         except FileNotFoundError:
-            pass
-        h.update(b"\0")
-    return h.hexdigest() if found else None
+            parts.append(b"")
+    return sha256_bytes(b"\0".join(parts) + b"\0") if found else None
 
 
 def stored_files(manifest: Manifest | None) -> dict[str, str]:
@@ -269,7 +264,7 @@ class WorkingCopy:
         if snap.root.legacy and base.get("manifest_version") == manifest_v and manifest_v is not None:
             upgraded["manifest_version"] = snap.root.manifest_id
         local = self._local_manifest()
-        if local is not None and _sha(local.as_bytes()) == base.get("manifest_sha"):
+        if local is not None and sha256_bytes(local.as_bytes()) == base.get("manifest_sha"):
             upgraded["manifest_sha"] = files_digest(self.output_dir)
         self.base = upgraded
 
@@ -292,7 +287,7 @@ class WorkingCopy:
         return StateStore.load(self.state_path).as_data()
 
     def _local_manifest(self) -> Manifest | None:
-        if self.output_dir is None or not ((self.output_dir / MANIFEST_FILE).exists() or (self.output_dir / JOURNAL_FILE).exists()):
+        if self.output_dir is None or not has_manifest(self.output_dir):
             return None
         return Manifest.load(self.output_dir, observe=False)
 

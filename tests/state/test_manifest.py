@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bria_pipeline.atomic import sweep_partial_files, temp_path_for, write_atomic
-from bria_pipeline.generate.output_files import sha256_bytes
+from bria_pipeline.state.hashing import sha256_bytes
 from bria_pipeline.state.errors import ManifestError
 from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
 from bria_pipeline.generate.outputs import expand_outputs
