@@ -42,9 +42,8 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
     same_manifest = body is None or (body["outputs"] == snap.view.outputs
                                      and body["structured_prompts"] == snap.view.prompts and not snap.root.legacy)
     if same_state and same_manifest:
-        copy.base = {"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
-                     "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)}
-        copy._save_base()
+        copy.mark_synced({"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
+                          "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)})
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
     if manifest is not None and output_dir is not None:

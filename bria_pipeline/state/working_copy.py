@@ -105,6 +105,7 @@ def _done(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
 
 
 StatSig = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+ManifestSignature = tuple[tuple[str, StatSig | None], ...]  # of manifest.json and its journal
 
 
 def _stat_sig(path: Path) -> StatSig | None:
@@ -247,6 +248,12 @@ class WorkingCopy:
             return {}  # synced with another backend: as good as none
         return data
 
+    def mark_synced(self, base: dict[str, Any]) -> None:
+        """The backend holds what the working copy holds: `base` (the versions and digests of the
+        state and the manifest) is the new sync point, written to backend.json."""
+        self.base = base
+        self._save_base()
+
     def _save_base(self) -> None:
         self.base.update(url=self.backend.url, key=self.backend.key, format=BASE_FORMAT)
         write_atomic(self.base_path, (json.dumps(self.base, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -386,7 +393,7 @@ class WorkingCopy:
         if missing:
             raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
-    def manifest_signature(self) -> tuple[tuple[str, StatSig | None], ...]:
+    def manifest_signature(self) -> ManifestSignature:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
         if self.output_dir is None:
             return ()
