@@ -315,7 +315,8 @@ class LocatingCopy:
 
     syncs = True  # as the working copy: apply pushes while it runs
 
-    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[..., None], spec_path: Path,
+    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[[Located, str | None], None],
+                 spec_path: Path,
                  project: str) -> None:
         self._make, self._place, self._spec_path, self._project = make, place, spec_path, project
         self.located = located
@@ -326,7 +327,7 @@ class LocatingCopy:
         if not self.located.checked:
             settled = settle(self.located, found.source.get("state", "none") != "none", found.store.lineage,
                              self._spec_path, self.copy.backend.store, self._project)
-            self._place(settled)
+            self._place(settled, None)
             if settled.key != self.located.key:
                 self.copy = self._make()
                 found = self.copy.open(write_local=write_local)
