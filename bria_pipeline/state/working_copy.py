@@ -200,7 +200,7 @@ def changes_of(entries: list[dict[str, Any]]) -> Changes:
     return out
 
 
-GalleryWriter = Callable[[Path, Manifest], Any]
+GalleryWriter = Callable[[Path, Manifest], object]  # what it returns is not used
 
 
 class WorkingCopy:
