@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -39,7 +39,7 @@ from ..lockfile import Lock, load_lock, lock_path_for, save_lock
 from ..model import Desired, DesiredDataset
 from ..plan.document import Plan
 from ..plan.errors import PlanError
-from ..plan.steps import GENERATION_STEPS, BulkUpload
+from ..plan.steps import BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
@@ -56,12 +56,31 @@ REVIEW_FILE = "review.html"  # the dataset review sheet, in .bria/<spec>/
 
 @dataclass
 class OpenState:
-    """The state as a command opened it: `manifest` is the backend's output manifest (True: read
-    the local one), `copy` the state manager it persists through (None: a store handed in)."""
+    """The state as a command opened it: `copy` is the state manager it persists through (None: a
+    store handed in); `backend_manifest` the output manifest read from a backend (None: observing
+    reads the local one, beside the outputs)."""
 
     store: StateStore
-    manifest: Manifest | Literal[True] = True
     copy: StateManager | None = None
+    backend_manifest: Manifest | None = None
+
+    def persist(self) -> None:
+        """Save the state where it lives, without outputs (a backend: one commit): what refresh
+        and import write."""
+        self.store.save()
+        if self.copy is not None:
+            self.copy.push(self.store, with_outputs=False)
+
+
+@dataclass
+class Found:
+    """Where this spec's state is, as found once per workspace: the lock file's `record` of it (None:
+    not read yet), where the backend holds it (`located`; None: not looked for yet, or no backend),
+    and the spec path it was made for when the spec moved (`moved_from`)."""
+
+    record: dict[str, str] | None = None
+    located: Located | None = None
+    moved_from: str | None = None
 
 
 @dataclass
@@ -113,16 +132,15 @@ class Workspace(SpecFiles):
     rate_limit_per_minute: float | None = None
     no_backend: bool = False  # --no-backend: work locally although the lock file records a backend
     sandbox: bool = False  # the built-in sandbox: nothing is paid, so nothing unshared is worth a note
-    found: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # where the state is (once)
+    found: Found = field(default_factory=Found, compare=False, repr=False)  # where the state is (once)
 
     # --- where the state is (state/locate.py) ----------------------------------------------------
 
     def recorded(self) -> dict[str, str]:
         """The lock file's record of where this spec's state lives (lineage, backend, key)."""
-        if "record" not in self.found:
-            self.found["record"] = dict(self.load_lock().state)
-        record: dict[str, str] = self.found["record"]
-        return record
+        if self.found.record is None:
+            self.found.record = dict(self.load_lock().state)
+        return self.found.record
 
     def locate(self, *, read: bool = True) -> Located | None:
         """Where the backend holds this spec's state (found by its lineage, once), the backend's
@@ -134,19 +152,18 @@ class Workspace(SpecFiles):
         self.refuse_forgotten_backend()
         if self.backend is None:
             return None
-        if "located" not in self.found or read and not self.found["located"].checked:
+        if self.found.located is None or read and not self.found.located.checked:
             self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
                                project=self.desired.project.name) if read
                         else provisional(self.spec_path, self.backend.url, self.recorded()))
-        located: Located = self.found["located"]
-        return located
+        return self.found.located
 
     def _place(self, located: Located, moved_from: str | None = None) -> None:
         assert self.backend is not None
         self.backend.key = located.key
-        self.found["located"] = located
+        self.found.located = located
         if moved_from or located.moved_from:
-            self.found["moved_from"] = moved_from or located.moved_from
+            self.found.moved_from = moved_from or located.moved_from
 
     def refuse_forgotten_backend(self) -> None:
         url = self.recorded().get("backend")
@@ -170,7 +187,7 @@ class Workspace(SpecFiles):
         if lock.state != record:
             lock.state = record
             save_lock(lock, self.lock_path)
-            self.found["record"] = dict(record)
+            self.found.record = dict(record)
 
     # --- the files beside the spec -------------------------------------------------------------
 
@@ -207,7 +224,8 @@ class Workspace(SpecFiles):
         from ..state.locate import LocatingCopy
 
         self.require_backend("a working copy")
-        return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
+        assert self.found.located is not None  # located by require_backend
+        return LocatingCopy(self._working_copy, self.found.located, self._place, self.spec_path,
                             self.desired.project.name)
 
     def _working_copy(self) -> WorkingCopy:
@@ -220,7 +238,7 @@ class Workspace(SpecFiles):
                            render_gallery=write_gallery)
 
     def require_backend(self, what: str) -> Backend:
-        if self.backend is not None and "located" not in self.found:
+        if self.backend is not None and self.found.located is None:
             self.locate()
         if self.backend is None:
             raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
@@ -233,8 +251,8 @@ class Workspace(SpecFiles):
         located = self.locate_to_open(write_local=write_local, check=check)
         manager = self.state()
         found = manager.open(write_local=write_local)
-        opened = OpenState(found.store, found.manifest if found.manifest is not None else True, manager)
-        located = self.found.get("located", located)  # as opening the working copy settled it
+        opened = OpenState(found.store, manager, found.manifest)
+        located = self.found.located or located  # as opening the working copy settled it
         if check:
             where = self.backend.where("root.json") if self.backend is not None else opened.store.path
             lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
@@ -266,7 +284,7 @@ class Workspace(SpecFiles):
         recorded = store.lineage.get("spec")
         if recorded and recorded != self.identity and lineage.moved_here(
                 store.lineage, self.identity, self.spec_path, located.lineage if located is not None else None):
-            self.found["moved_from"] = recorded
+            self.found.moved_from = recorded
 
     # --- observing -----------------------------------------------------------------------------
 
@@ -285,8 +303,8 @@ class Workspace(SpecFiles):
         async with self.connect() as client:
             if timeout is not None:
                 client.call_timeout = timeout
-            observed = await observe(client, self.desired, opened.store, lock=lock, images=images,
-                                     manifest=opened.manifest)
+            manifest = True if opened.backend_manifest is None else opened.backend_manifest  # True: the local one
+            observed = await observe(client, self.desired, opened.store, lock=lock, images=images, manifest=manifest)
             yield Session(client, opened.store, lock, observed, opened.copy)
 
     async def observe(self, *, images: bool = True) -> Session:
@@ -303,16 +321,16 @@ class Workspace(SpecFiles):
         """Where the state was found (a moved spec), and without a backend what is not shared and
         what that may cost."""
         notes = []
-        moved_from = self.found.get("moved_from")
+        moved_from = self.found.moved_from
         if moved_from:
             old = Path(moved_from)
             shown = old.parent.as_posix() if old.name == self.spec_path.name and old.parent.name else moved_from
-            located = self.found.get("located")
+            located = self.found.located
             notes.append(f"moved from {shown}: this spec's state was found by its lineage"
                          + (f" at {located.describe()}" if located is not None else f" in {self.state_dir}")
                          + "; apply records the new path")
         if self.backend is None:
-            billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
+            billed = sum(1 for a in plan.actions if a.is_change and a.billed and a.step is not None and a.step.GENERATION)
             recorded = None if self.sandbox else self.recorded().get("backend")
             if recorded:
                 note = (f"WARNING: --no-backend: the state in {recorded}, which {self.lock_path.name} records, is not "
