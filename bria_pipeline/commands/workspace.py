@@ -64,12 +64,13 @@ class OpenState:
     copy: StateManager | None = None
     backend_manifest: Manifest | None = None
 
-    def persist(self) -> None:
-        """Save the state where it lives, without outputs (a backend: one commit): what refresh
-        and import write."""
-        self.store.save()
+    def persist(self, store: StateStore | None = None) -> None:
+        """Save the state (`store`, else the one opened) where it lives, without outputs (a backend:
+        one commit): what refresh and import write."""
+        store = self.store if store is None else store
+        store.save()
         if self.copy is not None:
-            self.copy.push(self.store, with_outputs=False)
+            self.copy.push(store, with_outputs=False)
 
 
 @dataclass
