@@ -3,8 +3,8 @@
     observe   open the state (into the working copy), a client, and look at the remote  -> Session
     plan      make the plan, or check the saved one is still fresh; file facts that
               proved stale are hashed again (a fresh plan is made again, a saved one refused) -> Planned
-    check     refuse what cannot run here, add the state's notes, ask (`on_plan`), enforce
-              approval (commands/approval.py)                                          -> Plan | None
+    check     refuse what cannot run here, add the state's notes (commands/checks.py), ask
+              (`on_plan`), enforce approval (commands/approval.py)             -> Plan | None
     execute   record where the state lives, fetch the files the plan reads, run the plan's
               steps, committing to the backend as they go                              -> ApplyResult
     persist   end the apply in the state, tidy the lock file, push the state           -> ApplyResult
@@ -41,6 +41,7 @@ from ..state.manifest import Manifest
 from ..state.remote_lock import RemoteLock
 from ..state.store import StateStore
 from . import approval
+from .checks import apply_options, refuse_what_cannot_run, state_notes
 from .approval import Operation as OperationKind
 from .workspace import Session, Workspace
 
@@ -138,8 +139,8 @@ class Operation:
         """What cannot run here refused, the state's notes added, then approval: None when `on_plan`
         cancelled; ApprovalRequired when paid work would go unapproved."""
         ws = planned.ws
-        ws.refuse_what_cannot_run(planned.plan, seen.client)
-        plan = ws.state_notes(planned.plan)
+        refuse_what_cannot_run(ws, planned.plan, seen.client)
+        plan = state_notes(ws, planned.plan)
         decision = self.on_plan(plan) if self.on_plan is not None else None
         if decision is False:
             return None
@@ -154,7 +155,7 @@ class Operation:
         if copy is not None and observed.manifest is not None:
             copy.fetch(files_needed(plan, observed.manifest))  # from the backend: none are missing locally
         run = Run(seen.client, ws.desired, store, seen.lock, ws.lock_path, RemoteIndex(plan.bindings, observed, ws.desired),
-                  ws.apply_options(seen.client, wait=self.wait, timeout=self.timeout), self.on_progress, observed)
+                  apply_options(ws, seen.client, wait=self.wait, timeout=self.timeout), self.on_progress, observed)
         store.start_apply(self.kind)
         synced = syncing(copy)
         task = asyncio.ensure_future(_keep_synced(synced, store)) if synced is not None else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..plan.document import Plan, plan_from_dict, plan_to_dict
 from ..plan.errors import PlanFileError
+from .checks import refuse_what_cannot_run, state_notes
 from .operation import Planning, plan_phase
 from .workspace import Workspace
 
@@ -25,8 +26,8 @@ async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = (
     async with ws.observing() as seen:
         planned = await plan_phase(ws, seen, Planning("apply", prune=prune, targets=tuple(targets),
                                                       replace=tuple(replace)))
-        planned.ws.refuse_what_cannot_run(planned.plan, seen.client)
-    return planned.ws.state_notes(dataclasses.replace(planned.plan, request_stats=seen.requests()))
+        refuse_what_cannot_run(planned.ws, planned.plan, seen.client)
+    return state_notes(planned.ws, dataclasses.replace(planned.plan, request_stats=seen.requests()))
 
 
 async def plan_destroy(ws: Workspace) -> Plan:

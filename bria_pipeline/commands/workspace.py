@@ -11,14 +11,14 @@ A command opens them here, once, the same way: `run_lock` (one writer at a time)
 `open_state` (lineage checked), `connect`, then `observe`.
 
 The workspace never builds an API client itself: `connect` is handed in (the Pipeline's `client`,
-which the CLI wires to the sandbox or the real API). Nothing here prints.
+which the CLI wires to the sandbox or the real API). Nothing here prints. What a command does with
+what it observed is elsewhere: apply and destroy run as an Operation (commands/operation.py), whose
+check phase is commands/checks.py and approval commands/approval.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,18 +28,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ..api.client import AsyncBriaClient
-from ..apply.context import ApplyOptions
-from ..bulk.staging import StagingTarget
 
 if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
     from ..state.locate import Located, LocatingCopy
     from ..state.remote_lock import RemoteLock
     from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
-from ..model import Desired, DesiredDataset
+from ..model import Desired
 from ..plan.document import Plan
-from ..plan.errors import PlanError
-from ..plan.steps import BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
@@ -50,7 +46,6 @@ from ..state.observe import observe
 from ..state.observed import Observed
 from ..state.store import StateStore, state_dir_for
 
-FAST_POLL = (0.2, 1.0)  # against the sandbox or a local URL: waits are seconds, not hours
 REVIEW_FILE = "review.html"  # the dataset review sheet, in .bria/<spec>/
 
 
@@ -317,88 +312,3 @@ class Workspace(SpecFiles):
         """The plan names the spec as the caller did (a relative path stays relative in PR comments
         and saved plans), with the caller's request limit for its cost line."""
         return dataclasses.replace(plan, spec_path=str(self.spec_path), rate_per_minute=self.rate_limit_per_minute)
-
-    def state_notes(self, plan: Plan) -> Plan:
-        """Where the state was found (a moved spec), and without a backend what is not shared and
-        what that may cost."""
-        notes = []
-        moved_from = self.found.moved_from
-        if moved_from:
-            old = Path(moved_from)
-            shown = old.parent.as_posix() if old.name == self.spec_path.name and old.parent.name else moved_from
-            located = self.found.located
-            notes.append(f"moved from {shown}: this spec's state was found by its lineage"
-                         + (f" at {located.describe()}" if located is not None else f" in {self.state_dir}")
-                         + "; apply records the new path")
-        if self.backend is None:
-            billed = sum(1 for a in plan.actions if a.is_change and a.billed and a.step is not None and a.step.GENERATION)
-            recorded = None if self.sandbox else self.recorded().get("backend")
-            if recorded:
-                note = (f"WARNING: --no-backend: the state in {recorded}, which {self.lock_path.name} records, is not "
-                        f"read. {billed} billed output(s) in this plan may already have been paid for there, and "
-                        f"would be paid again. Drop --no-backend and pass --backend {recorded} to use it.")
-            elif os.environ.get("CI"):
-                note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
-                        "runner and are lost with it. "
-                        + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run "
-                           "already paid for, and would be paid again. " if billed else "")
-                        + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-            elif self.sandbox:
-                note = ""
-            else:
-                note = (f"no backend: state stays in {self.state_dir} on this machine and is not shared; a teammate or "
-                        "a CI runner applying this spec would not see what this run pays for. Set "
-                        "`backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-            notes[:0] = [note] if note else []
-        return dataclasses.replace(plan, notes=(*notes, *plan.notes)) if notes else plan
-
-    # --- carrying a plan out -------------------------------------------------------------------
-
-    def apply_options(self, client: AsyncBriaClient, *, wait: bool, timeout: float | None) -> ApplyOptions:
-        options = ApplyOptions(wait=wait, timeout=timeout, concurrency=self.concurrency, work_dir=self.state_dir / "zips")
-        if self.local_api:
-            options.poll_interval, options.max_poll_interval = FAST_POLL
-        options.staging = self.staging(client)
-        return options
-
-    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], StagingTarget]:
-        """A dataset's bulk staging target, as it can run against this API."""
-
-        def target(dataset: DesiredDataset) -> StagingTarget:
-            from ..bulk.staging import target_for
-
-            assert dataset.staging is not None  # asked only for a dataset with a `staging:` section
-            return target_for(dataset.staging, spec_dir=self.spec_path.parent,
-                              sandbox_url=client.api_url if self.local_api else None, transport=self.staging_transport)
-
-        return target
-
-    def refuse_what_cannot_run(self, plan: Plan, client: AsyncBriaClient) -> None:
-        """A step that cannot run against this API (a staging target that cannot work here, or
-        whose library is missing) is refused with the plan, before anything is created."""
-        from ..bulk.errors import StagingError
-
-        staging = self.staging(client)
-        for action in plan.actions:
-            dataset = self.desired.datasets.get(action.step.dataset) if isinstance(action.step, BulkUpload) else None
-            if dataset is None or not dataset.staging or dataset.zip_url:
-                continue
-            try:
-                staging(dataset)
-            except StagingError as exc:
-                raise PlanError(f"{action.address} cannot run against {client.api_url}: {exc.message}; nothing was sent",
-                                hint=exc.hint) from None
-            program = (dataset.staging.upload_command or [""])[0] if dataset.staging.kind == "url_template" else ""
-            if program and not runnable(program, self.spec_path.parent):
-                raise PlanError(f"{action.address} cannot run: the staging upload_command {program!r} is not found "
-                                f"({'beside the spec' if '/' in program else 'on PATH'}); nothing was sent",
-                                hint="install the uploader, or give its path in upload_command")
-
-
-def runnable(program: str, cwd: Path) -> bool:
-    """Whether `program` (an upload_command's first word) can be started from `cwd`: a path is
-    taken relative to it, a bare name is looked up on PATH, as the command runs."""
-    if "/" in program:
-        path = Path(program) if Path(program).is_absolute() else cwd / program
-        return path.is_file() and os.access(path, os.X_OK)
-    return shutil.which(program) is not None
