@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from ..apply.context import RemoteIndex, Run
 from ..apply.executor import execute
@@ -205,7 +205,6 @@ class Operation:
         return result
 
 
-@runtime_checkable
 class SyncedCopy(Protocol):
     """A state manager that persists while apply runs (a backend's working copy: `syncs`)."""
 
@@ -215,8 +214,13 @@ class SyncedCopy(Protocol):
 
 
 def syncing(copy: StateManager | None) -> SyncedCopy | None:
-    """`copy` when apply should commit to it while it runs, else None."""
-    return copy if copy is not None and copy.syncs and isinstance(copy, SyncedCopy) else None
+    """`copy` when apply should commit to it while it runs (it `syncs`), else None."""
+    if copy is None or not copy.syncs:
+        return None
+    from ..state.locate import LocatingCopy
+
+    assert isinstance(copy, LocatingCopy)  # the state manager that syncs: a backend's working copy
+    return copy
 
 
 async def _keep_synced(copy: SyncedCopy, store: StateStore) -> None:

@@ -15,7 +15,7 @@ from commands_helpers import mutating_requests, write_spec
 
 from bria_pipeline.apply.result import StepCounts
 from bria_pipeline.cli.run_cmds import apply_counts
-from bria_pipeline.commands.operation import Operation, Planning, plan_phase
+from bria_pipeline.commands.operation import Operation, Planning, plan_phase, syncing
 from bria_pipeline.commands.workspace import Found, Workspace
 from bria_pipeline.plan.errors import StalePlanError
 from bria_pipeline.state.locate import Located
@@ -158,3 +158,12 @@ def test_the_files_a_plan_reads_are_fetched_from_the_backend_before_it_runs(make
     assert make_pipeline(spec, backend=backend).apply(replace=["model.lucy-lora"], auto_approve=True).ok
     kept = {p.name.split(".")[0] + ".png": p.read_bytes() for p in (outputs / "places").glob("*.*.png")}
     assert kept == first  # the old files, fetched and kept aside under names of their own
+
+
+def test_apply_commits_while_it_runs_only_to_a_backend(make_pipeline, tmp_path: Path) -> None:
+    local: Workspace = make_pipeline().workspace
+    assert syncing(local.state()) is None and syncing(None) is None
+    ws: Workspace = make_pipeline(backend=f"file://{tmp_path / 'store'}").workspace
+    ws.locate()
+    copy = syncing(ws.state())
+    assert copy is not None and copy.manifest_signature() == ()  # no generation: no manifest files to watch
