@@ -59,6 +59,7 @@ from .commands import plan as plan_command
 from .commands import refresh as refresh_command
 from .commands import review as review_command
 from .commands import show as show_command
+from .commands.operation import PlanDecision
 from .commands.plan import load_plan_file, save_plan_file
 from .commands.review import DatasetReviews
 from .commands.workspace import SpecFiles, Workspace
@@ -313,7 +314,7 @@ class Pipeline:
         targets: Iterable[str] = (),
         replace: Iterable[str] = (),
         on_progress: ProgressCallback | None = None,
-        on_plan: Any = None,
+        on_plan: PlanDecision | None = None,
     ) -> ApplyResult:
         """Carry out `plan` (a saved one is refused when stale), or plan afresh and carry that out.
 
@@ -330,7 +331,7 @@ class Pipeline:
         return _run(self.aapply(plan, **kw))
 
     async def adestroy(self, plan: Plan | None = None, *, auto_approve: bool = False,
-                       on_progress: ProgressCallback | None = None, on_plan: Any = None,
+                       on_progress: ProgressCallback | None = None, on_plan: PlanDecision | None = None,
                        timeout: float | None = None) -> ApplyResult:
         """Delete what this spec owns: stop trainings, models, datasets, then the project if empty.
         `plan`: a destroy plan made earlier (`plan_destroy`, or saved), refused when stale."""
