@@ -13,19 +13,16 @@ persist it. Commands use it without asking whether there is a backend.
 - `push(store, gallery=, with_outputs=)` -> persist; True when something was committed;
 - `fetch(files)` -> output files brought into the working copy (0 locally: they are all here);
 - `syncs`: whether apply should persist while it runs (a backend: so a lost runner loses nothing).
-
-A manager that syncs is a `SyncingState`: it also says when the working copy's manifest files
-changed (`manifest_signature()`), so apply pushes only then. `syncing(manager)` gives it that type.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from .lock import StateLock
 from .store import StateStore
-from .working_copy import ManifestSignature, Opened
+from .working_copy import Opened
 
 if TYPE_CHECKING:  # loaded with a backend only
     from .remote_lock import RemoteLock
@@ -43,20 +40,6 @@ class StateManager(Protocol):
     def push(self, store: StateStore, *, gallery: bool = True, with_outputs: bool = True) -> bool: ...
 
     def fetch(self, files: list[str]) -> int: ...
-
-
-@runtime_checkable
-class SyncingState(StateManager, Protocol):
-    """A state manager apply persists through while it runs (a backend's working copy)."""
-
-    def manifest_signature(self) -> ManifestSignature: ...
-
-
-def syncing(manager: StateManager | None) -> SyncingState | None:
-    """`manager` when apply should persist through it while it runs, else None."""
-    if manager is not None and manager.syncs and isinstance(manager, SyncingState):
-        return manager
-    return None
 
 
 class LocalState:

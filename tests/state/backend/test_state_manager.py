@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.locate import Located, LocatingCopy, provisional
-from bria_pipeline.state.manager import LocalState, SyncingState, syncing
+from bria_pipeline.state.manager import LocalState
 from bria_pipeline.state.working_copy import WorkingCopy, read_committed
 
 RECORD = {"kind": "image", "name": "set/a", "set_name": "set", "model": "m"}
@@ -15,7 +15,7 @@ RECORD = {"kind": "image", "name": "set/a", "set_name": "set", "model": "m"}
 
 def test_local_state_is_saved_as_it_goes_and_never_synced(tmp_path: Path):
     local = LocalState(tmp_path / ".bria" / "spec")
-    assert syncing(local) is None and syncing(None) is None
+    assert not local.syncs
     opened = local.open(write_local=True)
     assert opened.manifest is None and opened.source == {"state": "working copy"}
     opened.store.lineage = {"id": "l-1", "spec": "spec.yaml"}
@@ -36,7 +36,7 @@ def test_a_located_working_copy_settles_its_key_and_syncs_what_changed(tmp_path:
 
     copy = LocatingCopy(lambda: WorkingCopy(backend, spec.parent / ".bria" / "spec" / "state.json", outputs),
                         provisional(spec, backend.url, None), place, spec, "lucy")
-    assert isinstance(copy, SyncingState) and syncing(copy) is copy
+    assert copy.syncs  # apply pushes through it while it runs
     opened = copy.open(write_local=True)
     assert [(found.how, found.checked, moved) for found, moved in placed] == [("new", True, None)]
     assert copy.located is placed[0][0] and copy.output_dir == outputs and copy.backend is backend
