@@ -37,7 +37,7 @@ import signal
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -68,6 +68,10 @@ from .model import Desired
 from .plan.document import Plan
 from .state.backend import Backend, resolve_backend_url
 from .state.observed import Observed
+
+if TYPE_CHECKING:  # loaded where used: a run without a backend never imports them
+    from .commands.state import Shown
+    from .state.locate import LocatingCopy
 
 __all__ = ["Pipeline", "load_plan_file", "save_plan_file"]
 
@@ -187,7 +191,7 @@ class Pipeline:
             self._backend = Backend.for_spec(self.spec_path, url, timeout=self.request_timeout)
         return self._backend
 
-    def working_copy(self) -> Any:
+    def working_copy(self) -> LocatingCopy:
         return self.workspace.working_copy()
 
     @contextmanager
@@ -221,7 +225,7 @@ class Pipeline:
         with self._command() as ws:
             return backend_command.state_push(ws)
 
-    def state_show(self) -> Any:
+    def state_show(self) -> Shown:
         """Where the spec's state is (found by its lineage) and what it holds. No API request."""
         from .commands import state as state_command
 
