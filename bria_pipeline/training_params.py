@@ -20,6 +20,8 @@ def as_int(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class TrainingParams:
+    """Training parameters; None is the service's default."""
+
     rank: int | None = None
     learning_rate: float | None = None
     lr_scheduler: str | None = None

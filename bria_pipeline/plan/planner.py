@@ -211,7 +211,7 @@ def _plan_project(ctx: PlanContext) -> None:
                 f"{listed}: fixed when a project is created, so a new project {want.name!r} is made; "
                 f"the old one (id {have.id}, with its datasets and models) is {fate}",
                 changes=tuple(fixed),
-                step=ReplaceProject(body, have.id, "delete" if ctx.prune else "rename", rename_to),
+                step=ReplaceProject(body, old_id=have.id, old="delete" if ctx.prune else "rename", rename_to=rename_to),
                 approval=True,
             )
         )

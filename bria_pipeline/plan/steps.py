@@ -13,57 +13,24 @@ exactly. Everything the plan knows of a step type is declared on its class, in o
     cost()       what carrying it out costs, billed work included (plan/cost.py adds them up)
     files_read() the output files it reads or moves (fetched from a backend before apply runs it)
     names_model()  the model key and remote name it gives a model, if it names one (CreateModel, UpdateModel)
+    fields       its arguments, written to the plan file under their names; with the docstring's first
+                 paragraph, they make its JSON Schema (plan/step_schema.py), which tools/plan_schema.py
+                 writes into schemas/plan.schema.json
+    FIELD_SCHEMA what a field's schema says beyond its type hint (the keys a dict must hold)
 
 The apply layer binds a handler to each type (apply/handlers.py, `@handles(StepType)`); a step type
 without one is refused when apply is imported. docs-drafts/steps.md shows a new type end to end.
 
-Project steps (made by plan/planner.py, carried out by apply/project_steps.py):
-
-    CreateProject      create the project (found again by name, never made twice)
-    UpdateProject      change its name, description, ip_name or ip_description in place
-    ReplaceProject     a new project (ip_type or ip_medium changed); the old one renamed or deleted
-    DeleteProject      delete it
-
-Dataset steps (made by plan/datasets.py, dataset_images.py, dataset_captions.py and prune.py,
-carried out by apply/dataset_steps.py and apply/caption_steps.py):
-
-    CreateDataset      CloneDataset      RenameDataset      DeleteDataset      CompleteDataset
-    VisualSchema       generate (from samples) and refine it, or set the spec's or the lock's
-    UploadImage        DeleteImage       MovedImage (a noop: renamed on disk, same content)
-    BulkUpload         one zip of the dataset's images (wait: a bulk upload in progress)
-    PinVisualSchema    pin the dataset's remote visual schema in the lock file (no request)
-    RegenerateCaptions regenerate every caption, then wait for them
-    WaitCaptions       wait for the captions in progress
-    Caption            one image's caption: manual, refined or regenerated
-    PinCaption         pin an image's remote (refined) caption in the lock file (no request)
-
-Model steps (made by plan/models.py and plan/prune.py, carried out by apply/model_steps.py):
-
-    CreateModel        a model on a dataset (found again by name, never made twice)
-    UpdateModel        rename it, or change its description, in place
-    StartTraining      start its training (billed), then wait for it
-    WaitTraining       wait for a training in progress
-    DeleteModel        delete it (a training in progress is stopped first)
-
-Generation steps (made by plan/generation_steps.py, carried out by apply/output_steps.py):
-
-    GenerateImage      request an image
-    GenerateVideo      request a video from a generated image
-    PollImage          poll an image request recorded earlier (pay nothing again)
-    PollVideo          the same for a video
-    StructuredPrompt   generate (and refine) a structured prompt, then pin it
-    PollStructuredPrompt  poll a structured-prompt request recorded earlier, then pin it
-    PinStructuredPrompt   pin a structured prompt made earlier (kept in the manifest; no request)
-    RestoreOutput      a kept file takes its output's name back (no request)
-    DeleteOutput       --prune: delete a local output and forget it (no request)
-    GenerationSummary  the outputs the spec asks for (noop: marks the manifest current)
+Every step type, with what it does, is listed in the plan JSON reference (docs/reference/plan-json.md,
+"Step types"), generated from the schema; the classes below come grouped by what they act on:
+generated outputs, the project, datasets, then models.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from ..training_params import TrainingParams
@@ -127,6 +94,7 @@ class Step:
     CARRIED_OUT: ClassVar[bool] = True  # False: only shown (a noop), so no handler
     REQUESTS: ClassVar[int] = 0  # the requests it sends, status polls not counted (see cost())
     READS_FILES: ClassVar[bool] = False  # reads its `dataset`'s local files: they are hashed again before apply
+    FIELD_SCHEMA: ClassVar[dict[str, dict[str, Any]]] = {}  # by field: what its schema says beyond its type hint
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -187,6 +155,8 @@ class _Output(Step):
 
 @dataclass(frozen=True)
 class GenerateImage(_Output):
+    """Request an image."""
+
     TAG: ClassVar[str] = "image"
 
     def cost(self) -> Cost:
@@ -195,6 +165,8 @@ class GenerateImage(_Output):
 
 @dataclass(frozen=True)
 class GenerateVideo(_Output):
+    """Request a video from a generated image."""
+
     TAG: ClassVar[str] = "video"
     MEDIA: ClassVar[Literal["image", "video"]] = "video"
 
@@ -204,15 +176,18 @@ class GenerateVideo(_Output):
 
 @dataclass(frozen=True)
 class PollImage(_Output):
-    """An image request recorded earlier (`request_id`): poll it; if the service lost it, request
-    it once more (`output`), paid again and recorded so."""
+    """Poll the image request recorded earlier (`request_id`: pay nothing again); if the service lost
+    it, request it once more (`output`), paid again and recorded so."""
 
     TAG: ClassVar[str] = "poll_image"
-    request_id: str = ""  # the request recorded earlier: poll it, pay nothing again
+    request_id: str = field(kw_only=True)  # the request recorded earlier: poll it, pay nothing again
 
 
 @dataclass(frozen=True)
 class PollVideo(PollImage):
+    """Poll the video request recorded earlier (pay nothing again); if the service lost it, request
+    it once more."""
+
     TAG: ClassVar[str] = "poll_video"
     MEDIA: ClassVar[Literal["image", "video"]] = "video"
 
@@ -236,6 +211,8 @@ class _StructuredPrompt(Step):
 
 @dataclass(frozen=True)
 class StructuredPrompt(_StructuredPrompt):
+    """Generate (and refine) a structured prompt, then pin it in the lock file."""
+
     TAG: ClassVar[str] = "structured_prompt"
 
     def cost(self) -> Cost:
@@ -244,24 +221,28 @@ class StructuredPrompt(_StructuredPrompt):
 
 @dataclass(frozen=True)
 class PollStructuredPrompt(_StructuredPrompt):
-    """A request recorded earlier: poll it (and refine, when only the first call was made), then pin."""
+    """Poll the structured-prompt request recorded earlier (and refine, when only the first call was
+    made), then pin it."""
 
     TAG: ClassVar[str] = "poll_structured_prompt"
-    request_id: str = ""
+    request_id: str = field(kw_only=True)
     stage: str | None = None
     draft: str | None = None
 
 
 @dataclass(frozen=True)
 class PinStructuredPrompt(_StructuredPrompt):
-    """Made earlier (kept in the manifest): only the pin in the lock file is missing."""
+    """Pin a structured prompt made earlier (kept in the output manifest) in the lock file; no
+    request."""
 
     TAG: ClassVar[str] = "pin_structured_prompt"
-    text: str = ""
+    text: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class RestoreOutput(Step):
+    """A kept file takes its output's name back; no request."""
+
     TAG: ClassVar[str] = "restore"
     GENERATION: ClassVar[bool] = True
     key: str
@@ -276,6 +257,8 @@ class RestoreOutput(Step):
 
 @dataclass(frozen=True)
 class DeleteOutput(Step):
+    """--prune: delete a local output file and forget it; no request."""
+
     TAG: ClassVar[str] = "delete"
     GENERATION: ClassVar[bool] = True
     key: str
@@ -288,7 +271,8 @@ class DeleteOutput(Step):
 
 @dataclass(frozen=True)
 class GenerationSummary(Step):
-    """Shown, never carried out (a noop): the executor marks the manifest current with it."""
+    """The outputs the spec asks for, in order (a noop, never carried out: the executor marks the
+    manifest current with it)."""
 
     TAG: ClassVar[str] = "summary"
     GENERATION: ClassVar[bool] = True  # the plan has a generation part: the executor opens the manifest
@@ -302,8 +286,12 @@ class GenerationSummary(Step):
 
 @dataclass(frozen=True)
 class CreateProject(Step):
+    """Create the project (found again by name if it exists: never made twice)."""
+
     TAG: ClassVar[str] = "create_project"
     REQUESTS: ClassVar[int] = 1
+    FIELD_SCHEMA: ClassVar[dict[str, dict[str, Any]]] = {
+        "body": {"required": ["project_name"], "description": "create_project's arguments"}}
     body: dict[str, Any]  # create_project's arguments: project_name, ip_type, ip_medium, ...
 
     @property
@@ -313,6 +301,8 @@ class CreateProject(Step):
 
 @dataclass(frozen=True)
 class UpdateProject(Step):
+    """Change the project's name or descriptions in place."""
+
     TAG: ClassVar[str] = "update_project"
     REQUESTS: ClassVar[int] = 1
     changes: dict[str, Any]  # attribute -> new value, as update_project takes them
@@ -320,15 +310,20 @@ class UpdateProject(Step):
 
 @dataclass(frozen=True)
 class ReplaceProject(CreateProject):
+    """A new project (ip_type or ip_medium changed); the old one is renamed, or deleted with
+    --prune."""
+
     TAG: ClassVar[str] = "replace_project"
     REQUESTS: ClassVar[int] = 2  # create the new project, rename or delete the old one
-    old_id: int = 0
-    old: Literal["delete", "rename"] = "rename"  # the old project's fate
-    rename_to: str = ""
+    old_id: int = field(kw_only=True)
+    old: Literal["delete", "rename"] = field(kw_only=True)  # the old project's fate
+    rename_to: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class DeleteProject(Step):
+    """Delete the project."""
+
     TAG: ClassVar[str] = "delete_project"
     REQUESTS: ClassVar[int] = 1
     project_id: int
@@ -336,6 +331,8 @@ class DeleteProject(Step):
 
 @dataclass(frozen=True)
 class CreateDataset(Step):
+    """Create a dataset (found again by name if it exists: never made twice)."""
+
     TAG: ClassVar[str] = "create_dataset"
     READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
@@ -346,6 +343,8 @@ class CreateDataset(Step):
 
 @dataclass(frozen=True)
 class CloneDataset(Step):
+    """A new version of a completed dataset, cloned from it."""
+
     TAG: ClassVar[str] = "clone_dataset"
     READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
@@ -357,6 +356,8 @@ class CloneDataset(Step):
 
 @dataclass(frozen=True)
 class RenameDataset(Step):
+    """Rename a dataset in place."""
+
     TAG: ClassVar[str] = "rename_dataset"
     REQUESTS: ClassVar[int] = 1
     dataset: str
@@ -365,6 +366,8 @@ class RenameDataset(Step):
 
 @dataclass(frozen=True)
 class DeleteDataset(Step):
+    """Delete a dataset."""
+
     TAG: ClassVar[str] = "delete_dataset"
     REQUESTS: ClassVar[int] = 1
     dataset: str  # the spec key that owns it
@@ -374,6 +377,8 @@ class DeleteDataset(Step):
 
 @dataclass(frozen=True)
 class CompleteDataset(Step):
+    """Mark a dataset completed (it is frozen from then on)."""
+
     TAG: ClassVar[str] = "complete_dataset"
     REQUESTS: ClassVar[int] = 1
     dataset: str
@@ -381,6 +386,8 @@ class CompleteDataset(Step):
 
 @dataclass(frozen=True)
 class VisualSchema(Step):
+    """Set a dataset's visual schema: generated (and refined), the spec's, or the lock's."""
+
     TAG: ClassVar[str] = "visual_schema"
     READS_FILES: ClassVar[bool] = True
     dataset: str
@@ -406,6 +413,8 @@ class PinVisualSchema(Step):
 
 @dataclass(frozen=True)
 class UploadImage(Step):
+    """Upload one image."""
+
     TAG: ClassVar[str] = "upload_image"
     READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
@@ -416,6 +425,8 @@ class UploadImage(Step):
 
 @dataclass(frozen=True)
 class DeleteImage(Step):
+    """Delete one image."""
+
     TAG: ClassVar[str] = "delete_image"
     REQUESTS: ClassVar[int] = 1
     dataset: str
@@ -426,6 +437,8 @@ class DeleteImage(Step):
 
 @dataclass(frozen=True)
 class MovedImage(Step):
+    """An image renamed on disk with the same content (a noop: nothing is sent)."""
+
     TAG: ClassVar[str] = "moved"
     CARRIED_OUT: ClassVar[bool] = False
     dataset: str
@@ -435,6 +448,8 @@ class MovedImage(Step):
 
 @dataclass(frozen=True)
 class BulkUpload(Step):
+    """Upload an advanced dataset's images as one zip."""
+
     TAG: ClassVar[str] = "bulk_upload"
     READS_FILES: ClassVar[bool] = True
     REQUESTS: ClassVar[int] = 1
@@ -446,6 +461,8 @@ class BulkUpload(Step):
 
 @dataclass(frozen=True)
 class WaitBulk(Step):
+    """Wait for a bulk upload in progress."""
+
     TAG: ClassVar[str] = "wait_bulk"
     CONCURRENCY: ClassVar[Concurrency] = "wait"
     WAITS_ON: ClassVar[str] = "bulk upload"
@@ -472,6 +489,8 @@ class RegenerateCaptions(WaitCaptions):
 
 @dataclass(frozen=True)
 class Caption(Step):
+    """One image's caption: manual, refined or regenerated."""
+
     TAG: ClassVar[str] = "caption"
     dataset: str
     key: str  # the image's key in the spec
@@ -498,6 +517,8 @@ class PinCaption(Step):
 
 @dataclass(frozen=True)
 class CreateModel(Step):
+    """Create a model on a dataset (found again by name if it exists: never made twice)."""
+
     TAG: ClassVar[str] = "create_model"
     REQUESTS: ClassVar[int] = 1
     model: str  # the spec's key
@@ -512,6 +533,8 @@ class CreateModel(Step):
 
 @dataclass(frozen=True)
 class UpdateModel(Step):
+    """Rename a model or change its description in place."""
+
     TAG: ClassVar[str] = "update_model"
     REQUESTS: ClassVar[int] = 1
     model: str
@@ -523,6 +546,9 @@ class UpdateModel(Step):
 
 @dataclass(frozen=True)
 class StartTraining(Step):
+    """Start a model's training (billed), then wait for it; null parameters are the service's
+    defaults."""
+
     TAG: ClassVar[str] = "start_training"
     CONCURRENCY: ClassVar[Concurrency] = "wait"
     WAITS_ON: ClassVar[str] = "training"
@@ -535,6 +561,8 @@ class StartTraining(Step):
 
 @dataclass(frozen=True)
 class WaitTraining(Step):
+    """Wait for a training in progress."""
+
     TAG: ClassVar[str] = "wait_training"
     CONCURRENCY: ClassVar[Concurrency] = "wait"
     WAITS_ON: ClassVar[str] = "training"
@@ -543,6 +571,8 @@ class WaitTraining(Step):
 
 @dataclass(frozen=True)
 class DeleteModel(Step):
+    """Delete a model; a training in progress is stopped first."""
+
     TAG: ClassVar[str] = "delete_model"
     REQUESTS: ClassVar[int] = 1
     CONCURRENCY: ClassVar[Concurrency] = "wait"  # a training in progress is stopped first, and waited for
