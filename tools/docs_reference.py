@@ -358,7 +358,24 @@ def spec_reference() -> str:
 
 def plan_reference() -> str:
     schema = _load("plan.schema.json")
-    return _schema_tables(schema, None)
+    return _schema_tables(schema, None) + "\n" + step_types_reference(schema)
+
+
+def step_types_reference(schema: dict[str, Any]) -> str:
+    """One row per step type of the plan schema (made from the classes of bria_pipeline/plan/steps.py):
+    its `type` tag, its class, its fields (required ones in bold) and what it does."""
+    rows = ["### Step types\n",
+            "Each action's `step` is one of these; `type` names it, the other fields are its arguments "
+            "(the fields tables above give their types).\n",
+            "| `type` | class | fields | what it does |", "|---|---|---|---|"]
+    for branch in schema["$defs"]["step"]["oneOf"]:
+        required = set(branch.get("required", []))
+        fields = [f"**`{name}`**" if name in required else f"`{name}`" for name in branch["properties"] if name != "type"]
+        tag = branch["properties"]["type"]["const"]
+        anchor = "step-" + re.sub(r"[^a-z0-9]+", "-", tag)
+        rows.append(f'| <a id="{anchor}"></a>`{tag}` | `{branch.get("title", "")}` | {", ".join(fields)} | '
+                    f'{_cell(branch.get("description", ""))} |')
+    return "\n".join(rows) + "\n"
 
 
 def decisions_reference() -> str:
