@@ -5,8 +5,28 @@ does (CI, BRIA_PIPELINE_*, the API's URL and token) are not inherited; the tests
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+WORKERS_PER_CORE = 2  # about a third of the suite's time is waiting (servers, child processes, polls)
+MAX_WORKERS = 8
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many worker processes `-n auto` (pyproject's addopts) starts. The whole suite, or a
+    folder of it: two per core, at most eight. Named files or tests only (`pytest tests/x/test_y.py`):
+    none, the run stays in this process and starts at once. PYTEST_XDIST_AUTO_NUM_WORKERS sets it."""
+    given = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if given:
+        return int(given)
+    named = config.args_source == pytest.Config.ArgsSource.ARGS and all(
+        "::" in arg or Path(arg).is_file() for arg in config.args)
+    if named:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(MAX_WORKERS, WORKERS_PER_CORE * cores)
 
 
 @pytest.fixture(autouse=True, scope="session")
