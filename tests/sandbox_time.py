@@ -35,8 +35,5 @@ class DrivenPipeline(Pipeline):
     """A Pipeline (on a sandbox handed in, or served) whose client waits on the sandbox's clock."""
 
     def __init__(self, spec: Path, clock: ManualClock, **kw: Any) -> None:
-        super().__init__(spec, **kw)
+        super().__init__(spec, clock=DrivenClock(clock), **kw)
         self.sandbox_clock = clock
-
-    def _client_options(self) -> dict[str, Any]:
-        return {**super()._client_options(), "clock": DrivenClock(self.sandbox_clock)}
