@@ -53,3 +53,25 @@ def _no_inherited_settings():
     saved = {n: os.environ.pop(n) for n in names}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def driven_sandbox_time(request: pytest.FixtureRequest):
+    """The CLI run in process with --sandbox (click's runner, the docs' examples) waits on the
+    sandbox's ManualClock, one per test: a training, a poll or a rate limit takes no wall time. A
+    test about wall time is marked `wall_clock`. Its clocks: the fixture's value (None with the mark)."""
+    if request.node.get_closest_marker("wall_clock"):
+        yield None
+        return
+    from sandbox_time import driven_cli_time
+
+    from bria_pipeline.cli.pipeline_options import sandbox_time
+
+    clocks = driven_cli_time()
+    with sandbox_time(clocks):
+        yield clocks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wall_clock: the CLI run in process with --sandbox runs on wall time "
+                                       "(the test is about real time: heartbeats, progress, timeouts)")
