@@ -5,6 +5,7 @@ does (CI, BRIA_PIPELINE_*, the API's URL and token) are not inherited; the tests
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,17 @@ def driven_sandbox_time(request: pytest.FixtureRequest):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "wall_clock: the CLI run in process with --sandbox runs on wall time "
                                        "(the test is about real time: heartbeats, progress, timeouts)")
+    config.addinivalue_line("markers", "slow: a file of tests taking tens of seconds in all; a parallel run "
+                                       "starts it first")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run (one file per worker at a time, in this order: pyproject's
+    --no-loadscope-reorder), files with a test marked `slow` go first, then the others by how many
+    tests they hold, most first: the run does not end waiting on one long file started last.
+    A run in process keeps the files' own order."""
+    if not hasattr(config, "workerinput"):
+        return
+    per_file = Counter(item.path for item in items)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path not in slow, -per_file[item.path]))  # stable: a file's tests stay in order

@@ -31,7 +31,7 @@ from apply_helpers import SpecDir, dump, remote_snapshot
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import FaultPlan, create_app, running
 
-pytestmark = [pytest.mark.crash, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.crash, pytest.mark.slow, pytest.mark.timeout(420)]
 
 WORKERS = 3
 MIN_POINTS = 8

@@ -27,7 +27,7 @@ from bria_pipeline.state.errors import LockHeldError, StateError
 from bria_pipeline.state.objects import ObjectStoreError
 from bria_pipeline.state.remote_lock import RemoteLock
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 TOKEN = "suite-token"
 TRAINING = "POST /v1/tailored-gen/models/{model_id}/start_training"
 CREATE_MODEL = "POST /v1/tailored-gen/models"
