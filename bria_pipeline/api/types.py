@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bria_pipeline.training_params import TrainingParams, as_int
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 JSON = dict[str, Any]
 T = TypeVar("T")
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def _as_dict(value: Any) -> JSON:
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _read(cls: type[R], d: Mapping[str, Any], **parsed: Any) -> R:
+    """A result from the server's JSON `d`: the fields given in `parsed` as given, `raw` the whole
+    of `d`, every other field the value of the key of its own name (None when left out)."""
+    values = {f.name: d.get(f.name) for f in fields(cls)} | parsed | {"raw": dict(d)}
+    return cls(**values)
 
 
 # Statuses are compared without regard to case or separators: Bria's cookbook sends a dataset
@@ -74,20 +85,8 @@ class Project:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Project:
-        return cls(
-            id=d["id"],
-            name=d.get("project_name", ""),
-            description=d.get("project_description"),
-            ip_name=d.get("ip_name"),
-            ip_description=d.get("ip_description"),
-            ip_medium=d.get("ip_medium"),
-            ip_type=d.get("ip_type"),
-            status=d.get("status"),
-            training_version=parse_training_version(d.get("training_version")),
-            created_at=d.get("created_at"),
-            updated_at=d.get("updated_at"),
-            raw=dict(d),
-        )
+        return _read(cls, d, id=d["id"], name=d.get("project_name", ""), description=d.get("project_description"),
+                     training_version=parse_training_version(d.get("training_version")))
 
 
 @dataclass(frozen=True)
@@ -105,18 +104,7 @@ class Image:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Image:
-        return cls(
-            id=d["id"],
-            dataset_id=d.get("dataset_id"),
-            image_name=d.get("image_name"),
-            caption=d.get("caption"),
-            caption_source=d.get("caption_source"),
-            image_url=d.get("image_url"),
-            thumbnail_url=d.get("thumbnail_url"),
-            upload_source_url=d.get("upload_source_url"),
-            created_at=d.get("created_at"),
-            raw=dict(d),
-        )
+        return _read(cls, d, id=d["id"])
 
     @property
     def has_caption(self) -> bool:
@@ -144,20 +132,15 @@ class Dataset:
     def from_json(cls, d: Mapping[str, Any]) -> Dataset:
         images = tuple(Image.from_json(i) for i in d.get("images") or () if isinstance(i, Mapping))
         model_ids = d.get("model_ids")
-        return cls(
+        return _read(
+            cls, d,
             id=d["id"],
-            project_id=d.get("project_id"),
             name=d.get("name", ""),
             status=dataset_status(d.get("status")),
             captions_update_status=dataset_status(d.get("captions_update_status")),
-            upload_type=d.get("upload_type"),
-            visual_schema=d.get("visual_schema"),
             images_count=as_int(d.get("images_count")),
             images=images,
             model_ids=tuple(str(m) for m in model_ids) if isinstance(model_ids, list) else None,
-            created_at=d.get("created_at"),
-            updated_at=d.get("updated_at"),
-            raw=dict(d),
             training_version=parse_training_version(d.get("training_version")),
         )
 
@@ -191,20 +174,13 @@ class Model:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Model:
         steps = tuple(s for s in (as_int(x) for x in d.get("checkpoint_steps") or ()) if s is not None)
-        return cls(
+        return _read(
+            cls, d,
             id=d["id"],
             name=d.get("name", ""),
-            description=d.get("description"),
             status=model_status(d.get("status")),
-            training_mode=d.get("training_mode"),
-            project_id=d.get("project_id"),
-            dataset_id=d.get("dataset_id"),
-            active_model_version=d.get("active_model_version"),
             training_parameters=TrainingParameters.from_json(_as_dict(d.get("training_parameters"))),
             checkpoint_steps=steps,
-            created_at=d.get("created_at"),
-            updated_at=d.get("updated_at"),
-            raw=dict(d),
         )
 
     @property
@@ -221,12 +197,8 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Checkpoint:
-        return cls(
-            checkpoint_step=as_int(d.get("checkpoint_step")) or 0,
-            training_job_id=as_int(d.get("training_job_id")),
-            created_at=d.get("created_at"),
-            raw=dict(d),
-        )
+        return _read(cls, d, checkpoint_step=as_int(d.get("checkpoint_step")) or 0,
+                     training_job_id=as_int(d.get("training_job_id")))
 
 
 @dataclass(frozen=True)
@@ -238,11 +210,7 @@ class CheckpointList:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CheckpointList:
         items = d.get("checkpoints") or ()
-        return cls(
-            checkpoints=tuple(Checkpoint.from_json(c) for c in items if isinstance(c, Mapping)),
-            active_model_version=d.get("active_model_version"),
-            raw=dict(d),
-        )
+        return _read(cls, d, checkpoints=tuple(Checkpoint.from_json(c) for c in items if isinstance(c, Mapping)))
 
 
 BULK_FINAL = frozenset({"completed", "failed"})
@@ -283,13 +251,7 @@ class Download:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Download:
-        return cls(
-            download_url=d.get("download_url"),
-            captions_url=d.get("captions_url"),
-            base_model_name=d.get("base_model_name"),
-            base_model_card=d.get("base_model_card"),
-            raw=dict(d),
-        )
+        return _read(cls, d)
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,6 @@ async def _named_datasets(run: Run, project_id: int, name: str) -> list[Dataset]
     return [d for d in await run.client.list_project_datasets(project_id) if d.name == name]
 
 
-async def _find_dataset(run: Run, project_id: int, name: str) -> Dataset | None:
-    hits = await _named_datasets(run, project_id, name)
-    return hits[0] if len(hits) == 1 else None
-
-
 async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str,
                         create: Callable[[int, str], Awaitable[Dataset]]) -> tuple[int, Dataset | None, bool]:
     """Create (or clone) the dataset `step` names, at most once; returns (id, answer, created)."""
@@ -66,9 +61,8 @@ async def _make_dataset(run: Run, step: CreateDataset | CloneDataset, op: str,
         address=run.address,
         key=key,
         parent_id=project_id,
-        find=lambda: _find_dataset(run, project_id, name),
+        named=lambda: _named_datasets(run, project_id, name),
         create=lambda: create(project_id, name),
-        twins=lambda: _named_datasets(run, project_id, name),
         discard=run.client.delete_dataset,
     )
     run.index.ids[addresses.dataset(key)] = dataset_id

@@ -32,7 +32,7 @@ from ..generate.outputs import ModelRef
 from .relocate import move_outputs
 from ..plan.actions import Action
 from ..plan.document import Plan
-from ..plan.steps import GenerationSummary, CreateModel, UpdateModel
+from ..plan.steps import GenerationSummary
 from . import caption_steps, dataset_steps, model_steps, output_steps, project_steps  # noqa: F401  (they register their handlers)
 from .context import GenerationState, Run
 from .errors import ApplyError, StillRunning
@@ -195,13 +195,11 @@ class _ModelRefs:
     def __init__(self, run: Run, plan: Plan, outcome: dict[str, str]) -> None:
         self.run, self.outcome = run, outcome
         self.observed = {m.id: m for m in run.observed.models}
-        self.planned: dict[str, str] = {}
+        self.planned: dict[str, str] = {}  # model key -> the remote name the plan gives it
         for action in plan.actions:
-            step = action.step
-            if isinstance(step, CreateModel):
-                self.planned[step.model] = step.name
-            elif isinstance(step, UpdateModel) and "name" in step.changes:
-                self.planned[step.model] = step.changes["name"]
+            named = action.step.names_model() if action.step is not None else None
+            if named is not None:
+                self.planned[named[0]] = named[1]
 
     def trained_since(self) -> dict[str, ModelRef]:
         refs = {}

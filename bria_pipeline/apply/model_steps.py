@@ -25,10 +25,6 @@ async def create_model(run: Run, step: CreateModel) -> str:
     async def named() -> list[Model]:
         return [m for m in await run.client.list_project_models(project_id) if m.name == name and m.dataset_id == dataset_id]
 
-    async def find() -> Model | None:
-        hits = await named()
-        return hits[0] if len(hits) == 1 else None
-
     model_id, _, created = await create_once(
         run,
         op="create_model",
@@ -37,11 +33,10 @@ async def create_model(run: Run, step: CreateModel) -> str:
         address=run.address,
         key=key,
         parent_id=dataset_id,
-        find=find,
+        named=named,
         create=lambda: run.client.create_model(
             name, dataset_id, training_mode=step.training_mode, description=step.description
         ),
-        twins=named,
         discard=run.client.delete_model,
     )
     run.index.ids[addresses.model(key)] = model_id

@@ -38,22 +38,23 @@ async def create_once(
     address: str,
     key: str | None,
     parent_id: int | None,
-    find: Callable[[], Awaitable[R | None]],
+    named: Callable[[], Awaitable[list[R]]],
     create: Callable[[], Awaitable[R]],
-    twins: Callable[[], Awaitable[list[R]]] | None = None,
-    discard: Callable[[int], Awaitable[object]] | None = None,
+    discard: Callable[[int], Awaitable[object]],
 ) -> tuple[int, R | None, bool]:
     """Create `name` unless it exists; returns (id, the API object when this call made it, created).
 
-    With `twins` (everything named `name` where this is made) and `discard`: a runner that shares
-    no state with this one (another checkout without the backend) may have made the same thing
-    since the plan. The one with the lowest id stays: a runner whose creation is a later twin
-    deletes its own (nothing is in it yet) and carries on with the first, so both runners fill and
-    train one dataset, one model. Ids grow with creation, so the later creator always sees the
-    earlier twin, and no runner deletes another's."""
+    `named` lists everything named `name` where this is made: an intent left pending by an earlier
+    run is resolved by it when it finds exactly one. A runner that shares no state with this one
+    (another checkout without the backend) may have made the same thing since the plan: the one
+    with the lowest id stays. A runner whose creation is a later twin deletes its own (`discard`;
+    nothing is in it yet) and carries on with the first, so both runners fill and train one
+    dataset, one model. Ids grow with creation, so the later creator always sees the earlier twin,
+    and no runner deletes another's."""
     if run.store.pending(op=op, name=name):
-        found = await find()
-        if found is not None:
+        hits = await named()
+        if len(hits) == 1:
+            found = hits[0]
             for intent in run.store.pending(op=op, name=name):
                 run.store.finish(intent, id=found.id, name=name)
             return found.id, None, False
@@ -70,16 +71,15 @@ async def create_once(
             run.store.abandon(intent)  # refused before any side effect
         raise
     run.store.finish(intent, id=made.id, name=name)
-    if twins is not None and discard is not None:
-        first = min((t.id for t in await twins()), default=made.id)
-        if first < made.id:
-            try:
-                await discard(made.id)
-            except NotFound:
-                pass
-            run.store.forget(kind, made.id, save=False)
-            run.store.record(kind, first, name, key)
-            return first, None, False
+    first = min((t.id for t in await named()), default=made.id)
+    if first < made.id:
+        try:
+            await discard(made.id)
+        except NotFound:
+            pass
+        run.store.forget(kind, made.id, save=False)
+        run.store.record(kind, first, name, key)
+        return first, None, False
     return made.id, made, True
 
 

@@ -17,10 +17,6 @@ async def create_project(run: Run, step: CreateProject) -> str:
     async def named() -> list[Project]:
         return [p for p in await run.client.list_projects() if p.name == name]
 
-    async def find() -> Project | None:
-        hits = await named()
-        return hits[0] if len(hits) == 1 else None
-
     project_id, _, created = await create_once(
         run,
         op="create_project",
@@ -29,9 +25,8 @@ async def create_project(run: Run, step: CreateProject) -> str:
         address="project",
         key=None,
         parent_id=None,
-        find=find,
+        named=named,
         create=lambda: run.client.create_project(**body),
-        twins=named,
         discard=run.client.delete_project,
     )
     run.index.ids["project"] = project_id

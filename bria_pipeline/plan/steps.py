@@ -11,6 +11,7 @@ exactly. Everything the plan knows of a step type is declared on its class, in o
     READS_FILES  reads its dataset's local files (hashed again from disk before apply sends anything)
     REQUESTS     the requests it sends (status polls not counted), when that is all it costs
     cost()       what carrying it out costs, billed work included (plan/cost.py adds them up)
+    names_model()  the model key and remote name it gives a model, if it names one (CreateModel, UpdateModel)
 
 The apply layer binds a handler to each type (apply/handlers.py, `@handles(StepType)`); a step type
 without one is refused when apply is imported. docs-drafts/steps.md shows a new type end to end.
@@ -139,6 +140,10 @@ class Step:
         """What carrying this step out costs: REQUESTS requests, nothing billed, unless the type says
         otherwise."""
         return Cost(requests=self.REQUESTS)
+
+    def names_model(self) -> tuple[str, str] | None:
+        """(the spec's model key, the remote name it gives that model), for a step that names one."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -474,6 +479,9 @@ class CreateModel(Step):
     training_mode: str
     description: str | None = None
 
+    def names_model(self) -> tuple[str, str] | None:
+        return self.model, self.name
+
 
 @dataclass(frozen=True)
 class UpdateModel(Step):
@@ -481,6 +489,9 @@ class UpdateModel(Step):
     REQUESTS: ClassVar[int] = 1
     model: str
     changes: dict[str, Any]  # attribute -> new value, as update_model takes them (name, description)
+
+    def names_model(self) -> tuple[str, str] | None:
+        return (self.model, self.changes["name"]) if "name" in self.changes else None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 from bria_pipeline.sandbox.problems import ApiProblem
 
@@ -16,32 +17,37 @@ def inserted(cur: sqlite3.Cursor) -> int:
     return cur.lastrowid
 
 
-def project(db: sqlite3.Connection, org: str, project_id: int) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM projects WHERE id=? AND org=?", (project_id, org)).fetchone()
+def _one(db: sqlite3.Connection, query: str, params: tuple[object, ...], missing: str) -> sqlite3.Row:
+    """The one row `query` finds; a 404 saying `missing` when there is none."""
+    row = db.execute(query, params).fetchone()
     if row is None:
-        raise ApiProblem(404, f"Project {project_id} not found")
+        raise ApiProblem(404, missing)
     return row
+
+
+def project(db: sqlite3.Connection, org: str, project_id: int) -> sqlite3.Row:
+    return _one(db, "SELECT * FROM projects WHERE id=? AND org=?", (project_id, org), f"Project {project_id} not found")
 
 
 def dataset(db: sqlite3.Connection, org: str, dataset_id: int) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM datasets WHERE id=? AND org=?", (dataset_id, org)).fetchone()
-    if row is None:
-        raise ApiProblem(404, f"Dataset {dataset_id} not found")
-    return row
+    return _one(db, "SELECT * FROM datasets WHERE id=? AND org=?", (dataset_id, org), f"Dataset {dataset_id} not found")
 
 
 def image(db: sqlite3.Connection, org: str, dataset_id: int, image_id: int) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM images WHERE id=? AND dataset_id=? AND org=?", (image_id, dataset_id, org)).fetchone()
-    if row is None:
-        raise ApiProblem(404, f"Image {image_id} not found in dataset {dataset_id}")
-    return row
+    return _one(db, "SELECT * FROM images WHERE id=? AND dataset_id=? AND org=?", (image_id, dataset_id, org),
+                f"Image {image_id} not found in dataset {dataset_id}")
 
 
 def model(db: sqlite3.Connection, org: str, model_id: int) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM models WHERE id=? AND org=?", (model_id, org)).fetchone()
-    if row is None:
-        raise ApiProblem(404, f"Model {model_id} not found")
-    return row
+    return _one(db, "SELECT * FROM models WHERE id=? AND org=?", (model_id, org), f"Model {model_id} not found")
+
+
+def update(db: sqlite3.Connection, table: str, row_id: int, changes: Mapping[str, object], now: float) -> None:
+    """Set `changes` (column -> value) on one row of `table` and stamp its updated_at; nothing when empty."""
+    if changes:
+        sets = ", ".join(f"{k}=?" for k in changes)
+        db.execute(f"UPDATE {table} SET {sets}, updated_at=? WHERE id=?",  # noqa: S608 - fixed names
+                   (*changes.values(), now, row_id))
 
 
 def images_count(db: sqlite3.Connection, dataset_id: int) -> int:

@@ -70,3 +70,26 @@ async def test_a_real_sandbox_answer_parses_the_same_wrapped_and_flattened(clien
     fields = ("image_url", "seed", "structured_prompt", "prompt", "request_id")
     assert [getattr(flat, f) for f in fields] == [getattr(wrapped, f) for f in fields]
     assert wrapped.seed == 4 and wrapped.image_url
+
+
+@pytest.mark.anyio
+async def test_every_field_of_a_resource_is_read_from_the_sandbox_answer(client):
+    """A field is the answer's key of its own name, but for those the contract names otherwise or
+    that are parsed (statuses, numbers, nested results): read from a real answer, none is lost."""
+    from dataclasses import fields
+
+    from against_sandbox import make_dataset_with_images, make_project
+
+    project = await make_project(client)
+    dataset = await make_dataset_with_images(client, project.id)
+    model = await client.create_model("m", dataset.id, description="Lucy's LoRA")
+    parsed_otherwise = {"raw", "name", "description", "status", "captions_update_status", "images_count", "images",
+                        "model_ids", "training_version", "training_parameters", "checkpoint_steps"}
+    for resource in (project, dataset, dataset.images[0], await client.get_model(model.id)):
+        same_name = [f.name for f in fields(resource) if f.name not in parsed_otherwise]
+        assert [getattr(resource, f) for f in same_name] == [resource.raw.get(f) for f in same_name]
+        assert any(resource.raw.get(f) is not None for f in same_name if f != "id"), resource
+    assert (project.name, project.description) == ("lucy-brand", project.raw["project_description"])
+    assert (dataset.name, dataset.images_count, len(dataset.images)) == ("lucy-v1", 5, 5)
+    assert (model.name, model.description, model.status, model.dataset_id) == ("m", "Lucy's LoRA", "Created", dataset.id)
+    assert dataset.images[0].image_name == "img-0.png" and dataset.images[0].caption

@@ -146,10 +146,7 @@ def update_dataset(call: Call) -> Response:
             changes["visual_schema"] = schema
         if status is not None:
             changes["status"] = status
-        if changes:
-            sets = ", ".join(f"{k}=?" for k in changes)
-            db.execute(f"UPDATE datasets SET {sets}, updated_at=? WHERE id=?",  # noqa: S608 - fixed names
-                       (*changes.values(), call.now, dataset_id))
+        lookups.update(db, "datasets", dataset_id, changes, call.now)
         row = lookups.dataset(db, call.org, dataset_id)
     return reply(dataset_json(row))
 

@@ -89,10 +89,7 @@ def update_model(call: Call) -> Response:
         changes["description"] = description
     with call.sandbox.db.tx() as db:
         lookups.model(db, call.org, model_id)
-        if changes:
-            sets = ", ".join(f"{k}=?" for k in changes)
-            db.execute(f"UPDATE models SET {sets}, updated_at=? WHERE id=?",  # noqa: S608 - fixed names
-                       (*changes.values(), call.now, model_id))
+        lookups.update(db, "models", model_id, changes, call.now)
         return _model_reply(db, lookups.model(db, call.org, model_id))
 
 

@@ -86,10 +86,7 @@ def update_project(call: Call) -> Response:
             raise ApiProblem(400, f"ip_name is required for ip_type {merged['ip_type']!r}.")
         if merged["ip_type"] in NEEDS_IP_DESCRIPTION and not merged["ip_description"].strip():
             raise ApiProblem(400, f"ip_description is required for ip_type {merged['ip_type']!r}.")
-        if changes:
-            sets = ", ".join(f"{k}=?" for k in changes)
-            db.execute(f"UPDATE projects SET {sets}, updated_at=? WHERE id=?",  # noqa: S608 - fixed names
-                       (*changes.values(), call.now, project_id))
+        lookups.update(db, "projects", project_id, changes, call.now)
         row = lookups.project(db, call.org, project_id)
     return reply(project_json(row))
 
