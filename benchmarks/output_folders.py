@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from bria_pipeline.cli.spec_cmds import _output_claims
-from bria_pipeline.state.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
 from bria_pipeline.apply.relocate import move_outputs
-from bria_pipeline.state.manifest import load_generation_manifest
+from bria_pipeline.state.old_folder import load_generation_manifest
 from bria_pipeline.model import DesiredGeneration
 from bria_pipeline.spec.output_dirs import shared_output_problems
 

@@ -39,7 +39,9 @@ from bria_pipeline.reports.gallery import gallery_html, output_address
 from bria_pipeline.reports.review_server import ReviewSite, listening_socket, review_app
 from bria_pipeline.spec import decisions_file
 from bria_pipeline.spec.decisions_file import DecisionsFile
-from bria_pipeline.state.manifest import Manifest, OutputRecord, sha256_file
+from bria_pipeline.state.hashing import sha256_file
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
 
 
 def build(root: Path, count: int) -> tuple[Manifest, Path]:

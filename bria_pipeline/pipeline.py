@@ -37,7 +37,7 @@ import signal
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -60,6 +60,7 @@ from .commands import plan as plan_command
 from .commands import refresh as refresh_command
 from .commands import review as review_command
 from .commands import show as show_command
+from .commands.operation import PlanDecision
 from .commands.plan import load_plan_file, save_plan_file
 from .commands.review import DatasetReviews
 from .commands.workspace import SpecFiles, Workspace
@@ -68,6 +69,10 @@ from .model import Desired
 from .plan.document import Plan
 from .state.backend import Backend, resolve_backend_url
 from .state.observed import Observed
+
+if TYPE_CHECKING:  # loaded where used: a run without a backend never imports them
+    from .commands.state import Shown
+    from .state.locate import LocatingCopy
 
 __all__ = ["Pipeline", "load_plan_file", "save_plan_file"]
 
@@ -189,7 +194,7 @@ class Pipeline:
             self._backend = Backend.for_spec(self.spec_path, url, timeout=self.request_timeout)
         return self._backend
 
-    def working_copy(self) -> Any:
+    def working_copy(self) -> LocatingCopy:
         return self.workspace.working_copy()
 
     @contextmanager
@@ -223,7 +228,7 @@ class Pipeline:
         with self._command() as ws:
             return backend_command.state_push(ws)
 
-    def state_show(self) -> Any:
+    def state_show(self) -> Shown:
         """Where the spec's state is (found by its lineage) and what it holds. No API request."""
         from .commands import state as state_command
 
@@ -317,7 +322,7 @@ class Pipeline:
         targets: Iterable[str] = (),
         replace: Iterable[str] = (),
         on_progress: ProgressCallback | None = None,
-        on_plan: Any = None,
+        on_plan: PlanDecision | None = None,
     ) -> ApplyResult:
         """Carry out `plan` (a saved one is refused when stale), or plan afresh and carry that out.
 
@@ -334,7 +339,7 @@ class Pipeline:
         return _run(self.aapply(plan, **kw))
 
     async def adestroy(self, plan: Plan | None = None, *, auto_approve: bool = False,
-                       on_progress: ProgressCallback | None = None, on_plan: Any = None,
+                       on_progress: ProgressCallback | None = None, on_plan: PlanDecision | None = None,
                        timeout: float | None = None) -> ApplyResult:
         """Delete what this spec owns: stop trainings, models, datasets, then the project if empty.
         `plan`: a destroy plan made earlier (`plan_destroy`, or saved), refused when stale."""

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bria_pipeline.generate.output_files import sha256_bytes
-from bria_pipeline.state.manifest import FileState, Manifest, OutputRecord
+from bria_pipeline.state.hashing import sha256_bytes
+from bria_pipeline.state.file_facts import FileState
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.model import DesiredGeneration, GenerationRequest, StructuredPromptSpec, VideoRequest
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..api.types import Dataset, Image
 from ..bulk.advanced import upload_advanced_dataset
 from ..model import ImageSource
 from ..plan.dataset_target import unique_images
+from ..state.hashing import sha256_bytes
 from ..plan.steps import (
     BulkUpload,
     CloneDataset,
@@ -166,7 +166,7 @@ def _image_input(image: ImageSource) -> bytes | str:
         return image.url
     assert image.path is not None  # the spec layer gives every image a path or a URL
     data = image.path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != image.sha256:
+    if sha256_bytes(data) != image.sha256:
         raise StepError(f"{image.key} changed on disk since the spec was read", hint="run plan (or apply) again")
     return data
 

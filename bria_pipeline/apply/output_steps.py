@@ -36,14 +36,16 @@ from bria_pipeline.api.errors import AmbiguousResult, ApiError, JobFailed, NotFo
 from bria_pipeline.api.types import AsyncJob, GenerationResult
 from bria_pipeline.atomic import is_partial
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.state.manifest import MANIFEST_FILE, StructuredPromptRecord, now_iso
+from bria_pipeline.state.clock import now_iso
+from bria_pipeline.state.hashing import sha256_file
+from bria_pipeline.state.manifest import MANIFEST_FILE
+from bria_pipeline.state.records import StructuredPromptRecord
 from bria_pipeline.generate.output_files import (
     check_download,
     inside,
     move_aside,
     place,
     remove_emptied,
-    sha256_file,
 )
 from bria_pipeline.model import IMAGE_PARAMETERS
 from bria_pipeline.output_names import replaced, retired_name

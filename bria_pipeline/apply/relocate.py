@@ -4,7 +4,7 @@ Left out of a spec, `generate.output_dir` is now ``outputs/<spec stem>/``: specs
 each have their own manifest. A spec applied before that wrote into ``outputs/`` (shared by every
 spec of its directory). Those outputs are this spec's paid work, so:
 
-- `load_manifest` (state/manifest.py; plan and apply): when the spec's own folder has no manifest yet and
+- `load_manifest` (state/old_folder.py; plan and apply): when the spec's own folder has no manifest yet and
   ``outputs/manifest.json`` exists, the records this spec made (stamped with its file name, or made
   by one of its models) are read from there, their files looked for in both places, and the
   manifest is marked ``moving_to`` the new folder. The plan sees them up to date: no request.
@@ -23,7 +23,8 @@ import shutil
 from pathlib import Path
 
 from bria_pipeline.reports.gallery import INDEX_FILE, write_gallery
-from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, load_manifest
+from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
+from bria_pipeline.state.old_folder import load_manifest
 from bria_pipeline.generate.output_files import remove_emptied
 from bria_pipeline.output_names import THUMB_DIR
 from bria_pipeline.model import Desired

@@ -8,7 +8,7 @@ the generation report. A step whose long job outlives the wait raises `errors.St
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 StepStatus = Literal["done", "failed", "skipped", "running", "deferred"]  # deferred: waits on a running job
 Tally = Literal["generated", "resumed", "pinned", "deleted", "restored"]
@@ -98,6 +98,42 @@ class GenerationReport:
         return f"generation: {', '.join(parts)}; {money} in {self.elapsed:.1f} s"
 
 
+@dataclass(frozen=True)
+class StepCounts:
+    """How many steps ended in each status."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    running: int = 0
+    deferred: int = 0
+
+    @classmethod
+    def of(cls, steps: list[StepResult]) -> StepCounts:
+        return cls(**{status: sum(s.status == status for s in steps) for status in STATUSES})
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    def line(self) -> str:
+        """``3 done, 0 failed, 0 skipped`` (running and deferred steps when there are some)."""
+        text = f"{self.done} done, {self.failed} failed, {self.skipped} skipped"
+        if self.running:
+            text += f", {self.running} still running"
+        if self.deferred:
+            text += f", {self.deferred} deferred"
+        return text
+
+
+STATUSES: tuple[StepStatus, ...] = get_args(StepStatus)
+
+
+def kind_of(address: str) -> str:
+    """The kind of resource an address names: ``model.lucy-lora.training`` -> ``model``."""
+    return address.split(".", 1)[0].split("[", 1)[0]
+
+
 @dataclass
 class ApplyResult:
     """`ok` when nothing failed or was skipped; steps left `running` (--no-wait), and the steps
@@ -116,26 +152,35 @@ class ApplyResult:
         return [s for s in self.steps if s.status == status]
 
     @property
+    def counts(self) -> StepCounts:
+        """How many steps ended in each status."""
+        return StepCounts.of(self.steps)
+
+    def counts_by_kind(self) -> dict[str, StepCounts]:
+        """The same, per kind of resource (project, dataset, model, generation, video, backend)."""
+        kinds: dict[str, list[StepResult]] = {}
+        for step in self.steps:
+            kinds.setdefault(kind_of(step.address), []).append(step)
+        return {kind: StepCounts.of(steps) for kind, steps in kinds.items()}
+
+    @property
     def ok(self) -> bool:
-        return not self.by_status("failed") and not self.by_status("skipped")
+        return self.counts.ok
 
     @property
     def still_running(self) -> list[StepResult]:
         return self.by_status("running")
 
-    def summary(self) -> str:
-        done, failed = len(self.by_status("done")), len(self.by_status("failed"))
-        skipped, running = len(self.by_status("skipped")), len(self.by_status("running"))
-        deferred = len(self.by_status("deferred"))
+    def counts_line(self) -> str:
+        """``Apply complete: 30 done, 0 failed, 0 skipped``: the summary's head, from `counts`."""
+        counts = self.counts
         verb = "Destroy" if self.operation == "destroy" else "Apply"
-        state = "complete" if self.ok else "incomplete"
-        text = f"{verb} {state}: {done} done, {failed} failed, {skipped} skipped"
-        if running:
-            text += f", {running} still running"
-        if deferred:
-            text += f", {deferred} deferred"
+        return f"{verb} {'complete' if counts.ok else 'incomplete'}: {counts.line()}"
+
+    def summary(self) -> str:
+        text = self.counts_line()
         text += f" ({self.requests.get('total', 0)} requests, {self.requests.get('mutating', 0)} mutating, {self.elapsed:.1f} s)."
-        if running:
+        if self.counts.running:
             jobs = sorted({s.waits_on or "a job" for s in self.still_running})
             text += f" {' and '.join(jobs).capitalize()} in progress: the next apply picks it up."
         report = self.generation

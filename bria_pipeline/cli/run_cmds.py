@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from ..apply.errors import ApprovalRequired
 from ..apply.result import ApplyResult
+from ..commands import approval
+from ..commands.approval import Operation
 from ..errors import BriaPipelineError
 from ..pipeline import load_plan_file, save_plan_file
 from ..plan.document import PLAN_FORMAT, Plan, plan_to_dict
@@ -162,9 +163,6 @@ def saved_plan_of(path: Path) -> tuple[Plan | None, Path]:
     return saved, spec
 
 
-MUTATING = ("create", "update", "replace", "delete")
-
-
 class ShownPlan:
     """`confirm_plan`'s decision, which also keeps the plan it was shown (for the results block)."""
 
@@ -177,69 +175,46 @@ class ShownPlan:
         return self.decide(plan)
 
 
-def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operation: str = "apply",
+def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operation: Operation = "apply",
                  saved_plan: bool = False, to_stderr: bool = False) -> ShownPlan:
-    """Show the plan, then decide (what `Pipeline.apply(on_plan=...)` asks):
-
-    - --auto-approve approves (a saved plan, reviewed when it was made, approves what does not
-      touch trained work; a saved destroy plan does not approve itself); a plan with nothing to
-      send (no changes, or only waits) needs no yes;
-    - on a terminal, ask: `y` for most plans, the project's name or `yes` typed out for one that
-      deletes or supersedes trained models or paid outputs (`typed_approval`);
-    - off a terminal (CI, a pipe, </dev/null), refuse before anything is sent, exit 1, with how
-      to approve: apply raises ApprovalRequired; destroy says so and cancels.
-    """
+    """Show the plan, then ask what commands/approval.py says it needs (what `Pipeline.apply(on_plan=...)`
+    is told): nothing, a y/n question, the project's name typed out (`typed_approval`); off a
+    terminal, a refusal (ApprovalRequired, exit 1) or, for destroy, an error and a cancel."""
 
     def ask(plan: Plan) -> bool | None:
         # --json: stdout carries the one document; the plan goes to stderr
         click.echo(render_text(plan, color=diag.stderr_colour() if to_stderr else diag.stdout_colour()), err=to_stderr)
-        if auto_approve:
-            return True
-        changing = [a for a in plan.actions if a.kind in MUTATING]
-        if not changing or (saved_plan and not plan.needs_approval and operation != "destroy"):
-            return None  # nothing to approve, or approved when the plan was saved (a destroy is always asked)
-        if sys.stdin.isatty():
-            if plan.needs_approval:  # trained models or paid outputs: typed out, as Terraform asks for `yes`
-                return typed_approval(plan, question, err=to_stderr)
+        need = approval.needed(plan, approval.Asking(operation, saved=saved_plan, auto_approve=auto_approve,
+                                                     terminal=sys.stdin.isatty()))
+        if need.ask == "typed_name":
+            return typed_approval(plan, question, err=to_stderr)
+        if need.ask == "yes_no":
             return click.confirm(question, default=False, err=to_stderr)
-        if operation == "destroy":  # the command says "Destroy cancelled: nothing was deleted." after it
-            diag.error(f"not on a terminal: destroy needs --auto-approve ({_steps(changing)} in the plan)",
-                       hint="review the plan above, then run again with --auto-approve")
-            return False
-        if saved_plan:
-            listed = ", ".join(a.address for a in plan.needs_approval)
-            raise ApprovalRequired(f"not on a terminal: this saved plan deletes or supersedes paid work ({listed}) "
-                                   f"and {operation} needs --auto-approve; nothing was sent",
-                                   hint="review the plan above, then run again with --auto-approve")
-        raise ApprovalRequired(
-            f"not on a terminal: {operation} needs --auto-approve to change anything ({_steps(changing)} in the plan); "
-            "nothing was sent",
-            hint="review the plan above, then run again with --auto-approve, or save it with "
-                 "`bria-pipeline plan SPEC --out plan.json` and apply that file (a saved plan is the approval)")
+        if need.ask == "refuse":
+            raise need.refusal()
+        if need.ask == "cancel":
+            diag.error(need.message, hint=need.hint)
+        return need.decision
 
     return ShownPlan(ask)
 
 
 def typed_approval(plan: Plan, question: str, *, err: bool = False) -> bool:
     """Approval of a plan that deletes or supersedes trained models or paid outputs: the person types
-    the project's name (or ``yes``); anything else, ``y`` included, cancels. `err`: asked on stderr
-    (stdout carries a JSON document)."""
+    the project's name (or ``yes``: `approval.accepts`). `err`: asked on stderr (stdout carries a
+    JSON document)."""
     listed = "".join(f"\n  {a.address}" for a in plan.needs_approval[:10])
     more = len(plan.needs_approval) - 10
     click.echo(f"{question}\nThis deletes or supersedes paid work that cannot be recovered:{listed}"
                + (f"\n  ... and {more} more" if more > 0 else ""), err=err)
-    answer = click.prompt(f"Only '{plan.project_name}' or 'yes' will be accepted to approve. Enter a value",
-                          default="", show_default=False, err=err)
-    return answer.strip() in (plan.project_name, "yes")
-
-
-def _steps(actions: list[Any]) -> str:
-    return f"{len(actions)} step{'' if len(actions) == 1 else 's'}"
+    answer = click.prompt(approval.typed_prompt(plan), default="", show_default=False, err=err)
+    return approval.accepts(plan, answer)
 
 
 def apply_counts(result: ApplyResult) -> str:
-    """``Apply complete: 30 done, 0 failed, 0 skipped``: the summary without requests and time."""
-    return result.summary().split(" (", 1)[0]
+    """``Apply complete: 30 done, 0 failed, 0 skipped``: the summary's counts, read from the result's
+    typed counts (without requests and time)."""
+    return result.counts_line()
 
 
 @click.command("apply")
@@ -349,7 +324,7 @@ def result_outcome(path: Path, result: ApplyResult, *, detailed_exitcode: bool) 
     requests = result.requests.get("total")
     if not result.ok:
         return SpecOutcome(str(path), "failed", apply_counts(result), requests, code=EXIT_ERROR)
-    changed = bool(result.by_status("done"))
+    changed = result.counts.done > 0
     return SpecOutcome(str(path), "ok", apply_counts(result), requests,
                        code=EXIT_CHANGES if changed and detailed_exitcode else EXIT_OK)
 

@@ -22,9 +22,7 @@ async def import_(ws: Workspace, address: str, remote_id: int) -> str:
             async with ws.connect() as client:
                 adopted = await _adopt(ws, client, opened.store, address, remote_id)
         finally:
-            opened.store.save()
-            if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
-                opened.copy.push(opened.store, with_outputs=False)
+            opened.persist()  # where the state lives (a backend: one commit)
     if adopted is not None:
         return adopted
     raise StateError(f"cannot import {address!r}", hint=f"addresses of this spec: {', '.join(known)}")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..identity import model_base, parse_version_name
 from ..reports.gallery import INDEX_FILE as GALLERY_FILE
-from ..state.manifest import Manifest, load_generation_manifest
+from ..state.manifest import Manifest
+from ..state.old_folder import load_generation_manifest
 from ..state.observed import Recorded
 from .workspace import Workspace
 
@@ -31,7 +32,7 @@ def results(ws: Workspace) -> dict[str, Any]:
     """The spec's results (see the module docstring), from its state and output manifest."""
     opened = ws.open_state(write_local=False)
     records = list(opened.store.records)
-    manifest = _manifest(ws, opened.manifest)
+    manifest = _manifest(ws, opened.backend_manifest)
     project = next((r for r in records if r.kind == "project"), None)
     datasets = {key: _dataset(ws, key, records) for key in _keys(ws.desired.datasets, records, "dataset")}
     models = {key: _model(ws, key, records) for key in _keys(ws.desired.models, records, "model")}
@@ -57,12 +58,12 @@ def results(ws: Workspace) -> dict[str, Any]:
     }
 
 
-def _manifest(ws: Workspace, opened: Manifest | Literal[True]) -> Manifest | None:
+def _manifest(ws: Workspace, from_backend: Manifest | None) -> Manifest | None:
     generation = ws.desired.generation
     if generation is None:
         return None
-    if isinstance(opened, Manifest):  # the backend's
-        return opened
+    if from_backend is not None:
+        return from_backend
     return load_generation_manifest(generation, ws.desired.models)
 
 

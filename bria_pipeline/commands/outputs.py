@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..state.manifest import load_generation_manifest
+from ..state.old_folder import load_generation_manifest
 from .workspace import Workspace
 
 

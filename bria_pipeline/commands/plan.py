@@ -4,43 +4,37 @@ Also reading and writing a plan saved with `plan --out`."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..apply.file_check import stale_images
 from ..atomic import write_atomic
 from ..plan.document import Plan, plan_from_dict, plan_to_dict
 from ..plan.errors import PlanFileError
-from ..plan.planner import plan as make_plan
-from ..plan.planner import plan_destroy as make_destroy_plan
+from .checks import refuse_what_cannot_run, state_notes
+from .operation import Planning, plan_phase
 from .workspace import Workspace
 
 
 async def plan(ws: Workspace, *, prune: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
     """The plan against what exists now; `plan.requests` (and by operation `plan.request_stats`)
-    say what observing cost."""
+    say what observing cost. The phases apply runs first (commands/operation.py), reading only:
+    where the file-facts cache shaped the plan, its files are hashed again and, if a cached fact
+    was wrong, the spec is read afresh and planned again, so the plan never shows a change that
+    apply would not make."""
     async with ws.observing() as seen:
-        planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune, targets=tuple(targets),
-                                           replace=tuple(replace)))
-        # the file-facts cache shaped this plan: where it reads files, they are hashed again, and
-        # if a cached fact was wrong the spec is read afresh and planned again, as apply does, so
-        # the plan never shows a change that apply would not make
-        if await asyncio.to_thread(stale_images, ws.desired, planned):
-            ws = dataclasses.replace(ws, desired=ws.reload())
-            planned = ws.as_given(make_plan(ws.desired, seen.observed, seen.lock, prune=prune,
-                                            targets=tuple(targets), replace=tuple(replace)))
-        ws.refuse_what_cannot_run(planned, seen.client)
-    return ws.state_notes(dataclasses.replace(planned, request_stats=seen.requests()))
+        planned = await plan_phase(ws, seen, Planning("apply", prune=prune, targets=tuple(targets),
+                                                      replace=tuple(replace)))
+        refuse_what_cannot_run(planned.ws, planned.plan, seen.client)
+    return state_notes(planned.ws, dataclasses.replace(planned.plan, request_stats=seen.requests()))
 
 
 async def plan_destroy(ws: Workspace) -> Plan:
     """What destroy would delete (no dataset images listed: they go with their dataset)."""
     seen = await ws.observe(images=False)
-    planned = ws.as_given(make_destroy_plan(ws.desired, seen.observed, seen.lock))
-    return dataclasses.replace(planned, request_stats=seen.requests())
+    planned = await plan_phase(ws, seen, Planning("destroy"))
+    return dataclasses.replace(planned.plan, request_stats=seen.requests())
 
 
 def load_plan_file(path: str | Path) -> Plan:

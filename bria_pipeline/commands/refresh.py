@@ -45,8 +45,7 @@ async def refresh(ws: Workspace) -> Observed:
             record_owned(store, ws.desired, observed.project, list(observed.datasets), list(observed.models))
         else:
             store.reset_records([])
-        store.save()
-        if opened.copy is not None:  # persisted where the state lives (a backend: one commit)
-            opened.copy.push(store, with_outputs=False)
+        opened.persist(store)  # where the state lives (a backend: one commit)
+        if opened.copy is not None:
             ws.record_state(ws.load_lock(), store)
     return observed

@@ -18,7 +18,8 @@ from ..reports.review import DatasetReview, ReviewImage, review_sheet_html, writ
 from ..reports.review_server import ReviewSite
 from ..reports.templates import href
 from ..spec.decisions_file import DecisionsFile, load_decisions
-from ..state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, load_manifest
+from ..state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
+from ..state.old_folder import load_manifest
 from ..lockfile import Lock
 from ..model import DesiredDataset
 from ..plan.context import same_caption

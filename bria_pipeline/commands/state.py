@@ -30,7 +30,7 @@ from ..state.errors import StateError
 from ..state.objects import ObjectStore
 from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state, same_spec,
                             spec_file, verify)
-from ..state.store import now_iso
+from ..state.clock import now_iso
 from .workspace import Workspace
 
 
@@ -94,15 +94,15 @@ class Shown:
 def show(ws: Workspace) -> Shown:
     """Where `ws`'s state is and what it holds (the backend's through the working copy, else the local one)."""
     opened = ws.open_state(check=False)
-    manifest = opened.manifest
-    if manifest is True and ws.desired.generation is not None:
+    manifest = opened.backend_manifest
+    if manifest is None and ws.desired.generation is not None:  # the local one
         from ..state.manifest import Manifest
 
         manifest = Manifest.load(ws.desired.generation.output_dir, observe=False)
     outputs: dict[str, int] = {}
-    for record in manifest if manifest is not True and manifest is not None else ():
+    for record in manifest if manifest is not None else ():
         outputs[record.status] = outputs.get(record.status, 0) + 1
-    return Shown(ws.found.get("located"), ws.state_dir, opened.store.as_data(), outputs, ws.found.get("moved_from"))
+    return Shown(ws.found.located, ws.state_dir, opened.store.as_data(), outputs, ws.found.moved_from)
 
 
 def source_key(source: str) -> str:
@@ -126,7 +126,7 @@ def mv(ws: Workspace, source: str) -> tuple[str, str]:
     found = read_state(backend.store, key)
     had = lineage_of(found)
     backend.key = key
-    ws.found["located"] = Located(backend.url, key, had.get("id") or None, "state mv", had.get("spec"), had)
+    ws.found.located = Located(backend.url, key, had.get("id") or None, "state mv", had.get("spec"), had)
     with ws.run_lock("state mv"):
         if found is None:
             raise StateError(f"the backend {backend.url} has no state at {key}/",

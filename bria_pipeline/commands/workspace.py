@@ -11,35 +11,31 @@ A command opens them here, once, the same way: `run_lock` (one writer at a time)
 `open_state` (lineage checked), `connect`, then `observe`.
 
 The workspace never builds an API client itself: `connect` is handed in (the Pipeline's `client`,
-which the CLI wires to the sandbox or the real API). Nothing here prints.
+which the CLI wires to the sandbox or the real API). Nothing here prints. What a command does with
+what it observed is elsewhere: apply and destroy run as an Operation (commands/operation.py), whose
+check phase is commands/checks.py and approval commands/approval.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..api.client import AsyncBriaClient
-from ..apply.context import ApplyOptions
-from ..bulk.staging import StagingTarget
 
 if TYPE_CHECKING:  # imported where used: a run without a backend never loads them
     from ..state.locate import Located, LocatingCopy
     from ..state.remote_lock import RemoteLock
     from ..state.working_copy import WorkingCopy
 from ..lockfile import Lock, load_lock, lock_path_for, save_lock
-from ..model import Desired, DesiredDataset
+from ..model import Desired
 from ..plan.document import Plan
-from ..plan.errors import PlanError
-from ..plan.steps import GENERATION_STEPS, BulkUpload
 from ..state import lineage
 from ..state.backend import Backend, spec_identity
 from ..state.errors import StateError
@@ -50,18 +46,37 @@ from ..state.observe import observe
 from ..state.observed import Observed
 from ..state.store import StateStore, state_dir_for
 
-FAST_POLL = (0.2, 1.0)  # against the sandbox or a local URL: waits are seconds, not hours
 REVIEW_FILE = "review.html"  # the dataset review sheet, in .bria/<spec>/
 
 
 @dataclass
 class OpenState:
-    """The state as a command opened it: `manifest` is the backend's output manifest (True: read
-    the local one), `copy` the state manager it persists through (None: a store handed in)."""
+    """The state as a command opened it: `copy` is the state manager it persists through (None: a
+    store handed in); `backend_manifest` the output manifest read from a backend (None: observing
+    reads the local one, beside the outputs)."""
 
     store: StateStore
-    manifest: Manifest | Literal[True] = True
     copy: StateManager | None = None
+    backend_manifest: Manifest | None = None
+
+    def persist(self, store: StateStore | None = None) -> None:
+        """Save the state (`store`, else the one opened) where it lives, without outputs (a backend:
+        one commit): what refresh and import write."""
+        store = self.store if store is None else store
+        store.save()
+        if self.copy is not None:
+            self.copy.push(store, with_outputs=False)
+
+
+@dataclass
+class Found:
+    """Where this spec's state is, as found once per workspace: the lock file's `record` of it (None:
+    not read yet), where the backend holds it (`located`; None: not looked for yet, or no backend),
+    and the spec path it was made for when the spec moved (`moved_from`)."""
+
+    record: dict[str, str] | None = None
+    located: Located | None = None
+    moved_from: str | None = None
 
 
 @dataclass
@@ -113,16 +128,15 @@ class Workspace(SpecFiles):
     rate_limit_per_minute: float | None = None
     no_backend: bool = False  # --no-backend: work locally although the lock file records a backend
     sandbox: bool = False  # the built-in sandbox: nothing is paid, so nothing unshared is worth a note
-    found: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # where the state is (once)
+    found: Found = field(default_factory=Found, compare=False, repr=False)  # where the state is (once)
 
     # --- where the state is (state/locate.py) ----------------------------------------------------
 
     def recorded(self) -> dict[str, str]:
         """The lock file's record of where this spec's state lives (lineage, backend, key)."""
-        if "record" not in self.found:
-            self.found["record"] = dict(self.load_lock().state)
-        record: dict[str, str] = self.found["record"]
-        return record
+        if self.found.record is None:
+            self.found.record = dict(self.load_lock().state)
+        return self.found.record
 
     def locate(self, *, read: bool = True) -> Located | None:
         """Where the backend holds this spec's state (found by its lineage, once), the backend's
@@ -134,19 +148,18 @@ class Workspace(SpecFiles):
         self.refuse_forgotten_backend()
         if self.backend is None:
             return None
-        if "located" not in self.found or read and not self.found["located"].checked:
+        if self.found.located is None or read and not self.found.located.checked:
             self._place(locate(self.spec_path, self.backend.url, self.backend.store, record=self.recorded(),
                                project=self.desired.project.name) if read
                         else provisional(self.spec_path, self.backend.url, self.recorded()))
-        located: Located = self.found["located"]
-        return located
+        return self.found.located
 
     def _place(self, located: Located, moved_from: str | None = None) -> None:
         assert self.backend is not None
         self.backend.key = located.key
-        self.found["located"] = located
+        self.found.located = located
         if moved_from or located.moved_from:
-            self.found["moved_from"] = moved_from or located.moved_from
+            self.found.moved_from = moved_from or located.moved_from
 
     def refuse_forgotten_backend(self) -> None:
         url = self.recorded().get("backend")
@@ -170,7 +183,7 @@ class Workspace(SpecFiles):
         if lock.state != record:
             lock.state = record
             save_lock(lock, self.lock_path)
-            self.found["record"] = dict(record)
+            self.found.record = dict(record)
 
     # --- the files beside the spec -------------------------------------------------------------
 
@@ -207,7 +220,8 @@ class Workspace(SpecFiles):
         from ..state.locate import LocatingCopy
 
         self.require_backend("a working copy")
-        return LocatingCopy(self._working_copy, self.found["located"], self._place, self.spec_path,
+        assert self.found.located is not None  # located by require_backend
+        return LocatingCopy(self._working_copy, self.found.located, self._place, self.spec_path,
                             self.desired.project.name)
 
     def _working_copy(self) -> WorkingCopy:
@@ -220,7 +234,7 @@ class Workspace(SpecFiles):
                            render_gallery=write_gallery)
 
     def require_backend(self, what: str) -> Backend:
-        if self.backend is not None and "located" not in self.found:
+        if self.backend is not None and self.found.located is None:
             self.locate()
         if self.backend is None:
             raise StateError(f"{what} needs a backend, and {self.spec_path} has none",
@@ -233,8 +247,8 @@ class Workspace(SpecFiles):
         located = self.locate_to_open(write_local=write_local, check=check)
         manager = self.state()
         found = manager.open(write_local=write_local)
-        opened = OpenState(found.store, found.manifest if found.manifest is not None else True, manager)
-        located = self.found.get("located", located)  # as opening the working copy settled it
+        opened = OpenState(found.store, manager, found.manifest)
+        located = self.found.located or located  # as opening the working copy settled it
         if check:
             where = self.backend.where("root.json") if self.backend is not None else opened.store.path
             lineage.check(opened.store, self.desired, self.identity, self.backend_key, where=where,
@@ -266,7 +280,7 @@ class Workspace(SpecFiles):
         recorded = store.lineage.get("spec")
         if recorded and recorded != self.identity and lineage.moved_here(
                 store.lineage, self.identity, self.spec_path, located.lineage if located is not None else None):
-            self.found["moved_from"] = recorded
+            self.found.moved_from = recorded
 
     # --- observing -----------------------------------------------------------------------------
 
@@ -285,8 +299,8 @@ class Workspace(SpecFiles):
         async with self.connect() as client:
             if timeout is not None:
                 client.call_timeout = timeout
-            observed = await observe(client, self.desired, opened.store, lock=lock, images=images,
-                                     manifest=opened.manifest)
+            manifest = True if opened.backend_manifest is None else opened.backend_manifest  # True: the local one
+            observed = await observe(client, self.desired, opened.store, lock=lock, images=images, manifest=manifest)
             yield Session(client, opened.store, lock, observed, opened.copy)
 
     async def observe(self, *, images: bool = True) -> Session:
@@ -298,88 +312,3 @@ class Workspace(SpecFiles):
         """The plan names the spec as the caller did (a relative path stays relative in PR comments
         and saved plans), with the caller's request limit for its cost line."""
         return dataclasses.replace(plan, spec_path=str(self.spec_path), rate_per_minute=self.rate_limit_per_minute)
-
-    def state_notes(self, plan: Plan) -> Plan:
-        """Where the state was found (a moved spec), and without a backend what is not shared and
-        what that may cost."""
-        notes = []
-        moved_from = self.found.get("moved_from")
-        if moved_from:
-            old = Path(moved_from)
-            shown = old.parent.as_posix() if old.name == self.spec_path.name and old.parent.name else moved_from
-            located = self.found.get("located")
-            notes.append(f"moved from {shown}: this spec's state was found by its lineage"
-                         + (f" at {located.describe()}" if located is not None else f" in {self.state_dir}")
-                         + "; apply records the new path")
-        if self.backend is None:
-            billed = sum(1 for a in plan.actions if a.is_change and a.billed and isinstance(a.step, GENERATION_STEPS))
-            recorded = None if self.sandbox else self.recorded().get("backend")
-            if recorded:
-                note = (f"WARNING: --no-backend: the state in {recorded}, which {self.lock_path.name} records, is not "
-                        f"read. {billed} billed output(s) in this plan may already have been paid for there, and "
-                        f"would be paid again. Drop --no-backend and pass --backend {recorded} to use it.")
-            elif os.environ.get("CI"):
-                note = ("WARNING: running in CI (CI is set) with no backend: state and generated outputs stay on this "
-                        "runner and are lost with it. "
-                        + (f"{billed} billed output(s) in this plan cannot be told apart from outputs an earlier run "
-                           "already paid for, and would be paid again. " if billed else "")
-                        + "Set `backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-            elif self.sandbox:
-                note = ""
-            else:
-                note = (f"no backend: state stays in {self.state_dir} on this machine and is not shared; a teammate or "
-                        "a CI runner applying this spec would not see what this run pays for. Set "
-                        "`backend: {url: s3://...}` in the spec, --backend URL or BRIA_PIPELINE_BACKEND.")
-            notes[:0] = [note] if note else []
-        return dataclasses.replace(plan, notes=(*notes, *plan.notes)) if notes else plan
-
-    # --- carrying a plan out -------------------------------------------------------------------
-
-    def apply_options(self, client: AsyncBriaClient, *, wait: bool, timeout: float | None) -> ApplyOptions:
-        options = ApplyOptions(wait=wait, timeout=timeout, concurrency=self.concurrency, work_dir=self.state_dir / "zips")
-        if self.local_api:
-            options.poll_interval, options.max_poll_interval = FAST_POLL
-        options.staging = self.staging(client)
-        return options
-
-    def staging(self, client: AsyncBriaClient) -> Callable[[DesiredDataset], StagingTarget]:
-        """A dataset's bulk staging target, as it can run against this API."""
-
-        def target(dataset: DesiredDataset) -> StagingTarget:
-            from ..bulk.staging import target_for
-
-            assert dataset.staging is not None  # asked only for a dataset with a `staging:` section
-            return target_for(dataset.staging, spec_dir=self.spec_path.parent,
-                              sandbox_url=client.api_url if self.local_api else None, transport=self.staging_transport)
-
-        return target
-
-    def refuse_what_cannot_run(self, plan: Plan, client: AsyncBriaClient) -> None:
-        """A step that cannot run against this API (a staging target that cannot work here, or
-        whose library is missing) is refused with the plan, before anything is created."""
-        from ..bulk.errors import StagingError
-
-        staging = self.staging(client)
-        for action in plan.actions:
-            dataset = self.desired.datasets.get(action.step.dataset) if isinstance(action.step, BulkUpload) else None
-            if dataset is None or not dataset.staging or dataset.zip_url:
-                continue
-            try:
-                staging(dataset)
-            except StagingError as exc:
-                raise PlanError(f"{action.address} cannot run against {client.api_url}: {exc.message}; nothing was sent",
-                                hint=exc.hint) from None
-            program = (dataset.staging.upload_command or [""])[0] if dataset.staging.kind == "url_template" else ""
-            if program and not runnable(program, self.spec_path.parent):
-                raise PlanError(f"{action.address} cannot run: the staging upload_command {program!r} is not found "
-                                f"({'beside the spec' if '/' in program else 'on PATH'}); nothing was sent",
-                                hint="install the uploader, or give its path in upload_command")
-
-
-def runnable(program: str, cwd: Path) -> bool:
-    """Whether `program` (an upload_command's first word) can be started from `cwd`: a path is
-    taken relative to it, a bare name is looked up on PATH, as the command runs."""
-    if "/" in program:
-        path = Path(program) if Path(program).is_absolute() else cwd / program
-        return path.is_file() and os.access(path, os.X_OK)
-    return shutil.which(program) is not None

@@ -9,7 +9,6 @@ there (edited by hand, or unknown to the manifest) becomes ``<name>.replaced-<sh
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from bria_pipeline.atomic import write_atomic
 from bria_pipeline.generate.errors import GenerationError, OutputPathError
 from bria_pipeline.output_names import file_of, replaced
-from bria_pipeline.state.manifest import sha256_bytes, sha256_file
+from bria_pipeline.state.hashing import sha256_bytes, sha256_file
 
 
 class InvalidDownload(GenerationError):

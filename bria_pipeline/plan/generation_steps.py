@@ -44,7 +44,8 @@ from typing import Any
 
 from bria_pipeline import addresses
 from bria_pipeline.decisions import APPROVE, NO_DECISIONS, REJECT, Decisions, reseeded
-from bria_pipeline.state.manifest import Manifest, OutputRecord
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
 from bria_pipeline.generate.outputs import (
     DesiredOutput,
     DesiredStructuredPrompt,

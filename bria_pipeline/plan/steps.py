@@ -11,6 +11,7 @@ exactly. Everything the plan knows of a step type is declared on its class, in o
     READS_FILES  reads its dataset's local files (hashed again from disk before apply sends anything)
     REQUESTS     the requests it sends (status polls not counted), when that is all it costs
     cost()       what carrying it out costs, billed work included (plan/cost.py adds them up)
+    files_read() the output files it reads or moves (fetched from a backend before apply runs it)
     names_model()  the model key and remote name it gives a model, if it names one (CreateModel, UpdateModel)
 
 The apply layer binds a handler to each type (apply/handlers.py, `@handles(StepType)`); a step type
@@ -61,6 +62,7 @@ Generation steps (made by plan/generation_steps.py, carried out by apply/output_
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -141,9 +143,25 @@ class Step:
         otherwise."""
         return Cost(requests=self.REQUESTS)
 
+    def files_read(self, file_of: FileOf) -> tuple[str, ...]:
+        """The output files this step reads or moves (a video's source image, a file kept aside or
+        taking its name back); `file_of(key)`: an output's file, as the manifest records it. None
+        unless the type says otherwise."""
+        return ()
+
     def names_model(self) -> tuple[str, str] | None:
         """(the spec's model key, the remote name it gives that model), for a step that names one."""
         return None
+
+
+FileOf = Callable[[str], "str | None"]  # an output's file by its key (None: no file recorded)
+
+
+def _output_files(file: str | None, output: OutputFields | None, superseded: tuple[Superseded, ...],
+                  file_of: FileOf) -> tuple[str, ...]:
+    """The files an output step reads or moves: those it supersedes, its own `file`, its source's."""
+    source = file_of(output.source) if output is not None and output.source else None
+    return tuple(f for f in (*(old.file for old in superseded), file, source) if f)
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,9 @@ class _Output(Step):
     @property
     def kind(self) -> str:
         return self.MEDIA
+
+    def files_read(self, file_of: FileOf) -> tuple[str, ...]:
+        return _output_files(None, self.output, self.superseded, file_of)
 
 
 @dataclass(frozen=True)
@@ -249,6 +270,9 @@ class RestoreOutput(Step):
     output: OutputFields | None = None
     superseded: tuple[Superseded, ...] = ()
 
+    def files_read(self, file_of: FileOf) -> tuple[str, ...]:
+        return _output_files(self.file, self.output, self.superseded, file_of)
+
 
 @dataclass(frozen=True)
 class DeleteOutput(Step):
@@ -257,6 +281,9 @@ class DeleteOutput(Step):
     key: str
     file: str | None
     spec: str | None = None
+
+    def files_read(self, file_of: FileOf) -> tuple[str, ...]:
+        return (self.file,) if self.file else ()
 
 
 @dataclass(frozen=True)

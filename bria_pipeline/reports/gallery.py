@@ -36,7 +36,9 @@ from bria_pipeline.atomic import write_atomic
 from bria_pipeline.decisions import NO_DECISIONS, Decisions
 from bria_pipeline.model import Desired
 from bria_pipeline.plan.generation_steps import record_address as output_address
-from bria_pipeline.state.manifest import Manifest, OutputRecord, model_base
+from bria_pipeline.identity import model_base
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
 from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import cached_frame_thumbnail, cached_thumbnail, sweep_thumbnails
 from bria_pipeline.model import digest

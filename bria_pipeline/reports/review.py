@@ -21,7 +21,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bria_pipeline import __version__
@@ -30,6 +29,7 @@ from bria_pipeline.reports.templates import href, render
 from bria_pipeline.generate.thumbnails import data_uri_thumbnail
 from bria_pipeline.model import canonical_json, digest
 from bria_pipeline.output_names import slug
+from bria_pipeline.state.clock import now_iso
 
 MIN_SIDE = 1024  # the service's minimum; smaller images are upscaled (increase_resolution)
 EMBED_LIMIT = 300
@@ -207,7 +207,7 @@ def review_sheet_html(
         "review.html.j2",
         title=title or "Dataset review: " + ", ".join(r.name for r in reviews),
         version=__version__,
-        written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        written=now_iso(),
         datasets=datasets,
         total_images=total,
         total_flagged=sum(int(d["flagged"]) for d in datasets),  # type: ignore[call-overload]

@@ -19,7 +19,6 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from starlette.routing import Route
 
 from bria_pipeline.decisions import APPROVE, REJECT
 from bria_pipeline.spec.decisions_file import DecisionsFile
+from bria_pipeline.state.clock import now_iso
 
 TOKEN_HEADER = "X-Review-Token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -156,7 +156,7 @@ def review_app(site: ReviewSite) -> Starlette:
         shown = site.outputs()
         if not any(a == address and (key is None or k == key) for k, a in shown):
             return _refused(404, f"no output {address} in this gallery")
-        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        at = now_iso()
         entry = site.decisions.set_output(address, key=key, decision=decision, note=note,
                                           regenerate=bool(body.get("regenerate")), at=at)
         return JSONResponse({"ok": True, "entry": entry, "counts": site.decisions.count(shown)})

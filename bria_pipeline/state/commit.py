@@ -26,13 +26,13 @@ is the newer, its files were uploaded first); the next commit writes root.json.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import Backend
 from .errors import StateError, StateFileError
+from .hashing import sha256_bytes, sha256_text
 from .objects import ABSENT
 
 FORMAT = 2
@@ -89,7 +89,7 @@ class Root:
         """Which manifest this root names (its segments), None when it names none."""
         if not self.segments and not self.legacy:
             return None
-        return hashlib.sha256("\n".join(s.name for s in self.segments).encode()).hexdigest()[:32] \
+        return sha256_text("\n".join(s.name for s in self.segments))[:32] \
             if not self.legacy else "legacy"
 
     def next(self, *, state: dict[str, Any] | None, segments: list[Segment]) -> Root:
@@ -139,7 +139,7 @@ def encode_segment(outputs: Records, prompts: Records) -> tuple[str, bytes]:
                        "structured_prompts": dict(sorted(prompts.items()))},
                       ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
     data = gzip.compress(body, compresslevel=6, mtime=0)
-    return f"{hashlib.sha256(data).hexdigest()}.json.gz", data
+    return f"{sha256_bytes(data)}.json.gz", data
 
 
 def decode_segment(data: bytes, where: str) -> tuple[Records, Records]:

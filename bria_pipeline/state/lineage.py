@@ -27,7 +27,8 @@ from typing import Any
 from ..model import Desired
 from .errors import StateError
 from .locate import same_spec, spec_file
-from .store import StateStore, now_iso
+from .clock import now_iso
+from .store import StateStore
 
 
 class LineageError(StateError):

@@ -28,7 +28,6 @@ In order:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -38,13 +37,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..lockfile import LockFileError, load_lock, lock_path_for
-from .backend import STATE_OBJECT, repo_root, spec_identity
+from .backend import STATE_OBJECT, Backend, repo_root, spec_identity
 from .backend import backend_key as path_key
 from .errors import StateError
+from .hashing import sha256_text
 from .objects import ObjectStore
 
 if TYPE_CHECKING:  # working_copy.py is loaded with a backend only
-    from .working_copy import Opened, WorkingCopy
+    from .commit import Snapshot
+    from .remote_lock import RemoteLock
+    from .store import StateStore
+    from .working_copy import ManifestSignature, Opened, WorkingCopy
 
 GIT_TIMEOUT = 10.0  # seconds `git log --follow` may take
 
@@ -190,7 +193,7 @@ def former_paths(spec_path: Path) -> list[str]:
 def beside_key(key: str, occupant: str) -> str:
     """A key beside `key` for a new state when `key` holds another spec's state (the same for every
     run that finds the same occupant: two first applies racing take the same lock)."""
-    return f"{key}-{hashlib.sha256(f'{key}:{occupant}'.encode()).hexdigest()[:8]}"
+    return f"{key}-{sha256_text(f'{key}:{occupant}')[:8]}"
 
 
 def locate(spec_path: Path, url: str, store: ObjectStore, *, record: dict[str, str] | None,
@@ -305,40 +308,65 @@ def _project_of(state: dict[str, Any]) -> str | None:
 
 
 class LocatingCopy:
-    """A backend's working copy (anything with ``open(write_local=...)`` returning the opened state,
-    its ``store`` and the ``source`` of each part) at the key where the spec's state is. Opening it
+    """A backend's working copy at the key where the spec's state is: a StateManager. Opening it
     settles a key not read yet (`settle`: a new working copy at the settled key when it differs) and
     checks what it read against the lock file's record (`verify`); `place(located, moved_from)` is
-    told. Everything else is the working copy's."""
+    told. The rest is the working copy's, delegated method by method."""
 
-    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[..., None], spec_path: Path,
+    syncs = True  # as the working copy: apply pushes while it runs
+
+    def __init__(self, make: Callable[[], WorkingCopy], located: Located, place: Callable[[Located, str | None], None],
+                 spec_path: Path,
                  project: str) -> None:
         self._make, self._place, self._spec_path, self._project = make, place, spec_path, project
         self.located = located
         self.copy = make()
 
-    def open(self, *, write_local: bool, **options: Any) -> Opened:
-        found = self.copy.open(write_local=write_local, **options)
+    def open(self, *, write_local: bool) -> Opened:
+        found = self.copy.open(write_local=write_local)
         if not self.located.checked:
             settled = settle(self.located, found.source.get("state", "none") != "none", found.store.lineage,
                              self._spec_path, self.copy.backend.store, self._project)
-            self._place(settled)
+            self._place(settled, None)
             if settled.key != self.located.key:
                 self.copy = self._make()
-                found = self.copy.open(write_local=write_local, **options)
+                found = self.copy.open(write_local=write_local)
             self.located = settled
         moved_from = verify(self.located, found.store.lineage, self._spec_path)
         if moved_from:
             self._place(self.located, moved_from)
         return found
 
-    _OWN = frozenset({"_make", "_place", "_spec_path", "_project", "located", "copy"})
+    # -- the working copy's, as it is
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.copy, name)
+    @property
+    def backend(self) -> Backend:
+        return self.copy.backend
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self._OWN:
-            object.__setattr__(self, name, value)
-        else:  # the working copy's own attributes (its sync base, ...) stay its own
-            setattr(self.copy, name, value)
+    @property
+    def output_dir(self) -> Path | None:
+        return self.copy.output_dir
+
+    def lock(self, command: str, *, spec: str, timeout: float) -> RemoteLock:
+        return self.copy.lock(command, spec=spec, timeout=timeout)
+
+    def push(self, store: StateStore, *, gallery: bool = True, with_outputs: bool = True) -> bool:
+        return self.copy.push(store, gallery=gallery, with_outputs=with_outputs)
+
+    def fetch(self, files: list[str]) -> int:
+        return self.copy.fetch(files)
+
+    def manifest_signature(self) -> ManifestSignature:
+        return self.copy.manifest_signature()
+
+    def pull_outputs(self) -> tuple[int, int]:
+        return self.copy.pull_outputs()
+
+    def snapshot(self) -> Snapshot:
+        return self.copy.snapshot()
+
+    def replace(self, store: StateStore, records: dict[str, Any] | None) -> bool:
+        return self.copy.replace(store, records)
+
+    def mark_synced(self, base: dict[str, Any]) -> None:
+        self.copy.mark_synced(base)

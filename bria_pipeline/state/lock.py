@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from ..atomic import write_atomic
 from .errors import LockHeldError
-from .store import now_iso
+from .clock import now_iso
 
 LOCK_FILE = "apply.lock"
 HOLDER_FILE = "apply.lock.json"

@@ -18,7 +18,7 @@ persist it. Commands use it without asking whether there is a backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .lock import StateLock
 from .store import StateStore

@@ -13,227 +13,33 @@ Durability without rewriting the whole file on every step:
   waits on it. `load()` reads the JSON and replays the journal over it; a torn last line (the
   process died mid-write) is ignored. `save()` folds the journal in and deletes it.
 
-A record's lifecycle::
-
-    pending, request_id None     about to POST (written before the request leaves)
-    pending, request_id "abc"    the server accepted it: a re-run polls "abc", never POSTs again
-    done                         the file is downloaded, verified, renamed into place
-    failed                       the job or the request failed; `answer_lost` when the POST's
-                                 answer never arrived (the server may have done it, and billed)
-
-A new POST over an unanswered one (pending without request_id, or answer_lost) sets `paid_again`:
-that output may have been paid for twice, and the manifest says so. So does a new POST after an
-accepted request whose job or result is gone (404 at the status service, a result expired before
-it was downloaded): that one was paid for, and nothing of it can be had any more.
-
-The money record, per output and structured prompt: `attempts` (POSTs sent), `billed` (POSTs the
-service accepted: it answered with a request id or a result), `unknown_effect` (POSTs whose answer
-was lost after the request left: the service may or may not have made and billed them), and
-`previous` (earlier request ids and how they ended: error, gone, expired). A POST answered with
-an error (a 4xx, or a 500 from the API itself) did nothing and counts in none but `attempts`.
-The top-level `requests` object sums them over the manifest.
+The records (what each output is, its request's life and money) are in records.py; the facts of
+the files on disk in file_facts.py; the spec's manifest, with outputs it made at the old default
+folder, is read by old_folder.py. The top-level `requests` object sums each record's money.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 from bria_pipeline.atomic import fsync_dir, write_atomic
-from bria_pipeline.model import Desired, DesiredGeneration
+from bria_pipeline.state.clock import now_iso
 from bria_pipeline.state.errors import ManifestError
+from bria_pipeline.state.file_facts import FileState, observe_files, placed
+from bria_pipeline.state.records import MONEY, OutputRecord, StructuredPromptRecord
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 JOURNAL_FILE = "manifest.journal"
 
-OutputKind = Literal["image", "video"]
-OutputStatus = Literal["pending", "done", "failed"]
 
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-_R = TypeVar("_R", bound="_JsonRecord")
-
-
-class _JsonRecord:
-    """JSON form shared by the record types: field names as they are, but `set_name` is "set"."""
-
-    status: str
-    request_id: str | None
-    answer_lost: bool
-    paid_again: bool
-    attempts: int
-    error: str | None
-    created: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
-        data["set"] = data.pop("set_name")
-        return data
-
-    @classmethod
-    def from_json(cls: type[_R], data: dict[str, Any]) -> _R:
-        data = dict(data)
-        if "set" in data:
-            data["set_name"] = data.pop("set")
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    billed: int
-    unknown_effect: int
-    previous: list[dict[str, Any]]
-
-    @property
-    def unanswered(self) -> bool:
-        """A POST may have reached the server, but its answer was never recorded."""
-        return (self.status == "pending" and self.request_id is None) or self.answer_lost
-
-    @property
-    def paid_work_lost(self) -> bool:
-        """The last accepted request's job or result is gone: a new one pays once more."""
-        return self.status == "failed" and bool(self.previous) and self.previous[-1].get("ended") in ("gone", "expired")
-
-    @property
-    def may_pay_again(self) -> bool:
-        """A new POST now may pay for this output a second time."""
-        return bool(self.attempts) and (self.unanswered or self.paid_work_lost)
-
-    def mark_pending(self, request_id: str | None) -> None:
-        """`request_id=None`: about to POST (a new attempt); else: the POST's answer named the job."""
-        if request_id is None:
-            if self.may_pay_again:
-                self.paid_again = True
-            self.attempts += 1
-            self.answer_lost = False
-            self.error = None
-            self.created = self.created or now_iso()
-        elif request_id != self.request_id:
-            self.billed += 1
-        self.status = "pending"
-        self.request_id = request_id
-
-    def mark_failed(self, error: str, answer_lost: bool, ended: str | None = None) -> None:
-        """`answer_lost`: the POST's effect is unknown. `ended` ("error", "gone", "expired"): the
-        accepted request ended so; it goes to `previous`."""
-        if ended and self.request_id:
-            self.previous.append({"request_id": self.request_id, "ended": ended, "at": now_iso()})
-        self.status = "failed"
-        self.error = error
-        self.answer_lost = answer_lost
-        if answer_lost:
-            self.unknown_effect += 1
-        if answer_lost or ended:
-            self.request_id = None
-
-
-@dataclass
-class OutputRecord(_JsonRecord):
-    """One generated image or video, as the manifest stores it (JSON key ``set`` is `set_name`)."""
-
-    key: str
-    kind: OutputKind
-    name: str  # "places/beach-dawn-seed1": the output's path in output_dir without extension
-    set_name: str  # the prompt set (images) or the video's name (videos)
-    model: str  # the spec's model key, e.g. "lucy-lora" or "lucy-lora[rank=32]"
-    status: OutputStatus = "pending"
-    file: str | None = None  # relative to output_dir, POSIX separators; set once done
-    sha256: str | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    prompt: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    structured_prompt: str | None = None  # the text sent, or the one the service returned
-    structured_prompt_hash: str | None = None  # StructuredPromptSpec.inputs_hash when one was used
-    model_name: str | None = None  # the model's remote name
-    model_id: str | None = None
-    model_version: Any = None  # the checkpoint / version the output was generated with
-    source: str | None = None  # videos: the key of the source image
-    request_id: str | None = None
-    created: str | None = None
-    completed: str | None = None
-    attempts: int = 0
-    answer_lost: bool = False
-    paid_again: bool = False
-    error: str | None = None
-    retired: bool = False  # no longer in the spec; the file is kept until --prune
-    order: int | None = None  # position in the spec's expansion: the gallery follows it
-    spec: str | None = None  # the file name of the spec that made it: only that spec's --prune deletes it
-    billed: int = 0  # POSTs the service accepted
-    unknown_effect: int = 0  # POSTs whose answer was lost: made and billed, or not
-    previous: list[dict[str, Any]] = field(default_factory=list)  # earlier requests and how they ended
-
-    def belongs_to(self, spec: str, models: Iterable[str]) -> bool:
-        """Made by this spec: stamped with its file name, or (made before records were stamped)
-        by one of its models. Nothing deletes an output of another spec."""
-        if self.spec:
-            return self.spec == spec
-        return model_base(self.model) in {model_base(m) for m in models}
-
-
-def model_base(key: str) -> str:
-    """A sweep member ``lucy-lora[rank=32]`` belongs to ``lucy-lora``."""
-    return key.split("[", 1)[0]
-
-
-
-@dataclass
-class StructuredPromptRecord(_JsonRecord):
-    """A structured prompt being generated (and refined) for a pin in spec.lock.yaml."""
-
-    inputs_hash: str
-    set_name: str
-    prompt: str
-    model: str
-    refine: str | None = None
-    seed: int | None = None
-    stage: Literal["generate", "refine"] = "generate"
-    status: OutputStatus = "pending"
-    request_id: str | None = None
-    draft: str | None = None  # the first call's text, before refinement
-    text: str | None = None  # the final text, pinned into the lock
-    created: str | None = None
-    completed: str | None = None
-    attempts: int = 0
-    answer_lost: bool = False
-    paid_again: bool = False
-    error: str | None = None
-    billed: int = 0
-    unknown_effect: int = 0
-    previous: list[dict[str, Any]] = field(default_factory=list)
-
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What is on disk at an output's path, as `Manifest.observe()` found it."""
-
-    sha256: str
-    size: int
-    mtime_ns: int
-    local: bool = True  # False: not in the working copy, but held by the backend with this sha256
+def has_manifest(folder: Path) -> bool:
+    """A manifest is kept in `folder` (its compacted file, or a journal not folded in yet)."""
+    return (folder / MANIFEST_FILE).exists() or (folder / JOURNAL_FILE).exists()
 
 
 class Manifest:
@@ -391,21 +197,7 @@ class Manifest:
     def observe(self) -> None:
         """Stat every recorded file; hash only those whose size or mtime changed since recorded."""
         self.files.clear()
-        for record in self.outputs.values():
-            if not record.file:
-                continue
-            path = self.output_dir / record.file
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            if not path.is_file():
-                continue
-            if record.sha256 and st.st_size == record.size and st.st_mtime_ns == record.mtime_ns:
-                sha = record.sha256
-            else:
-                sha = sha256_file(path)
-            self.files[record.file] = FileState(sha, st.st_size, st.st_mtime_ns)
+        self.files.update(observe_files(self.output_dir, self.outputs.values()))
 
     def __contains__(self, key: object) -> bool:
         return key in self.outputs
@@ -487,14 +279,10 @@ class Manifest:
         record.error = None
         record.answer_lost = False
         record.completed = now_iso()
-        path = self.output_dir / file
-        try:
-            st = path.stat()
-        except OSError:
-            pass
-        else:
-            record.size, record.mtime_ns = st.st_size, st.st_mtime_ns
-            self.files[file] = FileState(sha256, st.st_size, st.st_mtime_ns)
+        found = placed(self.output_dir / file, sha256)
+        if found is not None:
+            record.size, record.mtime_ns = found.size, found.mtime_ns
+            self.files[file] = found
         return self.put(record)
 
     def record_failed(self, key: str, error: str, *, answer_lost: bool = False, ended: str | None = None,
@@ -522,13 +310,11 @@ class Manifest:
 
     def money(self) -> dict[str, int]:
         """The money record summed over outputs and structured prompts (the manifest's `requests`)."""
-        records = [*self.outputs.values(), *self.structured_prompts.values()]
-        return {
-            "sent": sum(r.attempts for r in records),
-            "billed": sum(r.billed for r in records),
-            "unknown_effect": sum(r.unknown_effect for r in records),
-            "paid_again": sum(1 for r in records if r.paid_again),
-        }
+        totals = dict.fromkeys(MONEY, 0)
+        for record in [*self.outputs.values(), *self.structured_prompts.values()]:
+            for name, count in record.money().items():
+                totals[name] += count
+        return totals
 
     def update(self, key: str, **details: Any) -> OutputRecord:
         """Change fields of an existing record (a file moved aside, retired)."""
@@ -609,39 +395,3 @@ class Manifest:
             fsync_dir(self.output_dir)
         self._dirty = False
         return self.path
-
-
-# -- the spec's manifest, outputs made at the old default folder found too (see apply/relocate.py)
-
-
-def _has_manifest(folder: Path) -> bool:
-    return (folder / MANIFEST_FILE).exists() or (folder / JOURNAL_FILE).exists()
-
-
-def load_manifest(desired: Desired) -> Manifest | None:
-    """The spec's output manifest, with its files observed (None without a `generate:` section)."""
-    generation = desired.generation
-    if generation is None:
-        return None
-    return load_generation_manifest(generation, desired.models)
-
-
-def load_generation_manifest(generation: DesiredGeneration, models: Iterable[str] = ()) -> Manifest:
-    manifest = Manifest.load(generation.output_dir)
-    legacy = generation.legacy_output_dir
-    if legacy is None or _has_manifest(generation.output_dir) or not _has_manifest(legacy):
-        return manifest
-    keys = {model_base(m) for m in models} | {model_base(r.model) for r in generation.images}
-    keys |= {model_base(v.model) for v in generation.videos}
-    old = Manifest.load(legacy, observe=False)
-    outputs = [r for r in old if r.belongs_to(generation.spec, keys)]
-    prompts = [p for p in old.structured_prompts.values() if model_base(p.model) in keys]
-    if not outputs and not prompts:
-        return manifest
-    found = Manifest(legacy, outputs, prompts)
-    found.observe()
-    moved = Manifest(generation.output_dir, [r for r in outputs if r.file and r.file not in found.files])
-    moved.observe()  # a move killed half way: some files are in the new folder already
-    found.files.update(moved.files)
-    found.moving_to = generation.output_dir
-    return found

@@ -15,9 +15,8 @@ stops. A backend holding another lineage's state for the same key is refused.
 
 from __future__ import annotations
 
-import hashlib
-
-from .manifest import Manifest, sha256_file
+from .hashing import sha256_bytes, sha256_file
+from .manifest import Manifest, has_manifest
 from ..output_names import THUMB_DIR
 from .errors import StateError
 from .locate import LocatingCopy
@@ -29,9 +28,7 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
     backend = copy.backend
     snap = copy.snapshot()
     output_dir = copy.output_dir
-    has_manifest = output_dir is not None and ((output_dir / "manifest.json").exists()
-                                               or (output_dir / "manifest.journal").exists())
-    manifest = Manifest.load(output_dir) if has_manifest and output_dir is not None else None
+    manifest = Manifest.load(output_dir) if output_dir is not None and has_manifest(output_dir) else None
     if snap.state is not None:
         theirs = (snap.state.get("lineage") or {}).get("id")
         if theirs and store.lineage.get("id") and theirs != store.lineage.get("id"):
@@ -45,9 +42,8 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
     same_manifest = body is None or (body["outputs"] == snap.view.outputs
                                      and body["structured_prompts"] == snap.view.prompts and not snap.root.legacy)
     if same_state and same_manifest:
-        copy.base = {"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
-                     "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)}
-        copy._save_base()
+        copy.mark_synced({"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
+                          "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)})
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
     if manifest is not None and output_dir is not None:
@@ -83,4 +79,4 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
 
 def _remote_sha(copy: WorkingCopy | LocatingCopy, key: str) -> str | None:
     blob = copy.backend.store.read(key)
-    return hashlib.sha256(blob.data).hexdigest() if blob is not None else None
+    return sha256_bytes(blob.data) if blob is not None else None

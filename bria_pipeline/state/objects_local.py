@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -16,13 +15,14 @@ from urllib.parse import unquote, urlsplit
 from filelock import FileLock
 
 from ..atomic import temp_path_for, write_atomic
+from .hashing import sha256_bytes
 from .objects import ABSENT, Blob, ObjectConflict, ObjectStoreError
 
 LOCK_SUFFIX = ".cas-lock"
 
 
 def _version(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+    return sha256_bytes(data)[:32]
 
 
 class LocalObjectStore:

@@ -13,7 +13,6 @@ deterministic name is adopted (its id recorded); otherwise the request never too
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -21,11 +20,13 @@ from typing import Any
 from ..api.client import AsyncBriaClient
 from ..api.errors import NotFound
 from ..api.types import Dataset, Image, Model, Project
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest
+from .old_folder import load_manifest
 from ..lockfile import Lock
 from ..model import SHORT_HASH, Desired, DesiredDataset, content_tag
 from ..identity import current_versions, model_base, owners, parse_version_name, versions_of
 from .errors import AmbiguousRemoteError
+from .hashing import sha256_bytes
 from .observed import TRAINED, Observed, ObservedDataset, ObservedImage, ObservedModel, ObservedProject, Recorded
 from .store import StateStore
 
@@ -300,7 +301,7 @@ async def image_contents(client: AsyncBriaClient, dataset_id: int) -> dict[str, 
             return None
         async with gate:
             data = await client.fetch_bytes(image.image_url)
-        return str(image.id), hashlib.sha256(data).hexdigest()[:SHORT_HASH]
+        return str(image.id), sha256_bytes(data)[:SHORT_HASH]
 
     found = await asyncio.gather(*(read(i) for i in images))
     return dict(pair for pair in found if pair is not None)

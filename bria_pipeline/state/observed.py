@@ -220,12 +220,12 @@ def _project_data(project: ObservedProject | None) -> dict[str, Any] | None:
     return dict(project.__dict__)
 
 
-def _manifest_data(manifest: Manifest | None) -> list[Any]:
+def _manifest_data(manifest: Manifest | None) -> list[list[tuple[str | None, ...]]]:
     if manifest is None:
         return []
-    outputs = sorted(
+    outputs: list[tuple[str | None, ...]] = sorted(
         (r.key, r.status, r.file, r.request_id, r.sha256, manifest.files[r.file].sha256 if r.file in manifest.files else None)
         for r in manifest
     )
-    prompts = sorted((h, r.status, r.request_id) for h, r in manifest.structured_prompts.items())
+    prompts: list[tuple[str | None, ...]] = sorted((h, r.status, r.request_id) for h, r in manifest.structured_prompts.items())
     return [outputs, prompts]

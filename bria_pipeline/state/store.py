@@ -24,22 +24,18 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
 from ..confined import UnsafeFile, private_dir, read_regular
+from .clock import now_iso
 from .errors import StateFileError
 from .observed import Recorded
 
 STATE_VERSION = 1
 STATE_DIR = ".bria"
 MAX_STATE_BYTES = 64 * 1024 * 1024
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def state_dir_for(spec_path: Path) -> Path:

@@ -26,7 +26,6 @@ Which side wins, per part (state, manifest), is decided against the *base*
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -42,7 +41,8 @@ from .behind import backend_behind, paid_but_missing
 from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
 from .errors import StateError
 from .manifest import FORMAT_VERSION as MANIFEST_FORMAT
-from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, sha256_file
+from .hashing import sha256_bytes, sha256_file
+from .manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest, has_manifest
 from .objects import ObjectConflict
 from .store import StateStore
 
@@ -59,30 +59,25 @@ class BackendConflict(StateError):
     """The backend and the working copy both changed since they were last in sync."""
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def state_digest(data: dict[str, Any] | None) -> str | None:
     if data is None:
         return None
     body = {k: v for k, v in data.items() if k != "backend"}
-    return _sha(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return sha256_bytes(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
 def files_digest(output_dir: Path | None) -> str | None:
     """What the working copy's manifest files hold (manifest.json and its journal), None: neither."""
     if output_dir is None:
         return None
-    h, found = hashlib.sha256(), False
+    parts, found = [], False
     for name in (MANIFEST_FILE, JOURNAL_FILE):
         try:
-            h.update((output_dir / name).read_bytes())
+            parts.append((output_dir / name).read_bytes())
             found = True
         except FileNotFoundError:
-            pass
-        h.update(b"\0")
-    return h.hexdigest() if found else None
+            parts.append(b"")
+    return sha256_bytes(b"\0".join(parts) + b"\0") if found else None
 
 
 def stored_files(manifest: Manifest | None) -> dict[str, str]:
@@ -110,6 +105,7 @@ def _done(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
 
 
 StatSig = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+ManifestSignature = tuple[tuple[str, StatSig | None], ...]  # of manifest.json and its journal
 
 
 def _stat_sig(path: Path) -> StatSig | None:
@@ -204,7 +200,7 @@ def changes_of(entries: list[dict[str, Any]]) -> Changes:
     return out
 
 
-GalleryWriter = Callable[[Path, Manifest], Any]
+GalleryWriter = Callable[[Path, Manifest], object]  # what it returns is not used
 
 
 class WorkingCopy:
@@ -252,6 +248,12 @@ class WorkingCopy:
             return {}  # synced with another backend: as good as none
         return data
 
+    def mark_synced(self, base: dict[str, Any]) -> None:
+        """The backend holds what the working copy holds: `base` (the versions and digests of the
+        state and the manifest) is the new sync point, written to backend.json."""
+        self.base = base
+        self._save_base()
+
     def _save_base(self) -> None:
         self.base.update(url=self.backend.url, key=self.backend.key, format=BASE_FORMAT)
         write_atomic(self.base_path, (json.dumps(self.base, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -269,7 +271,7 @@ class WorkingCopy:
         if snap.root.legacy and base.get("manifest_version") == manifest_v and manifest_v is not None:
             upgraded["manifest_version"] = snap.root.manifest_id
         local = self._local_manifest()
-        if local is not None and _sha(local.as_bytes()) == base.get("manifest_sha"):
+        if local is not None and sha256_bytes(local.as_bytes()) == base.get("manifest_sha"):
             upgraded["manifest_sha"] = files_digest(self.output_dir)
         self.base = upgraded
 
@@ -292,7 +294,7 @@ class WorkingCopy:
         return StateStore.load(self.state_path).as_data()
 
     def _local_manifest(self) -> Manifest | None:
-        if self.output_dir is None or not ((self.output_dir / MANIFEST_FILE).exists() or (self.output_dir / JOURNAL_FILE).exists()):
+        if self.output_dir is None or not has_manifest(self.output_dir):
             return None
         return Manifest.load(self.output_dir, observe=False)
 
@@ -391,7 +393,7 @@ class WorkingCopy:
         if missing:
             raise backend_behind(missing, where=self.backend.where(""), state_path=self.state_path, url=self.backend.url)
 
-    def manifest_signature(self) -> tuple[tuple[str, StatSig | None], ...]:
+    def manifest_signature(self) -> ManifestSignature:
         """Sizes and times of the working copy's manifest files: changed, something to push."""
         if self.output_dir is None:
             return ()

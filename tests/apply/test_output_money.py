@@ -17,7 +17,7 @@ from test_output_steps_sandbox import crash_while_polling, plan_and_run
 from bria_pipeline.api import RetryPolicy
 from bria_pipeline.apply.output_steps import _download
 from bria_pipeline.state.manifest import Manifest
-from bria_pipeline.generate.output_files import sha256_file
+from bria_pipeline.state.hashing import sha256_file
 from bria_pipeline.plan.generation_steps import changed_actions
 from bria_pipeline.model import StructuredPromptSpec
 

@@ -8,8 +8,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bria_pipeline.state.manifest import Manifest, OutputRecord
-from bria_pipeline.generate.output_files import sha256_bytes
+from bria_pipeline.state.manifest import Manifest
+from bria_pipeline.state.records import OutputRecord
+from bria_pipeline.state.hashing import sha256_bytes
 from bria_pipeline.plan.actions import Action
 from bria_pipeline.plan.steps import DeleteOutput
 

@@ -100,8 +100,9 @@ def test_an_explicit_output_dir_of_a_spec_alone_is_kept():
 
 def test_outputs_at_the_old_default_folder_are_settled_into_the_spec_folder_for_a_copy(folder):
     """What `state push` reads: the spec's own folder, with outputs made at outputs/ moved into it."""
-    from bria_pipeline.state.manifest import Manifest, OutputRecord
-    from bria_pipeline.generate.output_files import sha256_bytes
+    from bria_pipeline.state.manifest import Manifest
+    from bria_pipeline.state.records import OutputRecord
+    from bria_pipeline.state.hashing import sha256_bytes
     from bria_pipeline.apply.relocate import settle_outputs
 
     desired = load_spec(write(folder, "icons.yaml"))

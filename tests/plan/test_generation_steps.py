@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bria_pipeline.generate.errors import GenerationError
-from bria_pipeline.state.manifest import FileState, Manifest
+from bria_pipeline.state.file_facts import FileState
+from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs
 from bria_pipeline.plan.generation_steps import changed_actions, plan_generation
 from bria_pipeline.model import StructuredPromptSpec, VideoRequest
@@ -239,7 +240,7 @@ def test_structured_prompt_pinned_in_the_lock_costs_no_action(build):
 
 
 def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(build):
-    from bria_pipeline.state.manifest import StructuredPromptRecord
+    from bria_pipeline.state.records import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))
@@ -251,7 +252,7 @@ def test_structured_prompt_already_in_the_manifest_is_pinned_without_a_request(b
 
 
 def test_a_lost_lock_pin_is_pinned_again_from_the_manifest_even_when_every_output_is_done(build):
-    from bria_pipeline.state.manifest import StructuredPromptRecord
+    from bria_pipeline.state.records import StructuredPromptRecord
 
     sp = StructuredPromptSpec("Lucy reading in a library")
     gen = build.generation(build.prompt_set("library", matrix={}, seeds=(1,), structured=sp, prompt=False))

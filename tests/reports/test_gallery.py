@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from PIL import Image
 
-from bria_pipeline.generate.output_files import sha256_file
+from bria_pipeline.state.hashing import sha256_file
 from bria_pipeline.reports.gallery import write_gallery
 from bria_pipeline.state.manifest import Manifest
 from bria_pipeline.generate.outputs import ModelRef, expand_outputs

@@ -1,14 +1,14 @@
-"""The output manifest on real files: durable steps, atomic saves, partial files never complete."""
+"""The output manifest on real files (state/manifest.py): every change journaled before it returns,
+atomic saves, a damaged file named with its line, what the last run finished seen by the next plan."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from bria_pipeline.atomic import sweep_partial_files, temp_path_for, write_atomic
-from bria_pipeline.generate.output_files import sha256_bytes
+from bria_pipeline.atomic import write_atomic
+from bria_pipeline.state.hashing import sha256_bytes
 from bria_pipeline.state.errors import ManifestError
 from bria_pipeline.state.manifest import JOURNAL_FILE, MANIFEST_FILE, Manifest
 from bria_pipeline.generate.outputs import expand_outputs
@@ -69,79 +69,6 @@ def test_an_unknown_manifest_version_is_refused(tmp_path):
     (tmp_path / MANIFEST_FILE).write_text('{"version": 9, "outputs": {}}')
     with pytest.raises(ManifestError, match="version 9 is not supported"):
         Manifest.load(tmp_path)
-
-
-def test_a_leftover_partial_download_is_not_treated_as_complete(build):
-    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
-    models = build.models()
-    out = expand_outputs(gen, models).images[0]
-    manifest = Manifest(build.out)
-    manifest.record_pending(out.key, "req-9", **out.record_fields())
-    # A run killed mid-download leaves the bytes under a hidden temp name only.
-    final = build.out / "places" / "beach-seed1.png"
-    final.parent.mkdir(parents=True)
-    partial = temp_path_for(final)
-    partial.write_bytes(b"\x89PNG half")
-    again = Manifest.load(build.out)
-    assert not again.is_complete(out.key)
-    (action, _) = plan_generation(gen, models, again, {}, prune=False)
-    assert (action.kind, action.step.request_id) == ("wait", "req-9")
-    assert sweep_partial_files(build.out) == [partial]
-    assert not final.exists()
-
-
-def test_a_file_at_the_final_name_without_a_done_record_is_not_complete(build):
-    gen = build.generation(build.prompt_set(seeds=(1,), matrix={"place": ["beach"]}))
-    models = build.models()
-    out = expand_outputs(gen, models).images[0]
-    manifest = Manifest(build.out)
-    manifest.record_pending(out.key, "req-9", **out.record_fields())
-    write_atomic(build.out / "places" / "beach-seed1.png", b"renamed, but never recorded done")
-    assert not Manifest.load(build.out).is_complete(out.key)
-
-
-def test_a_changed_file_is_not_complete_and_its_hash_is_recomputed(tmp_path):
-    manifest = Manifest(tmp_path)
-    write_atomic(tmp_path / "a.png", b"original")
-    manifest.record_pending("k1", "r", **RECORD)
-    manifest.record_done("k1", file="a.png", sha256=sha256_bytes(b"original"))
-    assert Manifest.load(tmp_path).is_complete("k1")
-    (tmp_path / "a.png").write_bytes(b"edited by hand")
-    again = Manifest.load(tmp_path)
-    assert not again.is_complete("k1")
-    assert again.files["a.png"].sha256 == sha256_bytes(b"edited by hand")
-
-
-def test_observe_trusts_the_recorded_hash_while_size_and_mtime_are_unchanged(tmp_path):
-    manifest = Manifest(tmp_path)
-    write_atomic(tmp_path / "a.png", b"original")
-    manifest.record_pending("k1", "r", **RECORD)
-    record = manifest.record_done("k1", file="a.png", sha256=sha256_bytes(b"original"))
-    # Same size, same mtime: not read again (the cost of a no-op plan is a stat per file).
-    (tmp_path / "a.png").write_bytes(b"ORIGINAL")
-    os.utime(tmp_path / "a.png", ns=(record.mtime_ns, record.mtime_ns))
-    assert Manifest.load(tmp_path).files["a.png"].sha256 == sha256_bytes(b"original")
-
-
-def test_a_new_post_over_an_unanswered_one_is_flagged_paid_again(tmp_path):
-    manifest = Manifest(tmp_path)
-    manifest.record_pending("k1", None, **RECORD)  # intent written, then the process died
-    manifest.record_pending("k2", None, **{**RECORD, "name": "places/city-seed1"})
-    manifest.record_failed("k2", "connection lost", answer_lost=True)
-    again = Manifest.load(tmp_path)
-    assert again.get("k1").unanswered and again.get("k2").unanswered
-    again.record_pending("k1", None)
-    again.record_pending("k2", None)
-    assert again.get("k1").paid_again and again.get("k2").paid_again
-    assert again.get("k2").attempts == 2 and not again.get("k2").answer_lost
-
-
-def test_a_retried_ordinary_failure_is_not_flagged_paid_again(tmp_path):
-    manifest = Manifest(tmp_path)
-    manifest.record_pending("k1", None, **RECORD)
-    manifest.record_failed("k1", "422 moderation")
-    manifest.record_pending("k1", None)
-    assert not manifest.get("k1").paid_again
 
 
 def test_mark_current_retires_outputs_that_left_the_spec_and_orders_the_rest(tmp_path):

@@ -81,8 +81,8 @@ def test_state_push_takes_outputs_still_in_the_old_shared_outputs_folder(tmp_pat
     """A spec with no output_dir applied before outputs got a folder per spec left its files in
     outputs/: `state push` moves them into the spec's folder first, so the backend holds them and
     a fresh checkout does not pay for them again."""
-    from bria_pipeline.state.manifest import OutputRecord
-    from bria_pipeline.generate.output_files import sha256_bytes
+    from bria_pipeline.state.records import OutputRecord
+    from bria_pipeline.state.hashing import sha256_bytes
 
     spec = checkout(tmp_path, "laptop")
     text = spec.read_text(encoding="utf-8")
