@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .api.client import AsyncBriaClient
+from .api.clock import Clock
 from .api.config import URL_ENVS, is_loopback
 from .api.errors import ConfigError
 from .api.stats import EventHandler
@@ -97,6 +98,7 @@ class Pipeline:
         backend: str | None = None,
         request_timeout: float | None = None,
         no_backend: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.spec_path = Path(spec_path)
         self.vars = dict(vars or {})
@@ -113,6 +115,7 @@ class Pipeline:
         self.allow_outside = allow_outside
         self.backend_flag = backend
         self.no_backend = no_backend  # work locally, even when the spec, the environment or the lock file names a backend
+        self.clock = clock  # the client's waits (None: wall time); a sandbox on a ManualClock is driven by one
         self._backend: Backend | None = None
         self.backend_requests = 0  # requests the last command sent to the backend
         self._workspace: Workspace | None = None
@@ -275,7 +278,7 @@ class Pipeline:
         return AsyncBriaClient(self.api_url, self._token, **self._client_options())
 
     def _client_options(self) -> dict[str, Any]:
-        """The client's options for a run, in one place (a test's pipeline adds its sandbox clock)."""
+        """The client's options for a run, in one place."""
         return dict(
             transport=self.transport,
             sandbox=self.sandbox,
@@ -283,6 +286,7 @@ class Pipeline:
             rate_limit_per_minute=self.rate_limit_per_minute,
             on_event=self.on_event,
             call_timeout=self.request_timeout,
+            clock=self.clock,
         )
 
     def close(self) -> None:

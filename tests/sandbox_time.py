@@ -1,15 +1,19 @@
 """The client's clock in tests: waits move the sandbox's ManualClock, no wall time passes.
 
-`DrivenPipeline` is a Pipeline on a sandbox handed in whose client waits on that clock.
+`DrivenPipeline` is a Pipeline on a sandbox handed in whose client waits on that clock;
+`driven_cli_time()` the clocks the CLI run in process takes for --sandbox (tests/conftest.py hands
+them to every test).
 
 Imported by its unique name: tests/ is on the import path (tests/conftest.py sits there)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
+from bria_pipeline.cli.pipeline_options import SandboxTime
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.sandbox import ManualClock
 
@@ -35,8 +39,13 @@ class DrivenPipeline(Pipeline):
     """A Pipeline (on a sandbox handed in, or served) whose client waits on the sandbox's clock."""
 
     def __init__(self, spec: Path, clock: ManualClock, **kw: Any) -> None:
-        super().__init__(spec, **kw)
+        super().__init__(spec, clock=DrivenClock(clock), **kw)
         self.sandbox_clock = clock
 
-    def _client_options(self) -> dict[str, Any]:
-        return {**super()._client_options(), "clock": DrivenClock(self.sandbox_clock)}
+
+def driven_cli_time() -> SandboxTime:
+    """The clocks of `--sandbox` in a CLI run in process: a ManualClock starting at the wall time's
+    now (a child process on the same .bria/sandbox.sqlite, on wall time, finds nothing from its
+    future), and a client whose waits advance it."""
+    manual = ManualClock(start=time.time())
+    return SandboxTime(sandbox=manual, client=DrivenClock(manual))

@@ -5,18 +5,24 @@
 - `make_pipeline(ctx, spec, spec_inputs, ...)`: a Pipeline with the global options applied, and
   with --sandbox the in-process sandbox handed in as its transport (`local_sandbox_transport`);
 - `require_api(ctx, sandbox)`: fail once, before any spec runs, when no token is set;
-- `run_pipeline(ctx, spec, spec_inputs, sandbox, work)`: one spec's Pipeline, used and closed.
+- `run_pipeline(ctx, spec, spec_inputs, sandbox, work)`: one spec's Pipeline, used and closed;
+- `SANDBOX_TIME`: the in-process sandbox's clock and the client's, when a program running the CLI
+  in process (the test suite) hands them in: `with sandbox_time(clocks): main(...)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import httpx
 
+from ..api.clock import Clock
 from ..api.config import resolve_config
 from ..api.stats import ApiEvent
 from ..pipeline import Pipeline
@@ -26,8 +32,34 @@ from .main_group import diagnostics_of
 from .spec_cmds import SpecInputs
 from .terminal import Diagnostics
 
+if TYPE_CHECKING:
+    from ..sandbox.clock import Clock as SandboxClock
+
 T = TypeVar("T")
 SANDBOX_DB = "sandbox.sqlite"  # --sandbox: the emulator's database, in .bria/ beside the spec
+
+
+@dataclass(frozen=True)
+class SandboxTime:
+    """The time --sandbox runs on: the in-process sandbox's clock, and the client's clock that waits
+    on it. A program running the CLI in process hands in a manual one (a training then takes no wall
+    time); without it, both are wall time."""
+
+    sandbox: SandboxClock
+    client: Clock
+
+
+SANDBOX_TIME: ContextVar[SandboxTime | None] = ContextVar("bria_pipeline_sandbox_time", default=None)
+
+
+@contextmanager
+def sandbox_time(clocks: SandboxTime) -> Iterator[None]:
+    """Commands run in process inside this block use `clocks` with --sandbox."""
+    token = SANDBOX_TIME.set(clocks)
+    try:
+        yield
+    finally:
+        SANDBOX_TIME.reset(token)
 
 
 sandbox_flag = click.option("--sandbox", "local_sandbox", is_flag=True, help="Same as the global --sandbox.")
@@ -97,6 +129,9 @@ def make_pipeline(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, *, sa
     api_url = getattr(obj, "api_url", None)
     if sandbox and api_url is None and kw.get("transport") is None:
         kw["transport"] = local_sandbox_transport(ctx, spec)
+        clocks = SANDBOX_TIME.get()
+        if clocks is not None:
+            kw.setdefault("clock", clocks.client)
     return Pipeline(
         spec,
         vars=spec_inputs.vars,
@@ -120,7 +155,8 @@ def local_sandbox_transport(ctx: click.Context, spec: Path) -> httpx.AsyncBaseTr
     sandboxes: dict[Path, LocalSandbox] = ctx.meta.setdefault("bria_pipeline.local_sandboxes", {})
     key = db.resolve()
     if key not in sandboxes:
-        sandboxes[key] = LocalSandbox(db)
+        clocks = SANDBOX_TIME.get()
+        sandboxes[key] = LocalSandbox(db) if clocks is None else LocalSandbox(db, clock=clocks.sandbox)
         ctx.call_on_close(sandboxes[key].close)
     return sandboxes[key].transport()
 

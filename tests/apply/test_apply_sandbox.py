@@ -279,15 +279,21 @@ def test_advanced_dataset_is_zipped_staged_and_bulk_uploaded_once(spec_dir, make
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_lost_responses_are_read_back_and_nothing_is_made_twice(spec_dir, tmp_path, seed):
     import httpx
+    from sandbox_time import DrivenPipeline
 
-    from bria_pipeline.pipeline import Pipeline
-    from bria_pipeline.sandbox import FaultPlan, create_app
+    from bria_pipeline.sandbox import FaultPlan, ManualClock, create_app
 
     spec_dir.write()
-    clean = create_app(tmp_path / "clean.sqlite", training_seconds=0.2)
-    lossy = create_app(tmp_path / "lossy.sqlite", training_seconds=0.2, faults=FaultPlan(seed=seed, lose_response_rate=0.3))
+    clock = ManualClock()  # the trainings and the retries' backoff waits move it: no wall time passes
+    clean = create_app(tmp_path / "clean.sqlite", clock=clock, training_seconds=0.2)
+    lossy = create_app(tmp_path / "lossy.sqlite", clock=clock, training_seconds=0.2,
+                       faults=FaultPlan(seed=seed, lose_response_rate=0.3))
+
+    def pipeline(app):
+        return DrivenPipeline(spec_dir.spec, clock, sandbox=True, transport=httpx.ASGITransport(app=app))
+
     try:
-        assert Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=clean)).apply(auto_approve=True).ok
+        assert pipeline(clean).apply(auto_approve=True).ok
         for name in ("spec.lock.yaml", ".bria"):
             target = spec_dir.root / name
             if target.is_dir():
@@ -298,7 +304,7 @@ def test_lost_responses_are_read_back_and_nothing_is_made_twice(spec_dir, tmp_pa
                 target.unlink()
         outcome = None
         for _ in range(5):  # a step whose answer was lost twice in a row fails; the next apply goes on
-            outcome = Pipeline(spec_dir.spec, sandbox=True, transport=httpx.ASGITransport(app=lossy)).apply(auto_approve=True)
+            outcome = pipeline(lossy).apply(auto_approve=True)
             if outcome.ok:
                 break
         assert outcome is not None and outcome.ok, outcome.steps

@@ -20,6 +20,8 @@ import pytest
 from cli_helpers import write_spec
 from example_spec import copy_example
 
+pytestmark = pytest.mark.slow  # each hint runs in a shell, as copied: a child process per command
+
 BIN = Path(sys.executable).parent  # the installed `bria-pipeline` script, as a user's PATH has it
 PYTHON_NAMES = re.compile(r"__\w+__|\b[A-Z]\w+(Error|Exception)\b|Traceback|unexpected [A-Z]")
 

@@ -3,7 +3,9 @@
 The blocks run in one shared workspace (a copy of the repository's examples/, specs/ and schemas/),
 page by page in the site's navigation order, against the sandbox (BRIA_PIPELINE_SANDBOX=1 makes
 every command run with --sandbox, no token in the environment): a command must exit 0, or 2 (changes
-present, with --detailed-exitcode). A YAML block that is a spec, or a part of one, must validate.
+present, with --detailed-exitcode). A `bria-pipeline` command (or several joined by `&&`, stdout
+sent to a file with `>`) runs in this process, its sandbox on one ManualClock for the workspace, so
+a training or a rate limit takes no wall time; any other command runs in bash. A YAML block that is a spec, or a part of one, must validate.
 Blocks marked `<!-- illustrative: REASON -->` are not run; the reason may not be empty. See
 tests/docs/snippets.py for the markers, and docs/contributing/docs.md.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,8 +23,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
+from click.testing import CliRunner
+from sandbox_time import driven_cli_time
 from snippets import DOCS, ROOT, Block, blocks, commands, pages
+
+from bria_pipeline.cli import main
+from bria_pipeline.cli.pipeline_options import SandboxTime, sandbox_time
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -64,6 +72,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fragments.mkdir()
     shutil.copytree(ROOT / "examples" / "lucy" / "images", fragments / "images")
     return work
+
+
+@pytest.fixture(scope="module")
+def workspace_time() -> SandboxTime:
+    """One clock for the workspace's sandbox, whose database the pages share in turn."""
+    return driven_cli_time()
 
 
 def environment(work: Path) -> dict[str, str]:
@@ -125,13 +139,64 @@ def run_yaml(block: Block, work: Path) -> None:
     validate(block, spec)
 
 
-def run_shell(block: Block, work: Path) -> None:
+# expansions, pipes, globs, subshells, a background job, redirections other than `> FILE`: bash's to run
+SHELL_ONLY = re.compile(r"[$`|;<(){}*?~\\]|(?<!&)&(?!&)|\S>|>>|>&")
+
+
+def in_process_steps(command: str) -> list[tuple[list[str], str | None]] | None:
+    """`bria-pipeline ARGS [> FILE] [&& bria-pipeline ARGS [> FILE] ...]` as (ARGS, FILE) steps; None
+    for any other command line (bash runs it)."""
+    if SHELL_ONLY.search(command.split(" #")[0]):
+        return None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars="&>")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    steps: list[tuple[list[str], str | None]] = []
+    for part in " ".join(shlex.quote(w) if w not in ("&&", ">") else w for w in lexer).split(" && "):
+        words = shlex.split(part)
+        target = None
+        if words[-2:-1] == [">"]:
+            words, target = words[:-2], words[-1]
+        if not words or words[0] != "bria-pipeline" or ">" in words or "&&" in words:
+            return None
+        steps.append((words[1:], target))
+    return steps
+
+
+def run_in_process(steps: list[tuple[list[str], str | None]], work: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """The steps through the CLI's own entry point in this process, in `work` with `env` only (as
+    bash would run them); the first failing step ends the line, as `&&` does."""
+    overlay: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    overlay.update(env)
+    before = Path.cwd()
+    os.chdir(work)
+    try:
+        for args, target in steps:
+            done = CliRunner().invoke(main, args, env=overlay, prog_name="bria-pipeline")
+            if target is not None:
+                (work / target).write_bytes(done.stdout_bytes)
+            if done.exception is not None and not isinstance(done.exception, SystemExit):
+                return 1, done.stdout, f"{done.stderr}\n{done.exception!r}"
+            if done.exit_code != 0:
+                return done.exit_code, done.stdout, done.stderr
+        return 0, done.stdout, done.stderr
+    finally:
+        os.chdir(before)
+
+
+def run_shell(block: Block, work: Path, clocks: SandboxTime) -> None:
     env = environment(work)
     for command in commands(block):
-        done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True,
-                              timeout=240, stdin=subprocess.DEVNULL)
-        assert done.returncode in (0, 2), (
-            f"{block.where}: `{command}` exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n"
+        steps = in_process_steps(command)
+        if steps is not None:
+            with sandbox_time(clocks):
+                code, out, err = run_in_process(steps, work, env)
+        else:
+            done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True,
+                                  timeout=240, stdin=subprocess.DEVNULL)
+            code, out, err = done.returncode, done.stdout, done.stderr
+        assert code in (0, 2), (
+            f"{block.where}: `{command}` exited {code}\n{out[-3000:]}\n{err[-3000:]}\n"
             "fix the example, or mark it <!-- illustrative: REASON --> (docs/contributing/docs.md)")
 
 
@@ -139,14 +204,27 @@ PAGES = [p for p in nav_order() if any(b.marker != "illustrative" for b in check
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_examples_of_the_page_run_against_the_sandbox(page: Path, workspace: Path) -> None:
+def test_examples_of_the_page_run_against_the_sandbox(page: Path, workspace: Path, workspace_time: SandboxTime) -> None:
     for block in checked_blocks(page):
         if block.marker == "illustrative":
             continue
         if block.yaml:
             run_yaml(block, workspace)
         else:
-            run_shell(block, workspace)
+            run_shell(block, workspace, workspace_time)
+
+
+def test_a_command_run_in_process_fails_its_page_and_writes_what_it_redirects(tmp_path: Path) -> None:
+    """The in-process runner is held to what bash would do: exit codes stand, `>` writes stdout."""
+    clocks = driven_cli_time()
+    good = Block(ROOT / "README.md", 1, "bash", "bria-pipeline schema > spec.schema.json && bria-pipeline schema --plan > plan.json\n", None, "")
+    assert in_process_steps(commands(good)[0]) is not None
+    run_shell(good, tmp_path, clocks)
+    assert yaml.safe_load((tmp_path / "spec.schema.json").read_text(encoding="utf-8"))["$schema"]
+    assert yaml.safe_load((tmp_path / "plan.json").read_text(encoding="utf-8"))["$schema"]
+    bad = Block(ROOT / "README.md", 1, "bash", "bria-pipeline validate no-such/spec.yaml\n", None, "")
+    with pytest.raises(AssertionError, match="no-such/spec.yaml` exited 1"):
+        run_shell(bad, tmp_path, clocks)
 
 
 def test_every_illustrative_example_says_why() -> None:

@@ -33,7 +33,7 @@ from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.remote_lock import RemoteLock
 from bria_pipeline.state.working_copy import read_committed
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 TOKEN = "kill-token"
 GENERATIONS = ("POST /v2/image/generate/tailored", "POST /v2/structured_prompt/generate/tailored",
                "POST /v2/video/generate/tailored/image-to-video")

@@ -26,7 +26,7 @@ from bria_pipeline.state.commit import MAX_SEGMENTS
 from bria_pipeline.state.errors import LockHeldError
 from bria_pipeline.state.working_copy import read_committed
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 TOKEN = "lock-token"
 TRAINING = "POST /v1/tailored-gen/models/{model_id}/start_training"
 CREATE_MODEL = "POST /v1/tailored-gen/models"
