@@ -57,6 +57,7 @@ class _Schemas:
 
     def __init__(self) -> None:
         self.defs: dict[str, dict[str, Any]] = {}
+        self.classes: dict[str, type] = {}  # the dataclass each of `defs` is made from
 
     def of_hint(self, hint: object, where: str) -> dict[str, Any]:
         origin = typing.get_origin(hint)
@@ -68,6 +69,10 @@ class _Schemas:
         if _is_dataclass_type(hint):
             assert isinstance(hint, type)
             name = def_name(hint)
+            known = self.classes.setdefault(name, hint)
+            if known is not hint:
+                raise StepSchemaError(f"{where}: {hint.__module__}.{hint.__qualname__} and "
+                                      f"{known.__module__}.{known.__qualname__} would both be $defs.{name}; rename one")
             if name not in self.defs:
                 self.defs[name] = {}  # taken: a dataclass that holds itself refers to its own name
                 self.defs[name] = self.of_dataclass(hint)
@@ -98,7 +103,11 @@ class _Schemas:
 
     def of_dataclass(self, cls: type, *, tag: str = "", extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """An object with one property per field, typed from the hints; fields without a default required."""
-        hints = typing.get_type_hints(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError as exc:
+            raise StepSchemaError(f"{cls.__qualname__}: its type hints cannot be read ({exc}): the classes they "
+                                  "name must be importable from its module") from None
         properties: dict[str, Any] = {"type": {"const": tag}} if tag else {}
         required = ["type"] if tag else []
         for f in dataclasses.fields(cls):

@@ -132,6 +132,13 @@ class _Pair:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """Another dataclass whose schema would be named `pair`."""
+
+    low: str
+
+
+@dataclass(frozen=True)
 class _EveryHint(Step):
     """Every kind of field a step may hold.
 
@@ -198,7 +205,26 @@ def test_a_field_without_a_json_form_or_a_step_without_a_docstring_is_refused():
         FIELD_SCHEMA: ClassVar[dict[str, dict[str, Any]]] = {"nmae": {"minimum": 0}}
         n: int
 
+    @dataclass(frozen=True)
+    class TwoPairs(Step):
+        """Holds two dataclasses named alike."""
+
+        TAG: ClassVar[str] = "test_two_pairs"
+        mine: _Pair
+        other: Pair
+
+    @dataclass(frozen=True)
+    class Unresolved(Step):
+        """A hint naming a class the module does not hold."""
+
+        TAG: ClassVar[str] = "test_unresolved"
+        other: NoSuchClass  # noqa: F821
+
     try:
+        with pytest.raises(StepSchemaError, match=r"Unresolved: its type hints cannot be read \(name 'NoSuchClass'"):
+            step_schema(Unresolved)
+        with pytest.raises(StepSchemaError, match=r"TwoPairs\.other: .*Pair and .*Pair would both be \$defs\.pair"):
+            step_schema(TwoPairs)
         with pytest.raises(StepSchemaError, match=r"Pairs\.pair: a fixed-length tuple"):
             step_schema(Pairs)
         with pytest.raises(StepSchemaError, match="Undocumented has no docstring"):
@@ -206,7 +232,7 @@ def test_a_field_without_a_json_form_or_a_step_without_a_docstring_is_refused():
         with pytest.raises(StepSchemaError, match=r"FIELD_SCHEMA names no field of it: \['nmae'\]"):
             step_schema(Misnamed)
     finally:
-        for tag in ("test_pairs", "test_undocumented", "test_misnamed"):
+        for tag in ("test_pairs", "test_undocumented", "test_misnamed", "test_two_pairs", "test_unresolved"):
             STEP_TYPES.pop(tag, None)
 
 
