@@ -29,15 +29,18 @@ generated outputs, the project, datasets, then models.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from ..training_params import TrainingParams
 from .cost import Cost
 
 Concurrency = Literal["request", "wait"]
 SchemaSource = Literal["generate", "refine", "text", "lock"]
+_T = TypeVar("_T")
 
 # Every step type by its tag, filled as the classes are defined (Step.__init_subclass__).
 STEP_TYPES: dict[str, type[Step]] = {}
@@ -599,20 +602,36 @@ def step_to_dict(step: Step) -> dict[str, Any]:
 
 
 def step_from_dict(data: dict[str, Any]) -> Step:
-    """The step a plan file wrote; raises KeyError, TypeError or ValueError when it is not one."""
+    """The step a plan file wrote; raises KeyError, TypeError or ValueError when it is not one.
+
+    Read back by its class's type hints, as step_to_dict wrote it: a list where the field is a tuple,
+    an object where it is a dataclass (OutputFields, Superseded, TrainingParams)."""
     cls = STEP_TYPES[data["type"]]
     values = {k: v for k, v in data.items() if k != "type"}
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ValueError(f"a {data['type']} step has no field {sorted(unknown)[0]!r}")
-    if isinstance(values.get("params"), dict):
-        values["params"] = TrainingParams(**values["params"])
-    if values.get("output") is not None:
-        values["output"] = OutputFields(**values["output"])
-    if "superseded" in values:
-        values["superseded"] = tuple(Superseded(**s) for s in values["superseded"])
-    for name in ("desired", "models"):
-        if name in values:
-            values[name] = tuple(values[name])
-    return cls(**values)
+    return _from_json(cls, values)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}  # the type hints of a class read back, by class
+
+
+def _from_json(cls: type[_T], values: dict[str, Any]) -> _T:
+    hints = _HINTS.get(cls) or _HINTS.setdefault(cls, typing.get_type_hints(cls))
+    return cls(**{name: _read(value, hints[name]) for name, value in values.items()})
+
+
+def _read(value: Any, hint: Any) -> Any:
+    """A JSON value as the field's hint types it (a value that is not that shape is passed on as it is)."""
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise TypeError(f"{hint.__name__} is an object, not {value!r}")
+        return _from_json(hint, value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and value is not None:
+        others = [a for a in args if a is not type(None)]
+        return _read(value, others[0]) if len(others) == 1 else value  # X | None: read as X
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return tuple(_read(v, args[0]) for v in value)
+    return value

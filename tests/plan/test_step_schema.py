@@ -182,6 +182,26 @@ def test_the_schema_follows_the_type_hints():
                                                                          "high": {"type": ["number", "null"]}}}
     step = _EveryHint("n", True, "b", {"x": 1}, {"y": 2}, (_Pair(1, 0.5),), None, later="z")
     jsonschema.validate(step_to_dict(step), made, cls=jsonschema.Draft202012Validator)
+    written = json.loads(json.dumps(step_to_dict(step)))
+    assert step_from_dict(written) == step  # read back by its hints: lists to tuples, objects to dataclasses
+    again = step_from_dict({**written, "pair": {"low": 2, "high": None}})
+    assert again.pair == _Pair(2) and again.pairs == (_Pair(1, 0.5),)
+
+
+def test_a_step_whose_nested_object_is_not_one_is_a_malformed_plan():
+    from bria_pipeline.plan.actions import Action
+    from bria_pipeline.plan.document import Plan, plan_from_dict, plan_to_dict
+    from bria_pipeline.plan.errors import PlanFileError
+    from bria_pipeline.plan.steps import StartTraining
+    from bria_pipeline.training_params import TrainingParams
+
+    step = StartTraining("lucy-lora", TrainingParams(rank=64))
+    document = json.loads(json.dumps(plan_to_dict(Plan((Action("model.lucy-lora.training", "create", "new", step=step),),
+                                                       "spec.yaml", "p", "s", "o", "l"))))
+    assert plan_from_dict(document).actions[0].step == step
+    document["actions"][0]["step"]["params"] = "rank 64"
+    with pytest.raises(PlanFileError, match=r"malformed plan \(TrainingParams is an object, not 'rank 64'\)"):
+        plan_from_dict(document)
 
 
 def test_a_field_without_a_json_form_or_a_step_without_a_docstring_is_refused():
