@@ -614,24 +614,40 @@ def step_from_dict(data: dict[str, Any]) -> Step:
     return _from_json(cls, values)
 
 
-_HINTS: dict[type, dict[str, Any]] = {}  # the type hints of a class read back, by class
+Reader = Callable[[Any], Any]
+_READERS: dict[type, dict[str, Reader]] = {}  # by class: its fields that JSON does not give as they are typed
 
 
 def _from_json(cls: type[_T], values: dict[str, Any]) -> _T:
-    hints = _HINTS.get(cls) or _HINTS.setdefault(cls, typing.get_type_hints(cls))
-    return cls(**{name: _read(value, hints[name]) for name, value in values.items()})
+    readers = _READERS.get(cls)
+    if readers is None:
+        hints = typing.get_type_hints(cls)
+        found = {f.name: _reader(hints[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        readers = _READERS.setdefault(cls, {name: read for name, read in found.items() if read is not None})
+    if readers:
+        values = {name: readers[name](value) if name in readers else value for name, value in values.items()}
+    return cls(**values)
 
 
-def _read(value: Any, hint: Any) -> Any:
-    """A JSON value as the field's hint types it (a value that is not that shape is passed on as it is)."""
+def _reader(hint: Any) -> Reader | None:
+    """How a JSON value becomes the field's type (None: it is that already): a dataclass from an
+    object, a tuple from a list, either of them or None for `X | None`."""
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise TypeError(f"{hint.__name__} is an object, not {value!r}")
-        return _from_json(hint, value)
+        cls = hint
+
+        def nested(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"{cls.__name__} is an object, not {value!r}")
+            return _from_json(cls, value)
+        return nested
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType) and value is not None:
+    if origin in (typing.Union, types.UnionType):
         others = [a for a in args if a is not type(None)]
-        return _read(value, others[0]) if len(others) == 1 else value  # X | None: read as X
-    if origin is tuple and isinstance(value, (list, tuple)):
-        return tuple(_read(v, args[0]) for v in value)
-    return value
+        inner = _reader(others[0]) if len(others) == 1 else None
+        return None if inner is None else (lambda value: None if value is None else inner(value))
+    if origin is tuple:
+        item = _reader(args[0]) if args else None
+        if item is None:
+            return lambda value: tuple(value) if isinstance(value, list) else value
+        return lambda value: tuple(item(v) for v in value) if isinstance(value, list) else value
+    return None
