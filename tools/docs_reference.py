@@ -259,7 +259,11 @@ def schema_fields(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], boo
     walk(schema, "", 0)
     unique: dict[str, tuple[str, dict[str, Any], bool]] = {}
     for path, node, required in fields:
-        unique.setdefault(path, (path, node, required))
+        known = unique.setdefault(path, (path, node, required))[1]
+        if known is not node and "const" in node and ("const" in known or "enum" in known):
+            values = [known["const"]] if "const" in known else known["enum"]  # one tag per branch of a oneOf
+            merged = {k: v for k, v in known.items() if k != "const"}
+            unique[path] = (path, {**merged, "enum": [*values, node["const"]]}, unique[path][2])
     return list(unique.values())
 
 
