@@ -8,6 +8,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,14 +18,42 @@ from example_spec import copy_example
 STARTUP_SECONDS = 15.0
 
 
+def _atomic_conditional_writes(app):
+    """S3 carries out a conditional write (If-Match / If-None-Match) atomically; moto checks the
+    condition, then writes, with no lock between, so two concurrent swaps of one ETag can both
+    win. Conditional requests are served one at a time, as S3 serves them."""
+    lock = threading.Lock()
+
+    def serve(environ, start_response):
+        if "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ:
+            with lock:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return serve
+
+
+def _moto_server_class():
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:  # as moto's, the app wrapped
+            app = _atomic_conditional_writes(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer
+
+
 class S3Server:
-    """moto's S3 in server mode, in a thread; `stop()` and `start()` again on the same port keep
-    its buckets (they live in this process)."""
+    """moto's S3 in server mode, in a thread, conditional writes atomic as S3's (see
+    `_atomic_conditional_writes`); `stop()` and `start()` again on the same port keep its buckets
+    (they live in this process)."""
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._cls = ThreadedMotoServer
+        self._cls = _moto_server_class()
         self.port = 0
         self.server = None
 
