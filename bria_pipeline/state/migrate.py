@@ -21,7 +21,8 @@ from ..output_names import THUMB_DIR
 from .errors import StateError
 from .locate import LocatingCopy
 from .store import StateStore
-from .working_copy import GALLERY_FILE, WorkingCopy, files_digest, publishable, state_digest, stored_files
+from .working_copy import (GALLERY_FILE, WorkingCopy, files_digest, image_thumbnails, publishable, state_digest,
+                           stored_files)
 
 
 def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str:
@@ -46,6 +47,7 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
                           "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)})
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
+    due: set[str] | None = None
     if manifest is not None and output_dir is not None:
         listed = backend.store.list(backend.outputs_prefix)
         for file, sha in sorted(stored_files(manifest).items()):
@@ -68,9 +70,10 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
             uploaded += 1
         for path in sorted((output_dir / THUMB_DIR).glob("*.jpg")) if (output_dir / THUMB_DIR).is_dir() else ():
             backend.store.write(backend.output_key(f"{THUMB_DIR}/{path.name}"), path.read_bytes())
+        due = {t for t in image_thumbnails(body) if not (output_dir / t).is_file()}  # made by a later apply
         if (output_dir / GALLERY_FILE).is_file():
             backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
-    copy.replace(store, body)  # the commit: one compare-and-swap of the root naming it all
+    copy.replace(store, body, due)  # the commit: one compare-and-swap of the root naming it all
     store.save()
     gaps = f"; {missing} output(s) recorded done have no local file (the next apply makes them again)" if missing else ""
     return (f"Pushed the state and {uploaded} output file(s) to {backend.where('')} ({checked} already there, "

@@ -200,6 +200,12 @@ def changes_of(entries: list[dict[str, Any]]) -> Changes:
     return out
 
 
+def image_thumbnails(body: dict[str, Any] | None) -> dict[str, str]:
+    """thumbnail -> the file it is made from, for every done image of a manifest's JSON form."""
+    return {thumbnail_name(r["sha256"]): r["file"] for r in ((body or {}).get("outputs") or {}).values()
+            if _done(r) and r.get("kind") == "image"}
+
+
 GalleryWriter = Callable[[Path, Manifest], object]  # what it returns is not used
 
 
@@ -413,8 +419,12 @@ class WorkingCopy:
         return fetched
 
     def stored_thumbnails(self) -> set[str]:
-        return {thumbnail_name(r["sha256"]) for r in self.view.outputs.values()
-                if _done(r) and r.get("kind") == "image"}
+        """The thumbnails of the committed done images, except those the root names as due
+        (`thumbs_due`: committed by a run that ended before it uploaded them)."""
+        return set(self._image_files()) - set(self.root.thumbs_due)
+
+    def _image_files(self) -> dict[str, str]:
+        return image_thumbnails({"outputs": self.view.outputs})
 
     def fetch_thumbnails(self, manifest: Manifest) -> int:
         assert self.output_dir is not None
@@ -446,8 +456,9 @@ class WorkingCopy:
                                  manifest_sha=files_digest(self.output_dir) if gallery else None)
             if committed:
                 self._save_base()
-            if gallery and with_outputs and self.output_dir is not None and self._run_thumbs | set(published.outputs):
-                self._push_gallery()
+            if gallery and with_outputs and self.output_dir is not None and (
+                    self._run_thumbs or published.outputs or self.root.thumbs_due):
+                self._push_gallery(state)
             if gallery and self._wrote_segments:
                 self._collect()
                 self._wrote_segments = False
@@ -549,9 +560,11 @@ class WorkingCopy:
             return sha256
         return sha256_file(path) if path.is_file() else None
 
-    def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool) -> bool:
-        """Segments first, then the root by compare-and-swap. False: nothing to commit."""
+    def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool, due: set[str] | None = None) -> bool:
+        """Segments first, then the root by compare-and-swap. False: nothing to commit. `due`:
+        the root's `thumbs_due` (default: the last commit's and this run's images not uploaded)."""
         root, view = self.root, self.view
+        thumbs_due = sorted(due if due is not None else set(root.thumbs_due) | (self._run_thumbs - self._thumbs_sent))
         segments, held = list(root.segments), list(view.held)
 
         def after(kind: str, key: str) -> dict[str, Any] | None:
@@ -583,9 +596,11 @@ class WorkingCopy:
             keys = set().union(*held[-count:])
             segments = segments[:-count] + [write(keys, count < len(segments))]
             held = held[:-count] + [keys]
-        if segments == root.segments and state_digest(state) == state_digest(root.state) and not root.legacy:
+        if (segments == root.segments and state_digest(state) == state_digest(root.state) and not root.legacy
+                and thumbs_due == sorted(root.thumbs_due)):
             return False
-        new = root.next(state={k: v for k, v in state.items() if k != "backend"}, segments=segments)
+        new = root.next(state={k: v for k, v in state.items() if k != "backend"}, segments=segments,
+                        thumbs_due=thumbs_due)
         try:
             new.version = self.backend.store.write(self.backend.root_key, new.to_bytes(), expect=expect_of(root))
         except ObjectConflict:
@@ -627,33 +642,44 @@ class WorkingCopy:
         view.fold(changes.outputs, changes.prompts)
         return [f for f in released if f not in self._owner]
 
-    def replace(self, store: StateStore, records: dict[str, Any] | None) -> bool:
+    def replace(self, store: StateStore, records: dict[str, Any] | None, thumbs_due: set[str] | None = None) -> bool:
         """Commit `store` and (when given) exactly these manifest `records` (the JSON form of a
-        published manifest, see `publishable`): `state push`."""
+        published manifest, see `publishable`) and `thumbs_due` (None: as they are): `state push`."""
         with self._mutex:
             changes = self._differences(records) if records is not None else Changes()
-            committed = self._commit(store.as_data(), changes, final=True)
+            committed = self._commit(store.as_data(), changes, final=True, due=thumbs_due)
             if records is not None:
                 self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
             self._save_base()
             return committed
 
-    def _push_gallery(self) -> None:
+    def _push_gallery(self, state: dict[str, Any]) -> None:
+        """The thumbnails of this run's images and those the root names as due (a killed run's),
+        made here when missing (their images fetched first), then the gallery; then a commit
+        empties `thumbs_due` of what was uploaded, so a later run repairs only what is left."""
         assert self.output_dir is not None
-        thumbs = sorted(self._run_thumbs - self._thumbs_sent)
+        images = self._image_files()
+        due = (set(self.root.thumbs_due) | (self._run_thumbs - self._thumbs_sent)) & set(images)
         if self.render_gallery is not None:
+            self.fetch([images[t] for t in sorted(due) if not (self.output_dir / t).is_file()])
             manifest = Manifest.from_data(self.output_dir, self.view.as_manifest_json())
             manifest.observe()
             manifest.mark_stored(self._stored)
             self.fetch_thumbnails(manifest)
-            self.render_gallery(self.output_dir, manifest)
-        for name in thumbs:
+            self.render_gallery(self.output_dir, manifest)  # makes the thumbnails of the images here
+        for name in sorted(due):
             if (self.output_dir / name).is_file():
                 self._put_file(name, self.output_dir / name)
                 self._thumbs_sent.add(name)
         if self.render_gallery is not None and (self.output_dir / GALLERY_FILE).is_file():
             self._put_file(GALLERY_FILE, self.output_dir / GALLERY_FILE)
         self._run_thumbs.clear()
+        # left due: a thumbnail not made because its image could not be had here (one made from
+        # an image here that is none, a renderer tried and could not: never will, not kept)
+        left = {t for t in due - self._thumbs_sent
+                if self.render_gallery is None or not (self.output_dir / images[t]).is_file()}
+        if left != set(self.root.thumbs_due):
+            self._commit(state, Changes(), final=True, due=left)
 
     def _put_file(self, name: str, path: Path) -> None:
         self.backend.store.write(self.backend.output_key(name), path.read_bytes())
@@ -695,6 +721,8 @@ class WorkingCopy:
             fetched += 1
         self.fetch_thumbnails(manifest)
         self.backend.store.get_file(self.backend.output_key(GALLERY_FILE), self.output_dir / GALLERY_FILE)  # type: ignore[operator]
+        if self.root.thumbs_due and self.render_gallery is not None:  # the backend lacks some: made here
+            self.render_gallery(self.output_dir, manifest)  # type: ignore[arg-type]
         return fetched, present
 
 
