@@ -28,8 +28,9 @@ from ..lockfile import save_lock
 from ..state import lineage
 from ..state.errors import StateError
 from ..state.objects import ObjectStore
-from ..state.locate import (Located, LocateError, StateEntry, lineage_of, list_states, public_url, read_state, same_spec,
-                            spec_file, verify)
+from ..state.commit import old_layout_leftovers
+from ..state.locate import (Located, LocateError, LocatingCopy, StateEntry, lineage_of, list_states, public_url,
+                            read_state, same_spec, spec_file, verify)
 from ..state.clock import now_iso
 from .workspace import Workspace
 
@@ -89,6 +90,13 @@ class Shown:
     state: dict[str, Any]
     outputs: dict[str, int] = field(default_factory=dict)
     moved_from: str | None = None
+    # state.json / manifest.json of the layout before root.json, ignored since the migration:
+    # left in place, they can be deleted by hand (see OLD_LAYOUT_NOTE)
+    old_layout: list[str] = field(default_factory=list)
+
+
+OLD_LAYOUT_NOTE = ("left over from the backend's layout before root.json (migrated by its first commit, read by "
+                   "nothing since): they can be deleted by hand")
 
 
 def show(ws: Workspace) -> Shown:
@@ -102,7 +110,8 @@ def show(ws: Workspace) -> Shown:
     outputs: dict[str, int] = {}
     for record in manifest if manifest is not None else ():
         outputs[record.status] = outputs.get(record.status, 0) + 1
-    return Shown(ws.found.located, ws.state_dir, opened.store.as_data(), outputs, ws.found.moved_from)
+    old_layout = old_layout_leftovers(opened.copy.backend) if isinstance(opened.copy, LocatingCopy) else []
+    return Shown(ws.found.located, ws.state_dir, opened.store.as_data(), outputs, ws.found.moved_from, old_layout)
 
 
 def source_key(source: str) -> str:

@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import Backend
+from .backend import MANIFEST_OBJECT, STATE_OBJECT, Backend
 from .errors import StateError, StateFileError
 from .hashing import sha256_bytes, sha256_text
 from .objects import ABSENT
@@ -197,6 +197,17 @@ def read_snapshot(backend: Backend, *, with_manifest: bool) -> Snapshot:
                      f"{backend.where('objects/')}",
                      hint="a segment is never deleted while a root names it: restore the missing objects from "
                           "the store's object versions, or an older root.json")
+
+
+def old_layout_leftovers(backend: Backend) -> list[str]:
+    """Where the objects of the layout before root.json are, when a root.json is beside them: the
+    first commit migrated them, nothing reads them since; they are left in place (nothing in a
+    team's bucket is deleted unasked) and can be deleted by hand. Reads up to three objects."""
+    store = backend.store
+    if store.read(backend.root_key) is None:
+        return []  # the old layout, still the one in use
+    return [backend.where(name) for key, name in ((backend.state_key, STATE_OBJECT), (backend.manifest_key, MANIFEST_OBJECT))
+            if store.read(key) is not None]
 
 
 def _read_legacy(backend: Backend, *, with_manifest: bool) -> Snapshot:

@@ -45,6 +45,7 @@ def test_a_backend_bricked_by_a_torn_push_of_the_old_layout_is_read_and_migrated
     assert backend.store.read(backend.root_key) is None
 
     fresh = checkout(tmp_path, "fresh", lock_from=first.parent / "spec.lock.yaml")
+    assert Pipeline(fresh, backend=backend_url).state_show().old_layout == []  # still the layout in use
     pipeline = Pipeline(fresh, api_url=url, token=TOKEN, backend=backend_url)
     plan = pipeline.plan()  # before: "kept changing while it was read", forever
     assert not plan.has_changes, [(a.address, a.reason) for a in plan.changes]
@@ -56,6 +57,10 @@ def test_a_backend_bricked_by_a_torn_push_of_the_old_layout_is_read_and_migrated
     assert len([r for r in snap.view.outputs.values() if r["status"] == "done"]) == 10
     assert snap.root.lineage and snap.root.lineage == snap.state["lineage"]["id"]
     assert "backend" not in snap.state
+    # the old objects stay (nothing in a team's bucket is deleted unasked); `state show` says what they are
+    assert backend.store.read(backend.state_key) is not None and backend.store.read(backend.manifest_key) is not None
+    assert Pipeline(fresh, backend=backend_url).state_show().old_layout == [backend.where("state.json"),
+                                                                            backend.where("manifest.json")]
 
 
 def test_segments_no_root_names_are_never_read_and_are_collected(tmp_path: Path, served):
