@@ -104,6 +104,11 @@ def test_thumbnails_of_a_killed_runs_images_are_uploaded_by_the_next_run(tmp_pat
     assert len(images) == 9  # every image committed, then killed at the first thumbnail
     assert len(stored_thumbnails(backend)) == 1 and backend.store.read(backend.output_key("index.html")) is None
     assert set(committed.root.thumbs_due) == set(images)  # the root says which are not known uploaded
+    pulling = checkout(tmp_path, "pulling", lock_from=first.parent / "spec.lock.yaml")  # pull writes no backend object:
+    assert Pipeline(pulling, backend=url).pull() == (10, 0)  # the missing thumbnails are made here
+    local_gallery = (pulling.parent / "outputs" / "index.html").read_text(encoding="utf-8")
+    assert all((pulling.parent / "outputs" / name).is_file() and name in local_gallery for name in images)
+    assert len(stored_thumbnails(backend)) == 1
     holder = RemoteLock(backend, command="test", spec=str(first)).holder()
     assert holder is not None
     Pipeline(first, backend=url).force_unlock(holder["id"])
