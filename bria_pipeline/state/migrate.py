@@ -5,7 +5,8 @@ manifest names a file it does not hold:
 
 1. every output file the manifest records as done: uploaded, then read back and its sha256
    compared with the manifest's (a file already there with the right content is only checked);
-2. thumbnails and the gallery;
+2. thumbnails and the gallery (the root names those it had no local file for: `thumbs_due`, made
+   by the next apply);
 3. one commit: a segment holding every record, then the root naming it and the state with its
    lineage (one compare-and-swap).
 
@@ -42,7 +43,7 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
     body = publishable(manifest).to_json() if manifest is not None else None
     same_manifest = body is None or (body["outputs"] == snap.view.outputs
                                      and body["structured_prompts"] == snap.view.prompts and not snap.root.legacy)
-    if same_state and same_manifest:
+    if same_state and same_manifest and not (snap.root.thumbs_due and body is not None):  # else: thumbnails to push
         copy.mark_synced({"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
                           "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)})
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"

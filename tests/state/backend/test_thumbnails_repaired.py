@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from backend_helpers import billed, checkout, sandbox_stats, sent, subprocess_env
 from test_kill_at_every_write import KillingProxy
 
+from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.remote_lock import RemoteLock
@@ -92,26 +94,33 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
         yield url, env, proxy
 
 
-def test_thumbnails_of_a_killed_runs_images_are_uploaded_by_the_next_run(tmp_path: Path, served, store, monkeypatch):
-    api, _app = served
-    url, env, proxy = store
+def killed_and_unlocked(tmp_path: Path, api: str, url: str, env: dict[str, str],
+                        proxy: ThumbnailKiller | None) -> tuple[Path, Backend, dict[str, str]]:
+    """A first apply killed right after its first thumbnail write, its lock then forced away:
+    (its spec, the backend, thumbnail -> image of every committed done image)."""
     first = checkout(tmp_path, "killed")
     killed_apply(first, api, url, env, proxy)
-
     backend = Backend.for_spec(first, url)
     committed = read_committed(backend)
     images = image_thumbnails(committed.view.as_manifest_json())
     assert len(images) == 9  # every image committed, then killed at the first thumbnail
     assert len(stored_thumbnails(backend)) == 1 and backend.store.read(backend.output_key("index.html")) is None
     assert set(committed.root.thumbs_due) == set(images)  # the root says which are not known uploaded
+    holder = RemoteLock(backend, command="test", spec=str(first)).holder()
+    assert holder is not None
+    Pipeline(first, backend=url).force_unlock(holder["id"])
+    return first, backend, images
+
+
+def test_thumbnails_of_a_killed_runs_images_are_uploaded_by_the_next_run(tmp_path: Path, served, store, monkeypatch):
+    api, _app = served
+    url, env, proxy = store
+    first, backend, images = killed_and_unlocked(tmp_path, api, url, env, proxy)
     pulling = checkout(tmp_path, "pulling", lock_from=first.parent / "spec.lock.yaml")  # pull writes no backend object:
     assert Pipeline(pulling, backend=url).pull() == (10, 0)  # the missing thumbnails are made here
     local_gallery = (pulling.parent / "outputs" / "index.html").read_text(encoding="utf-8")
     assert all((pulling.parent / "outputs" / name).is_file() and name in local_gallery for name in images)
     assert len(stored_thumbnails(backend)) == 1
-    holder = RemoteLock(backend, command="test", spec=str(first)).holder()
-    assert holder is not None
-    Pipeline(first, backend=url).force_unlock(holder["id"])
 
     if proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)  # every later request through the proxy, logged
@@ -145,3 +154,18 @@ def test_thumbnails_of_a_killed_runs_images_are_uploaded_by_the_next_run(tmp_pat
         assert {p: t for p, t in after.items() if p.name != "root.json"} == \
             {p: t for p, t in objects.items() if p.name != "root.json"}
     assert not (third.parent / "outputs" / "places").exists()  # and nothing fetched
+
+
+def test_state_push_uploads_the_thumbnails_a_killed_run_left_due(tmp_path: Path, served):
+    """A checkout that pulled (the thumbnails made there) pushes them with `state push`, though
+    the backend holds its state and outputs already."""
+    api, _app = served
+    url = (tmp_path / "bucket").as_uri()
+    first, backend, images = killed_and_unlocked(tmp_path, api, url, {}, None)
+    pulling = checkout(tmp_path, "pulling", lock_from=first.parent / "spec.lock.yaml")
+    assert Pipeline(pulling, backend=url).pull() == (10, 0)
+    pushed = CliRunner().invoke(main, ["state", "push", str(pulling), "--backend", url])
+    assert pushed.exit_code == 0 and "10 already there, verified by sha256" in pushed.output, pushed.output
+    assert stored_thumbnails(backend) == set(images) and read_committed(backend).root.thumbs_due == []
+    again = CliRunner().invoke(main, ["state", "push", str(pulling), "--backend", url])
+    assert again.exit_code == 0 and "nothing to push" in again.output, again.output
