@@ -3,7 +3,7 @@ compare-and-swap (as Iceberg and Delta Lake commit a table).
 
     snap = read_snapshot(backend, with_manifest=True)     # root + the segments it names
     snap.root.serial, snap.root.state, snap.view.outputs  # the last commit, whole
-    root = snap.root.next(state=..., segments=[...], thumbs_due=[...])  # serial + 1, same lineage
+    root = snap.root.next(state=..., segments=[...], gallery_due=...)  # serial + 1, same lineage
     write_root(backend, root, expect=snap.root.version)   # the commit; ObjectConflict: someone else's
 
 ``root.json`` holds the serial, the lineage id, the state (records and intents: bounded by the
@@ -12,8 +12,10 @@ JSON object of output and structured-prompt records (``null``: dropped), named b
 its bytes and never rewritten; a later segment's record replaces an earlier one's. A run writes a
 segment of what changed since its last commit, then the root; merged segments replace runs of
 small ones (sizes stay geometric, so a record is rewritten a few times, not once per commit).
-``thumbs_due`` names the gallery thumbnails of committed images not known to be uploaded yet
-(written while a run commits; emptied once its last push uploaded them and the gallery).
+``gallery_due`` (present only when true) says that thumbnails of committed images may be missing
+from ``outputs/.thumbs/`` and the gallery may not show them: set by the commits made while a run
+goes on, cleared by its last push once it uploaded them and the gallery. A run killed in between
+leaves it set: the next run lists ``outputs/.thumbs/`` once and uploads what is missing.
 
 A kill, a timeout or an outage at any instant leaves the root as it was: the last commit is read
 whole, and segments written after it are named by no root (collected by the next commit that
@@ -64,15 +66,15 @@ class Root:
     segments: list[Segment] = field(default_factory=list)
     version: str | None = None  # the store's version of root.json as read; None: never committed
     legacy: bool = False  # read from the layout before root.json
-    # thumbnails of done images this root names that the backend may lack (committed by a run
-    # that ended before its gallery was pushed): the next run's last push makes and uploads them
-    thumbs_due: list[str] = field(default_factory=list)
+    # thumbnails of done images this root names may be missing from the backend (committed by a
+    # run that ended before its gallery was pushed): the next run's last push makes and uploads them
+    gallery_due: bool = False
 
     def to_bytes(self) -> bytes:
         body: dict[str, Any] = {"format": FORMAT, "serial": self.serial, "lineage": self.lineage,
                                 "segments": [s.to_json() for s in self.segments], "state": self.state}
-        if self.thumbs_due:  # absent when none: a root without it reads as nothing due
-            body["thumbs_due"] = sorted(self.thumbs_due)
+        if self.gallery_due:  # absent when false: a root without it reads as nothing due
+            body["gallery_due"] = True
         return (json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
     @classmethod
@@ -85,10 +87,8 @@ class Root:
             state = body.get("state")
             if state is not None and not isinstance(state, dict):
                 raise ValueError("its state is not an object")
-            due = body.get("thumbs_due") or []
-            if not isinstance(due, list) or not all(isinstance(t, str) for t in due):
-                raise ValueError("its thumbs_due is not a list of names")
-            return cls(int(body.get("serial") or 0), body.get("lineage"), state, segments, version, thumbs_due=due)
+            return cls(int(body.get("serial") or 0), body.get("lineage"), state, segments, version,
+                       gallery_due=body.get("gallery_due") is True)
         except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
             raise StateFileError(where, f"not a usable root object ({exc})",
                                  hint="restore it from the store's object versions, or remove it and run "
@@ -102,9 +102,9 @@ class Root:
         return sha256_text("\n".join(s.name for s in self.segments))[:32] \
             if not self.legacy else "legacy"
 
-    def next(self, *, state: dict[str, Any] | None, segments: list[Segment], thumbs_due: list[str]) -> Root:
+    def next(self, *, state: dict[str, Any] | None, segments: list[Segment], gallery_due: bool) -> Root:
         lineage = ((state or {}).get("lineage") or {}).get("id") or self.lineage
-        return Root(self.serial + 1, lineage, state, segments, None, thumbs_due=thumbs_due)
+        return Root(self.serial + 1, lineage, state, segments, None, gallery_due=gallery_due)
 
 
 @dataclass

@@ -365,8 +365,8 @@ class LocatingCopy:
     def snapshot(self) -> Snapshot:
         return self.copy.snapshot()
 
-    def replace(self, store: StateStore, records: dict[str, Any] | None, thumbs_due: set[str] | None = None) -> bool:
-        return self.copy.replace(store, records, thumbs_due)
+    def replace(self, store: StateStore, records: dict[str, Any] | None, gallery_due: bool | None = None) -> bool:
+        return self.copy.replace(store, records, gallery_due)
 
     def mark_synced(self, base: dict[str, Any]) -> None:
         self.copy.mark_synced(base)

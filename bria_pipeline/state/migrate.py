@@ -5,8 +5,8 @@ manifest names a file it does not hold:
 
 1. every output file the manifest records as done: uploaded, then read back and its sha256
    compared with the manifest's (a file already there with the right content is only checked);
-2. thumbnails and the gallery (the root names those it had no local file for: `thumbs_due`, made
-   by the next apply);
+2. thumbnails and the gallery (when one of an image is not here, the root says so: `gallery_due`,
+   the next apply makes it);
 3. one commit: a segment holding every record, then the root naming it and the state with its
    lineage (one compare-and-swap).
 
@@ -43,12 +43,12 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
     body = publishable(manifest).to_json() if manifest is not None else None
     same_manifest = body is None or (body["outputs"] == snap.view.outputs
                                      and body["structured_prompts"] == snap.view.prompts and not snap.root.legacy)
-    if same_state and same_manifest and not (snap.root.thumbs_due and body is not None):  # else: thumbnails to push
+    if same_state and same_manifest and not (snap.root.gallery_due and body is not None):  # else: thumbnails to push
         copy.mark_synced({"state_version": state_digest(snap.state), "state_sha": state_digest(store.as_data()),
                           "manifest_version": snap.root.manifest_id, "manifest_sha": files_digest(output_dir)})
         return f"{backend.where('')}: already holds this state and these outputs; nothing to push"
     uploaded = checked = missing = 0
-    due: set[str] | None = None
+    due: bool | None = None
     if manifest is not None and output_dir is not None:
         listed = backend.store.list(backend.outputs_prefix)
         for file, sha in sorted(stored_files(manifest).items()):
@@ -71,7 +71,7 @@ def push_local_state(copy: WorkingCopy | LocatingCopy, store: StateStore) -> str
             uploaded += 1
         for path in sorted((output_dir / THUMB_DIR).glob("*.jpg")) if (output_dir / THUMB_DIR).is_dir() else ():
             backend.store.write(backend.output_key(f"{THUMB_DIR}/{path.name}"), path.read_bytes())
-        due = {t for t in image_thumbnails(body) if not (output_dir / t).is_file()}  # made by a later apply
+        due = any(not (output_dir / t).is_file() for t in image_thumbnails(body))  # made by a later apply
         if (output_dir / GALLERY_FILE).is_file():
             backend.store.write(backend.output_key(GALLERY_FILE), (output_dir / GALLERY_FILE).read_bytes())
     copy.replace(store, body, due)  # the commit: one compare-and-swap of the root naming it all

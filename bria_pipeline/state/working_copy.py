@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..atomic import write_atomic
-from ..output_names import thumbnail_name
+from ..output_names import THUMB_DIR, thumbnail_name
 from .backend import Backend
 from .behind import backend_behind, paid_but_missing
 from .commit import Root, Segment, Snapshot, View, encode_segment, expect_of, held_keys, plan_merge, read_snapshot
@@ -232,6 +232,7 @@ class WorkingCopy:
         self._unpushed = Changes()  # read from the journal, not committed yet (a push that failed)
         self._run_thumbs: set[str] = set()  # thumbnails of images committed by this run
         self._thumbs_sent: set[str] = set()
+        self._due_before = False  # the root read said thumbnails may be missing (a killed run's)
         self._wrote_segments = False
         self._conflict: BackendConflict | None = None  # a commit found the root changed under it
         self._run_records = 0  # records this run committed (what a last merge may cost in proportion)
@@ -290,6 +291,7 @@ class WorkingCopy:
         return snap
 
     def _take(self, snap: Snapshot) -> None:
+        self._due_before = snap.root.gallery_due  # the last push lists outputs/.thumbs/ once
         self.root, self.view = snap.root, snap.view
         self._stored = {r["file"]: r["sha256"] for r in snap.view.outputs.values() if _done(r)}
         self._owner = {r["file"]: k for k, r in snap.view.outputs.items() if _done(r)}
@@ -419,18 +421,30 @@ class WorkingCopy:
         return fetched
 
     def stored_thumbnails(self) -> set[str]:
-        """The thumbnails of the committed done images, except those the root names as due
-        (`thumbs_due`: committed by a run that ended before it uploaded them)."""
-        return set(self._image_files()) - set(self.root.thumbs_due)
+        """The thumbnails of the committed done images: all in the backend unless the root says
+        some may be missing (`gallery_due`: a run ended before it uploaded them)."""
+        return set(self._image_files())
 
     def _image_files(self) -> dict[str, str]:
         return image_thumbnails({"outputs": self.view.outputs})
 
-    def fetch_thumbnails(self, manifest: Manifest) -> int:
+    def fetch_thumbnails(self, manifest: Manifest, absent: frozenset[str] | set[str] = frozenset()) -> int:
+        """The thumbnails of `manifest`'s images the backend holds (except those known `absent`
+        there) into the working copy, when missing here."""
         assert self.output_dir is not None
         mine = {thumbnail_name(r.sha256) for r in manifest if r.status == "done" and r.kind == "image" and r.sha256}
-        missing = [t for t in sorted(mine & self.stored_thumbnails()) if not (self.output_dir / t).is_file()]
+        missing = [t for t in sorted((mine & self.stored_thumbnails()) - absent) if not (self.output_dir / t).is_file()]
         return self.fetch(missing)
+
+    def missing_thumbnails(self) -> set[str]:
+        """The thumbnails of committed images the backend lacks: one listing of outputs/.thumbs/,
+        made only when the root says some may be missing."""
+        images = self._image_files()
+        if not self.root.gallery_due or not images:
+            return set()
+        base = self.backend.output_key("")
+        listed = {key[len(base):] for key in self.backend.store.list(self.backend.output_key(THUMB_DIR) + "/")}
+        return set(images) - listed
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -457,7 +471,7 @@ class WorkingCopy:
             if committed:
                 self._save_base()
             if gallery and with_outputs and self.output_dir is not None and (
-                    self._run_thumbs or published.outputs or self.root.thumbs_due):
+                    self._run_thumbs or published.outputs or self.root.gallery_due):
                 self._push_gallery(state)
             if gallery and self._wrote_segments:
                 self._collect()
@@ -560,11 +574,11 @@ class WorkingCopy:
             return sha256
         return sha256_file(path) if path.is_file() else None
 
-    def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool, due: set[str] | None = None) -> bool:
+    def _commit(self, state: dict[str, Any], changes: Changes, *, final: bool, due: bool | None = None) -> bool:
         """Segments first, then the root by compare-and-swap. False: nothing to commit. `due`:
-        the root's `thumbs_due` (default: the last commit's and this run's images not uploaded)."""
+        the root's `gallery_due` (default: the last commit's, or this run has thumbnails to send)."""
         root, view = self.root, self.view
-        thumbs_due = sorted(due if due is not None else set(root.thumbs_due) | (self._run_thumbs - self._thumbs_sent))
+        gallery_due = due if due is not None else root.gallery_due or bool(self._run_thumbs - self._thumbs_sent)
         segments, held = list(root.segments), list(view.held)
 
         def after(kind: str, key: str) -> dict[str, Any] | None:
@@ -597,10 +611,10 @@ class WorkingCopy:
             segments = segments[:-count] + [write(keys, count < len(segments))]
             held = held[:-count] + [keys]
         if (segments == root.segments and state_digest(state) == state_digest(root.state) and not root.legacy
-                and thumbs_due == sorted(root.thumbs_due)):
+                and gallery_due == root.gallery_due):
             return False
         new = root.next(state={k: v for k, v in state.items() if k != "backend"}, segments=segments,
-                        thumbs_due=thumbs_due)
+                        gallery_due=gallery_due)
         try:
             new.version = self.backend.store.write(self.backend.root_key, new.to_bytes(), expect=expect_of(root))
         except ObjectConflict:
@@ -642,30 +656,31 @@ class WorkingCopy:
         view.fold(changes.outputs, changes.prompts)
         return [f for f in released if f not in self._owner]
 
-    def replace(self, store: StateStore, records: dict[str, Any] | None, thumbs_due: set[str] | None = None) -> bool:
+    def replace(self, store: StateStore, records: dict[str, Any] | None, gallery_due: bool | None = None) -> bool:
         """Commit `store` and (when given) exactly these manifest `records` (the JSON form of a
-        published manifest, see `publishable`) and `thumbs_due` (None: as they are): `state push`."""
+        published manifest, see `publishable`) and `gallery_due` (None: as it is): `state push`."""
         with self._mutex:
             changes = self._differences(records) if records is not None else Changes()
-            committed = self._commit(store.as_data(), changes, final=True, due=thumbs_due)
+            committed = self._commit(store.as_data(), changes, final=True, due=gallery_due)
             if records is not None:
                 self.base.update(manifest_version=self.root.manifest_id, manifest_sha=files_digest(self.output_dir))
             self._save_base()
             return committed
 
     def _push_gallery(self, state: dict[str, Any]) -> None:
-        """The thumbnails of this run's images and those the root names as due (a killed run's),
-        made here when missing (their images fetched first), then the gallery; then a commit
-        empties `thumbs_due` of what was uploaded, so a later run repairs only what is left."""
+        """The thumbnails of this run's images and, when the root read first said some may be
+        missing (a killed run's), those the backend lacks: made here when missing (their images
+        fetched first), uploaded, then the gallery; then a commit clears `gallery_due`."""
         assert self.output_dir is not None
         images = self._image_files()
-        due = (set(self.root.thumbs_due) | (self._run_thumbs - self._thumbs_sent)) & set(images)
+        absent = self.missing_thumbnails() if self._due_before else set()
+        due = ((self._run_thumbs - self._thumbs_sent) | absent) & set(images)
         if self.render_gallery is not None:
             self.fetch([images[t] for t in sorted(due) if not (self.output_dir / t).is_file()])
             manifest = Manifest.from_data(self.output_dir, self.view.as_manifest_json())
             manifest.observe()
             manifest.mark_stored(self._stored)
-            self.fetch_thumbnails(manifest)
+            self.fetch_thumbnails(manifest, absent)
             self.render_gallery(self.output_dir, manifest)  # makes the thumbnails of the images here
         for name in sorted(due):
             if (self.output_dir / name).is_file():
@@ -676,9 +691,10 @@ class WorkingCopy:
         self._run_thumbs.clear()
         # left due: a thumbnail not made because its image could not be had here (one made from
         # an image here that is none, a renderer tried and could not: never will, not kept)
-        left = {t for t in due - self._thumbs_sent
-                if self.render_gallery is None or not (self.output_dir / images[t]).is_file()}
-        if left != set(self.root.thumbs_due):
+        left = any(self.render_gallery is None or not (self.output_dir / images[t]).is_file()
+                   for t in due - self._thumbs_sent)
+        self._due_before = left
+        if left != self.root.gallery_due:
             self._commit(state, Changes(), final=True, due=left)
 
     def _put_file(self, name: str, path: Path) -> None:
@@ -719,9 +735,10 @@ class WorkingCopy:
                 raise StateError(f"{self.backend.where('outputs/' + file)}: sha256 {got[:12]} is not the recorded {sha[:12]}",
                                  hint="the object was changed outside bria-pipeline; apply again to make it anew")
             fetched += 1
-        self.fetch_thumbnails(manifest)
+        absent = self.missing_thumbnails()
+        self.fetch_thumbnails(manifest, absent)
         self.backend.store.get_file(self.backend.output_key(GALLERY_FILE), self.output_dir / GALLERY_FILE)  # type: ignore[operator]
-        if self.root.thumbs_due and self.render_gallery is not None:  # the backend lacks some: made here
+        if absent and self.render_gallery is not None:  # the backend lacks some: made here
             self.render_gallery(self.output_dir, manifest)  # type: ignore[arg-type]
         return fetched, present
 

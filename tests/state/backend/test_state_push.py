@@ -41,7 +41,7 @@ def test_state_push_is_resumable_verified_and_idempotent(tmp_path: Path, served)
     assert "Pushed the state and 7 output file(s)" in pushed.output and "(3 already there, verified by sha256)" in pushed.output
     again = CliRunner().invoke(main, ["state", "push", str(spec), "--backend", backend])
     assert again.exit_code == 0 and "nothing to push" in again.output
-    assert read_committed(Backend.for_spec(spec, backend)).root.thumbs_due == []  # every thumbnail was here to push
+    assert not read_committed(Backend.for_spec(spec, backend)).root.gallery_due  # every thumbnail was here to push
 
     fresh = checkout(tmp_path, "ci", lock_from=spec.parent / "spec.lock.yaml")
     before = sandbox_stats(url)
