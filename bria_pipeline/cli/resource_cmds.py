@@ -22,7 +22,7 @@ from .pipeline_options import (
     sandbox_flag,
 )
 from .output_cmds import document
-from .run_cmds import confirm_plan, finish_run, json_option, saved_plan_of
+from .run_cmds import confirm_plan, finish_run, json_option, saved_plan_of, show_all_option
 from .run_progress import progress_view
 from .terminal import aligned
 from .spec_cmds import SpecInputs, spec_options
@@ -35,11 +35,12 @@ from .run_summary import each_spec, emit_json
 @spec_options
 @click.option("--auto-approve", is_flag=True, help="Do not ask (required when not on a terminal: without it, nothing is deleted).")
 @lock_timeout_option
+@show_all_option
 @json_option
 @sandbox_flag
 @click.pass_context
 def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, auto_approve: bool,
-                    lock_timeout: float | None, as_json: bool, local_sandbox: bool) -> None:
+                    lock_timeout: float | None, show_all: bool, as_json: bool, local_sandbox: bool) -> None:
     """Delete what this spec owns, in reverse order: stop trainings (after asking), models,
     datasets, then the project if nothing else is left in it. Never touches anything else.
 
@@ -56,7 +57,8 @@ def destroy_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs, aut
     diag = diagnostics(ctx)
     saved, spec = saved_plan_of(spec)
     ask = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered",
-                       operation="destroy", saved_plan=saved is not None, to_stderr=as_json)
+                       operation="destroy", saved_plan=saved is not None, to_stderr=as_json,
+                       show_all=show_all)
 
     def destroy(pipeline: Pipeline) -> ApplyResult:
         with progress_view(diag, heartbeat=heartbeat_of(ctx)) as view:

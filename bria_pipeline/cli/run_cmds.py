@@ -51,6 +51,7 @@ replace_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON document on stdout (schema: data/result.schema.json); "
                                 "the plan, progress and logs go to stderr.")
+show_all_option = click.option("--show-all", is_flag=True, help="List every step, never 'and N more like these'.")
 detailed_exitcode_option = click.option(
     "--detailed-exitcode", is_flag=True,
     help="Exit 2 when there are changes (plan: would change; apply: changed), 0 when none, 1 on error.")
@@ -76,7 +77,7 @@ detailed_exitcode_option = click.option(
               help="Plan what destroy would delete; with --out, `apply PLAN` (or `destroy PLAN`) carries out exactly that.")
 @replace_option
 @click.option("--show-noop", is_flag=True, help="Also list what is already up to date.")
-@click.option("--show-all", is_flag=True, help="List every step, never 'and N more like these'.")
+@show_all_option
 @rate_limit_options
 @request_timeout_option
 @sandbox_flag
@@ -176,14 +177,15 @@ class ShownPlan:
 
 
 def confirm_plan(diag: Diagnostics, auto_approve: bool, question: str, *, operation: Operation = "apply",
-                 saved_plan: bool = False, to_stderr: bool = False) -> ShownPlan:
+                 saved_plan: bool = False, to_stderr: bool = False, show_all: bool = False) -> ShownPlan:
     """Show the plan, then ask what commands/approval.py says it needs (what `Pipeline.apply(on_plan=...)`
     is told): nothing, a y/n question, the project's name typed out (`typed_approval`); off a
     terminal, a refusal (ApprovalRequired, exit 1) or, for destroy, an error and a cancel."""
 
     def ask(plan: Plan) -> bool | None:
         # --json: stdout carries the one document; the plan goes to stderr
-        click.echo(render_text(plan, color=diag.stderr_colour() if to_stderr else diag.stdout_colour()), err=to_stderr)
+        click.echo(render_text(plan, color=diag.stderr_colour() if to_stderr else diag.stdout_colour(), show_all=show_all),
+                   err=to_stderr)
         need = approval.needed(plan, approval.Asking(operation, saved=saved_plan, auto_approve=auto_approve,
                                                      terminal=sys.stdin.isatty()))
         if need.ask == "typed_name":
@@ -235,13 +237,14 @@ def apply_counts(result: ApplyResult) -> str:
 @rate_limit_options
 @lock_timeout_option
 @detailed_exitcode_option
+@show_all_option
 @json_option
 @sandbox_flag
 @click.pass_context
 def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: SpecInputs, auto_approve: bool, wait: bool,
                   timeout: float | None, prune: bool, targets: tuple[str, ...], replace: tuple[str, ...],
                   concurrency: int, rate: float | None, lock_timeout: float | None, detailed_exitcode: bool,
-                  as_json: bool, local_sandbox: bool) -> None:
+                  show_all: bool, as_json: bool, local_sandbox: bool) -> None:
     """Carry out specs (or a saved plan): idempotent, resumable, never duplicating.
 
     Running it twice changes nothing; interrupting it (Ctrl-C, or worse) loses nothing: run it
@@ -273,7 +276,8 @@ def apply_command(ctx: click.Context, specs: tuple[Path, ...], spec_inputs: Spec
         # a saved plan was reviewed when it was made: it is applied without asking again
         confirm = confirm_plan(diag, auto_approve, "Really delete these resources? Trained models cannot be recovered"
                                if destroying else "Do you want to apply these changes?", saved_plan=saved is not None,
-                               operation="destroy" if destroying else "apply", to_stderr=as_json)
+                               operation="destroy" if destroying else "apply", to_stderr=as_json,
+                               show_all=show_all)
         try:
             with progress_view(diag, heartbeat=heartbeat_of(ctx),
                                checkpoint_intervals=checkpoint_intervals(pipeline.desired)) as view:

@@ -138,3 +138,8 @@ def test_a_prune_of_many_outputs_is_folded_and_the_approval_line_counts_them(tmp
     full_approval = next(line for line in full.stdout.splitlines() if "need approval" in line)
     assert all(address in full_approval for address in deletes)
     assert len(folded.stdout.splitlines()) < len(full.stdout.splitlines())
+    # apply shows the plan it asks about the same way: folded, or every step with --show-all
+    applied = run("--sandbox", "apply", str(spec), "--prune", "--auto-approve", "--show-all")
+    assert applied.exit_code == 0, applied.output
+    listed = re.findall(r"^\s+- ((?:generation|video)\.\S+)$", applied.stdout, flags=re.M)
+    assert sorted(listed) == sorted(deletes) and "more like these" not in applied.stdout
