@@ -197,6 +197,8 @@ def state_show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) 
     Example:
       bria-pipeline state show brands/lucy/spec.yaml
     """
+    from ..commands.state import OLD_LAYOUT_NOTE
+
     pipeline = _offline_pipeline(ctx, spec, spec_inputs)
     shown = pipeline.state_show()
     located = shown.located
@@ -206,6 +208,8 @@ def state_show_command(ctx: click.Context, spec: Path, spec_inputs: SpecInputs) 
         click.echo(f"State: {located.describe()}")
     if shown.moved_from:
         click.echo(f"Moved from: {shown.moved_from} (the next apply records this spec's path in the state)")
+    for where in shown.old_layout:
+        click.echo(f"Left over: {where} ({OLD_LAYOUT_NOTE})")
     lineage = shown.state.get("lineage") or {}
     click.echo(f"Lineage: {lineage.get('id') or '(none yet)'}  project {lineage.get('project') or '?'}  "
                f"spec {lineage.get('spec') or '?'}  created {lineage.get('created_at') or '?'}")

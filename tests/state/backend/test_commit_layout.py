@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 from backend_helpers import billed, checkout, sandbox_stats, sent
+from click.testing import CliRunner
 
+from bria_pipeline.cli import main
 from bria_pipeline.pipeline import Pipeline
 from bria_pipeline.state.backend import Backend
 from bria_pipeline.state.commit import MAX_SEGMENTS, Segment, plan_merge
@@ -61,6 +63,10 @@ def test_a_backend_bricked_by_a_torn_push_of_the_old_layout_is_read_and_migrated
     assert backend.store.read(backend.state_key) is not None and backend.store.read(backend.manifest_key) is not None
     assert Pipeline(fresh, backend=backend_url).state_show().old_layout == [backend.where("state.json"),
                                                                             backend.where("manifest.json")]
+    shown = CliRunner().invoke(main, ["state", "show", str(fresh), "--backend", backend_url])
+    assert shown.exit_code == 0, shown.output
+    assert f"Left over: {backend.where('state.json')} (left over from the backend's layout before root.json" \
+        in shown.output and f"Left over: {backend.where('manifest.json')}" in shown.output
 
 
 def test_segments_no_root_names_are_never_read_and_are_collected(tmp_path: Path, served):
