@@ -125,7 +125,7 @@ def _find_project(projects: list[Project], desired: Desired, store: StateStore) 
         raise AmbiguousRemoteError(
             f"{len(named)} projects in the organisation are named {name!r} (ids {ids}); "
             "bria-pipeline cannot tell which one this spec owns",
-            hint=f"choose one: bria-pipeline import {desired.spec_path} project <ID>",
+            hint=f"choose one: bria-pipeline import {desired.spec_path} project {named[0].id}   (or another of: {ids})",
         )
     if named:
         return named[0]

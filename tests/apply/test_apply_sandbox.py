@@ -186,7 +186,8 @@ def test_two_projects_with_the_spec_name_are_refused_until_one_is_imported(spec_
     first_id = console(sandbox_app, twins)
     with pytest.raises(AmbiguousRemoteError, match="2 projects in the organisation are named 'lucy-test'") as info:
         make_pipeline().plan()
-    assert "bria-pipeline import" in info.value.describe()
+    assert f"bria-pipeline import {spec_dir.spec} project {first_id}   (or another of: {first_id}, " \
+        in info.value.describe()  # the command copied as printed adopts the first
     make_pipeline().import_("project", first_id)
     plan = make_pipeline().plan()
     assert plan.bindings["project"] == first_id
