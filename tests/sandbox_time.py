@@ -2,7 +2,8 @@
 
 `DrivenPipeline` is a Pipeline on a sandbox handed in whose client waits on that clock;
 `driven_cli_time()` the clocks the CLI run in process takes for --sandbox (tests/conftest.py hands
-them to every test).
+them to every test); the fixtures `sandbox_clock` and `sandbox_app` (the real sandbox in process
+on that clock), imported by name into a folder's conftest.py that uses them.
 
 Imported by its unique name: tests/ is on the import path (tests/conftest.py sits there)."""
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bria_pipeline.cli.pipeline_options import SandboxTime
 from bria_pipeline.pipeline import Pipeline
-from bria_pipeline.sandbox import ManualClock
+from bria_pipeline.sandbox import ManualClock, create_app
 
 
 class DrivenClock:
@@ -49,3 +53,17 @@ def driven_cli_time() -> SandboxTime:
     future), and a client whose waits advance it."""
     manual = ManualClock(start=time.time())
     return SandboxTime(sandbox=manual, client=DrivenClock(manual))
+
+
+@pytest.fixture
+def sandbox_clock() -> ManualClock:
+    """The sandbox's time: it moves only when the pipelines' clients wait."""
+    return ManualClock(time.time())
+
+
+@pytest.fixture
+def sandbox_app(tmp_path: Path, sandbox_clock: ManualClock) -> Iterator[Any]:
+    """The real sandbox in process, on `sandbox_clock`, its trainings 0.3 s of that clock."""
+    app = create_app(tmp_path / "sandbox.sqlite", clock=sandbox_clock, training_seconds=0.3)
+    yield app
+    app.state.sandbox.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,10 @@ import pytest
 from apply_helpers import SpecDir
 
 from outputs_fixtures import build, fast_world, still_world  # noqa: F401  (fixtures, found by name)
-from sandbox_time import DrivenPipeline
+from sandbox_time import DrivenPipeline, sandbox_app, sandbox_clock  # noqa: F401  (fixtures, found by name)
 
 from bria_pipeline.pipeline import Pipeline
-from bria_pipeline.sandbox import ManualClock, create_app
+from bria_pipeline.sandbox import ManualClock
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,19 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def spec_dir(tmp_path: Path) -> SpecDir:
     return SpecDir(tmp_path / "brand")
-
-
-@pytest.fixture
-def sandbox_clock() -> ManualClock:
-    """The sandbox's time: it moves only when the pipelines' clients wait (see sandbox_time.py)."""
-    return ManualClock(time.time())
-
-
-@pytest.fixture
-def sandbox_app(tmp_path: Path, sandbox_clock: ManualClock):
-    app = create_app(tmp_path / "sandbox.sqlite", clock=sandbox_clock, training_seconds=0.3)
-    yield app
-    app.state.sandbox.close()
 
 
 @pytest.fixture
